@@ -1,0 +1,360 @@
+package dev.troupe.engine;
+
+import dev.troupe.engine.gguf.GgufFile;
+import dev.troupe.engine.kernel.KernelScratch;
+import dev.troupe.engine.kernel.Kernels;
+import dev.troupe.engine.kernel.ScalarKernels;
+import dev.troupe.engine.kernel.VectorKernels;
+import dev.troupe.engine.kv.PagedKvCache;
+import dev.troupe.engine.model.LlamaConfig;
+import dev.troupe.engine.model.LlamaWeights;
+import dev.troupe.engine.model.WeightMatrix;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+
+/**
+ * The Llama forward pass over a batch of tokens from many sequences, with a paged KV cache.
+ * One step = {@link #forward(Batch)}: every weight is read once for all tokens of the batch.
+ * Not thread-safe: one step loop owns a model; the parallelism is inside the step.
+ */
+public final class LlamaModel implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LlamaModel.class);
+
+    private final GgufFile file;
+    private final LlamaConfig c;
+    private final LlamaWeights w;
+    private final Kernels kernels;
+    private final ThreadTeam team;
+    private final KernelScratch[] scratch;     // [thread]
+    private final PagedKvCache kv;
+    private final int maxTokens;               // T: most tokens per step
+    private final int maxLogitRows;
+
+    // Activations, allocated once. T = maxTokens, D = dim, KV = kvDim, F = ffnDim, V = vocab.
+    private final float[] x;        // [T][D] residual stream
+    private final float[] xb;       // [T][D] normalised input of a sub-layer
+    private final float[] xb2;      // [T][D] attention output / sub-layer output
+    private final float[] q;        // [T][D] queries
+    private final float[] k;        // [T][KV] keys of this step
+    private final float[] v;        // [T][KV] values of this step
+    private final float[] hb;       // [T][F] gate, then SwiGLU output
+    private final float[] hb2;      // [T][F] up
+    private final float[] att;      // [thread][contextLength] attention weights
+    private final float[] xLast;    // [R][D] normalised states of the tokens that want logits
+    private final float[] logits;   // [R][V], R = maxLogitRows
+    private final float[] ropeCos;  // [contextLength][ropeDim / 2]
+    private final float[] ropeSin;  // [contextLength][ropeDim / 2]
+
+    private final MatmulRegion matmul = new MatmulRegion();
+    private final AttentionRegion attention = new AttentionRegion();
+
+    public static LlamaModel load(java.nio.file.Path path, EngineOptions options) throws IOException {
+        GgufFile f = GgufFile.open(path);
+        try {
+            return new LlamaModel(f, options);
+        } catch (IOException | RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    public LlamaModel(GgufFile file, EngineOptions options) throws IOException {
+        this.file = file;
+        this.c = LlamaConfig.from(file);
+        this.w = new LlamaWeights(file, c);
+        this.kernels = selectKernels(options.backend());
+        int threads = options.effectiveThreads();
+        this.maxTokens = options.maxBatchTokens();
+        this.maxLogitRows = Math.min(maxTokens, Math.max(options.maxSequences(), 1));
+        int kvTokens = options.kvCacheTokens() > 0 ? options.kvCacheTokens() : 8 * c.contextLength();
+        int blocks = (kvTokens + options.kvBlockSize() - 1) / options.kvBlockSize();
+        this.kv = new PagedKvCache(c.layers(), c.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
+                options.maxSequences(), c.contextLength());
+
+        int maxCols = Math.max(c.dim(), c.ffnDim());
+        int maxRowBytes = 0;
+        for (WeightMatrix m : allMatrices()) maxRowBytes = Math.max(maxRowBytes, m.rowBytes());
+        this.scratch = new KernelScratch[threads];
+        for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols, maxRowBytes);
+
+        int T = maxTokens, D = c.dim(), KV = c.kvDim(), F = c.ffnDim();
+        x = new float[T * D];
+        xb = new float[T * D];
+        xb2 = new float[T * D];
+        q = new float[T * D];
+        k = new float[T * KV];
+        v = new float[T * KV];
+        hb = new float[T * F];
+        hb2 = new float[T * F];
+        att = new float[threads * c.contextLength()];
+        xLast = new float[maxLogitRows * D];
+        logits = new float[maxLogitRows * c.vocab()];
+
+        int half = c.ropeDim() / 2;
+        ropeCos = new float[c.contextLength() * half];
+        ropeSin = new float[c.contextLength() * half];
+        for (int pos = 0; pos < c.contextLength(); pos++) {
+            for (int i = 0; i < half; i++) {
+                double theta = pos * (double) c.ropeScale() * Math.pow(c.ropeBase(), -2.0 * i / c.ropeDim());
+                ropeCos[pos * half + i] = (float) Math.cos(theta);
+                ropeSin[pos * half + i] = (float) Math.sin(theta);
+            }
+        }
+        this.team = new ThreadTeam(threads, "troupe-engine");
+        log.info("loaded {}: llama dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={}; backend {} on {} threads; "
+                        + "KV cache {} blocks x {} tokens ({} MiB)",
+                file.path().getFileName(), c.dim(), c.layers(), c.heads(), c.kvHeads(), c.ffnDim(), c.vocab(), c.contextLength(),
+                w.layers[0].wq.type(), kernels.name(), threads, blocks, options.kvBlockSize(),
+                PagedKvCache.bytesFor(c.layers(), c.kvDim(), options.kvBlockSize(), blocks) >> 20);
+    }
+
+    private static Kernels selectKernels(String backend) {
+        boolean vectorOk;
+        try {
+            vectorOk = VectorKernels.usable();
+        } catch (Throwable e) { // module not added to the JVM
+            vectorOk = false;
+        }
+        switch (backend) {
+            case "scalar": return new ScalarKernels();
+            case "vector":
+                if (!vectorOk) {
+                    throw new IllegalStateException("backend 'vector' needs the JVM flag --add-modules jdk.incubator.vector and 256-bit SIMD");
+                }
+                return new VectorKernels();
+            default:
+                return vectorOk ? new VectorKernels() : new ScalarKernels();
+        }
+    }
+
+    private java.util.List<WeightMatrix> allMatrices() {
+        java.util.List<WeightMatrix> all = new java.util.ArrayList<>();
+        all.add(w.tokenEmbedding);
+        all.add(w.output);
+        for (LlamaWeights.Layer l : w.layers) {
+            all.add(l.wq); all.add(l.wk); all.add(l.wv); all.add(l.wo); all.add(l.wGate); all.add(l.wUp); all.add(l.wDown);
+        }
+        return all;
+    }
+
+    public LlamaConfig config() { return c; }
+
+    public GgufFile file() { return file; }
+
+    public PagedKvCache kvCache() { return kv; }
+
+    public String backendName() { return kernels.name(); }
+
+    public int threads() { return team.size(); }
+
+    public int maxBatchTokens() { return maxTokens; }
+
+    public int maxLogitRows() { return maxLogitRows; }
+
+    /** The logits of the last step: row r at [r * vocab, (r + 1) * vocab). Overwritten by the next step. */
+    public float[] logits() { return logits; }
+
+    public int vocabSize() { return c.vocab(); }
+
+    /**
+     * Runs one step. Every sequence in the batch must be open in the KV cache with blocks reserved for
+     * its positions; each token attends to its own sequence's positions up to its own (causal).
+     * Fills {@link #logits()} with one row per token that asked for logits, in batch order.
+     */
+    public void forward(Batch b) {
+        int T = b.size;
+        if (T == 0) return;
+        if (b.logitCount > maxLogitRows) {
+            throw new IllegalArgumentException("batch asks for " + b.logitCount + " logits rows; this engine has " + maxLogitRows);
+        }
+        if (T > maxTokens) throw new IllegalArgumentException("batch has " + T + " tokens; this engine takes " + maxTokens);
+        int D = c.dim(), KV = c.kvDim(), F = c.ffnDim(), hd = c.headDim();
+        for (int t = 0; t < T; t++) {
+            int pos = b.positions[t];
+            if (pos < 0 || pos >= c.contextLength() || pos >= kv.capacity(b.sequences[t])) {
+                throw new IllegalArgumentException("position " + pos + " of sequence " + b.sequences[t]
+                        + " is outside the context (" + c.contextLength() + ") or its reserved KV blocks");
+            }
+            int tok = b.tokens[t];
+            if (tok < 0 || tok >= c.vocab()) throw new IllegalArgumentException("token id " + tok + " outside vocabulary of " + c.vocab());
+        }
+
+        // 1. Token embeddings: x[t] = E[token[t]]
+        for (int t = 0; t < T; t++) w.tokenEmbedding.dequantizeRow(b.tokens[t], x, t * D);
+
+        for (int l = 0; l < c.layers(); l++) {
+            LlamaWeights.Layer layer = w.layers[l];
+
+            // 2. Attention input: xb = rmsnorm(x) * attn_norm
+            for (int t = 0; t < T; t++) rmsnorm(xb, t * D, x, t * D, layer.attnNorm, D);
+
+            // 3. Projections: q = Wq xb [T][D], k = Wk xb [T][KV], v = Wv xb [T][KV]
+            matmul.set(T, xb, D, layer.wq, q, D, layer.wk, k, KV, layer.wv, v, KV);
+            team.run(matmul);
+
+            // 4. RoPE on q and k, then store k and v in the paged cache at each token's position
+            float[] kCache = kv.keys(l), vCache = kv.values(l);
+            for (int t = 0; t < T; t++) {
+                int pos = b.positions[t], seq = b.sequences[t];
+                for (int h = 0; h < c.heads(); h++) rope(q, t * D + h * hd, pos);
+                for (int h = 0; h < c.kvHeads(); h++) {
+                    rope(k, t * KV + h * hd, pos);
+                    int at = kv.index(seq, pos, h);
+                    System.arraycopy(k, t * KV + h * hd, kCache, at, hd);
+                    System.arraycopy(v, t * KV + h * hd, vCache, at, hd);
+                }
+            }
+
+            // 5. Causal attention of every token (each head) over its own sequence: xb2 [T][D]
+            attention.set(b, l);
+            team.run(attention);
+
+            // 6. Output projection and residual: x += Wo xb2
+            matmul.set(T, xb2, D, layer.wo, xb, D, null, null, 0, null, null, 0);
+            team.run(matmul);
+            for (int i = 0; i < T * D; i++) x[i] += xb[i];
+
+            // 7. FFN input: xb = rmsnorm(x) * ffn_norm; gate hb = Wg xb, up hb2 = Wu xb [T][F]
+            for (int t = 0; t < T; t++) rmsnorm(xb, t * D, x, t * D, layer.ffnNorm, D);
+            matmul.set(T, xb, D, layer.wGate, hb, F, layer.wUp, hb2, F, null, null, 0);
+            team.run(matmul);
+
+            // 8. SwiGLU: hb = silu(hb) * hb2; down projection and residual: x += Wd hb
+            for (int i = 0; i < T * F; i++) {
+                float g = hb[i];
+                hb[i] = g / (1f + (float) Math.exp(-g)) * hb2[i];
+            }
+            matmul.set(T, hb, F, layer.wDown, xb, D, null, null, 0, null, null, 0);
+            team.run(matmul);
+            for (int i = 0; i < T * D; i++) x[i] += xb[i];
+        }
+
+        // 9. Logits only for the tokens that asked: final norm, then the classifier [R][V]
+        int R = b.logitCount;
+        if (R == 0) return;
+        for (int r = 0; r < R; r++) rmsnorm(xLast, r * D, x, b.logitRows[r] * D, w.outputNorm, D);
+        matmul.set(R, xLast, D, w.output, logits, c.vocab(), null, null, 0, null, null, 0);
+        team.run(matmul);
+    }
+
+    /** out = x / sqrt(mean(x^2) + eps) * weight, with the sum of squares in double as the reference does. */
+    private void rmsnorm(float[] out, int o, float[] in, int i, float[] weight, int n) {
+        double ss = 0;
+        for (int j = 0; j < n; j++) {
+            float e = in[i + j];
+            ss += e * e;
+        }
+        float scale = (float) (1.0 / Math.sqrt(ss / n + c.normEps()));
+        for (int j = 0; j < n; j++) out[o + j] = in[i + j] * scale * weight[j];
+    }
+
+    /** Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDim entries of one head by pos * theta_i. */
+    private void rope(float[] a, int off, int pos) {
+        int half = c.ropeDim() / 2;
+        int base = pos * half;
+        for (int i = 0; i < half; i++) {
+            float cos = ropeCos[base + i], sin = ropeSin[base + i];
+            float a0 = a[off + 2 * i], a1 = a[off + 2 * i + 1];
+            a[off + 2 * i] = a0 * cos - a1 * sin;
+            a[off + 2 * i + 1] = a0 * sin + a1 * cos;
+        }
+    }
+
+    /** Up to three matrix products sharing one input, their rows split evenly over the team. */
+    private final class MatmulRegion implements ThreadTeam.Task {
+        private int tokens;
+        private float[] in;
+        private int inStride;
+        private final WeightMatrix[] m = new WeightMatrix[3];
+        private final float[][] out = new float[3][];
+        private final int[] outStride = new int[3];
+        private int count;
+
+        void set(int tokens, float[] in, int inStride,
+                 WeightMatrix m0, float[] o0, int s0, WeightMatrix m1, float[] o1, int s1, WeightMatrix m2, float[] o2, int s2) {
+            this.tokens = tokens;
+            this.in = in;
+            this.inStride = inStride;
+            m[0] = m0; out[0] = o0; outStride[0] = s0;
+            m[1] = m1; out[1] = o1; outStride[1] = s1;
+            m[2] = m2; out[2] = o2; outStride[2] = s2;
+            count = m2 != null ? 3 : m1 != null ? 2 : 1;
+        }
+
+        @Override
+        public void run(int worker, int workers) {
+            int tiles = 0;
+            for (int i = 0; i < count; i++) tiles += tilesOf(m[i]);
+            int start = ThreadTeam.splitStart(tiles, worker, workers);
+            int end = ThreadTeam.splitStart(tiles, worker + 1, workers);
+            int first = 0;
+            for (int i = 0; i < count && start < end; i++) {
+                int n = tilesOf(m[i]);
+                int lo = Math.max(start, first) - first, hi = Math.min(end, first + n) - first;
+                if (lo < hi) {
+                    int r0 = lo * Kernels.TILE_ROWS, r1 = Math.min(m[i].rows(), hi * Kernels.TILE_ROWS);
+                    kernels.matmul(m[i], in, 0, inStride, tokens, out[i], 0, outStride[i], r0, r1, scratch[worker]);
+                }
+                first += n;
+            }
+        }
+
+        private int tilesOf(WeightMatrix mm) {
+            return (mm.rows() + Kernels.TILE_ROWS - 1) / Kernels.TILE_ROWS;
+        }
+    }
+
+    /** Attention for (token, head) pairs split over the team; reads this layer's cache. */
+    private final class AttentionRegion implements ThreadTeam.Task {
+        private Batch b;
+        private int layer;
+
+        void set(Batch b, int layer) {
+            this.b = b;
+            this.layer = layer;
+        }
+
+        @Override
+        public void run(int worker, int workers) {
+            int units = b.size * c.heads();
+            int start = ThreadTeam.splitStart(units, worker, workers);
+            int end = ThreadTeam.splitStart(units, worker + 1, workers);
+            int D = c.dim(), hd = c.headDim(), group = c.groupSize();
+            float[] keys = kv.keys(layer), values = kv.values(layer);
+            int scores = worker * c.contextLength();
+            float scale = (float) (1.0 / Math.sqrt(hd));
+            for (int u = start; u < end; u++) {
+                int t = u / c.heads(), h = u % c.heads(), kvh = h / group;
+                int seq = b.sequences[t], pos = b.positions[t];
+                int qo = t * D + h * hd;
+                // scores_j = q . k_j / sqrt(hd) for j <= pos, then softmax
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j <= pos; j++) {
+                    float s = kernels.dot(q, qo, keys, kv.index(seq, j, kvh), hd) * scale;
+                    att[scores + j] = s;
+                    if (s > max) max = s;
+                }
+                float sum = 0f;
+                for (int j = 0; j <= pos; j++) {
+                    float e = (float) Math.exp(att[scores + j] - max);
+                    att[scores + j] = e;
+                    sum += e;
+                }
+                // out = sum_j softmax_j * v_j
+                float inv = 1f / sum;
+                java.util.Arrays.fill(xb2, qo, qo + hd, 0f);
+                for (int j = 0; j <= pos; j++) {
+                    kernels.axpy(att[scores + j] * inv, values, kv.index(seq, j, kvh), xb2, qo, hd);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        team.close();
+        file.close();
+    }
+}

@@ -1,0 +1,27 @@
+package dev.troupe.engine.kernel;
+
+import dev.troupe.engine.model.WeightMatrix;
+
+/**
+ * The compute primitives of the forward pass. One implementation per backend; the forward pass calls
+ * them from several threads at once, each thread with its own {@link KernelScratch}.
+ */
+public interface Kernels {
+    /** Rows of a weight matrix that a kernel loads together; thread splits are multiples of it. */
+    int TILE_ROWS = 4;
+
+    String name();
+
+    /**
+     * For rows r in [r0, r1) and tokens t in [0, tokens):
+     * {@code out[outOff + t * outStride + r] = sum_c W[r][c] * x[xOff + t * xStride + c]}.
+     */
+    void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
+                float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch);
+
+    /** sum_i a[aOff + i] * b[bOff + i]. */
+    float dot(float[] a, int aOff, float[] b, int bOff, int n);
+
+    /** y[yOff + i] += alpha * x[xOff + i]. */
+    void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
+}

@@ -1,0 +1,34 @@
+package dev.troupe.engine.kernel;
+
+import dev.troupe.engine.model.WeightMatrix;
+
+/** Plain-Java reference kernels: one row at a time, sequential float sums. Slow and obviously right. */
+public final class ScalarKernels implements Kernels {
+    @Override
+    public String name() { return "scalar"; }
+
+    @Override
+    public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
+                       float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
+        int cols = w.cols();
+        float[] row = scratch.tile;
+        for (int r = r0; r < r1; r++) {
+            w.dequantizeRow(r, row, 0);
+            for (int t = 0; t < tokens; t++) {
+                out[outOff + t * outStride + r] = dot(row, 0, x, xOff + t * xStride, cols);
+            }
+        }
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        float sum = 0f;
+        for (int i = 0; i < n; i++) sum += a[aOff + i] * b[bOff + i];
+        return sum;
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        for (int i = 0; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
+    }
+}

@@ -1,0 +1,146 @@
+package dev.troupe.engine.kv;
+
+import java.util.Arrays;
+
+/**
+ * Keys and values of all running sequences in fixed-size blocks from one pool. A sequence holds a
+ * block table (logical block -> physical block); blocks are taken as it grows and returned when it is
+ * released, so sequences of any length share the pool without fragmentation.
+ *
+ * <p>Layout per layer: {@code [block][kvHead][slot][headDim]}, so one head's keys within a block are
+ * contiguous for the attention dot products. Not thread-safe: the step loop that owns the engine calls
+ * it; the forward pass only reads and writes vectors through {@link #index}.
+ */
+public final class PagedKvCache {
+    private final int layers;
+    private final int kvHeads;
+    private final int headDim;
+    private final int blockSize;
+    private final int numBlocks;
+    private final int maxBlocksPerSequence;
+    private final float[][] keys;     // [layer][numBlocks * kvHeads * blockSize * headDim]
+    private final float[][] values;   // same layout as keys
+    private final int[] freeBlocks;   // stack of free physical block ids
+    private int freeCount;
+    private final int[][] blockTables;     // [sequence][logical block] -> physical block
+    private final int[] blocksHeld;        // [sequence] blocks in its table
+    private final boolean[] open;          // [sequence] slot in use
+    private int openCount;
+
+    public PagedKvCache(int layers, int kvHeads, int headDim, int blockSize, int numBlocks, int maxSequences, int maxTokensPerSequence) {
+        if (blockSize < 1 || numBlocks < 1 || maxSequences < 1) {
+            throw new IllegalArgumentException("KV cache needs blockSize, numBlocks and maxSequences >= 1");
+        }
+        long floatsPerLayer = (long) numBlocks * kvHeads * blockSize * headDim;
+        if (floatsPerLayer > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("KV cache of " + numBlocks + " blocks of " + blockSize
+                    + " tokens is too large for one layer array; lower troupe.engine.kv-cache-tokens");
+        }
+        this.layers = layers;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.blockSize = blockSize;
+        this.numBlocks = numBlocks;
+        this.maxBlocksPerSequence = (maxTokensPerSequence + blockSize - 1) / blockSize;
+        this.keys = new float[layers][(int) floatsPerLayer];
+        this.values = new float[layers][(int) floatsPerLayer];
+        this.freeBlocks = new int[numBlocks];
+        for (int i = 0; i < numBlocks; i++) freeBlocks[i] = numBlocks - 1 - i;
+        this.freeCount = numBlocks;
+        this.blockTables = new int[maxSequences][maxBlocksPerSequence];
+        this.blocksHeld = new int[maxSequences];
+        this.open = new boolean[maxSequences];
+    }
+
+    /** Bytes a cache of this shape takes. */
+    public static long bytesFor(int layers, int kvDim, int blockSize, int numBlocks) {
+        return 2L * layers * numBlocks * blockSize * kvDim * Float.BYTES;
+    }
+
+    /** Opens a sequence slot holding no blocks; -1 when all slots are taken. */
+    public int open() {
+        for (int s = 0; s < open.length; s++) {
+            if (!open[s]) {
+                open[s] = true;
+                blocksHeld[s] = 0;
+                openCount++;
+                return s;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Makes sure positions [0, tokens) of the sequence have blocks. All or nothing: returns false, and
+     * takes nothing, when the pool has too few free blocks or the sequence would exceed its maximum.
+     */
+    public boolean reserve(int seq, int tokens) {
+        checkOpen(seq);
+        int needed = (tokens + blockSize - 1) / blockSize;
+        if (needed > maxBlocksPerSequence) return false;
+        int extra = needed - blocksHeld[seq];
+        if (extra <= 0) return true;
+        if (extra > freeCount) return false;
+        int[] table = blockTables[seq];
+        for (int i = 0; i < extra; i++) table[blocksHeld[seq]++] = freeBlocks[--freeCount];
+        return true;
+    }
+
+    /** Blocks that {@link #reserve} would need to take for the sequence to hold {@code tokens}. */
+    public int blocksNeeded(int seq, int tokens) {
+        checkOpen(seq);
+        return Math.max(0, (tokens + blockSize - 1) / blockSize - blocksHeld[seq]);
+    }
+
+    /** Returns all blocks of the sequence to the pool and frees its slot. */
+    public void release(int seq) {
+        checkOpen(seq);
+        int[] table = blockTables[seq];
+        for (int i = 0; i < blocksHeld[seq]; i++) freeBlocks[freeCount++] = table[i];
+        blocksHeld[seq] = 0;
+        open[seq] = false;
+        openCount--;
+    }
+
+    /** Positions the sequence can hold with the blocks it has. */
+    public int capacity(int seq) {
+        checkOpen(seq);
+        return blocksHeld[seq] * blockSize;
+    }
+
+    /** Offset of (sequence, position, kv head) in a layer's key or value array. */
+    public int index(int seq, int pos, int kvHead) {
+        int block = blockTables[seq][pos / blockSize];
+        return ((block * kvHeads + kvHead) * blockSize + pos % blockSize) * headDim;
+    }
+
+    public float[] keys(int layer) { return keys[layer]; }
+
+    public float[] values(int layer) { return values[layer]; }
+
+    public int blockSize() { return blockSize; }
+
+    public int totalBlocks() { return numBlocks; }
+
+    public int freeBlocks() { return freeCount; }
+
+    public int usedBlocks() { return numBlocks - freeCount; }
+
+    public int openSequences() { return openCount; }
+
+    public int maxSequences() { return open.length; }
+
+    public int layers() { return layers; }
+
+    private void checkOpen(int seq) {
+        if (seq < 0 || seq >= open.length || !open[seq]) {
+            throw new IllegalArgumentException("sequence " + seq + " is not open");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "PagedKvCache[" + usedBlocks() + "/" + numBlocks + " blocks of " + blockSize + " used, "
+                + openCount + " sequences" + (openCount == 0 ? "" : ", held " + Arrays.toString(Arrays.copyOf(blocksHeld, Math.min(8, blocksHeld.length)))) + "]";
+    }
+}
