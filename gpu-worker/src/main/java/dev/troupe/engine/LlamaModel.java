@@ -63,7 +63,7 @@ public final class LlamaModel implements AutoCloseable {
     public LlamaModel(GgufFile file, EngineOptions options) throws IOException {
         this.file = file;
         this.c = LlamaConfig.from(file);
-        this.w = new LlamaWeights(file, c);
+        this.w = new LlamaWeights(file, c, options.residentWeights());
         this.kernels = selectKernels(options.backend());
         int threads = options.effectiveThreads();
         this.maxTokens = options.maxBatchTokens();

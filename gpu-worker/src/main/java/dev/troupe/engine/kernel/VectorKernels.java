@@ -128,25 +128,14 @@ public final class VectorKernels implements Kernels {
         out[o] = s03; out[o + 1] = s13; out[o + 2] = s23; out[o + 3] = s33;
     }
 
-    /** Four weight rows times one token; two accumulators per row hide the FMA latency. */
+    /**
+     * Four weight rows times one token. Each (row, token) sum is formed in exactly the order of
+     * {@link #block4x4} and {@link #dot}, so a token's results do not depend on what else is in its batch.
+     */
     private static void block4x1(float[] w, int cols, float[] x, int x0, float[] out, int o) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         int w1 = cols, w2 = 2 * cols, w3 = 3 * cols;
         int c = 0;
-        int bound2 = cols - 2 * L + 1;
-        for (; c < bound2; c += 2 * L) {
-            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
-            FloatVector u = FloatVector.fromArray(F, x, x0 + c + L);
-            a0 = FloatVector.fromArray(F, w, c).fma(v, a0);
-            b0 = FloatVector.fromArray(F, w, c + L).fma(u, b0);
-            a1 = FloatVector.fromArray(F, w, w1 + c).fma(v, a1);
-            b1 = FloatVector.fromArray(F, w, w1 + c + L).fma(u, b1);
-            a2 = FloatVector.fromArray(F, w, w2 + c).fma(v, a2);
-            b2 = FloatVector.fromArray(F, w, w2 + c + L).fma(u, b2);
-            a3 = FloatVector.fromArray(F, w, w3 + c).fma(v, a3);
-            b3 = FloatVector.fromArray(F, w, w3 + c + L).fma(u, b3);
-        }
         int bound = F.loopBound(cols);
         for (; c < bound; c += L) {
             FloatVector v = FloatVector.fromArray(F, x, x0 + c);
@@ -155,10 +144,10 @@ public final class VectorKernels implements Kernels {
             a2 = FloatVector.fromArray(F, w, w2 + c).fma(v, a2);
             a3 = FloatVector.fromArray(F, w, w3 + c).fma(v, a3);
         }
-        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
-        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
-        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
-        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
         for (; c < cols; c++) {
             float v = x[x0 + c];
             s0 += w[c] * v; s1 += w[w1 + c] * v; s2 += w[w2 + c] * v; s3 += w[w3 + c] * v;

@@ -6,6 +6,7 @@ import dev.troupe.engine.gguf.GgufTensor;
 import dev.troupe.engine.gguf.TensorCodec;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
 
@@ -34,8 +35,13 @@ public final class WeightMatrix {
         this.codec = TensorCodec.of(type);
     }
 
-    /** Wraps a tensor, checking it has the expected [cols, rows] GGUF shape and a supported type. */
-    public static WeightMatrix of(Path file, GgufTensor t, int expectedCols, int expectedRows) throws GgufFormatException {
+    /**
+     * Wraps a tensor, checking it has the expected [cols, rows] GGUF shape and a supported type. With
+     * {@code resident}, the bytes are copied once into off-heap anonymous memory: page-cache pages of a
+     * mapped file can be evicted under memory pressure (or by the host's proactive reclaim) and then
+     * every step re-reads them from disk; anonymous memory stays put. Either way nothing is on the heap.
+     */
+    public static WeightMatrix of(Path file, GgufTensor t, int expectedCols, int expectedRows, boolean resident) throws GgufFormatException {
         if (t.dims() > 2 || t.dim(0) != expectedCols || t.dim(1) != expectedRows) {
             throw new GgufFormatException(file, "tensor '" + t.name() + "' has shape " + java.util.Arrays.toString(t.shape())
                     + ", expected [" + expectedCols + ", " + expectedRows + "]");
@@ -44,7 +50,13 @@ public final class WeightMatrix {
             throw new GgufFormatException(file, "tensor '" + t.name() + "' has type " + t.type()
                     + ", which is not supported yet (supported: F32, F16, Q8_0)");
         }
-        return new WeightMatrix(t.name(), t.type(), expectedRows, expectedCols, t.data());
+        ByteBuffer data = t.data();
+        if (resident) {
+            ByteBuffer copy = ByteBuffer.allocateDirect(data.remaining());
+            copy.put(data).flip();
+            data = copy.order(ByteOrder.LITTLE_ENDIAN);
+        }
+        return new WeightMatrix(t.name(), t.type(), expectedRows, expectedCols, data);
     }
 
     public String name() { return name; }
