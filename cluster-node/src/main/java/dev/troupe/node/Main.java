@@ -1,0 +1,205 @@
+package dev.troupe.node;
+
+import dev.troupe.engine.EngineOptions;
+import dev.troupe.engine.Generator;
+import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.bench.EngineBench;
+import dev.troupe.engine.sampling.SamplingParams;
+import dev.troupe.engine.tokenizer.Tokenizer;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+
+/** The {@code bin/troupe} command line. Results go to stdout; diagnostics and logs to stderr. */
+public final class Main {
+    static final String USAGE = String.join("\n",
+            "usage: bin/troupe COMMAND [options]",
+            "",
+            "commands:",
+            "  generate      complete one prompt and print the completion",
+            "  bench engine  measure engine throughput (JSON lines)",
+            "  help          this text; `bin/troupe COMMAND --help` for a command's options",
+            "");
+
+    static final String GENERATE_USAGE = String.join("\n",
+            "usage: bin/troupe generate --model FILE --prompt TEXT [options]",
+            "",
+            "Prints the completion (not the prompt) and a newline to stdout.",
+            "  --model FILE        GGUF model file (llama architecture; F32, F16 or Q8_0)",
+            "  --prompt TEXT       the prompt; BOS is added as the model's vocabulary says",
+            "  --max-tokens N      most tokens to generate (default 128; the context may stop it earlier)",
+            "  --temperature T     0 = greedy (default 0.8)",
+            "  --top-k K           keep the K most likely tokens (0 = off, default 0)",
+            "  --top-p P           nucleus sampling (1 = off, default 1)",
+            "  --min-p P           drop tokens below P x the top probability (0 = off, default 0)",
+            "  --repeat-penalty R  llama.cpp-style repetition penalty (1 = off, default 1)",
+            "  --seed S            sampling seed: the same seed gives the same tokens",
+            "  --stop TEXT         stop before this text (may repeat, up to 4)",
+            "  --threads T         CPU threads (default: all cores)",
+            "  --backend B         auto | vector | scalar (default auto)",
+            "");
+
+    static final String BENCH_USAGE = String.join("\n",
+            "usage: bin/troupe bench engine --model FILE [options]",
+            "",
+            "Prints one JSON object per test: ppP (prompt of P tokens in one step), tgG (one stream decoding",
+            "G tokens), batchN (N streams decoding G tokens each, aggregate tokens/s). Median of --reps runs",
+            "after a warm-up run.",
+            "  --model FILE          GGUF model file",
+            "  --threads T           CPU threads (default: all cores)",
+            "  --prompt-tokens P     default 128 (0 skips pp)",
+            "  --gen-tokens G        default 128 (0 skips tg and batch)",
+            "  --batch LIST          comma-separated stream counts (default 1,8,32; 1 is the tg test)",
+            "  --reps N              measured runs per test (default 5, at least 3)",
+            "  --backend B           auto | vector | scalar (default auto)",
+            "");
+
+    private Main() {}
+
+    public static void main(String[] argv) {
+        int code;
+        try {
+            // stdout carries UTF-8 text whatever the platform's default charset is
+            PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
+            code = run(argv, out, System.err);
+            out.flush();
+        } catch (Args.UsageException e) {
+            System.err.println("troupe: " + e.getMessage());
+            code = 2;
+        }
+        System.exit(code);
+    }
+
+    static int run(String[] argv, PrintStream out, PrintStream err) {
+        if (argv.length == 0 || argv[0].equals("help") || argv[0].equals("--help") || argv[0].equals("-h")) {
+            (argv.length == 0 ? err : out).print(USAGE);
+            return argv.length == 0 ? 2 : 0;
+        }
+        try {
+            switch (argv[0]) {
+                case "generate":
+                    return generate(argv, out, err);
+                case "bench":
+                    if (argv.length > 1 && argv[1].equals("engine")) return benchEngine(argv, out, err);
+                    err.print(BENCH_USAGE);
+                    return 2;
+                default:
+                    err.println("troupe: unknown command '" + argv[0] + "'");
+                    err.print(USAGE);
+                    return 2;
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof Args.UsageException) throw (Args.UsageException) e;
+            err.println("troupe: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static boolean wantsHelp(String[] argv) {
+        for (String a : argv) if (a.equals("--help") || a.equals("-h")) return true;
+        return false;
+    }
+
+    private static Path modelFile(Args args) {
+        Path p = Path.of(args.required("model"));
+        if (!Files.isRegularFile(p)) throw new Args.UsageException("model file not found: " + p);
+        return p;
+    }
+
+    private static int generate(String[] argv, PrintStream out, PrintStream err) throws IOException {
+        if (wantsHelp(argv)) {
+            out.print(GENERATE_USAGE);
+            return 0;
+        }
+        java.util.List<String> stops = new java.util.ArrayList<>();
+        for (int i = 1; i + 1 < argv.length; i++) if (argv[i].equals("--stop")) stops.add(argv[i + 1]);
+        Args args = new Args(argv, 1, Set.of("model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "min-p",
+                "repeat-penalty", "seed", "stop", "threads", "backend"), Set.of());
+        Path model = modelFile(args);
+        String prompt = args.required("prompt");
+        SamplingParams.Builder p = SamplingParams.builder()
+                .maxTokens(args.integer("max-tokens", 128))
+                .temperature(args.number("temperature", 0.8f))
+                .topK(args.integer("top-k", 0))
+                .topP(args.number("top-p", 1f))
+                .minP(args.number("min-p", 0f))
+                .repetitionPenalty(args.number("repeat-penalty", 1f))
+                .stop(stops);
+        if (args.has("seed")) p.seed(args.longValue("seed"));
+        SamplingParams params;
+        try {
+            params = p.build();
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException(e.getMessage());
+        }
+        EngineOptions options = EngineOptions.defaults()
+                .withThreads(args.integer("threads", 0))
+                .withBackend(args.string("backend", "auto"))
+                .withMaxSequences(1)
+                .withKvCacheTokens(0);
+        try (LlamaModel m = LlamaModel.load(model, options)) {
+            Tokenizer tokenizer = Tokenizer.fromGguf(m.file());
+            Generator g = new Generator(m, tokenizer);
+            Generator.Result r = g.generate(prompt, params, piece -> {
+                out.print(piece);
+                out.flush();
+            });
+            out.println();
+            out.flush();
+            err.printf("troupe: %d prompt tokens, %d generated (%s); prefill %.1f ms, decode %.1f tokens/s%n",
+                    r.promptTokens(), r.completionTokens(), r.finishReason().name().toLowerCase(),
+                    r.prefillNanos() / 1e6, r.completionTokens() / Math.max(1e-9, r.decodeNanos() / 1e9));
+            return 0;
+        }
+    }
+
+    private static int benchEngine(String[] argv, PrintStream out, PrintStream err) throws IOException {
+        if (wantsHelp(argv)) {
+            out.print(BENCH_USAGE);
+            return 0;
+        }
+        Args args = new Args(argv, 2, Set.of("model", "threads", "prompt-tokens", "gen-tokens", "batch", "reps", "backend"), Set.of());
+        Path model = modelFile(args);
+        int promptTokens = args.integer("prompt-tokens", 128);
+        int genTokens = args.integer("gen-tokens", 128);
+        int[] batches = args.integers("batch", new int[]{1, 8, 32});
+        int reps = args.integer("reps", 5);
+        if (reps < 3) throw new Args.UsageException("--reps must be at least 3");
+        if (promptTokens < 0 || genTokens < 0) throw new Args.UsageException("--prompt-tokens and --gen-tokens must be >= 0");
+        int maxStreams = 1;
+        for (int b : batches) {
+            if (b < 1) throw new Args.UsageException("--batch values must be >= 1");
+            maxStreams = Math.max(maxStreams, b);
+        }
+        EngineOptions options = EngineOptions.defaults()
+                .withThreads(args.integer("threads", 0))
+                .withBackend(args.string("backend", "auto"))
+                .withMaxSequences(maxStreams)
+                .withMaxBatchTokens(Math.max(Math.max(promptTokens, maxStreams), 1))
+                .withKvCacheTokens(EngineBench.kvTokensNeeded(promptTokens, genTokens, batches));
+        try (LlamaModel m = LlamaModel.load(model, options)) {
+            int ctx = m.config().contextLength();
+            if (promptTokens > ctx || genTokens > ctx) {
+                throw new Args.UsageException("the model's context is " + ctx + " tokens; lower --prompt-tokens/--gen-tokens");
+            }
+            String weights = m.config() == null ? "?" : weightsType(m);
+            for (EngineBench.Result r : new EngineBench(m, reps).run(promptTokens, genTokens, batches)) {
+                out.println(r.toJson(model.getFileName().toString(), m.backendName(), m.threads(), weights));
+                out.flush();
+            }
+            return 0;
+        }
+    }
+
+    private static String weightsType(LlamaModel m) {
+        try {
+            return m.file().tensor("blk.0.attn_q.weight").type().name();
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+}
