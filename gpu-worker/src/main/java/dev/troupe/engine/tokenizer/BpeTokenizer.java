@@ -4,8 +4,10 @@ import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.gguf.GgufFormatException;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -183,15 +185,22 @@ public final class BpeTokenizer extends BaseTokenizer {
         IntList out = new IntList();
         if (addBos) out.add(bosForEncode(true));
         MergeQueue queue = new MergeQueue();
+        for (String word : preTokenize(text)) encodeWord(word, queue, out);
+        return out.toArray();
+    }
+
+    /** Splits text into pre-tokens with the pre-tokenizer regex; any text the regex skips becomes a pre-token too. */
+    List<String> preTokenize(String text) {
+        List<String> words = new ArrayList<>();
         Matcher m = pattern.matcher(text);
         int last = 0;
         while (m.find()) {
-            if (m.start() > last) encodeWord(text.substring(last, m.start()), queue, out);
-            if (m.end() > m.start()) encodeWord(text.substring(m.start(), m.end()), queue, out);
+            if (m.start() > last) words.add(text.substring(last, m.start()));
+            if (m.end() > m.start()) words.add(text.substring(m.start(), m.end()));
             last = m.end();
         }
-        if (last < text.length()) encodeWord(text.substring(last), queue, out);
-        return out.toArray();
+        if (last < text.length()) words.add(text.substring(last));
+        return words;
     }
 
     private void encodeWord(String word, MergeQueue queue, IntList out) {
