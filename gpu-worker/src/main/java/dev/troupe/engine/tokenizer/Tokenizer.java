@@ -1,0 +1,99 @@
+package dev.troupe.engine.tokenizer;
+
+import dev.troupe.engine.gguf.GgufFile;
+import dev.troupe.engine.gguf.GgufFormatException;
+
+/**
+ * Text to token ids and back, for a model's vocabulary. Implementations are immutable and thread-safe
+ * (a {@link StreamDecoder} is not: use one per generation stream).
+ *
+ * <p>Decoding is byte-exact and predictable: {@link #decode} concatenates {@link #tokenBytes} of every token
+ * and decodes the result as UTF-8, replacing invalid sequences with U+FFFD. Nothing is stripped: a
+ * SentencePiece sequence encoded with the space prefix decodes with its leading space.
+ */
+public interface Tokenizer {
+
+    /** The GGUF {@code tokenizer.ggml.model} values this package understands. */
+    String SUPPORTED_MODELS = "llama (SentencePiece), gpt2 (byte-level BPE)";
+
+    /**
+     * Encodes text. Control/special tokens written in the text (such as {@code <s>}) are not recognised:
+     * they are encoded as ordinary characters.
+     *
+     * @param addBos whether to start with {@link #bos()}
+     */
+    int[] encode(String text, boolean addBos);
+
+    /** Encodes with {@link #addBosByDefault()}. */
+    default int[] encode(String text) {
+        return encode(text, addBosByDefault());
+    }
+
+    /** Decodes {@code tokens[from, to)}: the UTF-8 decoding (U+FFFD for invalid bytes) of their concatenated bytes. */
+    default String decode(int[] tokens, int from, int to) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (int i = from; i < to; i++) {
+            byte[] b = tokenBytes(tokens[i]);
+            out.write(b, 0, b.length);
+        }
+        byte[] all = out.toByteArray();
+        return Utf8.decode(all, 0, all.length);
+    }
+
+    default String decode(int[] tokens) {
+        return decode(tokens, 0, tokens.length);
+    }
+
+    /**
+     * The raw bytes a token stands for (a fresh array): a byte-fallback token gives its single byte, a
+     * SentencePiece "▁" gives a space, control tokens give no bytes.
+     *
+     * @throws IllegalArgumentException if {@code id} is not in {@code [0, vocabSize())}
+     */
+    byte[] tokenBytes(int id);
+
+    int vocabSize();
+
+    /** The beginning-of-sequence token, or -1 if the vocabulary has none. */
+    int bos();
+
+    /** The end-of-sequence token, or -1 if the vocabulary has none. */
+    int eos();
+
+    /** Whether generation should stop at this token: eos, and end-of-turn / end-of-message tokens if the model defines them. */
+    boolean isEndOfGeneration(int id);
+
+    /** Whether prompts should start with BOS (GGUF {@code tokenizer.ggml.add_bos_token}). */
+    boolean addBosByDefault();
+
+    /** The token's piece exactly as stored in the vocabulary (e.g. {@code "▁the"}, {@code "<0x0A>"}, {@code "Ġthe"}). */
+    String tokenText(int id);
+
+    /** The token's GGUF type, one of the {@link TokenType} codes. */
+    int tokenType(int id);
+
+    /** A new incremental decoder for one stream of generated tokens. */
+    default StreamDecoder streamDecoder() {
+        return new StreamDecoder(this);
+    }
+
+    /**
+     * Builds the tokenizer described by a GGUF file's {@code tokenizer.ggml.*} metadata, dispatching on
+     * {@code tokenizer.ggml.model}: {@code llama} gives a {@link SentencePieceTokenizer}, {@code gpt2} a
+     * {@link BpeTokenizer}.
+     *
+     * @throws GgufFormatException if the model is missing or unsupported, or its metadata is missing or malformed
+     */
+    static Tokenizer fromGguf(GgufFile f) throws GgufFormatException {
+        String model = f.getString("tokenizer.ggml.model");
+        switch (model) {
+            case "llama":
+                return SentencePieceTokenizer.fromGguf(f);
+            case "gpt2":
+                return BpeTokenizer.fromGguf(f);
+            default:
+                throw new GgufFormatException(f.path(), "unsupported tokenizer model tokenizer.ggml.model = '" + model
+                        + "'; supported: " + SUPPORTED_MODELS);
+        }
+    }
+}
