@@ -12,7 +12,7 @@ import java.util.Locale;
 /**
  * Engine throughput in the shape of llama.cpp's llama-bench: prompt processing of P tokens in one
  * step (ppP), single-stream decode of G tokens (tgG), and N streams decoding G tokens together
- * (batchN, aggregate tokens/s). Each figure is the median of {@code reps} runs after one warm-up run.
+ * (batchN, aggregate tokens/s). Each figure is the median of {@code reps} runs after warm-up runs.
  * Token ids are fixed pseudo-random ids, so the figures do not depend on the tokenizer.
  */
 public final class EngineBench {
@@ -67,7 +67,9 @@ public final class EngineBench {
     }
 
     private Result measure(String name, int tokens, Runnable once) {
-        once.run(); // warm-up: JIT and page faults
+        // Warm-up until the JIT has compiled the kernels: at least two runs and one second.
+        long warmStart = System.nanoTime();
+        for (int i = 0; i < 2 || System.nanoTime() - warmStart < 1_000_000_000L; i++) once.run();
         double[] secs = new double[reps];
         double[] tps = new double[reps];
         for (int r = 0; r < reps; r++) {
