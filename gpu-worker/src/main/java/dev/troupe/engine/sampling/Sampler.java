@@ -25,6 +25,8 @@ import java.util.SplittableRandom;
  * A sampler belongs to one sequence and is not thread-safe.
  */
 public final class Sampler {
+    /** Top-k up to this size is found in one pass with an insertion buffer; larger k uses quickselect. */
+    private static final int SMALL_TOP_K = 64;
     /** Ranges at most this long are insertion-sorted. */
     private static final int INSERTION_THRESHOLD = 24;
     /** Probability thresholds tried, in order, to gather top-p candidates without sorting the whole vocab. */
@@ -57,6 +59,14 @@ public final class Sampler {
     private final int[] counts;
     /** Distinct tokens seen in the penalty window (the indices of {@link #counts} to reset). */
     private final int[] touched;
+
+    /** Largest penalised logit of the current call, recorded by whichever path computed it. */
+    private float rowMax;
+    /**
+     * How many leading entries of {@link #candIdx} hold the overall best tokens, best first, in the current call
+     * (the sorted top-k); lets the logprobs step skip its own top-N pass.
+     */
+    private int rankedPrefix;
 
     public Sampler(SamplingParams p, int vocabSize) {
         if (p == null) {
@@ -140,11 +150,17 @@ public final class Sampler {
         if (penalties && history != null) {
             applyPenalties(history);
         }
+        rankedPrefix = 0;
         int token = temperature == 0f ? argmax() : sampleStochastic();
         if (out != null) {
             fillLogprobs(token, out);
         }
         return token;
+    }
+
+    /** Test hook: the logit of {@code token} after penalties, as of the last {@code sample} call. */
+    float penalizedLogit(int token) {
+        return scratch[token];
     }
 
     // ------------------------------------------------------------------ penalties
@@ -193,6 +209,7 @@ public final class Sampler {
                 best = i;
             }
         }
+        rowMax = bestVal;
         return best;
     }
 
@@ -206,23 +223,29 @@ public final class Sampler {
     private int sampleTopK() {
         final float[] key = candKey;
         final int[] idx = candIdx;
-        final float[] s = scratch;
         final int n = vocabSize;
-        for (int i = 0; i < n; i++) {
-            key[i] = s[i];
-            idx[i] = i;
-        }
         final int k = topK;
-        select(0, n, k);
-        sort(0, k);
+        if (k <= SMALL_TOP_K) {
+            topN(scratch, n, k, key, idx);
+        } else {
+            final float[] s = scratch;
+            for (int i = 0; i < n; i++) {
+                key[i] = s[i];
+                idx[i] = i;
+            }
+            select(0, n, k);
+            sort(0, k);
+        }
         final float lmax = key[0];
+        rowMax = lmax;
+        rankedPrefix = k;
         if (lmax == Float.POSITIVE_INFINITY || lmax == Float.NEGATIVE_INFINITY) {
             return idx[0];
         }
         final double invT = invTemperature;
         double z = 0.0;
         for (int j = 0; j < k; j++) {
-            float w = (float) Math.exp((key[j] - lmax) * invT);
+            float w = (float) FastExp.exp((key[j] - lmax) * invT);
             key[j] = w;
             z += w;
         }
@@ -251,13 +274,14 @@ public final class Sampler {
                 lmax = v;
             }
         }
+        rowMax = lmax;
         if (lmax == Float.POSITIVE_INFINITY || lmax == Float.NEGATIVE_INFINITY) {
             return argmax();
         }
         final double invT = invTemperature;
         double z = 0.0;
         for (int i = 0; i < n; i++) {
-            float x = (float) Math.exp((s[i] - lmax) * invT);
+            float x = (float) FastExp.exp((s[i] - lmax) * invT);
             w[i] = x;
             z += x;
         }
@@ -371,54 +395,73 @@ public final class Sampler {
     private void fillLogprobs(int token, Logprobs out) {
         final float[] s = scratch;
         final int n = vocabSize;
-        float lmax = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            float v = s[i];
-            if (v > lmax) {
-                lmax = v;
-            }
-        }
+        final float lmax = rowMax;
         double lse;
         if (lmax == Float.NEGATIVE_INFINITY || lmax == Float.POSITIVE_INFINITY) {
             lse = lmax;
         } else {
             double sum = 0.0;
             for (int i = 0; i < n; i++) {
-                sum += Math.exp((double) s[i] - lmax);
+                sum += FastExp.exp((double) s[i] - lmax);
             }
             lse = lmax + Math.log(sum);
         }
         out.chosenToken = token;
         out.chosenLogprob = (float) (s[token] - lse);
 
-        // top-N by insertion into a short sorted buffer; strict '>' keeps the lower id first on ties
         final int want = topLogprobs;
-        final int[] ot = out.tokens;
-        final float[] ol = out.logprobs;
-        int c = 0;
-        if (want > 0) {
-            for (int i = 0; i < n; i++) {
-                float v = s[i];
-                if (c == want && !(v > ol[c - 1])) {
-                    continue;
-                }
-                int j = c < want ? c++ : c - 1;
-                while (j > 0 && v > ol[j - 1]) {
-                    ol[j] = ol[j - 1];
-                    ot[j] = ot[j - 1];
-                    j--;
-                }
-                ol[j] = v;
-                ot[j] = i;
+        final int c;
+        if (rankedPrefix >= want) {
+            // the sorted top-k already lists the best tokens in order
+            for (int j = 0; j < want; j++) {
+                int t = candIdx[j];
+                out.tokens[j] = t;
+                out.logprobs[j] = s[t];
             }
-            for (int j = 0; j < c; j++) {
-                ol[j] = (float) (ol[j] - lse);
-            }
+            c = want;
+        } else {
+            c = topN(s, n, want, out.logprobs, out.tokens);
+        }
+        for (int j = 0; j < c; j++) {
+            out.logprobs[j] = (float) (out.logprobs[j] - lse);
         }
         out.count = c;
     }
 
     // ------------------------------------------------------------------ primitive select / sort
+
+    /**
+     * One pass over {@code src[0, n)} keeping the {@code want} largest values, best first (ties: lower index
+     * first), in {@code outKey} / {@code outIdx}, via insertion into a short sorted buffer. Cheap for small
+     * {@code want}: most values fail the single comparison against the current worst kept value.
+     *
+     * @return the number of entries written, {@code min(want, n)}
+     */
+    static int topN(float[] src, int n, int want, float[] outKey, int[] outIdx) {
+        if (want <= 0) {
+            return 0;
+        }
+        int c = 0;
+        for (int i = 0; i < n; i++) {
+            float v = src[i];
+            int j;
+            if (c < want) {
+                j = c++;
+            } else if (v > outKey[want - 1]) {
+                j = want - 1;
+            } else {
+                continue;
+            }
+            while (j > 0 && v > outKey[j - 1]) {
+                outKey[j] = outKey[j - 1];
+                outIdx[j] = outIdx[j - 1];
+                j--;
+            }
+            outKey[j] = v;
+            outIdx[j] = i;
+        }
+        return c;
+    }
 
     /** True if candidate a ranks before candidate b: larger key first, then lower token id. */
     private boolean before(int a, int b) {

@@ -14,13 +14,16 @@ final class TestModels {
     static Path require(String name) {
         Path found = find(name);
         Assumptions.assumeTrue(found != null, "SKIPPED: test model " + name + " not found in ../shared/models relative to the project root"
-                + " (or -Dtroupe.models.dir); these tests need the shared models");
+                + " (or in -Dtroupe.models.dir when set); these tests need the shared models");
         return found;
     }
 
     private static Path find(String name) {
         String prop = System.getProperty("troupe.models.dir");
-        if (prop != null && Files.isRegularFile(Path.of(prop, name))) return Path.of(prop, name);
+        if (prop != null && !prop.isEmpty()) {
+            // An explicit directory is the only place looked at.
+            return Files.isRegularFile(Path.of(prop, name)) ? Path.of(prop, name) : null;
+        }
         // Surefire runs in the module directory (gpu-worker), one level below the project root.
         for (String dir : new String[]{"../shared/models", "../../shared/models"}) {
             Path p = Path.of(dir, name).toAbsolutePath().normalize();
