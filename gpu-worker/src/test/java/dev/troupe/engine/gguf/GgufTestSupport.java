@@ -1,6 +1,10 @@
 package dev.troupe.engine.gguf;
 
+import org.junit.jupiter.api.Assumptions;
+
 import java.io.ByteArrayOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
@@ -76,6 +80,30 @@ final class GgufTestSupport {
             assertEquals(e.getClass(), a.getClass(), key + ": array class");
             if (!Arrays.deepEquals(new Object[] {e}, new Object[] {a})) fail(key + ": array contents differ");
         }
+    }
+
+    /**
+     * The shared test models: {@code ../shared/models} from the project root (tests run in the module directory,
+     * so the project root's parent is searched too); the system property {@code troupe.models} overrides.
+     * Null when absent.
+     */
+    static Path modelsDir() {
+        String prop = System.getProperty("troupe.models");
+        if (prop != null) return Files.isDirectory(Path.of(prop)) ? Path.of(prop) : null;
+        Path p = Path.of("").toAbsolutePath();
+        for (int up = 0; up < 3 && p != null; up++, p = p.getParent()) {
+            Path candidate = p.resolveSibling("shared").resolve("models");
+            if (p.getParent() != null && Files.isDirectory(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    /** A shared test model, or a skipped test saying where the models were looked for. */
+    static Path model(String name) {
+        Path dir = modelsDir();
+        Assumptions.assumeTrue(dir != null && Files.isRegularFile(dir.resolve(name)),
+                "../shared/models not found (looked above " + Path.of("").toAbsolutePath() + ")");
+        return dir.resolve(name);
     }
 
     static float[] dequantize(GgufTensor t) {
