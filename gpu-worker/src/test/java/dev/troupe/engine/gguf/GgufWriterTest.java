@@ -59,6 +59,13 @@ class GgufWriterTest {
         m.put("a.bool", GgufValue.array(GgufValueType.BOOL, new boolean[] {true, false, true}));
         m.put("a.str", GgufValue.array(GgufValueType.STRING, new String[] {"a", "", "\u2581the", "<0x0A>"}));
         m.put("a.empty", GgufValue.array(GgufValueType.INT32, new int[0]));
+        // longer than the reader's initial array capacity, so its growing path is exercised too
+        int[] many = new int[10_007];
+        String[] words = new String[5_003];
+        for (int i = 0; i < many.length; i++) many[i] = i * 31;
+        for (int i = 0; i < words.length; i++) words[i] = "w" + i;
+        m.put("a.many", GgufValue.array(GgufValueType.INT32, many));
+        m.put("a.words", GgufValue.array(GgufValueType.STRING, words));
         m.put("a.nested", GgufValue.array(GgufValueType.ARRAY, new GgufValue[] {
                 GgufValue.array(GgufValueType.STRING, new String[] {"x", "y"}),
                 GgufValue.array(GgufValueType.INT32, new int[] {1, 2, 3}),
