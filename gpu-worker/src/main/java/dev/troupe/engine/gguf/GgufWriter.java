@@ -40,6 +40,7 @@ public final class GgufWriter {
     public static final int MAX_TENSOR_NAME_BYTES = 63;
     private static final int MAX_DIMS = 4;
     private static final int BUFFER_BYTES = 1 << 20;
+    private static final java.security.SecureRandom TMP_SALT = new java.security.SecureRandom();
 
     private final Map<String, GgufValue> metadata = new LinkedHashMap<>();
     private final Map<String, PendingTensor> tensors = new LinkedHashMap<>();
@@ -294,10 +295,12 @@ public final class GgufWriter {
         long alignment = alignment();
         Path abs = path.toAbsolutePath();
         Path dir = abs.getParent();
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".partial");
+        // not Files.createTempFile: that makes the file owner-only, and the model should get the usual permissions
+        Path tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(System.nanoTime() ^ TMP_SALT.nextLong()) + ".partial");
+        FileChannel created = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
         boolean done = false;
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            try (FileChannel ch = created) {
                 writeTo(ch, alignment);
                 ch.force(false);
             }
