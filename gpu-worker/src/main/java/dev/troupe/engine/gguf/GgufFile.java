@@ -11,9 +11,14 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A GGUF (v2/v3) model file: metadata and tensor directory read eagerly, tensor data memory-mapped
@@ -24,6 +29,12 @@ public final class GgufFile implements AutoCloseable {
     public static final int MAGIC = 0x46554747; // "GGUF" little-endian
     public static final int DEFAULT_ALIGNMENT = 32;
     private static final int MAX_DIMS = 4;
+    /** Longest single metadata string accepted (real ones are at most a few hundred KB, e.g. chat templates). */
+    public static final int MAX_STRING_BYTES = 256 << 20;
+    /** Deepest nesting of metadata arrays accepted (real files use at most 1 level). */
+    public static final int MAX_ARRAY_NESTING = 32;
+    /** Bytes of the smallest possible tensor info: empty name, 1 dimension, type, offset. */
+    private static final int MIN_TENSOR_INFO_BYTES = 8 + 4 + 8 + 4 + 8;
 
     private final Path path;
     private final FileChannel channel;
@@ -66,7 +77,7 @@ public final class GgufFile implements AutoCloseable {
         if (version != 2 && version != 3) {
             throw new GgufFormatException(path, "unsupported GGUF version " + version + " at byte 4 (supported: 2, 3)");
         }
-        long tensorCount = in.count("tensor count", 8);
+        long tensorCount = in.count("tensor count", MIN_TENSOR_INFO_BYTES);
         long kvCount = in.count("metadata count", 8);
 
         Map<String, GgufValue> metadata = new LinkedHashMap<>();
@@ -91,11 +102,13 @@ public final class GgufFile implements AutoCloseable {
         }
 
         Map<String, GgufTensor> tensors = new LinkedHashMap<>();
-        long[][] shapes = new long[(int) Math.min(tensorCount, Integer.MAX_VALUE)][];
-        String[] names = new String[shapes.length];
-        GgmlType[] types = new GgmlType[shapes.length];
-        long[] offsets = new long[shapes.length];
-        for (int i = 0; i < tensorCount; i++) {
+        // grown as infos are actually read: a corrupt count must not allocate for tensors that are not there
+        List<long[]> shapes = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        List<GgmlType> types = new ArrayList<>();
+        List<Long> offsets = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (long i = 0; i < tensorCount; i++) {
             long at = in.position();
             String name = in.string("name of tensor #" + i);
             int nDims = in.i32("dimension count of tensor '" + name + "'");
@@ -115,44 +128,51 @@ public final class GgufFile implements AutoCloseable {
                 throw new GgufFormatException(path, "tensor '" + name + "' has unknown tensor type id " + typeId + " (at byte " + (in.position() - 4) + ")");
             }
             long offset = in.i64("data offset of tensor '" + name + "'");
-            if (tensors.containsKey(name) || containsName(names, i, name)) {
+            if (!seen.add(name)) {
                 throw new GgufFormatException(path, "duplicate tensor name '" + name + "'");
             }
-            names[i] = name;
-            shapes[i] = shape;
-            types[i] = type;
-            offsets[i] = offset;
+            names.add(name);
+            shapes.add(shape);
+            types.add(type);
+            offsets.add(offset);
         }
         long dataStart = align(in.position(), alignment);
-        for (int i = 0; i < names.length; i++) {
-            long elements = 1;
-            for (long d : shapes[i]) {
-                elements = Math.multiplyExact(elements, d);
+        for (int i = 0; i < names.size(); i++) {
+            String name = names.get(i);
+            long[] shape = shapes.get(i);
+            GgmlType type = types.get(i);
+            long offset = offsets.get(i);
+            if (shape[0] % type.blockSize() != 0) {
+                throw new GgufFormatException(path, "tensor '" + name + "' of type " + type + " has row length " + shape[0]
+                        + ", not a multiple of its block size " + type.blockSize());
             }
-            if (shapes[i][0] % types[i].blockSize() != 0) {
-                throw new GgufFormatException(path, "tensor '" + names[i] + "' of type " + types[i] + " has row length " + shapes[i][0]
-                        + ", not a multiple of its block size " + types[i].blockSize());
+            long bytes;
+            try {
+                long elements = 1;
+                for (long d : shape) {
+                    elements = Math.multiplyExact(elements, d);
+                }
+                bytes = Math.multiplyExact(elements / type.blockSize(), (long) type.blockBytes());
+            } catch (ArithmeticException e) {
+                throw new GgufFormatException(path, "tensor '" + name + "' of type " + type + " and shape " + Arrays.toString(shape)
+                        + " has more bytes than a file can hold");
             }
-            long bytes = types[i].bytesFor(elements);
-            if (offsets[i] % alignment != 0) {
-                throw new GgufFormatException(path, "tensor '" + names[i] + "' data offset " + offsets[i] + " is not aligned to " + alignment);
+            if (offset % alignment != 0) {
+                throw new GgufFormatException(path, "tensor '" + name + "' data offset " + offset + " is not aligned to " + alignment);
             }
-            long start = dataStart + offsets[i];
-            if (offsets[i] < 0 || start + bytes > fileSize) {
-                throw new GgufFormatException(path, "truncated: tensor '" + names[i] + "' needs bytes " + start + ".." + (start + bytes)
-                        + " but the file has " + fileSize + " bytes");
+            // compared without sums that could overflow: offset + bytes must fit in what follows dataStart
+            long room = fileSize - dataStart;
+            if (offset < 0 || offset > room || bytes > room - offset) {
+                throw new GgufFormatException(path, "truncated: tensor '" + name + "' needs " + bytes + " bytes at data offset " + offset
+                        + " but the file has " + fileSize + " bytes, data starting at byte " + dataStart);
             }
+            long start = dataStart + offset;
             if (bytes > Integer.MAX_VALUE) {
-                throw new GgufFormatException(path, "tensor '" + names[i] + "' is " + bytes + " bytes; tensors over 2 GiB are not supported yet");
+                throw new GgufFormatException(path, "tensor '" + name + "' is " + bytes + " bytes; tensors over 2 GiB are not supported yet");
             }
-            tensors.put(names[i], new GgufTensor(names[i], types[i], shapes[i], start, bytes, ch));
+            tensors.put(name, new GgufTensor(name, type, shape, start, bytes, ch));
         }
         return new GgufFile(path, ch, version, alignment, dataStart, metadata, tensors);
-    }
-
-    private static boolean containsName(String[] names, int n, String name) {
-        for (int i = 0; i < n; i++) if (name.equals(names[i])) return true;
-        return false;
     }
 
     static long align(long offset, long alignment) {
@@ -335,6 +355,10 @@ public final class GgufFile implements AutoCloseable {
             if (len < 0 || len > size - pos) {
                 throw new GgufFormatException(path, "string length " + len + " of " + what + " at byte " + at + " runs past the end of the file (" + size + " bytes)");
             }
+            if (len > MAX_STRING_BYTES) {
+                throw new GgufFormatException(path, "string length " + len + " of " + what + " at byte " + at + " exceeds the limit of "
+                        + MAX_STRING_BYTES + " bytes for one string");
+            }
             byte[] b = new byte[(int) len];
             int read = 0;
             while (read < len) {
@@ -374,13 +398,21 @@ public final class GgufFile implements AutoCloseable {
                     return GgufValue.of(type, scratch[0] == 1);
                 }
                 case STRING: return GgufValue.of(type, string(what));
-                case ARRAY: return array(key);
+                case ARRAY: return array(key, 1);
                 default: throw new IllegalStateException(type.toString());
             }
         }
 
-        private GgufValue array(String key) throws IOException {
+        /** Initial capacity for an array of n elements: grown as elements are read, so a corrupt count costs nothing. */
+        private static int initial(int n) { return Math.min(n, 1 << 12); }
+
+        private static int grow(int capacity, int n) { return (int) Math.min(n, Math.max(16, 2L * capacity)); }
+
+        private GgufValue array(String key, int depth) throws IOException {
             long at = pos;
+            if (depth > MAX_ARRAY_NESTING) {
+                throw new GgufFormatException(path, "metadata '" + key + "' at byte " + at + " has arrays nested deeper than " + MAX_ARRAY_NESTING);
+            }
             int elemId = i32("element type of array '" + key + "'");
             GgufValueType elem = GgufValueType.byId(elemId);
             if (elem == null) {
@@ -388,52 +420,84 @@ public final class GgufFile implements AutoCloseable {
             }
             int minBytes = elemSize(elem);
             long n = count("element count of array '" + key + "'", Math.max(minBytes, 1));
+            if (n > Integer.MAX_VALUE - 8) {
+                throw new GgufFormatException(path, "element count " + n + " of array '" + key + "' at byte " + (at + 4) + " is more than a Java array holds");
+            }
             int len = (int) n;
             String what = "element of array '" + key + "'";
             switch (elem) {
                 case UINT8: case INT8: {
-                    byte[] a = new byte[len];
-                    for (int i = 0; i < len; i++) { fill(1, what); a[i] = scratch[0]; }
+                    byte[] a = new byte[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        fill(1, what);
+                        a[i] = scratch[0];
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case UINT16: case INT16: {
-                    short[] a = new short[len];
-                    for (int i = 0; i < len; i++) { fill(2, what); a[i] = (short) ((scratch[0] & 0xFF) | (scratch[1] & 0xFF) << 8); }
+                    short[] a = new short[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        fill(2, what);
+                        a[i] = (short) ((scratch[0] & 0xFF) | (scratch[1] & 0xFF) << 8);
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case UINT32: case INT32: {
-                    int[] a = new int[len];
-                    for (int i = 0; i < len; i++) a[i] = i32(what);
+                    int[] a = new int[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        a[i] = i32(what);
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case UINT64: case INT64: {
-                    long[] a = new long[len];
-                    for (int i = 0; i < len; i++) a[i] = i64(what);
+                    long[] a = new long[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        a[i] = i64(what);
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case FLOAT32: {
-                    float[] a = new float[len];
-                    for (int i = 0; i < len; i++) a[i] = Float.intBitsToFloat(i32(what));
+                    float[] a = new float[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        a[i] = Float.intBitsToFloat(i32(what));
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case FLOAT64: {
-                    double[] a = new double[len];
-                    for (int i = 0; i < len; i++) a[i] = Double.longBitsToDouble(i64(what));
+                    double[] a = new double[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        a[i] = Double.longBitsToDouble(i64(what));
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case BOOL: {
-                    boolean[] a = new boolean[len];
-                    for (int i = 0; i < len; i++) a[i] = (Boolean) value(GgufValueType.BOOL, key).value();
+                    boolean[] a = new boolean[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        a[i] = (Boolean) value(GgufValueType.BOOL, key).value();
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case STRING: {
-                    String[] a = new String[len];
-                    for (int i = 0; i < len; i++) a[i] = string(what + " #" + i);
+                    String[] a = new String[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        a[i] = string(what + " #" + i);
+                    }
                     return GgufValue.array(elem, a);
                 }
                 case ARRAY: {
-                    GgufValue[] a = new GgufValue[len];
-                    for (int i = 0; i < len; i++) a[i] = array(key + "[" + i + "]");
+                    GgufValue[] a = new GgufValue[initial(len)];
+                    for (int i = 0; i < len; i++) {
+                        if (i == a.length) a = Arrays.copyOf(a, grow(a.length, len));
+                        a[i] = array(key + "[" + i + "]", depth + 1);
+                    }
                     return GgufValue.array(elem, a);
                 }
                 default: throw new IllegalStateException(elem.toString());
