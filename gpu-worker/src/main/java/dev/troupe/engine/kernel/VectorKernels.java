@@ -35,8 +35,17 @@ public final class VectorKernels implements Kernels {
                        float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
         int cols = w.cols();
         float[] tile = scratch.tile;
+        boolean q8 = w.type() == GgmlType.Q8_0;
         for (int r = r0; r < r1; r += TILE_ROWS) {
             int n = Math.min(TILE_ROWS, r1 - r);
+            if (q8 && n == TILE_ROWS && tokens < 4) {
+                // Few tokens: widen the quantized rows in registers instead of through the tile.
+                w.copyRawRows(r, n, scratch.raw);
+                for (int t = 0; t < tokens; t++) {
+                    q8Block4x1(scratch.raw, w.rowBytes(), cols, x, xOff + t * xStride, out, outOff + t * outStride + r);
+                }
+                continue;
+            }
             loadTile(w, r, n, tile, scratch.raw);
             if (n == TILE_ROWS) {
                 int t = 0;
@@ -65,15 +74,47 @@ public final class VectorKernels implements Kernels {
             w.copyRawRows(row, n, raw);
             int blocks = n * cols / Q8_BLOCK;
             for (int b = 0, src = 0, dst = 0; b < blocks; b++, src += Q8_BLOCK_BYTES, dst += Q8_BLOCK) {
-                float d = Float16.toFloat((short) ((raw[src] & 0xFF) | (raw[src + 1] << 8)));
+                float d = q8Scale(raw, src);
                 for (int j = 0; j < Q8_BLOCK; j += L) {
-                    FloatVector q = (FloatVector) ByteVector.fromArray(B, raw, src + 2 + j).convertShape(VectorOperators.B2F, F, 0);
-                    q.mul(d).intoArray(tile, dst + j);
+                    q8Lanes(raw, src + 2 + j).mul(d).intoArray(tile, dst + j);
                 }
             }
         } else {
             for (int i = 0; i < n; i++) w.dequantizeRow(row + i, tile, i * cols);
         }
+    }
+
+    private static float q8Scale(byte[] raw, int block) {
+        return Float16.toFloat((short) ((raw[block] & 0xFF) | (raw[block + 1] << 8)));
+    }
+
+    /** L quantized weights widened to floats (unscaled). */
+    private static FloatVector q8Lanes(byte[] raw, int at) {
+        return (FloatVector) ByteVector.fromArray(B, raw, at).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /**
+     * Four Q8_0 rows (raw, row stride rowBytes) times one token, dequantizing in registers with exactly
+     * the arithmetic of {@link #loadTile} + {@link #block4x1}, so results match the batched path bit for bit.
+     */
+    private static void q8Block4x1(byte[] raw, int rowBytes, int cols, float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes;
+        for (int c = 0, blk = 0; c < cols; c += Q8_BLOCK, blk += Q8_BLOCK_BYTES) {
+            float d0 = q8Scale(raw, blk), d1 = q8Scale(raw, r1 + blk), d2 = q8Scale(raw, r2 + blk), d3 = q8Scale(raw, r3 + blk);
+            for (int j = 0; j < Q8_BLOCK; j += L) {
+                FloatVector v = FloatVector.fromArray(F, x, x0 + c + j);
+                int q = blk + 2 + j;
+                a0 = q8Lanes(raw, q).mul(d0).fma(v, a0);
+                a1 = q8Lanes(raw, r1 + q).mul(d1).fma(v, a1);
+                a2 = q8Lanes(raw, r2 + q).mul(d2).fma(v, a2);
+                a3 = q8Lanes(raw, r3 + q).mul(d3).fma(v, a3);
+            }
+        }
+        out[o] = a0.reduceLanes(VectorOperators.ADD);
+        out[o + 1] = a1.reduceLanes(VectorOperators.ADD);
+        out[o + 2] = a2.reduceLanes(VectorOperators.ADD);
+        out[o + 3] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     /** Four weight rows (tile, row stride cols) times four tokens (x, stride xStride). */
