@@ -49,6 +49,8 @@ public final class LlamaModel implements AutoCloseable {
 
     private final MatmulRegion matmul = new MatmulRegion();
     private final AttentionRegion attention = new AttentionRegion();
+    private final ResidualNormRegion residualNorm = new ResidualNormRegion();
+    private final GateUpRegion gateUp = new GateUpRegion();
 
     public static LlamaModel load(java.nio.file.Path path, EngineOptions options) throws IOException {
         GgufFile f = GgufFile.open(path);
@@ -181,20 +183,22 @@ public final class LlamaModel implements AutoCloseable {
             if (tok < 0 || tok >= c.vocab()) throw new IllegalArgumentException("token id " + tok + " outside vocabulary of " + c.vocab());
         }
 
-        // 1. Token embeddings: x[t] = E[token[t]]
+        // Elementwise regions are not worth waking the team for a handful of tokens.
+        boolean wide = T >= 4;
+
+        // 1. Token embeddings: x[t] = E[token[t]]; first attention input xb = rmsnorm(x) * attn_norm
         for (int t = 0; t < T; t++) w.tokenEmbedding.dequantizeRow(b.tokens[t], x, t * D);
+        residualNorm.set(T, false, w.layers[0].attnNorm);
+        run(residualNorm, wide);
 
         for (int l = 0; l < c.layers(); l++) {
             LlamaWeights.Layer layer = w.layers[l];
 
-            // 2. Attention input: xb = rmsnorm(x) * attn_norm
-            for (int t = 0; t < T; t++) rmsnorm(xb, t * D, x, t * D, layer.attnNorm, D);
-
-            // 3. Projections: q = Wq xb [T][D], k = Wk xb [T][KV], v = Wv xb [T][KV]
+            // 2. Projections: q = Wq xb [T][D], k = Wk xb [T][KV], v = Wv xb [T][KV]
             matmul.set(T, xb, D, layer.wq, q, D, layer.wk, k, KV, layer.wv, v, KV);
             team.run(matmul);
 
-            // 4. RoPE on q and k, then store k and v in the paged cache at each token's position
+            // 3. RoPE on q and k, then store k and v in the paged cache at each token's position
             float[] kCache = kv.keys(l), vCache = kv.values(l);
             for (int t = 0; t < T; t++) {
                 int pos = b.positions[t], seq = b.sequences[t];
@@ -207,36 +211,38 @@ public final class LlamaModel implements AutoCloseable {
                 }
             }
 
-            // 5. Causal attention of every token (each head) over its own sequence: xb2 [T][D]
+            // 4. Causal attention of every token (each head) over its own sequence: xb2 [T][D]
             attention.set(b, l);
             team.run(attention);
 
-            // 6. Output projection and residual: x += Wo xb2
+            // 5. Output projection xb = Wo xb2; residual x += xb; FFN input xb = rmsnorm(x) * ffn_norm
             matmul.set(T, xb2, D, layer.wo, xb, D, null, null, 0, null, null, 0);
             team.run(matmul);
-            for (int i = 0; i < T * D; i++) x[i] += xb[i];
+            residualNorm.set(T, true, layer.ffnNorm);
+            run(residualNorm, wide);
 
-            // 7. FFN input: xb = rmsnorm(x) * ffn_norm; gate hb = Wg xb, up hb2 = Wu xb [T][F]
-            for (int t = 0; t < T; t++) rmsnorm(xb, t * D, x, t * D, layer.ffnNorm, D);
-            matmul.set(T, xb, D, layer.wGate, hb, F, layer.wUp, hb2, F, null, null, 0);
-            team.run(matmul);
+            // 6. hb = silu(Wg xb) * (Wu xb) [T][F], each thread on its own rows of both
+            gateUp.set(T, layer);
+            team.run(gateUp);
 
-            // 8. SwiGLU: hb = silu(hb) * hb2; down projection and residual: x += Wd hb
-            for (int i = 0; i < T * F; i++) {
-                float g = hb[i];
-                hb[i] = g / (1f + (float) Math.exp(-g)) * hb2[i];
-            }
+            // 7. Down projection xb = Wd hb; residual x += xb; next layer's input (or none after the last)
             matmul.set(T, hb, F, layer.wDown, xb, D, null, null, 0, null, null, 0);
             team.run(matmul);
-            for (int i = 0; i < T * D; i++) x[i] += xb[i];
+            residualNorm.set(T, true, l + 1 < c.layers() ? w.layers[l + 1].attnNorm : null);
+            run(residualNorm, wide);
         }
 
-        // 9. Logits only for the tokens that asked: final norm, then the classifier [R][V]
+        // 8. Logits only for the tokens that asked: final norm, then the classifier [R][V]
         int R = b.logitCount;
         if (R == 0) return;
         for (int r = 0; r < R; r++) rmsnorm(xLast, r * D, x, b.logitRows[r] * D, w.outputNorm, D);
         matmul.set(R, xLast, D, w.output, logits, c.vocab(), null, null, 0, null, null, 0);
         team.run(matmul);
+    }
+
+    private void run(ThreadTeam.Task task, boolean parallel) {
+        if (parallel) team.run(task);
+        else task.run(0, 1);
     }
 
     /** out = x / sqrt(mean(x^2) + eps) * weight, with the sum of squares in double as the reference does. */
@@ -306,6 +312,54 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
+    /** Per token: optionally x += xb, then optionally xb = rmsnorm(x) * norm. Tokens split over the team. */
+    private final class ResidualNormRegion implements ThreadTeam.Task {
+        private int tokens;
+        private boolean addResidual;
+        private float[] norm;
+
+        void set(int tokens, boolean addResidual, float[] norm) {
+            this.tokens = tokens;
+            this.addResidual = addResidual;
+            this.norm = norm;
+        }
+
+        @Override
+        public void run(int worker, int workers) {
+            int D = c.dim();
+            int end = ThreadTeam.splitStart(tokens, worker + 1, workers);
+            for (int t = ThreadTeam.splitStart(tokens, worker, workers); t < end; t++) {
+                if (addResidual) {
+                    for (int i = t * D; i < (t + 1) * D; i++) x[i] += xb[i];
+                }
+                if (norm != null) rmsnorm(xb, t * D, x, t * D, norm, D);
+            }
+        }
+    }
+
+    /** Gate and up projections over the same rows per thread, then SwiGLU on those rows: hb [T][F]. */
+    private final class GateUpRegion implements ThreadTeam.Task {
+        private int tokens;
+        private LlamaWeights.Layer layer;
+
+        void set(int tokens, LlamaWeights.Layer layer) {
+            this.tokens = tokens;
+            this.layer = layer;
+        }
+
+        @Override
+        public void run(int worker, int workers) {
+            int F = c.ffnDim(), D = c.dim();
+            int tiles = (F + Kernels.TILE_ROWS - 1) / Kernels.TILE_ROWS;
+            int r0 = ThreadTeam.splitStart(tiles, worker, workers) * Kernels.TILE_ROWS;
+            int r1 = Math.min(F, ThreadTeam.splitStart(tiles, worker + 1, workers) * Kernels.TILE_ROWS);
+            if (r0 >= r1) return;
+            kernels.matmul(layer.wGate, xb, 0, D, tokens, hb, 0, F, r0, r1, scratch[worker]);
+            kernels.matmul(layer.wUp, xb, 0, D, tokens, hb2, 0, F, r0, r1, scratch[worker]);
+            for (int t = 0; t < tokens; t++) kernels.swiglu(hb, hb2, t * F + r0, r1 - r0);
+        }
+    }
+
     /** Attention for (token, head) pairs split over the team; reads this layer's cache. */
     private final class AttentionRegion implements ThreadTeam.Task {
         private Batch b;
@@ -336,12 +390,7 @@ public final class LlamaModel implements AutoCloseable {
                     att[scores + j] = s;
                     if (s > max) max = s;
                 }
-                float sum = 0f;
-                for (int j = 0; j <= pos; j++) {
-                    float e = (float) Math.exp(att[scores + j] - max);
-                    att[scores + j] = e;
-                    sum += e;
-                }
+                float sum = kernels.expShiftSum(att, scores, pos + 1, max);
                 // out = sum_j softmax_j * v_j
                 float inv = 1f / sum;
                 java.util.Arrays.fill(xb2, qo, qo + hd, 0f);

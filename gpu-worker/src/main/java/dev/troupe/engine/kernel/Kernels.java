@@ -22,6 +22,12 @@ public interface Kernels {
     /** sum_i a[aOff + i] * b[bOff + i]. */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 
+    /** SwiGLU in place: gate[off + i] = silu(gate[off + i]) * up[off + i]. */
+    void swiglu(float[] gate, float[] up, int off, int n);
+
+    /** a[off + i] = exp(a[off + i] - max); returns the sum of the new values (a softmax numerator). */
+    float expShiftSum(float[] a, int off, int n, float max);
+
     /** y[yOff + i] += alpha * x[xOff + i]. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 }

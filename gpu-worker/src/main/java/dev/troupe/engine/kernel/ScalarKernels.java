@@ -28,6 +28,25 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public void swiglu(float[] gate, float[] up, int off, int n) {
+        for (int i = off; i < off + n; i++) {
+            float g = gate[i];
+            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+        }
+    }
+
+    @Override
+    public float expShiftSum(float[] a, int off, int n, float max) {
+        float sum = 0f;
+        for (int i = off; i < off + n; i++) {
+            float e = (float) Math.exp(a[i] - max);
+            a[i] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         for (int i = 0; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
     }

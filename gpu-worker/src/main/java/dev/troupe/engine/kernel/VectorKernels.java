@@ -213,6 +213,43 @@ public final class VectorKernels implements Kernels {
     }
 
     @Override
+    public void swiglu(float[] gate, float[] up, int off, int n) {
+        int i = 0;
+        int bound = F.loopBound(n);
+        for (; i < bound; i += L) {
+            FloatVector g = FloatVector.fromArray(F, gate, off + i);
+            FloatVector sig = g.neg().lanewise(VectorOperators.EXP).add(1f);
+            g.div(sig).mul(FloatVector.fromArray(F, up, off + i)).intoArray(gate, off + i);
+        }
+        for (; i < n; i++) {
+            float g = gate[off + i];
+            gate[off + i] = g / (1f + (float) Math.exp(-g)) * up[off + i];
+        }
+    }
+
+    @Override
+    public float expShiftSum(float[] a, int off, int n, float max) {
+        int i = 0;
+        float sum = 0f;
+        if (n >= L) {
+            FloatVector acc = FloatVector.zero(F);
+            int bound = F.loopBound(n);
+            for (; i < bound; i += L) {
+                FloatVector e = FloatVector.fromArray(F, a, off + i).sub(max).lanewise(VectorOperators.EXP);
+                e.intoArray(a, off + i);
+                acc = acc.add(e);
+            }
+            sum = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) {
+            float e = (float) Math.exp(a[off + i] - max);
+            a[off + i] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         int i = 0;
         if (n >= L) {
