@@ -9,13 +9,11 @@ package dev.troupe.engine;
  * @param kvBlockSize    tokens per KV block
  * @param maxBatchTokens most tokens one step may carry (prefill chunks + decode tokens)
  * @param maxSequences   most sequences open at once (each may want one logits row per step)
- * @param residentWeights copy weights once into off-heap memory (true) or compute straight from the
- *                       memory-mapped file (false: less memory, but evicted pages are re-read from disk)
  */
-public record EngineOptions(int threads, String backend, int kvCacheTokens, int kvBlockSize, int maxBatchTokens, int maxSequences, boolean residentWeights) {
+public record EngineOptions(int threads, String backend, int kvCacheTokens, int kvBlockSize, int maxBatchTokens, int maxSequences) {
 
     public static EngineOptions defaults() {
-        return new EngineOptions(0, "auto", 0, 16, 512, 64, true);
+        return new EngineOptions(0, "auto", 0, 16, 512, 64);
     }
 
     public EngineOptions {
@@ -33,17 +31,15 @@ public record EngineOptions(int threads, String backend, int kvCacheTokens, int 
         return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
     }
 
-    public EngineOptions withThreads(int t) { return new EngineOptions(t, backend, kvCacheTokens, kvBlockSize, maxBatchTokens, maxSequences, residentWeights); }
+    public EngineOptions withThreads(int t) { return new EngineOptions(t, backend, kvCacheTokens, kvBlockSize, maxBatchTokens, maxSequences); }
 
-    public EngineOptions withBackend(String b) { return new EngineOptions(threads, b, kvCacheTokens, kvBlockSize, maxBatchTokens, maxSequences, residentWeights); }
+    public EngineOptions withBackend(String b) { return new EngineOptions(threads, b, kvCacheTokens, kvBlockSize, maxBatchTokens, maxSequences); }
 
-    public EngineOptions withKvCacheTokens(int n) { return new EngineOptions(threads, backend, n, kvBlockSize, maxBatchTokens, maxSequences, residentWeights); }
+    public EngineOptions withKvCacheTokens(int n) { return new EngineOptions(threads, backend, n, kvBlockSize, maxBatchTokens, maxSequences); }
 
-    public EngineOptions withKvBlockSize(int n) { return new EngineOptions(threads, backend, kvCacheTokens, n, maxBatchTokens, maxSequences, residentWeights); }
+    public EngineOptions withKvBlockSize(int n) { return new EngineOptions(threads, backend, kvCacheTokens, n, maxBatchTokens, maxSequences); }
 
-    public EngineOptions withMaxBatchTokens(int n) { return new EngineOptions(threads, backend, kvCacheTokens, kvBlockSize, n, maxSequences, residentWeights); }
+    public EngineOptions withMaxBatchTokens(int n) { return new EngineOptions(threads, backend, kvCacheTokens, kvBlockSize, n, maxSequences); }
 
-    public EngineOptions withResidentWeights(boolean r) { return new EngineOptions(threads, backend, kvCacheTokens, kvBlockSize, maxBatchTokens, maxSequences, r); }
-
-    public EngineOptions withMaxSequences(int n) { return new EngineOptions(threads, backend, kvCacheTokens, kvBlockSize, maxBatchTokens, n, residentWeights); }
+    public EngineOptions withMaxSequences(int n) { return new EngineOptions(threads, backend, kvCacheTokens, kvBlockSize, maxBatchTokens, n); }
 }

@@ -41,7 +41,8 @@ public final class LlamaModel implements AutoCloseable {
     private final float[] v;        // [T][KV] values of this step
     private final float[] hb;       // [T][F] gate, then SwiGLU output
     private final float[] hb2;      // [T][F] up
-    private final float[] att;      // [thread][contextLength] attention weights
+    private final float[] att;      // [thread][attStride] attention weights
+    private final int attStride;    // contextLength rounded up to whole KV blocks
     private final float[] xLast;    // [R][D] normalised states of the tokens that want logits
     private final float[] logits;   // [R][V], R = maxLogitRows
     private final float[] ropeCos;  // [contextLength][ropeDim / 2]
@@ -65,7 +66,7 @@ public final class LlamaModel implements AutoCloseable {
     public LlamaModel(GgufFile file, EngineOptions options) throws IOException {
         this.file = file;
         this.c = LlamaConfig.from(file);
-        this.w = new LlamaWeights(file, c, options.residentWeights());
+        this.w = new LlamaWeights(file, c);
         this.kernels = selectKernels(options.backend());
         int threads = options.effectiveThreads();
         this.maxTokens = options.maxBatchTokens();
@@ -76,10 +77,10 @@ public final class LlamaModel implements AutoCloseable {
                 options.maxSequences(), c.contextLength());
 
         int maxCols = Math.max(c.dim(), c.ffnDim());
-        int maxRowBytes = 0;
-        for (WeightMatrix m : allMatrices()) maxRowBytes = Math.max(maxRowBytes, m.rowBytes());
+        java.util.List<WeightMatrix> matrices = allMatrices();
+        for (WeightMatrix m : matrices) kernels.prepare(m);
         this.scratch = new KernelScratch[threads];
-        for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols, maxRowBytes);
+        for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols);
 
         int T = maxTokens, D = c.dim(), KV = c.kvDim(), F = c.ffnDim();
         x = new float[T * D];
@@ -90,7 +91,8 @@ public final class LlamaModel implements AutoCloseable {
         v = new float[T * KV];
         hb = new float[T * F];
         hb2 = new float[T * F];
-        att = new float[threads * c.contextLength()];
+        attStride = (c.contextLength() + options.kvBlockSize() - 1) / options.kvBlockSize() * options.kvBlockSize();
+        att = new float[threads * attStride];
         xLast = new float[maxLogitRows * D];
         logits = new float[maxLogitRows * c.vocab()];
 
@@ -133,7 +135,6 @@ public final class LlamaModel implements AutoCloseable {
 
     private java.util.List<WeightMatrix> allMatrices() {
         java.util.List<WeightMatrix> all = new java.util.ArrayList<>();
-        all.add(w.tokenEmbedding);
         all.add(w.output);
         for (LlamaWeights.Layer l : w.layers) {
             all.add(l.wq); all.add(l.wk); all.add(l.wv); all.add(l.wo); all.add(l.wGate); all.add(l.wUp); all.add(l.wDown);
@@ -199,15 +200,12 @@ public final class LlamaModel implements AutoCloseable {
             team.run(matmul);
 
             // 3. RoPE on q and k, then store k and v in the paged cache at each token's position
-            float[] kCache = kv.keys(l), vCache = kv.values(l);
             for (int t = 0; t < T; t++) {
                 int pos = b.positions[t], seq = b.sequences[t];
                 for (int h = 0; h < c.heads(); h++) rope(q, t * D + h * hd, pos);
                 for (int h = 0; h < c.kvHeads(); h++) {
                     rope(k, t * KV + h * hd, pos);
-                    int at = kv.index(seq, pos, h);
-                    System.arraycopy(k, t * KV + h * hd, kCache, at, hd);
-                    System.arraycopy(v, t * KV + h * hd, vCache, at, hd);
+                    kv.write(l, seq, pos, h, k, t * KV + h * hd, v, t * KV + h * hd);
                 }
             }
 
@@ -291,6 +289,7 @@ public final class LlamaModel implements AutoCloseable {
 
         @Override
         public void run(int worker, int workers) {
+            int g = kernels.rowGranularity();
             int tiles = 0;
             for (int i = 0; i < count; i++) tiles += tilesOf(m[i]);
             int start = ThreadTeam.splitStart(tiles, worker, workers);
@@ -300,7 +299,7 @@ public final class LlamaModel implements AutoCloseable {
                 int n = tilesOf(m[i]);
                 int lo = Math.max(start, first) - first, hi = Math.min(end, first + n) - first;
                 if (lo < hi) {
-                    int r0 = lo * Kernels.TILE_ROWS, r1 = Math.min(m[i].rows(), hi * Kernels.TILE_ROWS);
+                    int r0 = lo * g, r1 = Math.min(m[i].rows(), hi * g);
                     kernels.matmul(m[i], in, 0, inStride, tokens, out[i], 0, outStride[i], r0, r1, scratch[worker]);
                 }
                 first += n;
@@ -308,7 +307,7 @@ public final class LlamaModel implements AutoCloseable {
         }
 
         private int tilesOf(WeightMatrix mm) {
-            return (mm.rows() + Kernels.TILE_ROWS - 1) / Kernels.TILE_ROWS;
+            return (mm.rows() + kernels.rowGranularity() - 1) / kernels.rowGranularity();
         }
     }
 
@@ -350,9 +349,10 @@ public final class LlamaModel implements AutoCloseable {
         @Override
         public void run(int worker, int workers) {
             int F = c.ffnDim(), D = c.dim();
-            int tiles = (F + Kernels.TILE_ROWS - 1) / Kernels.TILE_ROWS;
-            int r0 = ThreadTeam.splitStart(tiles, worker, workers) * Kernels.TILE_ROWS;
-            int r1 = Math.min(F, ThreadTeam.splitStart(tiles, worker + 1, workers) * Kernels.TILE_ROWS);
+            int g = kernels.rowGranularity();
+            int tiles = (F + g - 1) / g;
+            int r0 = ThreadTeam.splitStart(tiles, worker, workers) * g;
+            int r1 = Math.min(F, ThreadTeam.splitStart(tiles, worker + 1, workers) * g);
             if (r0 >= r1) return;
             kernels.matmul(layer.wGate, xb, 0, D, tokens, hb, 0, F, r0, r1, scratch[worker]);
             kernels.matmul(layer.wUp, xb, 0, D, tokens, hb2, 0, F, r0, r1, scratch[worker]);
@@ -373,29 +373,30 @@ public final class LlamaModel implements AutoCloseable {
         @Override
         public void run(int worker, int workers) {
             int units = b.size * c.heads();
-            int start = ThreadTeam.splitStart(units, worker, workers);
-            int end = ThreadTeam.splitStart(units, worker + 1, workers);
             int D = c.dim(), hd = c.headDim(), group = c.groupSize();
             float[] keys = kv.keys(layer), values = kv.values(layer);
-            int scores = worker * c.contextLength();
+            int scores = worker * attStride;
             float scale = (float) (1.0 / Math.sqrt(hd));
-            for (int u = start; u < end; u++) {
+            int bs = kv.blockSize();
+            // Cost grows with the position, so units are dealt round-robin rather than in ranges.
+            for (int u = worker; u < units; u += workers) {
                 int t = u / c.heads(), h = u % c.heads(), kvh = h / group;
                 int seq = b.sequences[t], pos = b.positions[t];
                 int qo = t * D + h * hd;
-                // scores_j = q . k_j / sqrt(hd) for j <= pos, then softmax
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j <= pos; j++) {
-                    float s = kernels.dot(q, qo, keys, kv.index(seq, j, kvh), hd) * scale;
-                    att[scores + j] = s;
-                    if (s > max) max = s;
+                int blocks = pos / bs + 1;
+                // scores_j = (q / sqrt(hd)) . k_j for j <= pos, a whole block at a time
+                for (int blk = 0; blk < blocks; blk++) {
+                    kernels.blockScores(q, qo, scale, keys, kv.blockBase(seq, blk, kvh), bs, hd, att, scores + blk * bs);
                 }
-                float sum = kernels.expShiftSum(att, scores, pos + 1, max);
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = scores; j <= scores + pos; j++) max = Math.max(max, att[j]);
+                float inv = 1f / kernels.expShiftSum(att, scores, pos + 1, max);
+                for (int j = scores; j <= scores + pos; j++) att[j] *= inv;
                 // out = sum_j softmax_j * v_j
-                float inv = 1f / sum;
                 java.util.Arrays.fill(xb2, qo, qo + hd, 0f);
-                for (int j = 0; j <= pos; j++) {
-                    kernels.axpy(att[scores + j] * inv, values, kv.index(seq, j, kvh), xb2, qo, hd);
+                for (int blk = 0; blk < blocks; blk++) {
+                    int j0 = blk * bs;
+                    kernels.blockWeightedSum(att, scores + j0, Math.min(bs, pos + 1 - j0), values, kv.blockBase(seq, blk, kvh), hd, xb2, qo);
                 }
             }
         }

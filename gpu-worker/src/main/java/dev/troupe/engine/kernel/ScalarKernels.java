@@ -8,6 +8,13 @@ public final class ScalarKernels implements Kernels {
     public String name() { return "scalar"; }
 
     @Override
+    public int rowGranularity() { return 1; }
+
+    /** Reads the mapped rows as they are. */
+    @Override
+    public void prepare(WeightMatrix w) {}
+
+    @Override
     public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
                        float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
         int cols = w.cols();
@@ -44,6 +51,20 @@ public final class ScalarKernels implements Kernels {
             sum += e;
         }
         return sum;
+    }
+
+    @Override
+    public void blockScores(float[] q, int qOff, float scale, float[] keysT, int base, int blockSize, int headDim, float[] out, int outOff) {
+        for (int slot = 0; slot < blockSize; slot++) {
+            float sum = 0f;
+            for (int d = 0; d < headDim; d++) sum += q[qOff + d] * scale * keysT[base + d * blockSize + slot];
+            out[outOff + slot] = sum;
+        }
+    }
+
+    @Override
+    public void blockWeightedSum(float[] p, int pOff, int n, float[] values, int base, int headDim, float[] out, int outOff) {
+        for (int s = 0; s < n; s++) axpy(p[pOff + s], values, base + s * headDim, out, outOff, headDim);
     }
 
     @Override

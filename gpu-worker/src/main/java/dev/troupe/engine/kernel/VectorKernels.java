@@ -3,6 +3,10 @@ package dev.troupe.engine.kernel;
 import dev.troupe.engine.gguf.Float16;
 import dev.troupe.engine.gguf.GgmlType;
 import dev.troupe.engine.model.WeightMatrix;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -10,9 +14,11 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * SIMD kernels on the Java Vector API. Weights stay in the mapped file; each tile of {@link #TILE_ROWS}
- * rows is decoded once into the thread's L1-resident scratch and then multiplied with up to four
- * tokens at a time (a 4x4 register block: 16 accumulators), so batched steps read each weight once.
+ * SIMD kernels on the Java Vector API. At load every weight matrix is repacked once into off-heap
+ * memory in panels of L rows ({@link Packed}); a matmul copies one panel at a time into the thread's
+ * scratch and multiplies it with eight tokens at a time (8 vector accumulators), so batched steps read
+ * each weight once. Off-heap, not mapped: pages of a mapped file can be evicted under memory pressure
+ * (or by a VM host's proactive reclaim) and re-read from disk every step.
  */
 public final class VectorKernels implements Kernels {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -24,176 +30,207 @@ public final class VectorKernels implements Kernels {
 
     /** True when this JVM can run these kernels at a useful width. */
     public static boolean usable() {
-        return L >= 8 && Q8_BLOCK % L == 0;
+        return L >= 8 && L <= KernelScratch.MAX_PANEL && Q8_BLOCK % L == 0;
     }
 
     @Override
     public String name() { return "vector(" + F.vectorBitSize() + "-bit)"; }
 
+    /** Panels are L rows wide: one vector of outputs. */
     @Override
-    public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
-                       float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
-        int cols = w.cols();
-        float[] tile = scratch.tile;
-        boolean q8 = w.type() == GgmlType.Q8_0;
-        for (int r = r0; r < r1; r += TILE_ROWS) {
-            int n = Math.min(TILE_ROWS, r1 - r);
-            if (q8 && n == TILE_ROWS && tokens < 4) {
-                // Few tokens: widen the quantized rows in registers instead of through the tile.
-                w.copyRawRows(r, n, scratch.raw);
-                for (int t = 0; t < tokens; t++) {
-                    q8Block4x1(scratch.raw, w.rowBytes(), cols, x, xOff + t * xStride, out, outOff + t * outStride + r);
-                }
-                continue;
-            }
-            loadTile(w, r, n, tile, scratch.raw);
-            if (n == TILE_ROWS) {
-                int t = 0;
-                for (; t + 4 <= tokens; t += 4) {
-                    block4x4(tile, cols, x, xOff + t * xStride, xStride, out, outOff + t * outStride + r, outStride);
-                }
-                for (; t < tokens; t++) {
-                    block4x1(tile, cols, x, xOff + t * xStride, out, outOff + t * outStride + r);
-                }
-            } else {
-                for (int i = 0; i < n; i++) {
-                    for (int t = 0; t < tokens; t++) {
-                        out[outOff + t * outStride + r + i] = dot(tile, i * cols, x, xOff + t * xStride, cols);
-                    }
-                }
-            }
+    public int rowGranularity() { return L; }
+
+    /**
+     * A weight matrix repacked for SIMD, in off-heap memory: rows in panels of L; within a panel the
+     * weights are column-major ({@code [col][lane]}), so a matmul broadcasts one input value and
+     * multiplies it with one vector of L rows, needing no horizontal sums. F32 (and F16, widened) panels
+     * are {@code [cols][L]} floats; Q8_0 panels are {@code [cols/32][L]} float scales followed by
+     * {@code [cols][L]} signed bytes.
+     */
+    static final class Packed {
+        final ByteBuffer bytes;
+        final FloatBuffer floats;
+        final boolean q8;
+        final int cols;
+        final int blocks;        // Q8_0 blocks per row
+        final long panelBytes;
+
+        Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes) {
+            this.bytes = bytes;
+            this.floats = bytes.asFloatBuffer();
+            this.q8 = q8;
+            this.cols = cols;
+            this.blocks = cols / Q8_BLOCK;
+            this.panelBytes = panelBytes;
         }
     }
 
-    /** Decodes rows [row, row + n) into tile[i * cols ..]. */
-    private static void loadTile(WeightMatrix w, int row, int n, float[] tile, byte[] raw) {
-        int cols = w.cols();
-        if (w.type() == GgmlType.F32) {
-            w.floats().get(row * cols, tile, 0, n * cols);
-        } else if (w.type() == GgmlType.Q8_0) {
-            w.copyRawRows(row, n, raw);
-            int blocks = n * cols / Q8_BLOCK;
-            for (int b = 0, src = 0, dst = 0; b < blocks; b++, src += Q8_BLOCK_BYTES, dst += Q8_BLOCK) {
-                float d = q8Scale(raw, src);
-                for (int j = 0; j < Q8_BLOCK; j += L) {
-                    q8Lanes(raw, src + 2 + j).mul(d).intoArray(tile, dst + j);
+    @Override
+    public void prepare(WeightMatrix w) {
+        int rows = w.rows(), cols = w.cols();
+        int panels = (rows + L - 1) / L;
+        boolean q8 = w.type() == GgmlType.Q8_0;
+        long panelBytes = q8 ? (long) cols / Q8_BLOCK * L * Float.BYTES + (long) cols * L : (long) cols * L * Float.BYTES;
+        if (panelBytes * panels > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
+        }
+        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels)).order(ByteOrder.nativeOrder());
+        if (q8) {
+            ByteBuffer src = w.data();
+            int blocks = cols / Q8_BLOCK;
+            for (int r = 0; r < rows; r++) {
+                int panel = (int) (r / L * panelBytes), lane = r % L;
+                int quants = panel + blocks * L * Float.BYTES;
+                int rowAt = r * w.rowBytes();
+                for (int blk = 0; blk < blocks; blk++) {
+                    int at = rowAt + blk * Q8_BLOCK_BYTES;
+                    out.putFloat(panel + (blk * L + lane) * Float.BYTES, Float16.toFloat(src.getShort(at)));
+                    for (int k = 0; k < Q8_BLOCK; k++) out.put(quants + (blk * Q8_BLOCK + k) * L + lane, src.get(at + 2 + k));
                 }
             }
         } else {
-            for (int i = 0; i < n; i++) w.dequantizeRow(row + i, tile, i * cols);
+            FloatBuffer f = out.asFloatBuffer();
+            float[] row = new float[cols];
+            for (int r = 0; r < rows; r++) {
+                w.dequantizeRow(r, row, 0);
+                int panel = (int) (r / L * panelBytes / Float.BYTES), lane = r % L;
+                for (int k = 0; k < cols; k++) f.put(panel + k * L + lane, row[k]);
+            }
+        }
+        w.kernelData(new Packed(out, q8, cols, panelBytes));
+    }
+
+    @Override
+    public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
+                       float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
+        Packed p = (Packed) w.kernelData();
+        int cols = p.cols;
+        for (int r = r0; r < r1; r += L) {
+            int rows = Math.min(L, r1 - r);
+            int panel = r / L;
+            if (p.q8) {
+                int at = (int) (panel * p.panelBytes);
+                p.floats.get(at / Float.BYTES, scratch.scales, 0, p.blocks * L);
+                p.bytes.get(at + p.blocks * L * Float.BYTES, scratch.raw, 0, cols * L);
+            } else {
+                p.floats.get((int) (panel * p.panelBytes / Float.BYTES), scratch.tile, 0, cols * L);
+            }
+            int t = 0;
+            for (; t + 8 <= tokens; t += 8) {
+                int o = outOff + t * outStride + r;
+                if (p.q8) q8Panel8(scratch.raw, scratch.scales, p.blocks, x, xOff + t * xStride, xStride, out, o, outStride, rows, scratch.lanes);
+                else f32Panel8(scratch.tile, cols, x, xOff + t * xStride, xStride, out, o, outStride, rows, scratch.lanes);
+            }
+            for (; t < tokens; t++) {
+                int o = outOff + t * outStride + r;
+                if (p.q8) q8Panel1(scratch.raw, scratch.scales, p.blocks, x, xOff + t * xStride, out, o, rows, scratch.lanes);
+                else f32Panel1(scratch.tile, cols, x, xOff + t * xStride, out, o, rows, scratch.lanes);
+            }
         }
     }
 
-    private static float q8Scale(byte[] raw, int block) {
-        return Float16.toFloat((short) ((raw[block] & 0xFF) | (raw[block + 1] << 8)));
+    /** Stores the first {@code rows} lanes (a whole vector when the panel is full). */
+    private static void store(FloatVector v, float[] out, int o, int rows, float[] lanes) {
+        if (rows == L) {
+            v.intoArray(out, o);
+        } else {
+            v.intoArray(lanes, 0);
+            System.arraycopy(lanes, 0, out, o, rows);
+        }
     }
 
-    /** L quantized weights widened to floats (unscaled). */
+    private static FloatVector bc(float v) {
+        return FloatVector.broadcast(F, v);
+    }
+
+    /**
+     * One F32 panel (L rows) times eight tokens. Every (row, token) sum is the same chain of FMAs over
+     * the columns in order as in {@link #f32Panel1}, so a token's result never depends on its batch.
+     */
+    private static void f32Panel8(float[] p, int cols, float[] x, int x0, int xs, float[] out, int o, int os, int rows, float[] lanes) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs, x4 = x3 + xs, x5 = x4 + xs, x6 = x5 + xs, x7 = x6 + xs;
+        for (int k = 0; k < cols; k++) {
+            FloatVector w = FloatVector.fromArray(F, p, k * L);
+            a0 = w.fma(bc(x[x0 + k]), a0);
+            a1 = w.fma(bc(x[x1 + k]), a1);
+            a2 = w.fma(bc(x[x2 + k]), a2);
+            a3 = w.fma(bc(x[x3 + k]), a3);
+            a4 = w.fma(bc(x[x4 + k]), a4);
+            a5 = w.fma(bc(x[x5 + k]), a5);
+            a6 = w.fma(bc(x[x6 + k]), a6);
+            a7 = w.fma(bc(x[x7 + k]), a7);
+        }
+        store(a0, out, o, rows, lanes);
+        store(a1, out, o + os, rows, lanes);
+        store(a2, out, o + 2 * os, rows, lanes);
+        store(a3, out, o + 3 * os, rows, lanes);
+        store(a4, out, o + 4 * os, rows, lanes);
+        store(a5, out, o + 5 * os, rows, lanes);
+        store(a6, out, o + 6 * os, rows, lanes);
+        store(a7, out, o + 7 * os, rows, lanes);
+    }
+
+    private static void f32Panel1(float[] p, int cols, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
+        FloatVector a = FloatVector.zero(F);
+        for (int k = 0; k < cols; k++) a = FloatVector.fromArray(F, p, k * L).fma(bc(x[x0 + k]), a);
+        store(a, out, o, rows, lanes);
+    }
+
+    /** L quantized weights (one column of a Q8_0 panel) widened to floats, unscaled. */
     private static FloatVector q8Lanes(byte[] raw, int at) {
         return (FloatVector) ByteVector.fromArray(B, raw, at).convertShape(VectorOperators.B2F, F, 0);
     }
 
     /**
-     * Four Q8_0 rows (raw, row stride rowBytes) times one token, dequantizing in registers with exactly
-     * the arithmetic of {@link #loadTile} + {@link #block4x1}, so results match the batched path bit for bit.
+     * One Q8_0 panel times eight tokens: per 32-column block, sum q * x unscaled, then add scale * sum,
+     * the same chain for every token as in {@link #q8Panel1}.
      */
-    private static void q8Block4x1(byte[] raw, int rowBytes, int cols, float[] x, int x0, float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes;
-        for (int c = 0, blk = 0; c < cols; c += Q8_BLOCK, blk += Q8_BLOCK_BYTES) {
-            float d0 = q8Scale(raw, blk), d1 = q8Scale(raw, r1 + blk), d2 = q8Scale(raw, r2 + blk), d3 = q8Scale(raw, r3 + blk);
-            for (int j = 0; j < Q8_BLOCK; j += L) {
-                FloatVector v = FloatVector.fromArray(F, x, x0 + c + j);
-                int q = blk + 2 + j;
-                a0 = q8Lanes(raw, q).mul(d0).fma(v, a0);
-                a1 = q8Lanes(raw, r1 + q).mul(d1).fma(v, a1);
-                a2 = q8Lanes(raw, r2 + q).mul(d2).fma(v, a2);
-                a3 = q8Lanes(raw, r3 + q).mul(d3).fma(v, a3);
+    private static void q8Panel8(byte[] raw, float[] scales, int blocks, float[] x, int x0, int xs,
+                                 float[] out, int o, int os, int rows, float[] lanes) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs, x4 = x3 + xs, x5 = x4 + xs, x6 = x5 + xs, x7 = x6 + xs;
+        for (int blk = 0; blk < blocks; blk++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
+                FloatVector w = q8Lanes(raw, k * L);
+                b0 = w.fma(bc(x[x0 + k]), b0);
+                b1 = w.fma(bc(x[x1 + k]), b1);
+                b2 = w.fma(bc(x[x2 + k]), b2);
+                b3 = w.fma(bc(x[x3 + k]), b3);
+                b4 = w.fma(bc(x[x4 + k]), b4);
+                b5 = w.fma(bc(x[x5 + k]), b5);
+                b6 = w.fma(bc(x[x6 + k]), b6);
+                b7 = w.fma(bc(x[x7 + k]), b7);
             }
+            FloatVector d = FloatVector.fromArray(F, scales, blk * L);
+            a0 = b0.fma(d, a0);
+            a1 = b1.fma(d, a1);
+            a2 = b2.fma(d, a2);
+            a3 = b3.fma(d, a3);
+            a4 = b4.fma(d, a4);
+            a5 = b5.fma(d, a5);
+            a6 = b6.fma(d, a6);
+            a7 = b7.fma(d, a7);
         }
-        out[o] = a0.reduceLanes(VectorOperators.ADD);
-        out[o + 1] = a1.reduceLanes(VectorOperators.ADD);
-        out[o + 2] = a2.reduceLanes(VectorOperators.ADD);
-        out[o + 3] = a3.reduceLanes(VectorOperators.ADD);
+        store(a0, out, o, rows, lanes);
+        store(a1, out, o + os, rows, lanes);
+        store(a2, out, o + 2 * os, rows, lanes);
+        store(a3, out, o + 3 * os, rows, lanes);
+        store(a4, out, o + 4 * os, rows, lanes);
+        store(a5, out, o + 5 * os, rows, lanes);
+        store(a6, out, o + 6 * os, rows, lanes);
+        store(a7, out, o + 7 * os, rows, lanes);
     }
 
-    /** Four weight rows (tile, row stride cols) times four tokens (x, stride xStride). */
-    private static void block4x4(float[] w, int cols, float[] x, int x0, int xStride, float[] out, int o, int outStride) {
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
-        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
-        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        int x1 = x0 + xStride, x2 = x1 + xStride, x3 = x2 + xStride;
-        int w1 = cols, w2 = 2 * cols, w3 = 3 * cols;
-        int c = 0;
-        int bound = F.loopBound(cols);
-        for (; c < bound; c += L) {
-            FloatVector v0 = FloatVector.fromArray(F, x, x0 + c);
-            FloatVector v1 = FloatVector.fromArray(F, x, x1 + c);
-            FloatVector v2 = FloatVector.fromArray(F, x, x2 + c);
-            FloatVector v3 = FloatVector.fromArray(F, x, x3 + c);
-            FloatVector r = FloatVector.fromArray(F, w, c);
-            a00 = r.fma(v0, a00); a01 = r.fma(v1, a01); a02 = r.fma(v2, a02); a03 = r.fma(v3, a03);
-            r = FloatVector.fromArray(F, w, w1 + c);
-            a10 = r.fma(v0, a10); a11 = r.fma(v1, a11); a12 = r.fma(v2, a12); a13 = r.fma(v3, a13);
-            r = FloatVector.fromArray(F, w, w2 + c);
-            a20 = r.fma(v0, a20); a21 = r.fma(v1, a21); a22 = r.fma(v2, a22); a23 = r.fma(v3, a23);
-            r = FloatVector.fromArray(F, w, w3 + c);
-            a30 = r.fma(v0, a30); a31 = r.fma(v1, a31); a32 = r.fma(v2, a32); a33 = r.fma(v3, a33);
+    private static void q8Panel1(byte[] raw, float[] scales, int blocks, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
+        FloatVector a = FloatVector.zero(F);
+        for (int blk = 0; blk < blocks; blk++) {
+            FloatVector b = FloatVector.zero(F);
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) b = q8Lanes(raw, k * L).fma(bc(x[x0 + k]), b);
+            a = b.fma(FloatVector.fromArray(F, scales, blk * L), a);
         }
-        float s00 = a00.reduceLanes(VectorOperators.ADD), s01 = a01.reduceLanes(VectorOperators.ADD);
-        float s02 = a02.reduceLanes(VectorOperators.ADD), s03 = a03.reduceLanes(VectorOperators.ADD);
-        float s10 = a10.reduceLanes(VectorOperators.ADD), s11 = a11.reduceLanes(VectorOperators.ADD);
-        float s12 = a12.reduceLanes(VectorOperators.ADD), s13 = a13.reduceLanes(VectorOperators.ADD);
-        float s20 = a20.reduceLanes(VectorOperators.ADD), s21 = a21.reduceLanes(VectorOperators.ADD);
-        float s22 = a22.reduceLanes(VectorOperators.ADD), s23 = a23.reduceLanes(VectorOperators.ADD);
-        float s30 = a30.reduceLanes(VectorOperators.ADD), s31 = a31.reduceLanes(VectorOperators.ADD);
-        float s32 = a32.reduceLanes(VectorOperators.ADD), s33 = a33.reduceLanes(VectorOperators.ADD);
-        for (; c < cols; c++) {
-            float v0 = x[x0 + c], v1 = x[x1 + c], v2 = x[x2 + c], v3 = x[x3 + c];
-            float r = w[c];
-            s00 += r * v0; s01 += r * v1; s02 += r * v2; s03 += r * v3;
-            r = w[w1 + c];
-            s10 += r * v0; s11 += r * v1; s12 += r * v2; s13 += r * v3;
-            r = w[w2 + c];
-            s20 += r * v0; s21 += r * v1; s22 += r * v2; s23 += r * v3;
-            r = w[w3 + c];
-            s30 += r * v0; s31 += r * v1; s32 += r * v2; s33 += r * v3;
-        }
-        out[o] = s00; out[o + 1] = s10; out[o + 2] = s20; out[o + 3] = s30;
-        o += outStride;
-        out[o] = s01; out[o + 1] = s11; out[o + 2] = s21; out[o + 3] = s31;
-        o += outStride;
-        out[o] = s02; out[o + 1] = s12; out[o + 2] = s22; out[o + 3] = s32;
-        o += outStride;
-        out[o] = s03; out[o + 1] = s13; out[o + 2] = s23; out[o + 3] = s33;
-    }
-
-    /**
-     * Four weight rows times one token. Each (row, token) sum is formed in exactly the order of
-     * {@link #block4x4} and {@link #dot}, so a token's results do not depend on what else is in its batch.
-     */
-    private static void block4x1(float[] w, int cols, float[] x, int x0, float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int w1 = cols, w2 = 2 * cols, w3 = 3 * cols;
-        int c = 0;
-        int bound = F.loopBound(cols);
-        for (; c < bound; c += L) {
-            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
-            a0 = FloatVector.fromArray(F, w, c).fma(v, a0);
-            a1 = FloatVector.fromArray(F, w, w1 + c).fma(v, a1);
-            a2 = FloatVector.fromArray(F, w, w2 + c).fma(v, a2);
-            a3 = FloatVector.fromArray(F, w, w3 + c).fma(v, a3);
-        }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (; c < cols; c++) {
-            float v = x[x0 + c];
-            s0 += w[c] * v; s1 += w[w1 + c] * v; s2 += w[w2 + c] * v; s3 += w[w3 + c] * v;
-        }
-        out[o] = s0; out[o + 1] = s1; out[o + 2] = s2; out[o + 3] = s3;
+        store(a, out, o, rows, lanes);
     }
 
     @Override
@@ -247,6 +284,45 @@ public final class VectorKernels implements Kernels {
             sum += e;
         }
         return sum;
+    }
+
+    @Override
+    public void blockScores(float[] q, int qOff, float scale, float[] keysT, int base, int blockSize, int headDim, float[] out, int outOff) {
+        if (blockSize % L != 0) {
+            for (int slot = 0; slot < blockSize; slot++) {
+                float sum = 0f;
+                for (int d = 0; d < headDim; d++) sum += q[qOff + d] * scale * keysT[base + d * blockSize + slot];
+                out[outOff + slot] = sum;
+            }
+            return;
+        }
+        for (int s = 0; s < blockSize; s += L) {
+            // two accumulators over alternating head dimensions break the FMA latency chain
+            FloatVector a = FloatVector.zero(F), b = a;
+            int d = 0;
+            for (; d + 1 < headDim; d += 2) {
+                a = FloatVector.fromArray(F, keysT, base + d * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+                b = FloatVector.fromArray(F, keysT, base + (d + 1) * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d + 1] * scale), b);
+            }
+            if (d < headDim) a = FloatVector.fromArray(F, keysT, base + d * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+            a.add(b).intoArray(out, outOff + s);
+        }
+    }
+
+    @Override
+    public void blockWeightedSum(float[] p, int pOff, int n, float[] values, int base, int headDim, float[] out, int outOff) {
+        int d = 0;
+        int bound = F.loopBound(headDim);
+        for (; d < bound; d += L) {
+            FloatVector acc = FloatVector.fromArray(F, out, outOff + d);
+            for (int s = 0; s < n; s++) acc = FloatVector.fromArray(F, values, base + s * headDim + d).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
+            acc.intoArray(out, outOff + d);
+        }
+        for (; d < headDim; d++) {
+            float acc = out[outOff + d];
+            for (int s = 0; s < n; s++) acc += p[pOff + s] * values[base + s * headDim + d];
+            out[outOff + d] = acc;
+        }
     }
 
     @Override

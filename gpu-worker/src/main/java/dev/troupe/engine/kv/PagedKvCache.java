@@ -7,8 +7,9 @@ import java.util.Arrays;
  * block table (logical block -> physical block); blocks are taken as it grows and returned when it is
  * released, so sequences of any length share the pool without fragmentation.
  *
- * <p>Layout per layer: {@code [block][kvHead][slot][headDim]}, so one head's keys within a block are
- * contiguous for the attention dot products. Not thread-safe: the step loop that owns the engine calls
+ * <p>Layout per layer: keys {@code [block][kvHead][headDim][slot]} (transposed, so attention scores
+ * for a whole block are one vector operation per head dimension, without horizontal sums) and values
+ * {@code [block][kvHead][slot][headDim]} (so the weighted sum is one axpy per position). Not thread-safe: the step loop that owns the engine calls
  * it; the forward pass only reads and writes vectors through {@link #index}.
  */
 public final class PagedKvCache {
@@ -108,10 +109,18 @@ public final class PagedKvCache {
         return blocksHeld[seq] * blockSize;
     }
 
-    /** Offset of (sequence, position, kv head) in a layer's key or value array. */
-    public int index(int seq, int pos, int kvHead) {
-        int block = blockTables[seq][pos / blockSize];
-        return ((block * kvHeads + kvHead) * blockSize + pos % blockSize) * headDim;
+    /** Offset of the (block, kv head) region for the sequence's logical block in a layer's arrays. */
+    public int blockBase(int seq, int logicalBlock, int kvHead) {
+        return (blockTables[seq][logicalBlock] * kvHeads + kvHead) * blockSize * headDim;
+    }
+
+    /** Stores one head's key and value vectors (src[off ..]) for a sequence position in a layer. */
+    public void write(int layer, int seq, int pos, int kvHead, float[] key, int keyOff, float[] value, int valueOff) {
+        int base = blockBase(seq, pos / blockSize, kvHead);
+        int slot = pos % blockSize;
+        float[] k = keys[layer];
+        for (int d = 0; d < headDim; d++) k[base + d * blockSize + slot] = key[keyOff + d];
+        System.arraycopy(value, valueOff, values[layer], base + slot * headDim, headDim);
     }
 
     public float[] keys(int layer) { return keys[layer]; }

@@ -23,30 +23,30 @@ public final class LlamaWeights {
         public final WeightMatrix wUp;      // [ffn, dim]
         public final WeightMatrix wDown;    // [dim, ffn]
 
-        Layer(GgufFile f, LlamaConfig c, int i, boolean resident) throws GgufFormatException {
+        Layer(GgufFile f, LlamaConfig c, int i) throws GgufFormatException {
             String p = "blk." + i + ".";
             attnNorm = vector(f, p + "attn_norm.weight", c.dim());
-            wq = matrix(f, p + "attn_q.weight", c.dim(), c.dim(), resident);
-            wk = matrix(f, p + "attn_k.weight", c.dim(), c.kvDim(), resident);
-            wv = matrix(f, p + "attn_v.weight", c.dim(), c.kvDim(), resident);
-            wo = matrix(f, p + "attn_output.weight", c.dim(), c.dim(), resident);
+            wq = matrix(f, p + "attn_q.weight", c.dim(), c.dim());
+            wk = matrix(f, p + "attn_k.weight", c.dim(), c.kvDim());
+            wv = matrix(f, p + "attn_v.weight", c.dim(), c.kvDim());
+            wo = matrix(f, p + "attn_output.weight", c.dim(), c.dim());
             ffnNorm = vector(f, p + "ffn_norm.weight", c.dim());
-            wGate = matrix(f, p + "ffn_gate.weight", c.dim(), c.ffnDim(), resident);
-            wUp = matrix(f, p + "ffn_up.weight", c.dim(), c.ffnDim(), resident);
-            wDown = matrix(f, p + "ffn_down.weight", c.ffnDim(), c.dim(), resident);
+            wGate = matrix(f, p + "ffn_gate.weight", c.dim(), c.ffnDim());
+            wUp = matrix(f, p + "ffn_up.weight", c.dim(), c.ffnDim());
+            wDown = matrix(f, p + "ffn_down.weight", c.ffnDim(), c.dim());
         }
     }
 
-    public LlamaWeights(GgufFile f, LlamaConfig c, boolean resident) throws GgufFormatException {
-        tokenEmbedding = matrix(f, "token_embd.weight", c.dim(), c.vocab(), resident);
+    public LlamaWeights(GgufFile f, LlamaConfig c) throws GgufFormatException {
+        tokenEmbedding = matrix(f, "token_embd.weight", c.dim(), c.vocab());
         outputNorm = vector(f, "output_norm.weight", c.dim());
-        output = f.hasTensor("output.weight") ? matrix(f, "output.weight", c.dim(), c.vocab(), resident) : tokenEmbedding;
+        output = f.hasTensor("output.weight") ? matrix(f, "output.weight", c.dim(), c.vocab()) : tokenEmbedding;
         layers = new Layer[c.layers()];
-        for (int i = 0; i < layers.length; i++) layers[i] = new Layer(f, c, i, resident);
+        for (int i = 0; i < layers.length; i++) layers[i] = new Layer(f, c, i);
     }
 
-    private static WeightMatrix matrix(GgufFile f, String name, int cols, int rows, boolean resident) throws GgufFormatException {
-        return WeightMatrix.of(f.path(), f.tensor(name), cols, rows, resident);
+    private static WeightMatrix matrix(GgufFile f, String name, int cols, int rows) throws GgufFormatException {
+        return WeightMatrix.of(f.path(), f.tensor(name), cols, rows);
     }
 
     /** Norm weights are tiny (one row of dim floats) and read once per step: decode them to the heap. */
@@ -56,7 +56,7 @@ public final class LlamaWeights {
             throw new GgufFormatException(f.path(), "tensor '" + name + "' has " + t.elements() + " elements, expected " + n);
         }
         float[] out = new float[n];
-        WeightMatrix.of(f.path(), t, n, 1, false).dequantizeRow(0, out, 0);
+        WeightMatrix.of(f.path(), t, n, 1).dequantizeRow(0, out, 0);
         return out;
     }
 }

@@ -6,7 +6,6 @@ import dev.troupe.engine.gguf.GgufTensor;
 import dev.troupe.engine.gguf.TensorCodec;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
 
@@ -23,6 +22,7 @@ public final class WeightMatrix {
     private final ByteBuffer data;       // little-endian, absolute reads only (shared by threads)
     private final FloatBuffer floats;    // F32 view of data, null for other types
     private final TensorCodec codec;
+    private volatile Object kernelData;  // a backend's own copy/layout of this matrix, set once at load
 
     private WeightMatrix(String name, GgmlType type, int rows, int cols, ByteBuffer data) {
         this.name = name;
@@ -35,13 +35,8 @@ public final class WeightMatrix {
         this.codec = TensorCodec.of(type);
     }
 
-    /**
-     * Wraps a tensor, checking it has the expected [cols, rows] GGUF shape and a supported type. With
-     * {@code resident}, the bytes are copied once into off-heap anonymous memory: page-cache pages of a
-     * mapped file can be evicted under memory pressure (or by the host's proactive reclaim) and then
-     * every step re-reads them from disk; anonymous memory stays put. Either way nothing is on the heap.
-     */
-    public static WeightMatrix of(Path file, GgufTensor t, int expectedCols, int expectedRows, boolean resident) throws GgufFormatException {
+    /** Wraps a tensor, checking it has the expected [cols, rows] GGUF shape and a supported type. */
+    public static WeightMatrix of(Path file, GgufTensor t, int expectedCols, int expectedRows) throws GgufFormatException {
         if (t.dims() > 2 || t.dim(0) != expectedCols || t.dim(1) != expectedRows) {
             throw new GgufFormatException(file, "tensor '" + t.name() + "' has shape " + java.util.Arrays.toString(t.shape())
                     + ", expected [" + expectedCols + ", " + expectedRows + "]");
@@ -50,13 +45,7 @@ public final class WeightMatrix {
             throw new GgufFormatException(file, "tensor '" + t.name() + "' has type " + t.type()
                     + ", which is not supported yet (supported: F32, F16, Q8_0)");
         }
-        ByteBuffer data = t.data();
-        if (resident) {
-            ByteBuffer copy = ByteBuffer.allocateDirect(data.remaining());
-            copy.put(data).flip();
-            data = copy.order(ByteOrder.LITTLE_ENDIAN);
-        }
-        return new WeightMatrix(t.name(), t.type(), expectedRows, expectedCols, data);
+        return new WeightMatrix(t.name(), t.type(), expectedRows, expectedCols, t.data());
     }
 
     public String name() { return name; }
@@ -76,6 +65,11 @@ public final class WeightMatrix {
     public FloatBuffer floats() { return floats; }
 
     public TensorCodec codec() { return codec; }
+
+    /** The data a backend prepared for this matrix (see Kernels#prepare), or null. */
+    public Object kernelData() { return kernelData; }
+
+    public void kernelData(Object data) { this.kernelData = data; }
 
     /** Copies the raw encoded bytes of rows [row, row + n) into dst[0 ..). */
     public void copyRawRows(int row, int n, byte[] dst) {
