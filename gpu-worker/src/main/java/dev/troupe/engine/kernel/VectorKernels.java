@@ -105,26 +105,45 @@ public final class VectorKernels implements Kernels {
                        float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
         Packed p = (Packed) w.kernelData();
         int cols = p.cols;
-        for (int r = r0; r < r1; r += L) {
-            int rows = Math.min(L, r1 - r);
-            int panel = r / L;
+        int group = KernelScratch.PANELS_PER_GROUP;
+        for (int r = r0; r < r1; r += group * L) {
+            // Copy up to four consecutive panels: single tokens then run four independent FMA chains.
+            int panels = Math.min(group, (r1 - r + L - 1) / L);
+            int first = r / L;
             if (p.q8) {
-                int at = (int) (panel * p.panelBytes);
-                p.floats.get(at / Float.BYTES, scratch.scales, 0, p.blocks * L);
-                p.bytes.get(at + p.blocks * L * Float.BYTES, scratch.raw, 0, cols * L);
+                for (int i = 0; i < panels; i++) {
+                    int at = (int) ((first + i) * p.panelBytes);
+                    p.floats.get(at / Float.BYTES, scratch.scales, i * p.blocks * L, p.blocks * L);
+                    p.bytes.get(at + p.blocks * L * Float.BYTES, scratch.raw, i * cols * L, cols * L);
+                }
             } else {
-                p.floats.get((int) (panel * p.panelBytes / Float.BYTES), scratch.tile, 0, cols * L);
+                p.floats.get((int) (first * p.panelBytes / Float.BYTES), scratch.tile, 0, panels * cols * L);
             }
             int t = 0;
             for (; t + 8 <= tokens; t += 8) {
-                int o = outOff + t * outStride + r;
-                if (p.q8) q8Panel8(scratch.raw, scratch.scales, p.blocks, x, xOff + t * xStride, xStride, out, o, outStride, rows, scratch.lanes);
-                else f32Panel8(scratch.tile, cols, x, xOff + t * xStride, xStride, out, o, outStride, rows, scratch.lanes);
+                for (int i = 0; i < panels; i++) {
+                    int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                    int o = outOff + t * outStride + rr;
+                    if (p.q8) {
+                        q8Panel8(scratch.raw, i * cols * L, scratch.scales, i * p.blocks * L, p.blocks, x, xOff + t * xStride, xStride,
+                                out, o, outStride, rows, scratch.lanes);
+                    } else {
+                        f32Panel8(scratch.tile, i * cols * L, cols, x, xOff + t * xStride, xStride, out, o, outStride, rows, scratch.lanes);
+                    }
+                }
             }
             for (; t < tokens; t++) {
                 int o = outOff + t * outStride + r;
-                if (p.q8) q8Panel1(scratch.raw, scratch.scales, p.blocks, x, xOff + t * xStride, out, o, rows, scratch.lanes);
-                else f32Panel1(scratch.tile, cols, x, xOff + t * xStride, out, o, rows, scratch.lanes);
+                if (panels == group && r + group * L <= r1) {
+                    if (p.q8) q8Panels4x1(scratch.raw, scratch.scales, p.blocks, cols, x, xOff + t * xStride, out, o);
+                    else f32Panels4x1(scratch.tile, cols, x, xOff + t * xStride, out, o);
+                    continue;
+                }
+                for (int i = 0; i < panels; i++) {
+                    int rows = Math.min(L, r1 - (r + i * L));
+                    if (p.q8) q8Panel1(scratch.raw, i * cols * L, scratch.scales, i * p.blocks * L, p.blocks, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
+                    else f32Panel1(scratch.tile, i * cols * L, cols, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
+                }
             }
         }
     }
@@ -147,11 +166,11 @@ public final class VectorKernels implements Kernels {
      * One F32 panel (L rows) times eight tokens. Every (row, token) sum is the same chain of FMAs over
      * the columns in order as in {@link #f32Panel1}, so a token's result never depends on its batch.
      */
-    private static void f32Panel8(float[] p, int cols, float[] x, int x0, int xs, float[] out, int o, int os, int rows, float[] lanes) {
+    private static void f32Panel8(float[] p, int p0, int cols, float[] x, int x0, int xs, float[] out, int o, int os, int rows, float[] lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         int x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs, x4 = x3 + xs, x5 = x4 + xs, x6 = x5 + xs, x7 = x6 + xs;
         for (int k = 0; k < cols; k++) {
-            FloatVector w = FloatVector.fromArray(F, p, k * L);
+            FloatVector w = FloatVector.fromArray(F, p, p0 + k * L);
             a0 = w.fma(bc(x[x0 + k]), a0);
             a1 = w.fma(bc(x[x1 + k]), a1);
             a2 = w.fma(bc(x[x2 + k]), a2);
@@ -171,10 +190,28 @@ public final class VectorKernels implements Kernels {
         store(a7, out, o + 7 * os, rows, lanes);
     }
 
-    private static void f32Panel1(float[] p, int cols, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
+    private static void f32Panel1(float[] p, int p0, int cols, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
         FloatVector a = FloatVector.zero(F);
-        for (int k = 0; k < cols; k++) a = FloatVector.fromArray(F, p, k * L).fma(bc(x[x0 + k]), a);
+        for (int k = 0; k < cols; k++) a = FloatVector.fromArray(F, p, p0 + k * L).fma(bc(x[x0 + k]), a);
         store(a, out, o, rows, lanes);
+    }
+
+    /** Four full consecutive F32 panels times one token: four independent chains, each as in f32Panel1. */
+    private static void f32Panels4x1(float[] p, int cols, float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int p1 = cols * L, p2 = 2 * p1, p3 = 3 * p1;
+        for (int k = 0; k < cols; k++) {
+            FloatVector v = bc(x[x0 + k]);
+            int at = k * L;
+            a0 = FloatVector.fromArray(F, p, at).fma(v, a0);
+            a1 = FloatVector.fromArray(F, p, p1 + at).fma(v, a1);
+            a2 = FloatVector.fromArray(F, p, p2 + at).fma(v, a2);
+            a3 = FloatVector.fromArray(F, p, p3 + at).fma(v, a3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
     }
 
     /** L quantized weights (one column of a Q8_0 panel) widened to floats, unscaled. */
@@ -186,14 +223,14 @@ public final class VectorKernels implements Kernels {
      * One Q8_0 panel times eight tokens: per 32-column block, sum q * x unscaled, then add scale * sum,
      * the same chain for every token as in {@link #q8Panel1}.
      */
-    private static void q8Panel8(byte[] raw, float[] scales, int blocks, float[] x, int x0, int xs,
+    private static void q8Panel8(byte[] raw, int q0, float[] scales, int s0, int blocks, float[] x, int x0, int xs,
                                  float[] out, int o, int os, int rows, float[] lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         int x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs, x4 = x3 + xs, x5 = x4 + xs, x6 = x5 + xs, x7 = x6 + xs;
         for (int blk = 0; blk < blocks; blk++) {
             FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
             for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
-                FloatVector w = q8Lanes(raw, k * L);
+                FloatVector w = q8Lanes(raw, q0 + k * L);
                 b0 = w.fma(bc(x[x0 + k]), b0);
                 b1 = w.fma(bc(x[x1 + k]), b1);
                 b2 = w.fma(bc(x[x2 + k]), b2);
@@ -203,7 +240,7 @@ public final class VectorKernels implements Kernels {
                 b6 = w.fma(bc(x[x6 + k]), b6);
                 b7 = w.fma(bc(x[x7 + k]), b7);
             }
-            FloatVector d = FloatVector.fromArray(F, scales, blk * L);
+            FloatVector d = FloatVector.fromArray(F, scales, s0 + blk * L);
             a0 = b0.fma(d, a0);
             a1 = b1.fma(d, a1);
             a2 = b2.fma(d, a2);
@@ -223,14 +260,41 @@ public final class VectorKernels implements Kernels {
         store(a7, out, o + 7 * os, rows, lanes);
     }
 
-    private static void q8Panel1(byte[] raw, float[] scales, int blocks, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
+    private static void q8Panel1(byte[] raw, int q0, float[] scales, int s0, int blocks, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
         FloatVector a = FloatVector.zero(F);
         for (int blk = 0; blk < blocks; blk++) {
             FloatVector b = FloatVector.zero(F);
-            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) b = q8Lanes(raw, k * L).fma(bc(x[x0 + k]), b);
-            a = b.fma(FloatVector.fromArray(F, scales, blk * L), a);
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) b = q8Lanes(raw, q0 + k * L).fma(bc(x[x0 + k]), b);
+            a = b.fma(FloatVector.fromArray(F, scales, s0 + blk * L), a);
         }
         store(a, out, o, rows, lanes);
+    }
+
+    /** Four full consecutive Q8_0 panels times one token: four independent chains, each as in q8Panel1. */
+    private static void q8Panels4x1(byte[] raw, float[] scales, int blocks, int cols, float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int q1 = cols * L, q2 = 2 * q1, q3 = 3 * q1;
+        int s1 = blocks * L, s2 = 2 * s1, s3 = 3 * s1;
+        for (int blk = 0; blk < blocks; blk++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
+                FloatVector v = bc(x[x0 + k]);
+                int at = k * L;
+                b0 = q8Lanes(raw, at).fma(v, b0);
+                b1 = q8Lanes(raw, q1 + at).fma(v, b1);
+                b2 = q8Lanes(raw, q2 + at).fma(v, b2);
+                b3 = q8Lanes(raw, q3 + at).fma(v, b3);
+            }
+            int sc = blk * L;
+            a0 = b0.fma(FloatVector.fromArray(F, scales, sc), a0);
+            a1 = b1.fma(FloatVector.fromArray(F, scales, s1 + sc), a1);
+            a2 = b2.fma(FloatVector.fromArray(F, scales, s2 + sc), a2);
+            a3 = b3.fma(FloatVector.fromArray(F, scales, s3 + sc), a3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
     }
 
     @Override
