@@ -208,6 +208,12 @@ public final class GgufWriter {
     // ---------------------------------------------------------------- tensors
 
     /** Adds a tensor encoded from {@code values} with the type's codec when written (the array is kept, not copied). */
+    /** Drops a tensor added earlier (no-op when absent). */
+    public GgufWriter removeTensor(String name) {
+        tensors.remove(name);
+        return this;
+    }
+
     public GgufWriter addTensor(String name, GgmlType type, long[] shape, float[] values) {
         Objects.requireNonNull(values, "values");
         PendingTensor p = describe(name, type, shape, true);
