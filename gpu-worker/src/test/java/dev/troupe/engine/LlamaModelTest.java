@@ -47,7 +47,20 @@ class LlamaModelTest {
 
     @Test
     void batchedStepsGiveExactlyTheLogitsOfUnbatchedOnes() throws Exception {
-        Path model = TestModels.require(TestModels.STORIES);
+        batchInvariance(TestModels.require(TestModels.STORIES));
+    }
+
+    @Test
+    void batchedStepsGiveExactlyTheLogitsOfUnbatchedOnesRandomF32() throws Exception {
+        batchInvariance(TestModels.require(TestModels.RANDOM_F32));
+    }
+
+    @Test
+    void batchedStepsGiveExactlyTheLogitsOfUnbatchedOnesQ8() throws Exception {
+        batchInvariance(TestModels.require(TestModels.RANDOM_Q8));
+    }
+
+    private void batchInvariance(Path model) throws Exception {
         try (LlamaModel m = LlamaModel.load(model, opts("auto"))) {
             int steps = 6;
             float[][][] alone = new float[PROMPTS.length][][];

@@ -319,12 +319,12 @@ public final class VectorKernels implements Kernels {
         int bound = F.loopBound(n);
         for (; i < bound; i += L) {
             FloatVector g = FloatVector.fromArray(F, gate, off + i);
-            FloatVector sig = g.neg().lanewise(VectorOperators.EXP).add(1f);
+            FloatVector sig = ExpMath.exp(F, g.neg()).add(1f);
             g.div(sig).mul(FloatVector.fromArray(F, up, off + i)).intoArray(gate, off + i);
         }
         for (; i < n; i++) {
             float g = gate[off + i];
-            gate[off + i] = g / (1f + (float) Math.exp(-g)) * up[off + i];
+            gate[off + i] = g / (1f + ExpMath.exp(-g)) * up[off + i];
         }
     }
 
@@ -336,14 +336,14 @@ public final class VectorKernels implements Kernels {
             FloatVector acc = FloatVector.zero(F);
             int bound = F.loopBound(n);
             for (; i < bound; i += L) {
-                FloatVector e = FloatVector.fromArray(F, a, off + i).sub(max).lanewise(VectorOperators.EXP);
+                FloatVector e = ExpMath.exp(F, FloatVector.fromArray(F, a, off + i).sub(max));
                 e.intoArray(a, off + i);
                 acc = acc.add(e);
             }
             sum = acc.reduceLanes(VectorOperators.ADD);
         }
         for (; i < n; i++) {
-            float e = (float) Math.exp(a[off + i] - max);
+            float e = ExpMath.exp(a[off + i] - max);
             a[off + i] = e;
             sum += e;
         }
