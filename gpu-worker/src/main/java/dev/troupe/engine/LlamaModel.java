@@ -243,6 +243,14 @@ public final class LlamaModel implements AutoCloseable {
         else task.run(0, 1);
     }
 
+    /**
+     * The final normalised hidden state (output_norm applied, before the classifier) of token
+     * {@code tokenIndex} of the last step, into dst[0, dim). Valid until the next step.
+     */
+    public void finalHidden(int tokenIndex, float[] dst) {
+        rmsnorm(dst, 0, x, tokenIndex * c.dim(), w.outputNorm, c.dim());
+    }
+
     /** out = x / sqrt(mean(x^2) + eps) * weight, with the sum of squares in double as the reference does. */
     private void rmsnorm(float[] out, int o, float[] in, int i, float[] weight, int n) {
         double ss = 0;

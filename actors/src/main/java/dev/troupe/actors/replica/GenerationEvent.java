@@ -1,0 +1,48 @@
+package dev.troupe.actors.replica;
+
+import java.util.List;
+
+/**
+ * What a replica tells a request's sink. A request gets zero or more {@link Tokens} and then exactly one
+ * {@link Finished} or {@link Failed}; nothing after that.
+ */
+public sealed interface GenerationEvent permits GenerationEvent.Tokens, GenerationEvent.Finished, GenerationEvent.Failed {
+    String requestId();
+
+    /**
+     * Newly generated tokens and the text they completed (never half a UTF-8 character; text held back
+     * while it may still become a stop string). logprobs: one entry per token when asked, else empty.
+     */
+    record Tokens(String requestId, String text, int[] tokenIds, List<TokenLogprob> logprobs) implements GenerationEvent {}
+
+    /** Generation ended normally. */
+    record Finished(String requestId, FinishReason reason, int promptTokens, int completionTokens) implements GenerationEvent {}
+
+    /** Generation ended without a normal finish; completionTokens counts what was generated (and sent) before. */
+    record Failed(String requestId, FailureKind kind, String message, int promptTokens, int completionTokens) implements GenerationEvent {}
+
+    /** OpenAI's finish reasons: a stop string or end-of-generation token, or the token limit. */
+    enum FinishReason {
+        STOP, LENGTH;
+
+        public String openAi() { return name().toLowerCase(java.util.Locale.ROOT); }
+    }
+
+    enum FailureKind {
+        /** The replica's queue is full (HTTP 429). */
+        QUEUE_FULL,
+        /** The request's deadline passed before it finished (HTTP 504). */
+        DEADLINE_EXCEEDED,
+        /** The replica is shutting down (HTTP 503). */
+        SHUTTING_DOWN,
+        /** The client cancelled (disconnected). */
+        CANCELLED,
+        /** The request can never fit (prompt + max tokens beyond the context or the KV pool) (HTTP 400). */
+        TOO_LONG,
+        /** A bug or engine failure (HTTP 500). */
+        INTERNAL
+    }
+
+    /** The chosen token's log probability and the top alternatives (descending), with their texts. */
+    record TokenLogprob(int token, String text, float logprob, int[] topTokens, String[] topTexts, float[] topLogprobs) {}
+}
