@@ -321,7 +321,7 @@ public final class MatmulBench {
                 }
                 KernelScratch[] scratch = new KernelScratch[o.threads];
                 for (int i = 0; i < o.threads; i++) scratch[i] = new KernelScratch(maxCols);
-                warmUp(matrices.subList(0, TYPES.length), scratch);
+                warmUp(matrices, scratch);
                 for (WeightMatrix w : matrices) {
                     for (int tokens : o.tokens) measure(w, tokens, scratch);
                 }
@@ -345,16 +345,24 @@ public final class MatmulBench {
             return v;
         }
 
-        /** Runs every kernel path (each type, each token count) until C2 has compiled it: ~1 s in all. */
-        private void warmUp(List<WeightMatrix> small, KernelScratch[] scratch) {
-            long budget = (o.quick ? 50_000_000L : 1_000_000_000L) / Math.max(1, small.size() * o.tokens.length);
-            for (WeightMatrix w : small) {
-                for (int tokens : o.tokens) {
-                    Job job = job(w, tokens, scratch, 1);
-                    long t0 = System.nanoTime();
-                    do {
-                        team.run(job);
-                    } while (System.nanoTime() - t0 < budget);
+        /**
+         * Runs every matrix at every token count, round-robin in two passes (~1 s in all, at least one call
+         * each), so C2 compiles the kernels having seen every path: full and partial panel groups, both types,
+         * single tokens and 8-token blocks. Warming up one shape only leaves paths that deoptimize and
+         * recompile in the middle of the measurements.
+         */
+        private void warmUp(List<WeightMatrix> matrices, KernelScratch[] scratch) {
+            int configs = matrices.size() * o.tokens.length;
+            long budget = (o.quick ? 50_000_000L : 1_000_000_000L) / (2L * configs);
+            for (int pass = 0; pass < 2; pass++) {
+                for (WeightMatrix w : matrices) {
+                    for (int tokens : o.tokens) {
+                        Job job = job(w, tokens, scratch, 1);
+                        long t0 = System.nanoTime();
+                        do {
+                            team.run(job);
+                        } while (System.nanoTime() - t0 < budget);
+                    }
                 }
             }
         }
