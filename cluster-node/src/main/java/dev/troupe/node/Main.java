@@ -22,6 +22,7 @@ public final class Main {
             "commands:",
             "  generate      complete one prompt and print the completion",
             "  bench engine  measure engine throughput (JSON lines)",
+            "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
             "  help          this text; `bin/troupe COMMAND --help` for a command's options",
             "");
 
@@ -85,6 +86,9 @@ public final class Main {
                     return generate(argv, out, err);
                 case "bench":
                     if (argv.length > 1 && argv[1].equals("engine")) return benchEngine(argv, out, err);
+                    if (argv.length > 1 && argv[1].equals("matmul")) {
+                        return dev.troupe.engine.bench.MatmulBench.run(java.util.Arrays.copyOfRange(argv, 2, argv.length), out, err);
+                    }
                     err.print(BENCH_USAGE);
                     return 2;
                 default:
