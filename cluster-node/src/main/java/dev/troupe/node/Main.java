@@ -20,6 +20,7 @@ public final class Main {
             "usage: bin/troupe COMMAND [options]",
             "",
             "commands:",
+            "  serve         serve a model over an OpenAI-compatible HTTP API",
             "  generate      complete one prompt and print the completion",
             "  bench engine  measure engine throughput (JSON lines)",
             "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
@@ -84,6 +85,8 @@ public final class Main {
             switch (argv[0]) {
                 case "generate":
                     return generate(argv, out, err);
+                case "serve":
+                    return ServeCommand.run(argv, out, err);
                 case "bench":
                     if (argv.length > 1 && argv[1].equals("engine")) return benchEngine(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("matmul")) {
@@ -96,7 +99,7 @@ public final class Main {
                     err.print(USAGE);
                     return 2;
             }
-        } catch (IOException | RuntimeException e) {
+        } catch (Exception e) {
             if (e instanceof Args.UsageException) throw (Args.UsageException) e;
             err.println("troupe: " + e.getMessage());
             return 1;

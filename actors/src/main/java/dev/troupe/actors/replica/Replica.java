@@ -1,0 +1,103 @@
+package dev.troupe.actors.replica;
+
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+/**
+ * One model replica on this node: the front of a {@link StepLoop}, which owns the engine and runs on its
+ * own thread. The actor never blocks; generated tokens go from the loop's thread straight to the
+ * request's {@code replyTo}.
+ */
+public final class Replica extends AbstractBehavior<Replica.Command> {
+
+    public interface Command {}
+
+    /** Generate; replyTo gets Tokens events and then exactly one Finished or Failed. */
+    public record Generate(GenerationRequest request, ActorRef<GenerationEvent> replyTo) implements Command {}
+
+    /** The client went away: free the sequence at the next iteration. */
+    public record Cancel(String requestId) implements Command {}
+
+    /** Embedding of one token sequence. */
+    public record Embed(int[] tokens, ActorRef<EmbedReply> replyTo) implements Command {}
+
+    public record EmbedReply(float[] embedding, String error) {}
+
+    /** Readiness: is the loop alive (heartbeat age) and what is it doing. */
+    public record Probe(ActorRef<ProbeReply> replyTo) implements Command {}
+
+    public record ProbeReply(String model, boolean draining, long heartbeatAgeMillis, StepLoop.Stats stats) {}
+
+    /** Stop taking requests: later Generate commands fail with SHUTTING_DOWN. */
+    public record StopAccepting() implements Command {}
+
+    private final String model;
+    private final StepLoop loop;
+    private boolean draining;
+
+    public static Behavior<Command> create(String model, StepLoop loop) {
+        return Behaviors.setup(ctx -> new Replica(ctx, model, loop));
+    }
+
+    private Replica(ActorContext<Command> ctx, String model, StepLoop loop) {
+        super(ctx);
+        this.model = model;
+        this.loop = loop;
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(Generate.class, this::onGenerate)
+                .onMessage(Cancel.class, this::onCancel)
+                .onMessage(Embed.class, this::onEmbed)
+                .onMessage(Probe.class, this::onProbe)
+                .onMessage(StopAccepting.class, this::onStopAccepting)
+                .build();
+    }
+
+    private Behavior<Command> onGenerate(Generate g) {
+        GenerationRequest r = g.request();
+        if (draining) {
+            g.replyTo().tell(new GenerationEvent.Failed(r.requestId(), GenerationEvent.FailureKind.SHUTTING_DOWN,
+                    "the server is shutting down", r.promptTokens().length, 0));
+        } else if (!loop.submit(r, g.replyTo()::tell)) {
+            g.replyTo().tell(new GenerationEvent.Failed(r.requestId(), GenerationEvent.FailureKind.QUEUE_FULL,
+                    "the replica of " + model + " has too many queued requests", r.promptTokens().length, 0));
+        }
+        return this;
+    }
+
+    private Behavior<Command> onCancel(Cancel c) {
+        loop.cancel(c.requestId());
+        return this;
+    }
+
+    private Behavior<Command> onEmbed(Embed e) {
+        loop.embed(e.tokens()).whenComplete((v, err) ->
+                e.replyTo().tell(err == null ? new EmbedReply(v, null) : new EmbedReply(null, rootMessage(err))));
+        return this;
+    }
+
+    private Behavior<Command> onProbe(Probe p) {
+        long age = (System.nanoTime() - loop.lastHeartbeatNanos()) / 1_000_000;
+        p.replyTo().tell(new ProbeReply(model, draining, age, loop.stats()));
+        return this;
+    }
+
+    private Behavior<Command> onStopAccepting(StopAccepting s) {
+        draining = true;
+        return this;
+    }
+
+    private static String rootMessage(Throwable t) {
+        while (t.getCause() != null && (t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)) {
+            t = t.getCause();
+        }
+        return t.getMessage() != null ? t.getMessage() : t.toString();
+    }
+}

@@ -1,0 +1,434 @@
+package dev.troupe.node.http;
+
+import dev.troupe.actors.replica.GenerationEvent;
+import dev.troupe.actors.replica.GenerationRequest;
+import dev.troupe.actors.replica.Replica;
+import dev.troupe.engine.sampling.SamplingParams;
+import dev.troupe.node.openai.ApiError;
+import dev.troupe.node.openai.CompletionRequest;
+import dev.troupe.node.openai.EmbeddingRequest;
+import dev.troupe.node.openai.LogprobsAccumulator;
+import dev.troupe.node.openai.RequestParser;
+import dev.troupe.node.openai.ResponseRenderer;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpEntity;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
+import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.javadsl.server.AllDirectives;
+import org.apache.pekko.http.javadsl.server.ExceptionHandler;
+import org.apache.pekko.http.javadsl.server.RejectionHandler;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.OverflowStrategy;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.stream.typed.javadsl.ActorSource;
+import org.apache.pekko.util.ByteString;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
+
+/**
+ * The OpenAI-compatible HTTP API, health and metrics. Requests are validated here (precise 4xx with
+ * OpenAI error bodies), tokenized, and sent to the model's Replica entity; generated text comes back as
+ * events and leaves as one JSON response or as Server-Sent Events. Prompt and completion text are never
+ * logged.
+ */
+public final class HttpApi extends AllDirectives {
+    private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
+    private static final SecureRandom IDS = new SecureRandom();
+
+    private final ActorSystem<?> system;
+    private final Materializer materializer;
+    private final ServedModel model;
+    private final HttpSettings settings;
+    private final NodeMetrics metrics;
+    private final AtomicBoolean draining = new AtomicBoolean();
+    private final AtomicInteger inFlight = new AtomicInteger();
+
+    public HttpApi(ActorSystem<?> system, ServedModel model, HttpSettings settings, NodeMetrics metrics) {
+        this.system = system;
+        this.materializer = Materializer.matFromSystem(system);
+        this.model = model;
+        this.settings = settings;
+        this.metrics = metrics;
+    }
+
+    /** New requests get 503 from now on (graceful shutdown). */
+    public void stopAccepting() {
+        draining.set(true);
+    }
+
+    /** Requests accepted and not yet answered completely. */
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    public Route route() {
+        return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
+                path(segment("v1").slash("completions"), () -> post(() -> generate(false))),
+                path(segment("v1").slash("chat").slash("completions"), () -> post(() -> generate(true))),
+                path(segment("v1").slash("models"), () -> get(this::models)),
+                path(segment("v1").slash("embeddings"), () -> post(this::embeddings)),
+                path(segment("health").slash("live"), () -> get(() -> complete(json(StatusCodes.OK, "{\"status\":\"live\"}")))),
+                path(segment("health").slash("ready"), () -> get(this::ready)),
+                path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
+                        HttpEntities.create(ContentTypes.parse(metrics.contentType()), metrics.scrape()))))),
+                extractRequest(req -> complete(error(ApiError.notFound(
+                        "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url"))))
+        )));
+    }
+
+    // ------------------------------------------------------------------ completions and chat
+
+    private Route generate(boolean chat) {
+        String endpoint = chat ? "chat" : "completions";
+        return withBody(body -> {
+            if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
+            requireModel(req.model());
+            String prompt = chat ? model.chatTemplate().render(req.messages()) : req.prompt();
+            int[] tokens = model.tokenizer().encode(prompt, model.tokenizer().addBosByDefault());
+            SamplingParams params = fitToContext(req.params(), tokens.length);
+            String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
+            long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
+            return run(new GenerationRequest(id, tokens, params, deadline), req, endpoint);
+        }, endpoint);
+    }
+
+    /** Caps max tokens to the context and refuses a prompt + max tokens that cannot fit, with the counts. */
+    private SamplingParams fitToContext(SamplingParams p, int promptTokens) {
+        int ctx = model.contextLength();
+        boolean unlimited = p.maxTokens() == Integer.MAX_VALUE;
+        if (promptTokens >= ctx || (!unlimited && promptTokens + p.maxTokens() > ctx)) {
+            String asked = unlimited ? promptTokens + " tokens in the prompt"
+                    : (promptTokens + p.maxTokens()) + " tokens (" + promptTokens + " in the prompt, " + p.maxTokens() + " for the completion)";
+            throw ApiError.badRequest("This model's maximum context length is " + ctx + " tokens. However, you requested "
+                    + asked + ". Please reduce the length of the prompt or max_tokens.", unlimited ? "messages" : "max_tokens");
+        }
+        return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
+    }
+
+    private CompletionStage<HttpResponse> run(GenerationRequest request, CompletionRequest req, String endpoint) {
+        long start = System.nanoTime();
+        Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
+                        e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
+                .takeWhile(e -> !isTerminal(e), true)
+                .idleTimeout(settings.requestTimeout().plusSeconds(10))
+                .preMaterialize(materializer);
+        inFlight.incrementAndGet();
+        model.replica().tell(new Replica.Generate(request, events.first()));
+        // The first event says whether the request was admitted: only then do we commit to a 200.
+        return events.second().prefixAndTail(1).runWith(Sink.head(), materializer).<HttpResponse>thenCompose(pair -> {
+            List<GenerationEvent> first = pair.first();
+            if (!first.isEmpty() && first.get(0) instanceof GenerationEvent.Failed) {
+                finish(endpoint, start);
+                GenerationEvent.Failed f = (GenerationEvent.Failed) first.get(0);
+                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(statusOf(f))).inc();
+                return CompletableFuture.completedFuture(error(failure(f)));
+            }
+            Source<GenerationEvent, NotUsed> all = Source.from(first).concat(pair.second());
+            return req.stream() ? CompletableFuture.completedFuture(stream(request, req, endpoint, all, start))
+                    : collect(request, req, endpoint, all, start);
+        }).exceptionally(t -> {
+            finish(endpoint, start);
+            model.replica().tell(new Replica.Cancel(request.requestId()));
+            metrics.requests.labelValues(model.name(), endpoint, "504").inc();
+            return error(ApiError.timeout("the request did not finish in time"));
+        });
+    }
+
+    private CompletionStage<HttpResponse> collect(GenerationRequest request, CompletionRequest req, String endpoint,
+                                 Source<GenerationEvent, NotUsed> events, long start) {
+        CompletableFuture<HttpResponse> done = new CompletableFuture<>();
+        StringBuilder text = new StringBuilder();
+        LogprobsAccumulator logprobs = req.logprobs() >= 0 ? new LogprobsAccumulator() : null;
+        AtomicLong firstToken = new AtomicLong();
+        events.runForeach(e -> {
+            if (e instanceof GenerationEvent.Tokens t) {
+                if (firstToken.get() == 0 && !t.text().isEmpty()) {
+                    firstToken.set(System.nanoTime());
+                    metrics.timeToFirstToken.labelValues(model.name()).observe((firstToken.get() - start) / 1e9);
+                }
+                text.append(t.text());
+                if (logprobs != null) logprobs.add(t.logprobs());
+            } else if (e instanceof GenerationEvent.Finished f) {
+                long created = System.currentTimeMillis() / 1000;
+                String body = req.chat()
+                        ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), text.toString(),
+                                f.reason().openAi(), f.promptTokens(), f.completionTokens(), logprobs)
+                        : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
+                                f.reason().openAi(), f.promptTokens(), f.completionTokens(), logprobs);
+                countTokens(f.promptTokens(), f.completionTokens());
+                metrics.requests.labelValues(model.name(), endpoint, "ok").inc();
+                done.complete(json(StatusCodes.OK, body));
+            } else if (e instanceof GenerationEvent.Failed f) {
+                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(statusOf(f))).inc();
+                done.complete(error(failure(f)));
+            }
+        }, materializer).whenComplete((d, t) -> {
+            finish(endpoint, start);
+            if (!done.isDone()) {
+                model.replica().tell(new Replica.Cancel(request.requestId()));
+                metrics.requests.labelValues(model.name(), endpoint, "504").inc();
+                done.complete(error(ApiError.timeout("the request did not finish in time")));
+            }
+        });
+        return done;
+    }
+
+    private HttpResponse stream(GenerationRequest request, CompletionRequest req, String endpoint,
+                                Source<GenerationEvent, NotUsed> events, long start) {
+        long created = System.currentTimeMillis() / 1000;
+        String id = request.requestId();
+        AtomicBoolean ended = new AtomicBoolean();
+        AtomicBoolean roleSent = new AtomicBoolean();
+        AtomicLong last = new AtomicLong();
+        Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
+            List<String> out = new ArrayList<>(3);
+            if (req.chat() && roleSent.compareAndSet(false, true)) {
+                out.add(ResponseRenderer.chatChunk(id, created, model.name(), "assistant", "", null, null));
+            }
+            if (e instanceof GenerationEvent.Tokens t) {
+                if (t.text().isEmpty() && t.logprobs().isEmpty()) return toBytes(out);
+                long now = System.nanoTime();
+                if (last.get() == 0) metrics.timeToFirstToken.labelValues(model.name()).observe((now - start) / 1e9);
+                else metrics.interTokenLatency.labelValues(model.name()).observe((now - last.get()) / 1e9);
+                last.set(now);
+                LogprobsAccumulator lp = null;
+                if (req.logprobs() >= 0) {
+                    lp = new LogprobsAccumulator();
+                    lp.add(t.logprobs());
+                }
+                out.add(req.chat()
+                        ? ResponseRenderer.chatChunk(id, created, model.name(), null, t.text(), null, lp)
+                        : ResponseRenderer.completionChunk(id, created, model.name(), t.text(), null, lp));
+            } else if (e instanceof GenerationEvent.Finished f) {
+                ended.set(true);
+                out.add(req.chat()
+                        ? ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason().openAi(), null)
+                        : ResponseRenderer.completionChunk(id, created, model.name(), "", f.reason().openAi(), null));
+                if (req.includeUsage()) {
+                    out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
+                }
+                countTokens(f.promptTokens(), f.completionTokens());
+                metrics.requests.labelValues(model.name(), endpoint, "ok").inc();
+            } else if (e instanceof GenerationEvent.Failed f) {
+                ended.set(true);
+                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(statusOf(f))).inc();
+                out.add(failure(f).toJson());
+            }
+            return toBytes(out);
+        }).concat(Source.single(ByteString.fromString(ResponseRenderer.SSE_DONE)))
+                .recover(new org.apache.pekko.japi.pf.PFBuilder<Throwable, ByteString>()
+                        .matchAny(t -> ByteString.fromString(ResponseRenderer.sse(
+                                ApiError.timeout("the request did not finish in time").toJson()) + ResponseRenderer.SSE_DONE))
+                        .build())
+                .watchTermination((mat, done) -> {
+                    done.whenComplete((d, t) -> {
+                        finish(endpoint, start);
+                        // The client went away (or the stream broke) before the end: free the sequence.
+                        if (!ended.get()) {
+                            model.replica().tell(new Replica.Cancel(id));
+                            metrics.requests.labelValues(model.name(), endpoint, "cancelled").inc();
+                        }
+                    });
+                    return mat;
+                });
+        return HttpResponse.create().withStatus(StatusCodes.OK)
+                .addHeader(RawHeader.create("Cache-Control", "no-cache"))
+                .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), sse));
+    }
+
+    private static List<ByteString> toBytes(List<String> jsons) {
+        List<ByteString> out = new ArrayList<>(jsons.size());
+        for (String j : jsons) out.add(ByteString.fromString(ResponseRenderer.sse(j)));
+        return out;
+    }
+
+    private void finish(String endpoint, long start) {
+        inFlight.decrementAndGet();
+        metrics.requestDuration.labelValues(model.name(), endpoint).observe((System.nanoTime() - start) / 1e9);
+    }
+
+    private void countTokens(int prompt, int completion) {
+        metrics.promptTokens.labelValues(model.name()).inc(prompt);
+        metrics.completionTokens.labelValues(model.name()).inc(completion);
+    }
+
+    private static boolean isTerminal(GenerationEvent e) {
+        return e instanceof GenerationEvent.Finished || e instanceof GenerationEvent.Failed;
+    }
+
+    private static int statusOf(GenerationEvent.Failed f) {
+        return failure(f).status();
+    }
+
+    private static ApiError failure(GenerationEvent.Failed f) {
+        switch (f.kind()) {
+            case QUEUE_FULL: return ApiError.rateLimited(f.message());
+            case SHUTTING_DOWN: return ApiError.unavailable(f.message());
+            case DEADLINE_EXCEEDED: return ApiError.timeout(f.message());
+            case TOO_LONG: return ApiError.badRequest(f.message(), "max_tokens");
+            case CANCELLED: return ApiError.badRequest("the request was cancelled", null);
+            default: return ApiError.internal(f.message());
+        }
+    }
+
+    // ------------------------------------------------------------------ models, embeddings, health
+
+    private Route models() {
+        return complete(json(StatusCodes.OK, ResponseRenderer.models(List.of(
+                new ResponseRenderer.ModelEntry(model.name(), model.created())))));
+    }
+
+    private Route embeddings() {
+        return withBody(body -> {
+            if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            EmbeddingRequest req = RequestParser.parseEmbeddings(body);
+            requireModel(req.model());
+            List<int[]> inputs = new ArrayList<>();
+            int total = 0;
+            for (int i = 0; i < req.inputs().size(); i++) {
+                int[] t = model.tokenizer().encode(req.inputs().get(i), model.tokenizer().addBosByDefault());
+                if (t.length > model.contextLength()) {
+                    throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
+                            + model.contextLength() + " tokens", "input");
+                }
+                inputs.add(t);
+                total += t.length;
+            }
+            int promptTokens = total;
+            List<CompletableFuture<float[]>> parts = new ArrayList<>();
+            for (int[] t : inputs) {
+                parts.add(model.replica().<Replica.EmbedReply>ask(r -> new Replica.Embed(t, r), settings.requestTimeout())
+                        .toCompletableFuture().thenApply(reply -> {
+                            if (reply.error() != null) throw ApiError.internal(reply.error());
+                            return reply.embedding();
+                        }));
+            }
+            long start = System.nanoTime();
+            inFlight.incrementAndGet();
+            return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, t) -> {
+                finish("embeddings", start);
+                if (t != null) {
+                    metrics.requests.labelValues(model.name(), "embeddings", "500").inc();
+                    Throwable c = t.getCause() != null ? t.getCause() : t;
+                    return error(c instanceof ApiError ? (ApiError) c : ApiError.internal("embedding failed"));
+                }
+                List<float[]> vectors = new ArrayList<>();
+                for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
+                metrics.requests.labelValues(model.name(), "embeddings", "ok").inc();
+                return json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens));
+            });
+        }, "embeddings");
+    }
+
+    private Route ready() {
+        CompletionStage<HttpResponse> probe = model.replica()
+                .<Replica.ProbeReply>ask(Replica.Probe::new, Duration.ofSeconds(2))
+                .thenApply(p -> {
+                    boolean ok = !draining.get() && !p.draining() && p.heartbeatAgeMillis() <= settings.maxHeartbeatAge().toMillis();
+                    String body = String.format("{\"status\":\"%s\",\"model\":\"%s\",\"heartbeat_age_ms\":%d,\"running\":%d,\"waiting\":%d}",
+                            ok ? "ready" : "not ready", model.name(), p.heartbeatAgeMillis(), p.stats().running(), p.stats().waiting());
+                    return json(ok ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, body);
+                })
+                .exceptionally(t -> json(StatusCodes.SERVICE_UNAVAILABLE, "{\"status\":\"not ready\",\"reason\":\"replica did not answer\"}"));
+        return completeWithFuture(probe);
+    }
+
+    // ------------------------------------------------------------------ plumbing
+
+    /** Reads the body (413 beyond the limit), runs handler, turns ApiErrors into OpenAI error responses. */
+    private Route withBody(BodyHandler handler, String endpoint) {
+        return extractRequestEntity(entity -> completeWithFuture(
+                entity.toStrict(settings.requestTimeout().toMillis(), settings.maxBodyBytes(), materializer)
+                        .thenCompose(strict -> {
+                            try {
+                                return handler.handle(strict.getData().toArray());
+                            } catch (ApiError e) {
+                                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(e.status())).inc();
+                                return CompletableFuture.completedFuture(error(e));
+                            }
+                        })
+                        .exceptionally(t -> {
+                            Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
+                            ApiError e = c instanceof ApiError ? (ApiError) c
+                                    : c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException
+                                    ? ApiError.tooLarge("the request body is larger than " + settings.maxBodyBytes() + " bytes")
+                                    : internal(c);
+                            metrics.requests.labelValues(model.name(), endpoint, String.valueOf(e.status())).inc();
+                            return error(e);
+                        })));
+    }
+
+    @FunctionalInterface
+    private interface BodyHandler {
+        CompletionStage<HttpResponse> handle(byte[] body);
+    }
+
+    private void requireModel(String name) {
+        if (!model.name().equals(name)) {
+            throw ApiError.notFound("The model '" + name + "' does not exist", "model", "model_not_found");
+        }
+    }
+
+    private static ApiError internal(Throwable t) {
+        log.error("request failed", t);
+        return ApiError.internal("internal error");
+    }
+
+    static HttpResponse json(org.apache.pekko.http.javadsl.model.StatusCode status, String body) {
+        return HttpResponse.create().withStatus(status).withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, body));
+    }
+
+    static HttpResponse error(ApiError e) {
+        HttpResponse r = json(StatusCodes.get(e.status()), e.toJson());
+        if (e.status() == 429 || e.status() == 503) r = r.addHeader(RawHeader.create("Retry-After", "1"));
+        return r;
+    }
+
+    private ExceptionHandler exceptions() {
+        return ExceptionHandler.newBuilder()
+                .match(ApiError.class, e -> complete(error(e)))
+                .matchAny(t -> complete(error(internal(t))))
+                .build();
+    }
+
+    private RejectionHandler rejections() {
+        return RejectionHandler.newBuilder()
+                .handle(org.apache.pekko.http.javadsl.server.MethodRejection.class, r -> extractRequest(req -> complete(
+                        json(StatusCodes.METHOD_NOT_ALLOWED, ApiError.badRequest("method " + req.method().value() + " is not allowed on "
+                                + req.getUri().path() + "; use " + r.supported().value(), null).toJson()))))
+                .handleNotFound(extractRequest(req -> complete(error(ApiError.notFound(
+                        "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url")))))
+                .build();
+    }
+
+    private static String randomId() {
+        byte[] b = new byte[12];
+        IDS.nextBytes(b);
+        StringBuilder sb = new StringBuilder();
+        for (byte x : b) sb.append(String.format("%02x", x));
+        return sb.toString();
+    }
+}
