@@ -1,0 +1,37 @@
+package dev.troupe.node.openai;
+
+import dev.troupe.engine.sampling.SamplingParams;
+
+import java.util.List;
+
+/**
+ * A parsed {@code /v1/completions} or {@code /v1/chat/completions} request.
+ *
+ * @param chat         true for a chat request ({@link #messages()} set, {@link #prompt()} null), false for a
+ *                     completions request ({@link #prompt()} set, {@link #messages()} null)
+ * @param model        the requested model name, non-empty
+ * @param prompt       completions: the prompt text (may be empty); chat: null
+ * @param messages     chat: the conversation, non-empty and immutable; completions: null
+ * @param params       sampling parameters. {@code maxTokens} is {@link Integer#MAX_VALUE} for a chat request that
+ *                     gave neither {@code max_tokens} nor {@code max_completion_tokens}, meaning "until the
+ *                     context ends": the caller caps it to the room left in the context. {@code topLogprobs} is
+ *                     the number of alternatives requested (0 when none).
+ * @param stream       {@code stream}
+ * @param includeUsage {@code stream_options.include_usage}
+ * @param logprobs     completions: {@code logprobs}, 0..5 alternatives, -1 = not requested; chat:
+ *                     {@code top_logprobs} (0..20, default 0) when {@code logprobs} is true, else -1. So
+ *                     {@code logprobs >= 0} means "report the chosen tokens' logprobs".
+ * @param user         {@code user}, or null
+ */
+public record CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages,
+                                SamplingParams params, boolean stream, boolean includeUsage, int logprobs,
+                                String user) {
+    public CompletionRequest {
+        messages = messages == null ? null : List.copyOf(messages);
+    }
+
+    /** True when the client asked for token logprobs. */
+    public boolean wantsLogprobs() {
+        return logprobs >= 0;
+    }
+}

@@ -1,0 +1,558 @@
+package dev.troupe.node.openai;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.troupe.engine.sampling.SamplingParams;
+
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Parses and validates OpenAI-API request bodies. Every problem is an {@link ApiError} (400) whose
+ * {@code param} names the field at fault; the first problem found wins.
+ *
+ * <p>General rules: the body must be valid UTF-8 (decoded strictly; nothing is replaced) holding one JSON
+ * object. Unknown fields are ignored, as OpenAI does. A field set to {@code null} is treated as absent
+ * (its default applies). Integer fields also accept numbers with an integral value ({@code 16.0}). Text
+ * fields (prompt, message contents, stop strings, embedding inputs) must not contain unpaired UTF-16
+ * surrogates (JSON escapes such as {@code "\ud800"} alone).
+ *
+ * <p>Sampling fields, for both completions and chat: {@code temperature} [0, 2] (default 1), {@code top_p}
+ * (0, 1] (default 1), {@code presence_penalty} and {@code frequency_penalty} [-2, 2] (default 0),
+ * {@code seed} integer, {@code stop} string or array of at most 4 non-empty strings, {@code n} only 1,
+ * {@code logit_bias} only absent or {@code {}}, {@code stream} boolean, {@code stream_options} object
+ * (only with {@code "stream": true}) with {@code include_usage} boolean, {@code user} string.
+ *
+ * <p>Extensions (as vLLM accepts them): {@code top_k} integer, 0 or -1 = off (default off);
+ * {@code min_p} [0, 1] (default 0); {@code repetition_penalty} &gt; 0, llama.cpp style (default 1);
+ * {@code ignore_eos} boolean (default false).
+ *
+ * <p>Features we know of but do not implement are rejected rather than silently ignored: {@code n} or
+ * {@code best_of} above 1, {@code echo: true}, a non-empty {@code suffix}, a non-empty {@code logit_bias},
+ * token-array prompts or inputs, chat {@code tools}/{@code functions}, a {@code response_format} other than
+ * {@code text}, non-text content parts, embeddings {@code dimensions} and {@code encoding_format: base64}.
+ */
+public final class RequestParser {
+    /** Default {@code max_tokens} of a completions request (OpenAI's). */
+    public static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
+    /** Most alternatives a completions request may ask for with {@code logprobs}. */
+    public static final int MAX_COMPLETION_LOGPROBS = 5;
+    /** Most texts in one embeddings request. */
+    public static final int MAX_EMBEDDING_INPUTS = 2048;
+
+    private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+
+    private RequestParser() {
+    }
+
+    // ------------------------------------------------------------------ completions
+
+    /** Parses a {@code POST /v1/completions} body. */
+    public static CompletionRequest parseCompletion(byte[] body) {
+        ObjectNode o = parseObject(body);
+        String model = model(o);
+        String prompt = prompt(o);
+
+        SamplingParams.Builder b = SamplingParams.builder();
+        b.maxTokens(intField(o, "max_tokens", 1, Integer.MAX_VALUE, DEFAULT_COMPLETION_MAX_TOKENS));
+        Common c = common(o, b);
+        onlyOne(o, "best_of");
+        if (bool(o, "echo", false)) {
+            throw ApiError.badRequest("'echo' is not supported", "echo");
+        }
+        String suffix = string(o, "suffix", null);
+        if (suffix != null && !suffix.isEmpty()) {
+            throw ApiError.badRequest("'suffix' is not supported", "suffix");
+        }
+        int logprobs = intField(o, "logprobs", 0, MAX_COMPLETION_LOGPROBS, -1);
+        b.topLogprobs(Math.max(logprobs, 0));
+        return new CompletionRequest(false, model, prompt, null, build(b), c.stream, c.includeUsage, logprobs,
+                c.user);
+    }
+
+    private static String prompt(ObjectNode o) {
+        JsonNode p = o.get("prompt");
+        if (p == null || p.isNull()) {
+            throw ApiError.badRequest("'prompt' is required", "prompt");
+        }
+        if (p.isTextual()) {
+            return text(p.textValue(), "prompt");
+        }
+        if (p.isArray()) {
+            if (p.isEmpty()) {
+                throw ApiError.badRequest("'prompt' must not be an empty array", "prompt");
+            }
+            JsonNode first = p.get(0);
+            if (first.isNumber() || first.isArray()) {
+                throw ApiError.badRequest("token arrays are not supported in 'prompt'; send the prompt as a string",
+                        "prompt");
+            }
+            for (int i = 0; i < p.size(); i++) {
+                if (!p.get(i).isTextual()) {
+                    throw ApiError.badRequest("'prompt[" + i + "]' must be a string, got " + show(p.get(i)),
+                            "prompt");
+                }
+            }
+            if (p.size() > 1) {
+                throw ApiError.badRequest("only one prompt per request is supported, got " + p.size(), "prompt");
+            }
+            return text(first.textValue(), "prompt");
+        }
+        throw ApiError.badRequest("'prompt' must be a string or an array of one string, got " + show(p), "prompt");
+    }
+
+    // ------------------------------------------------------------------ chat
+
+    /**
+     * Parses a {@code POST /v1/chat/completions} body. Without {@code max_tokens} and
+     * {@code max_completion_tokens} (which wins when both are given), {@code maxTokens} is
+     * {@link Integer#MAX_VALUE}: generate until the context ends (the caller caps it).
+     */
+    public static CompletionRequest parseChat(byte[] body) {
+        ObjectNode o = parseObject(body);
+        String model = model(o);
+        List<ChatMessage> messages = messages(o);
+
+        SamplingParams.Builder b = SamplingParams.builder();
+        int maxTokens = intField(o, "max_tokens", 1, Integer.MAX_VALUE, Integer.MAX_VALUE);
+        maxTokens = intField(o, "max_completion_tokens", 1, Integer.MAX_VALUE, maxTokens);
+        b.maxTokens(maxTokens);
+        Common c = common(o, b);
+
+        boolean logprobs = bool(o, "logprobs", false);
+        JsonNode tl = o.get("top_logprobs");
+        int topLogprobs = intField(o, "top_logprobs", 0, SamplingParams.MAX_TOP_LOGPROBS, 0);
+        if (tl != null && !tl.isNull() && !logprobs) {
+            throw ApiError.badRequest("'top_logprobs' requires 'logprobs' to be true", "top_logprobs");
+        }
+        b.topLogprobs(logprobs ? topLogprobs : 0);
+
+        JsonNode tools = o.get("tools");
+        if (tools != null && !tools.isNull() && !(tools.isArray() && tools.isEmpty())) {
+            throw ApiError.badRequest("'tools' are not supported", "tools");
+        }
+        JsonNode functions = o.get("functions");
+        if (functions != null && !functions.isNull() && !(functions.isArray() && functions.isEmpty())) {
+            throw ApiError.badRequest("'functions' are not supported", "functions");
+        }
+        JsonNode rf = o.get("response_format");
+        if (rf != null && !rf.isNull()) {
+            JsonNode type = rf.isObject() ? rf.get("type") : null;
+            if (type == null || !type.isTextual()) {
+                throw ApiError.badRequest("'response_format' must be an object with a string 'type', got "
+                        + show(rf), "response_format");
+            }
+            if (!type.textValue().equals("text")) {
+                throw ApiError.badRequest("'response_format' of type '" + type.textValue() + "' is not supported",
+                        "response_format");
+            }
+        }
+        return new CompletionRequest(true, model, null, messages, build(b), c.stream, c.includeUsage,
+                logprobs ? topLogprobs : -1, c.user);
+    }
+
+    private static List<ChatMessage> messages(ObjectNode o) {
+        JsonNode ms = o.get("messages");
+        if (ms == null || ms.isNull()) {
+            throw ApiError.badRequest("'messages' is required", "messages");
+        }
+        if (!ms.isArray()) {
+            throw ApiError.badRequest("'messages' must be an array, got " + show(ms), "messages");
+        }
+        if (ms.isEmpty()) {
+            throw ApiError.badRequest("'messages' must contain at least one message", "messages");
+        }
+        List<ChatMessage> out = new ArrayList<>(ms.size());
+        for (int i = 0; i < ms.size(); i++) {
+            String at = "messages[" + i + "]";
+            JsonNode m = ms.get(i);
+            if (!m.isObject()) {
+                throw ApiError.badRequest("'" + at + "' must be an object, got " + show(m), at);
+            }
+            JsonNode r = m.get("role");
+            if (r == null || r.isNull()) {
+                throw ApiError.badRequest("'" + at + ".role' is required", at + ".role");
+            }
+            String role = r.isTextual() ? r.textValue() : null;
+            if (role == null || !(role.equals("system") || role.equals("user") || role.equals("assistant")
+                    || role.equals("tool") || role.equals("developer"))) {
+                throw ApiError.badRequest("'" + at + ".role' must be one of 'system', 'developer', 'user', "
+                        + "'assistant', 'tool', got " + show(r), at + ".role");
+            }
+            if (role.equals("developer")) {
+                role = "system";
+            }
+            out.add(new ChatMessage(role, content(m.get("content"), role, at + ".content")));
+        }
+        return out;
+    }
+
+    /** A message's content: a string or an array of text parts, concatenated without separators. */
+    private static String content(JsonNode c, String role, String at) {
+        if (c == null || c.isNull()) {
+            if (role.equals("assistant")) {
+                return ""; // OpenAI allows a null assistant content (e.g. beside tool calls)
+            }
+            throw ApiError.badRequest("'" + at + "' is required", at);
+        }
+        if (c.isTextual()) {
+            return text(c.textValue(), at);
+        }
+        if (!c.isArray()) {
+            throw ApiError.badRequest("'" + at + "' must be a string or an array of content parts, got " + show(c),
+                    at);
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int j = 0; j < c.size(); j++) {
+            String pat = at + "[" + j + "]";
+            JsonNode part = c.get(j);
+            if (!part.isObject()) {
+                throw ApiError.badRequest("'" + pat + "' must be an object, got " + show(part), pat);
+            }
+            JsonNode type = part.get("type");
+            if (type == null || !type.isTextual()) {
+                throw ApiError.badRequest("'" + pat + ".type' must be a string, got " + show(type), pat + ".type");
+            }
+            if (!type.textValue().equals("text")) {
+                throw ApiError.badRequest("content parts of type '" + type.textValue()
+                        + "' are not supported; only 'text'", pat + ".type");
+            }
+            JsonNode t = part.get("text");
+            if (t == null || !t.isTextual()) {
+                throw ApiError.badRequest("'" + pat + ".text' must be a string, got " + show(t), pat + ".text");
+            }
+            sb.append(text(t.textValue(), pat + ".text"));
+        }
+        return sb.toString();
+    }
+
+    // ------------------------------------------------------------------ embeddings
+
+    /** Parses a {@code POST /v1/embeddings} body. */
+    public static EmbeddingRequest parseEmbeddings(byte[] body) {
+        ObjectNode o = parseObject(body);
+        String model = model(o);
+        JsonNode in = o.get("input");
+        if (in == null || in.isNull()) {
+            throw ApiError.badRequest("'input' is required", "input");
+        }
+        List<String> inputs = new ArrayList<>();
+        if (in.isTextual()) {
+            if (in.textValue().isEmpty()) {
+                throw ApiError.badRequest("'input' must not be empty", "input");
+            }
+            inputs.add(text(in.textValue(), "input"));
+        } else if (in.isArray()) {
+            if (in.isEmpty()) {
+                throw ApiError.badRequest("'input' must not be an empty array", "input");
+            }
+            JsonNode first = in.get(0);
+            if (first.isNumber() || first.isArray()) {
+                throw ApiError.badRequest("token arrays are not supported in 'input'; send strings", "input");
+            }
+            if (in.size() > MAX_EMBEDDING_INPUTS) {
+                throw ApiError.badRequest("'input' must have at most " + MAX_EMBEDDING_INPUTS + " items, got "
+                        + in.size(), "input");
+            }
+            for (int i = 0; i < in.size(); i++) {
+                JsonNode s = in.get(i);
+                if (!s.isTextual()) {
+                    throw ApiError.badRequest("'input[" + i + "]' must be a string, got " + show(s), "input");
+                }
+                if (s.textValue().isEmpty()) {
+                    throw ApiError.badRequest("'input[" + i + "]' must not be empty", "input");
+                }
+                inputs.add(text(s.textValue(), "input"));
+            }
+        } else {
+            throw ApiError.badRequest("'input' must be a string or an array of strings, got " + show(in), "input");
+        }
+        String format = string(o, "encoding_format", "float");
+        if (format.equals("base64")) {
+            throw ApiError.badRequest("'encoding_format' 'base64' is not supported; use 'float'", "encoding_format");
+        }
+        if (!format.equals("float")) {
+            throw ApiError.badRequest("'encoding_format' must be 'float' or 'base64', got " + show(o.get(
+                    "encoding_format")), "encoding_format");
+        }
+        JsonNode dims = o.get("dimensions");
+        if (dims != null && !dims.isNull()) {
+            throw ApiError.badRequest("'dimensions' is not supported", "dimensions");
+        }
+        string(o, "user", null);
+        return new EmbeddingRequest(model, inputs);
+    }
+
+    // ------------------------------------------------------------------ shared fields
+
+    private record Common(boolean stream, boolean includeUsage, String user) {
+    }
+
+    /** The fields completions and chat share; sets them on {@code b}. */
+    private static Common common(ObjectNode o, SamplingParams.Builder b) {
+        b.temperature((float) number(o, "temperature", 0, true, 2, true, 1, "between 0 and 2"));
+        b.topP((float) number(o, "top_p", 0, false, 1, true, 1, "greater than 0 and at most 1"));
+        b.presencePenalty((float) number(o, "presence_penalty", -2, true, 2, true, 0, "between -2 and 2"));
+        b.frequencyPenalty((float) number(o, "frequency_penalty", -2, true, 2, true, 0, "between -2 and 2"));
+        onlyOne(o, "n");
+        b.stop(stop(o));
+        JsonNode seed = o.get("seed");
+        if (seed != null && !seed.isNull()) {
+            Long v = integral(seed);
+            if (v == null) {
+                throw ApiError.badRequest("'seed' must be an integer, got " + show(seed), "seed");
+            }
+            b.seed(v.longValue());
+        }
+        JsonNode bias = o.get("logit_bias");
+        if (bias != null && !bias.isNull()) {
+            if (!bias.isObject()) {
+                throw ApiError.badRequest("'logit_bias' must be an object, got " + show(bias), "logit_bias");
+            }
+            if (!bias.isEmpty()) {
+                throw ApiError.badRequest("'logit_bias' is not supported", "logit_bias");
+            }
+        }
+        boolean stream = bool(o, "stream", false);
+        boolean includeUsage = false;
+        JsonNode so = o.get("stream_options");
+        if (so != null && !so.isNull()) {
+            if (!stream) {
+                throw ApiError.badRequest("'stream_options' is only allowed when 'stream' is true", "stream_options");
+            }
+            if (!so.isObject()) {
+                throw ApiError.badRequest("'stream_options' must be an object, got " + show(so), "stream_options");
+            }
+            JsonNode iu = so.get("include_usage");
+            if (iu != null && !iu.isNull()) {
+                if (!iu.isBoolean()) {
+                    throw ApiError.badRequest("'stream_options.include_usage' must be a boolean, got " + show(iu),
+                            "stream_options.include_usage");
+                }
+                includeUsage = iu.booleanValue();
+            }
+        }
+        String user = string(o, "user", null);
+
+        // extensions
+        int topK = intField(o, "top_k", -1, Integer.MAX_VALUE, 0);
+        b.topK(Math.max(topK, 0));
+        b.minP((float) number(o, "min_p", 0, true, 1, true, 0, "between 0 and 1"));
+        b.repetitionPenalty((float) number(o, "repetition_penalty", 0, false, Float.MAX_VALUE, true, 1,
+                "greater than 0"));
+        b.ignoreEos(bool(o, "ignore_eos", false));
+        return new Common(stream, includeUsage, user);
+    }
+
+    private static List<String> stop(ObjectNode o) {
+        JsonNode s = o.get("stop");
+        if (s == null || s.isNull()) {
+            return List.of();
+        }
+        if (s.isTextual()) {
+            if (s.textValue().isEmpty()) {
+                throw ApiError.badRequest("'stop' strings must be non-empty", "stop");
+            }
+            return List.of(text(s.textValue(), "stop"));
+        }
+        if (!s.isArray()) {
+            throw ApiError.badRequest("'stop' must be a string or an array of strings, got " + show(s), "stop");
+        }
+        if (s.size() > SamplingParams.MAX_STOP_STRINGS) {
+            throw ApiError.badRequest("'stop' must have at most " + SamplingParams.MAX_STOP_STRINGS
+                    + " strings, got " + s.size(), "stop");
+        }
+        List<String> out = new ArrayList<>(s.size());
+        for (int i = 0; i < s.size(); i++) {
+            JsonNode e = s.get(i);
+            if (!e.isTextual()) {
+                throw ApiError.badRequest("'stop[" + i + "]' must be a string, got " + show(e), "stop");
+            }
+            if (e.textValue().isEmpty()) {
+                throw ApiError.badRequest("'stop' strings must be non-empty; 'stop[" + i + "]' is empty", "stop");
+            }
+            out.add(text(e.textValue(), "stop"));
+        }
+        return out;
+    }
+
+    /** {@code n} / {@code best_of}: only 1 (or absent) is supported. */
+    private static void onlyOne(ObjectNode o, String field) {
+        int n = intField(o, field, 1, Integer.MAX_VALUE, 1);
+        if (n > 1) {
+            throw ApiError.badRequest(field + " > 1 is not supported", field);
+        }
+    }
+
+    private static String model(ObjectNode o) {
+        JsonNode m = o.get("model");
+        if (m == null || m.isNull()) {
+            throw ApiError.badRequest("'model' is required", "model");
+        }
+        if (!m.isTextual()) {
+            throw ApiError.badRequest("'model' must be a string, got " + show(m), "model");
+        }
+        if (m.textValue().isEmpty()) {
+            throw ApiError.badRequest("'model' must not be empty", "model");
+        }
+        return m.textValue();
+    }
+
+    // ------------------------------------------------------------------ typed field readers
+
+    private static double number(ObjectNode o, String field, double lo, boolean loIncl, double hi, boolean hiIncl,
+                                 double dflt, String range) {
+        JsonNode v = o.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (v.isNumber()) {
+            double d = v.doubleValue();
+            boolean ok = Double.isFinite(d) && (loIncl ? d >= lo : d > lo) && (hiIncl ? d <= hi : d < hi);
+            if (ok) {
+                return d;
+            }
+        }
+        throw ApiError.badRequest("'" + field + "' must be a number " + range + ", got " + show(v), field);
+    }
+
+    private static int intField(ObjectNode o, String field, int min, int max, int dflt) {
+        JsonNode v = o.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        Long l = integral(v);
+        if (l != null && l >= min && l <= max) {
+            return (int) l.longValue();
+        }
+        String range = max == Integer.MAX_VALUE ? ">= " + min : "between " + min + " and " + max;
+        throw ApiError.badRequest("'" + field + "' must be an integer " + range + ", got " + show(v), field);
+    }
+
+    /** The value of an integral JSON number within the long range (16 and 16.0 both count), else null. */
+    private static Long integral(JsonNode v) {
+        if (!v.isNumber()) {
+            return null;
+        }
+        if (v.isIntegralNumber()) {
+            return v.canConvertToLong() ? v.longValue() : null;
+        }
+        BigDecimal d = v.decimalValue();
+        try {
+            return d.stripTrailingZeros().longValueExact();
+        } catch (ArithmeticException e) {
+            return null;
+        }
+    }
+
+    private static boolean bool(ObjectNode o, String field, boolean dflt) {
+        JsonNode v = o.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isBoolean()) {
+            throw ApiError.badRequest("'" + field + "' must be a boolean, got " + show(v), field);
+        }
+        return v.booleanValue();
+    }
+
+    private static String string(ObjectNode o, String field, String dflt) {
+        JsonNode v = o.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isTextual()) {
+            throw ApiError.badRequest("'" + field + "' must be a string, got " + show(v), field);
+        }
+        return v.textValue();
+    }
+
+    /** Rejects unpaired surrogates (from JSON escapes); the tokenizer could not encode them. */
+    private static String text(String s, String param) {
+        for (int i = 0; i < s.length(); i++) {
+            char ch = s.charAt(i);
+            if (Character.isHighSurrogate(ch) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(ch)) {
+                throw ApiError.badRequest("'" + param + "' contains an unpaired UTF-16 surrogate (\\u"
+                        + Integer.toHexString(ch) + ") at index " + i, param);
+            }
+        }
+        return s;
+    }
+
+    /** A JSON value for an error message, shortened. */
+    private static String show(JsonNode v) {
+        if (v == null) {
+            return "nothing";
+        }
+        String s = v.toString();
+        return s.length() > 60 ? s.substring(0, 57) + "..." : s;
+    }
+
+    private static SamplingParams build(SamplingParams.Builder b) {
+        try {
+            return b.build();
+        } catch (IllegalArgumentException e) {
+            throw ApiError.badRequest("invalid sampling parameters: " + e.getMessage(), null);
+        }
+    }
+
+    // ------------------------------------------------------------------ body
+
+    /** Strict UTF-8 decoding, then one JSON object and nothing after it. */
+    static ObjectNode parseObject(byte[] body) {
+        String text;
+        try {
+            CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT);
+            CharBuffer cb = dec.decode(ByteBuffer.wrap(body == null ? new byte[0] : body));
+            text = cb.toString();
+        } catch (CharacterCodingException e) {
+            throw ApiError.badRequest("request body is not valid UTF-8", null);
+        }
+        if (text.startsWith("\uFEFF")) {
+            text = text.substring(1);
+        }
+        JsonNode root;
+        try {
+            root = MAPPER.readTree(text);
+        } catch (JsonProcessingException e) {
+            JsonLocation loc = e.getLocation();
+            String where = loc == null ? "" : " (line " + loc.getLineNr() + ", column " + loc.getColumnNr() + ")";
+            String msg = e.getOriginalMessage();
+            int nl = msg == null ? -1 : msg.indexOf('\n');
+            if (nl >= 0) {
+                msg = msg.substring(0, nl);
+            }
+            throw ApiError.badRequest("request body is not valid JSON: " + msg + where, null);
+        } catch (IOException e) {
+            throw ApiError.badRequest("request body is not valid JSON: " + e.getMessage(), null);
+        }
+        if (root == null || root.isMissingNode()) {
+            throw ApiError.badRequest("request body is empty; expected a JSON object", null);
+        }
+        if (!root.isObject()) {
+            throw ApiError.badRequest("request body must be a JSON object, got " + root.getNodeType()
+                    .name().toLowerCase(Locale.ROOT), null);
+        }
+        return (ObjectNode) root;
+    }
+}
