@@ -92,7 +92,7 @@ public final class HttpApi extends AllDirectives {
                 path(segment("health").slash("live"), () -> get(() -> complete(json(StatusCodes.OK, "{\"status\":\"live\"}")))),
                 path(segment("health").slash("ready"), () -> get(this::ready)),
                 path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
-                        HttpEntities.create(ContentTypes.parse(metrics.contentType()), metrics.scrape()))))),
+                        HttpEntities.create(ContentTypes.parse(metrics.contentType()), ByteString.fromString(metrics.scrape())))))),
                 extractRequest(req -> complete(error(ApiError.notFound(
                         "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url"))))
         )));
@@ -175,9 +175,9 @@ public final class HttpApi extends AllDirectives {
                 long created = System.currentTimeMillis() / 1000;
                 String body = req.chat()
                         ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), text.toString(),
-                                f.reason().openAi(), f.promptTokens(), f.completionTokens(), logprobs)
+                                f.reason(), f.promptTokens(), f.completionTokens(), logprobs)
                         : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
-                                f.reason().openAi(), f.promptTokens(), f.completionTokens(), logprobs);
+                                f.reason(), f.promptTokens(), f.completionTokens(), logprobs);
                 countTokens(f.promptTokens(), f.completionTokens());
                 metrics.requests.labelValues(model.name(), endpoint, "ok").inc();
                 done.complete(json(StatusCodes.OK, body));
@@ -225,8 +225,8 @@ public final class HttpApi extends AllDirectives {
             } else if (e instanceof GenerationEvent.Finished f) {
                 ended.set(true);
                 out.add(req.chat()
-                        ? ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason().openAi(), null)
-                        : ResponseRenderer.completionChunk(id, created, model.name(), "", f.reason().openAi(), null));
+                        ? ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason(), null)
+                        : ResponseRenderer.completionChunk(id, created, model.name(), "", f.reason(), null));
                 if (req.includeUsage()) {
                     out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
                 }
@@ -298,7 +298,7 @@ public final class HttpApi extends AllDirectives {
 
     private Route models() {
         return complete(json(StatusCodes.OK, ResponseRenderer.models(List.of(
-                new ResponseRenderer.ModelEntry(model.name(), model.created())))));
+                new dev.troupe.node.openai.ModelEntry(model.name(), model.created())))));
     }
 
     private Route embeddings() {
