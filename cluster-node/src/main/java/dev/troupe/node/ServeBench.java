@@ -1,0 +1,151 @@
+package dev.troupe.node;
+
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+
+/**
+ * {@code bin/troupe bench serve}: a load generator for a running node. For each concurrency level, that
+ * many clients send streaming completions of fixed length ({@code ignore_eos}) back to back until
+ * {@code --requests} are done; prints one JSON line per level with TTFT and inter-token latency
+ * percentiles and the aggregate output tokens/s. Only loopback or addresses you own are meant as targets.
+ */
+final class ServeBench {
+    static final String USAGE = String.join("\n",
+            "usage: bin/troupe bench serve --url URL --model NAME [options]",
+            "  --url URL            the node, e.g. http://127.0.0.1:8080",
+            "  --model NAME         the served model name",
+            "  --concurrency LIST   comma-separated client counts (default 1,8,32)",
+            "  --max-tokens N       tokens per completion, generated in full (ignore_eos; default 64)",
+            "  --requests N         requests per concurrency level (default: 4 x concurrency, at least 8)",
+            "  --prompt TEXT        prompt (default \"Once upon a time\")",
+            "");
+
+    private record Sample(long ttftNanos, List<Long> gaps, int tokens, boolean ok) {}
+
+    private ServeBench() {}
+
+    static int run(String[] argv, PrintStream out, PrintStream err) throws Exception {
+        for (String a : argv) {
+            if (a.equals("--help")) {
+                out.print(USAGE);
+                return 0;
+            }
+        }
+        Args args = new Args(argv, 2, Set.of("url", "model", "concurrency", "max-tokens", "requests", "prompt"), Set.of());
+        String url = args.required("url").replaceAll("/+$", "");
+        String model = args.required("model");
+        int[] levels = args.integers("concurrency", new int[]{1, 8, 32});
+        int maxTokens = args.integer("max-tokens", 64);
+        String prompt = args.string("prompt", "Once upon a time");
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        String body = "{\"model\":" + quote(model) + ",\"prompt\":" + quote(prompt) + ",\"max_tokens\":" + maxTokens
+                + ",\"temperature\":0,\"ignore_eos\":true,\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+        // warm-up: JIT on both sides
+        for (int i = 0; i < 3; i++) one(http, url, body);
+        for (int c : levels) {
+            int requests = args.integer("requests", Math.max(8, 4 * c));
+            ExecutorService pool = Executors.newFixedThreadPool(c);
+            AtomicInteger left = new AtomicInteger(requests);
+            List<Sample> samples = Collections.synchronizedList(new ArrayList<>());
+            long t0 = System.nanoTime();
+            List<Future<?>> workers = new ArrayList<>();
+            for (int w = 0; w < c; w++) {
+                workers.add(pool.submit(() -> {
+                    while (left.getAndDecrement() > 0) samples.add(one(http, url, body));
+                    return null;
+                }));
+            }
+            for (Future<?> f : workers) f.get();
+            double wall = (System.nanoTime() - t0) / 1e9;
+            pool.shutdown();
+            List<Long> ttft = new ArrayList<>(), itl = new ArrayList<>();
+            long tokens = 0;
+            int failed = 0;
+            for (Sample s : samples) {
+                if (!s.ok()) {
+                    failed++;
+                    continue;
+                }
+                ttft.add(s.ttftNanos());
+                itl.addAll(s.gaps());
+                tokens += s.tokens();
+            }
+            out.println(String.format(Locale.ROOT,
+                    "{\"test\":\"serve\",\"concurrency\":%d,\"requests\":%d,\"failed\":%d,\"max_tokens\":%d,\"ttft_p50_ms\":%.2f,"
+                            + "\"ttft_p99_ms\":%.2f,\"itl_p50_ms\":%.2f,\"itl_p99_ms\":%.2f,\"output_tokens\":%d,\"wall_s\":%.3f,"
+                            + "\"output_tokens_per_s\":%.1f}",
+                    c, requests, failed, maxTokens, pct(ttft, 50), pct(ttft, 99), pct(itl, 50), pct(itl, 99), tokens, wall, tokens / wall));
+            out.flush();
+        }
+        return 0;
+    }
+
+    private static Sample one(HttpClient http, String url, String body) {
+        long start = System.nanoTime();
+        try {
+            HttpResponse<Stream<String>> r = http.send(HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+                    .timeout(Duration.ofSeconds(300)).header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofLines());
+            if (r.statusCode() != 200) {
+                r.body().close();
+                return new Sample(0, List.of(), 0, false);
+            }
+            long[] first = {0}, last = {0};
+            int[] tokens = {0};
+            List<Long> gaps = new ArrayList<>();
+            try (Stream<String> lines = r.body()) {
+                lines.forEach(line -> {
+                    if (!line.startsWith("data: {")) return;
+                    long now = System.nanoTime();
+                    int u = line.indexOf("\"completion_tokens\":");
+                    if (u >= 0) {
+                        int e = u + 20;
+                        while (e < line.length() && Character.isDigit(line.charAt(e))) e++;
+                        tokens[0] = Integer.parseInt(line.substring(u + 20, e));
+                        return;
+                    }
+                    if (!line.contains("\"text\":\"\"") && line.contains("\"text\":\"")) {
+                        if (first[0] == 0) first[0] = now;
+                        else gaps.add(now - last[0]);
+                        last[0] = now;
+                    }
+                });
+            }
+            return new Sample(first[0] - start, gaps, tokens[0], first[0] != 0);
+        } catch (Exception e) {
+            return new Sample(0, List.of(), 0, false);
+        }
+    }
+
+    private static double pct(List<Long> xs, int p) {
+        if (xs.isEmpty()) return Double.NaN;
+        List<Long> s = new ArrayList<>(xs);
+        Collections.sort(s);
+        int i = (int) Math.ceil(p / 100.0 * s.size()) - 1;
+        return s.get(Math.max(0, Math.min(s.size() - 1, i))) / 1e6;
+    }
+
+    private static String quote(String s) {
+        StringBuilder sb = new StringBuilder("\"");
+        for (char ch : s.toCharArray()) {
+            if (ch == '"' || ch == '\\') sb.append('\\').append(ch);
+            else if (ch < 0x20) sb.append(String.format("\\u%04x", (int) ch));
+            else sb.append(ch);
+        }
+        return sb.append('"').toString();
+    }
+}
