@@ -303,7 +303,7 @@ class RequestParserTest {
     // ------------------------------------------------------------------ numbers
 
     @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
             "\"temperature\":\"hot\"   | temperature       | 'temperature' must be a number between 0 and 2, got \"hot\"",
             "\"temperature\":2.01      | temperature       | between 0 and 2",
             "\"temperature\":-0.1      | temperature       | between 0 and 2",
@@ -349,7 +349,7 @@ class RequestParserTest {
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
             "\"temperature\":[1]                    | temperature            | between 0 and 2",
             "\"max_tokens\":0                       | max_tokens             | integer >= 1",
             "\"max_completion_tokens\":0            | max_completion_tokens  | integer >= 1",
