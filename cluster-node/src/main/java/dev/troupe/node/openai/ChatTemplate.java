@@ -33,8 +33,10 @@ import java.util.Objects;
  *       first token carries its own leading space). {@link #stopStrings()} suggests {@code "\nUser:"} so the
  *       model does not write the user's next turn.</li>
  * </ul>
- * In the {@code [INST]} families a {@code tool} message is treated as a user message; in the others its role
- * is written as {@code tool}.
+ * In the {@code [INST]} families a {@code tool} message is treated as a user message, and there is no
+ * generation prompt of its own: the assistant's reply starts right after the last {@code [/INST]} (a
+ * conversation ending with an assistant message ends with that message's {@code </s>}). In the others a
+ * tool message's role is written as {@code tool}.
  */
 public final class ChatTemplate {
     private enum Family { CHATML, LLAMA3, LLAMA2, MISTRAL, PLAIN }
