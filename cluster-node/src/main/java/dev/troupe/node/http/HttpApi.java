@@ -108,11 +108,20 @@ public final class HttpApi extends AllDirectives {
             requireModel(req.model());
             String prompt = chat ? model.chatTemplate().render(req.messages()) : req.prompt();
             int[] tokens = model.tokenizer().encode(prompt, model.tokenizer().addBosByDefault());
-            SamplingParams params = fitToContext(req.params(), tokens.length);
+            SamplingParams params = fitToContext(chat ? withTemplateStops(req.params()) : req.params(), tokens.length);
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
             return run(new GenerationRequest(id, tokens, params, deadline), req, endpoint);
         }, endpoint);
+    }
+
+    /** A chat reply ends where the template's next turn would begin (up to OpenAI's four stop strings). */
+    private SamplingParams withTemplateStops(SamplingParams p) {
+        List<String> stops = new ArrayList<>(p.stop());
+        for (String s : model.chatTemplate().stopStrings()) {
+            if (stops.size() < SamplingParams.MAX_STOP_STRINGS && !stops.contains(s)) stops.add(s);
+        }
+        return stops.size() == p.stop().size() ? p : p.toBuilder().stop(stops).build();
     }
 
     /** Caps max tokens to the context and refuses a prompt + max tokens that cannot fit, with the counts. */
@@ -203,6 +212,7 @@ public final class HttpApi extends AllDirectives {
         AtomicBoolean ended = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
         AtomicLong last = new AtomicLong();
+        AtomicInteger textOffset = new AtomicInteger();
         Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
             List<String> out = new ArrayList<>(3);
             if (req.chat() && roleSent.compareAndSet(false, true)) {
@@ -216,8 +226,8 @@ public final class HttpApi extends AllDirectives {
                 last.set(now);
                 LogprobsAccumulator lp = null;
                 if (req.logprobs() >= 0) {
-                    lp = new LogprobsAccumulator();
-                    lp.add(t.logprobs());
+                    lp = LogprobsAccumulator.chunk(t.logprobs(), textOffset.get());
+                    textOffset.set(lp.endOffset());
                 }
                 out.add(req.chat()
                         ? ResponseRenderer.chatChunk(id, created, model.name(), null, t.text(), null, lp)
@@ -284,14 +294,7 @@ public final class HttpApi extends AllDirectives {
     }
 
     private static ApiError failure(GenerationEvent.Failed f) {
-        switch (f.kind()) {
-            case QUEUE_FULL: return ApiError.rateLimited(f.message());
-            case SHUTTING_DOWN: return ApiError.unavailable(f.message());
-            case DEADLINE_EXCEEDED: return ApiError.timeout(f.message());
-            case TOO_LONG: return ApiError.badRequest(f.message(), "max_tokens");
-            case CANCELLED: return ApiError.badRequest("the request was cancelled", null);
-            default: return ApiError.internal(f.message());
-        }
+        return ApiError.forFailure(f.kind(), f.message());
     }
 
     // ------------------------------------------------------------------ models, embeddings, health

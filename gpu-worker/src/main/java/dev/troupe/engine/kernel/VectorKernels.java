@@ -26,6 +26,8 @@ public final class VectorKernels implements Kernels {
     /** Bytes that widen to one float vector (B2F keeps the lane count). */
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
     private static final int Q8_BLOCK = 32;
+    /** Loads straight from the packed panels where this JDK can (see DirectPanels), else null. */
+    private static final DirectPanels DIRECT = DirectPanels.load();
     private static final int Q8_BLOCK_BYTES = 34;
 
     /** True when this JVM can run these kernels at a useful width. */
@@ -34,7 +36,7 @@ public final class VectorKernels implements Kernels {
     }
 
     @Override
-    public String name() { return "vector(" + F.vectorBitSize() + "-bit)"; }
+    public String name() { return "vector(" + F.vectorBitSize() + "-bit" + (DIRECT != null ? ", direct loads" : "") + ")"; }
 
     /** Panels are L rows wide: one vector of outputs. */
     @Override
@@ -110,6 +112,16 @@ public final class VectorKernels implements Kernels {
             // Copy up to four consecutive panels: single tokens then run four independent FMA chains.
             int panels = Math.min(group, (r1 - r + L - 1) / L);
             int first = r / L;
+            if (DIRECT != null && tokens < 8 && panels == group && r + group * L <= r1) {
+                // Decode-sized steps on JDK 17: read the panels where they are instead of copying them.
+                int at = (int) (first * p.panelBytes);
+                for (int t = 0; t < tokens; t++) {
+                    int o = outOff + t * outStride + r;
+                    if (p.q8) DIRECT.q8Panels4x1(p.bytes, at, (int) p.panelBytes, p.blocks, x, xOff + t * xStride, out, o);
+                    else DIRECT.f32Panels4x1(p.bytes, at, cols, x, xOff + t * xStride, out, o);
+                }
+                continue;
+            }
             if (p.q8) {
                 for (int i = 0; i < panels; i++) {
                     int at = (int) ((first + i) * p.panelBytes);

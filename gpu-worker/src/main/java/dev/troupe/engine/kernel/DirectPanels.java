@@ -1,0 +1,29 @@
+package dev.troupe.engine.kernel;
+
+import java.nio.ByteBuffer;
+
+/**
+ * Single-token matmul straight from the packed off-heap panels, without copying them to the heap first:
+ * on JDK 17 the Vector API can load from a ByteBuffer (later JDKs load from MemorySegments instead,
+ * which release 17 cannot name). Decode reads every weight once per token, so the copy is most of the
+ * memory traffic it can save. Must compute exactly what the copying kernels compute.
+ */
+interface DirectPanels {
+    /** Four consecutive F32 panels at byte offset {@code at} times one token; see VectorKernels.f32Panels4x1. */
+    void f32Panels4x1(ByteBuffer panels, int at, int cols, float[] x, int x0, float[] out, int o);
+
+    /** Four consecutive Q8_0 panels (each {@code panelBytes}) at byte offset {@code at} times one token. */
+    void q8Panels4x1(ByteBuffer panels, int at, int panelBytes, int blocks, float[] x, int x0, float[] out, int o);
+
+    /** The JDK-specific implementation when this JVM has one that works, else null. */
+    static DirectPanels load() {
+        try {
+            DirectPanels d = (DirectPanels) Class.forName("dev.troupe.engine.kernel.ByteBufferPanels").getDeclaredConstructor().newInstance();
+            ByteBuffer probe = ByteBuffer.allocateDirect(4 * 16 * 64 * 4).order(java.nio.ByteOrder.nativeOrder());
+            d.f32Panels4x1(probe, 0, 1, new float[1], 0, new float[4 * 64], 0);
+            return d;
+        } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
+            return null;
+        }
+    }
+}

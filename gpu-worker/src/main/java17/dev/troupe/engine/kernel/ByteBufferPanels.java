@@ -1,0 +1,68 @@
+package dev.troupe.engine.kernel;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/** JDK 17-18 only (compiled by the jdk17 profile): Vector API loads straight from the panel buffer. */
+final class ByteBufferPanels implements DirectPanels {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final int Q8_BLOCK = 32;
+
+    @Override
+    public void f32Panels4x1(ByteBuffer p, int at, int cols, float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int p1 = cols * L * 4, p2 = 2 * p1, p3 = 3 * p1;
+        for (int k = 0; k < cols; k++) {
+            FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+            int b = at + k * L * 4;
+            a0 = FloatVector.fromByteBuffer(F, p, b, NATIVE).fma(v, a0);
+            a1 = FloatVector.fromByteBuffer(F, p, p1 + b, NATIVE).fma(v, a1);
+            a2 = FloatVector.fromByteBuffer(F, p, p2 + b, NATIVE).fma(v, a2);
+            a3 = FloatVector.fromByteBuffer(F, p, p3 + b, NATIVE).fma(v, a3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+
+    private static FloatVector q8(ByteBuffer p, int at) {
+        return (FloatVector) ByteVector.fromByteBuffer(B, p, at, NATIVE).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    @Override
+    public void q8Panels4x1(ByteBuffer p, int at, int panelBytes, int blocks, float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int quants = at + blocks * L * 4;
+        int q1 = panelBytes, q2 = 2 * panelBytes, q3 = 3 * panelBytes;
+        for (int blk = 0; blk < blocks; blk++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+                int q = quants + k * L;
+                b0 = q8(p, q).fma(v, b0);
+                b1 = q8(p, q1 + q).fma(v, b1);
+                b2 = q8(p, q2 + q).fma(v, b2);
+                b3 = q8(p, q3 + q).fma(v, b3);
+            }
+            int s = at + blk * L * 4;
+            a0 = b0.fma(FloatVector.fromByteBuffer(F, p, s, NATIVE), a0);
+            a1 = b1.fma(FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE), a1);
+            a2 = b2.fma(FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE), a2);
+            a3 = b3.fma(FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE), a3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+}
