@@ -527,6 +527,7 @@ public final class StepLoop implements AutoCloseable {
         List<CompletableFuture<Void>> done;
         synchronized (lock) {
             if (drainWaiters.isEmpty()) return;
+            publishStats(); // whoever waited sees the empty state
             done = new ArrayList<>(drainWaiters);
             drainWaiters.clear();
         }

@@ -17,6 +17,8 @@ final class RecordingSink implements GenerationSink {
     private String wrongId;
 
     private final long delayMillis;
+    /** Run (on the loop thread) after each Tokens event, if set. */
+    volatile Runnable onTokens;
 
     RecordingSink(String id) { this(id, 0); }
 
@@ -29,6 +31,8 @@ final class RecordingSink implements GenerationSink {
     @Override
     public void onEvent(GenerationEvent event) {
         record(event);
+        Runnable hook = onTokens;
+        if (hook != null && event instanceof GenerationEvent.Tokens) hook.run();
         if (delayMillis > 0) {
             try {
                 Thread.sleep(delayMillis);
