@@ -1,10 +1,30 @@
 package dev.troupe.actors.replica;
 
+import dev.troupe.actors.replica.GenerationEvent.FailureKind;
+import dev.troupe.actors.replica.GenerationEvent.FinishReason;
+import dev.troupe.engine.Batch;
 import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.kv.PagedKvCache;
+import dev.troupe.engine.sampling.Logprobs;
+import dev.troupe.engine.sampling.Sampler;
+import dev.troupe.engine.sampling.StopMatcher;
+import dev.troupe.engine.sampling.TokenHistory;
 import dev.troupe.engine.tokenizer.Tokenizer;
+import dev.troupe.scheduler.BatchScheduler;
+import dev.troupe.scheduler.Plan;
+import dev.troupe.scheduler.ScheduledSequence;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The continuous-batching loop of one replica: a dedicated thread that owns the model, asks the pure
@@ -12,8 +32,26 @@ import java.util.concurrent.CompletableFuture;
  * forward step for all of them, samples, decodes text (stop strings, UTF-8 safe) and tells each
  * request's sink. Every accepted request ends in exactly one Finished or Failed event.
  * No Pekko here: the Replica actor wraps it.
+ *
+ * <p>Lengths: a prompt that fills the whole context (no room for one new token), or whose prompt + max
+ * tokens (capped at the context) can never fit the KV pool, ends with Failed(TOO_LONG). A prompt + max
+ * tokens beyond the context is <em>not</em> refused here: generation stops at the context end with
+ * Finished(LENGTH), exactly as {@code Generator} does; the HTTP layer rejects such requests up front
+ * (400) where OpenAI compatibility asks for it. Prompt token ids outside the vocabulary end with
+ * Failed(INTERNAL) before they reach the engine.
+ *
+ * <p>Events: a Tokens event is sent as soon as a step completes some text (usually one per token);
+ * tokens whose text is held back (a possible stop string, half a UTF-8 character) ride with the next
+ * text. The end-of-generation token is counted in completionTokens but not sent as a token.
+ * Logprobs are reported when {@code params.topLogprobs() > 0}, with token texts decoded from the
+ * tokens' bytes.
+ *
+ * <p>Sinks run on the loop thread; one that throws is logged and its request dropped (no more events
+ * to it). An engine failure in a step fails the requests of that step with INTERNAL; the loop goes on.
  */
 public final class StepLoop implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(StepLoop.class);
+
     /**
      * @param maxNumSeqs        most sequences in the running batch
      * @param maxBatchedTokens  most tokens per step (prefill chunks + decode tokens)
@@ -30,13 +68,79 @@ public final class StepLoop implements AutoCloseable {
     public record Stats(int running, int waiting, int kvBlocksUsed, int kvBlocksFree, long steps,
                         long promptTokens, long generatedTokens, long preemptions, long lastHeartbeatNanos) {}
 
+    private record Submit(GenerationRequest request, GenerationSink sink) {}
+
+    private record Cancel(String requestId) {}
+
+    private record Embed(int[] tokens, CompletableFuture<float[]> result) {}
+
+    private final LlamaModel model;
+    private final Tokenizer tokenizer;
+    private final Config config;
+    private final PagedKvCache kv;
+    private final BatchScheduler<LiveRequest> scheduler;
+    private final Batch batch;
+    private final int vocab;
+    private final int contextLength;
+    private final long idleWaitNanos;
+
+    // Shared with other threads.
+    private final Object lock = new Object();
+    private final ConcurrentLinkedQueue<Object> inbox = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger queued = new AtomicInteger();         // accepted, not yet in a step
+    private final AtomicInteger inboxSubmits = new AtomicInteger();   // accepted, not yet seen by the loop
+    private final List<CompletableFuture<Void>> drainWaiters = new ArrayList<>(); // guarded by lock
+    private volatile boolean draining;
+    private volatile long drainDeadline;
+    private volatile boolean closed;
+    private volatile Thread thread;
+    private volatile long heartbeat = System.nanoTime();
+    private volatile Stats stats;
+
+    // Loop thread only.
+    private final HashMap<String, LiveRequest> byId = new HashMap<>();
+    private final ArrayList<LiveRequest> live = new ArrayList<>();
+    private long steps;
+    private long promptTokens;
+    private long generatedTokens;
+    private boolean loopExited;
+
     public StepLoop(LlamaModel model, Tokenizer tokenizer, Config config) {
-        throw new UnsupportedOperationException("not yet");
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.kv = model.kvCache();
+        this.vocab = model.vocabSize();
+        this.contextLength = model.config().contextLength();
+        int maxTokens = Math.min(config.maxBatchedTokens(), model.maxBatchTokens());
+        int maxSeqs = Math.min(Math.min(config.maxNumSeqs(), kv.maxSequences()), Math.min(model.maxLogitRows(), maxTokens));
+        if (maxTokens != config.maxBatchedTokens() || maxSeqs != config.maxNumSeqs()) {
+            log.info("step loop limits capped by the engine: maxBatchedTokens {} -> {}, maxNumSeqs {} -> {}",
+                    config.maxBatchedTokens(), maxTokens, config.maxNumSeqs(), maxSeqs);
+        }
+        if (config.maxQueued() < 0) throw new IllegalArgumentException("maxQueued must be >= 0");
+        if (config.idleWait().isNegative() || config.idleWait().isZero()) throw new IllegalArgumentException("idleWait must be > 0");
+        this.config = new Config(maxSeqs, maxTokens, config.maxQueued(), config.idleWait());
+        this.idleWaitNanos = config.idleWait().toNanos();
+        int watermark = Math.max(1, kv.totalBlocks() / 100);
+        this.scheduler = new BatchScheduler<>(new BatchScheduler.Config(maxSeqs, maxTokens, contextLength, watermark),
+                new PagedKvBlocks(kv));
+        this.batch = new Batch(model.maxBatchTokens());
+        publishStats();
     }
+
+    /** The limits in force (the given ones capped by what the engine can take). */
+    public Config config() { return config; }
 
     /** Starts the loop thread. */
     public void start() {
-        throw new UnsupportedOperationException("not yet");
+        synchronized (lock) {
+            if (thread != null) throw new IllegalStateException("already started");
+            if (closed) throw new IllegalStateException("closed");
+            Thread t = new Thread(this::run, "troupe-step-loop");
+            t.setDaemon(true);
+            thread = t;
+            t.start();
+        }
     }
 
     /**
@@ -44,29 +148,61 @@ public final class StepLoop implements AutoCloseable {
      * queue is full or the loop is draining/closed: the caller answers 429/503 itself.
      */
     public boolean submit(GenerationRequest request, GenerationSink sink) {
-        throw new UnsupportedOperationException("not yet");
+        if (request == null || sink == null) throw new IllegalArgumentException("request and sink are required");
+        synchronized (lock) {
+            if (closed || draining) return false;
+            if (queued.get() >= config.maxQueued()) return false;
+            queued.incrementAndGet();
+            inboxSubmits.incrementAndGet();
+            inbox.add(new Submit(request, sink));
+        }
+        LockSupport.unpark(thread);
+        return true;
     }
 
     /** Cancels a request (thread-safe); its slot and KV blocks are free at the next iteration. */
     public void cancel(String requestId) {
-        throw new UnsupportedOperationException("not yet");
+        if (requestId == null || closed) return;
+        inbox.add(new Cancel(requestId));
+        LockSupport.unpark(thread);
     }
 
     /**
      * Embedding of a token sequence: the final normalised hidden states, mean-pooled over the tokens
-     * and L2-normalised. Runs on the loop thread between steps.
+     * and L2-normalised. Runs on the loop thread between steps (preempting running sequences if it needs
+     * their KV blocks). Completes exceptionally when the tokens exceed the context or the loop is closed.
      */
     public CompletableFuture<float[]> embed(int[] tokens) {
-        throw new UnsupportedOperationException("not yet");
+        CompletableFuture<float[]> f = new CompletableFuture<>();
+        if (tokens == null || tokens.length == 0) {
+            f.completeExceptionally(new IllegalArgumentException("nothing to embed: no tokens"));
+            return f;
+        }
+        if (tokens.length > contextLength) {
+            f.completeExceptionally(new IllegalArgumentException("the text has " + tokens.length
+                    + " tokens; the model's context holds " + contextLength));
+            return f;
+        }
+        synchronized (lock) {
+            if (closed) {
+                f.completeExceptionally(new IllegalStateException("the step loop is closed"));
+                return f;
+            }
+            inbox.add(new Embed(tokens.clone(), f));
+        }
+        LockSupport.unpark(thread);
+        return f;
     }
 
     /** When the loop last completed an iteration (busy or idle), on the System.nanoTime clock. */
     public long lastHeartbeatNanos() {
-        throw new UnsupportedOperationException("not yet");
+        return heartbeat;
     }
 
     public Stats stats() {
-        throw new UnsupportedOperationException("not yet");
+        Stats s = stats;
+        return new Stats(s.running(), s.waiting() + inboxSubmits.get(), s.kvBlocksUsed(), s.kvBlocksFree(), s.steps(),
+                s.promptTokens(), s.generatedTokens(), s.preemptions(), heartbeat);
     }
 
     /**
@@ -74,12 +210,382 @@ public final class StepLoop implements AutoCloseable {
      * then ends with Failed(SHUTTING_DOWN). Completes when nothing is in flight.
      */
     public CompletableFuture<Void> drain(Duration grace) {
-        throw new UnsupportedOperationException("not yet");
+        CompletableFuture<Void> f = new CompletableFuture<>();
+        boolean idleNow;
+        synchronized (lock) {
+            long deadline = System.nanoTime() + Math.max(0, grace.toNanos());
+            if (!draining || deadline - drainDeadline < 0) drainDeadline = deadline;
+            draining = true;
+            idleNow = closed && loopExitedOrNeverStarted();
+            if (!idleNow) drainWaiters.add(f);
+        }
+        if (idleNow) f.complete(null);
+        LockSupport.unpark(thread);
+        return f;
     }
 
     /** Stops the thread (in-flight requests end with Failed(SHUTTING_DOWN)) and closes nothing else. */
     @Override
     public void close() {
-        throw new UnsupportedOperationException("not yet");
+        Thread t;
+        synchronized (lock) {
+            if (closed) return;
+            closed = true;
+            t = thread;
+        }
+        if (t == null) {
+            shutdownAll(); // never started: nothing else touches the loop state
+            return;
+        }
+        LockSupport.unpark(t);
+        if (t == Thread.currentThread()) return; // from a sink: the loop ends after this iteration
+        try {
+            t.join(Duration.ofMinutes(1).toMillis());
+            if (t.isAlive()) log.warn("step loop thread did not stop within a minute");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private boolean loopExitedOrNeverStarted() {
+        Thread t = thread;
+        return t == null || !t.isAlive();
+    }
+
+    // ---------------------------------------------------------------- the loop thread
+
+    private void run() {
+        log.info("step loop started: maxNumSeqs {}, maxBatchedTokens {}, maxQueued {}, KV {} blocks of {}",
+                config.maxNumSeqs(), config.maxBatchedTokens(), config.maxQueued(), kv.totalBlocks(), kv.blockSize());
+        try {
+            while (!closed) {
+                boolean worked;
+                try {
+                    worked = iteration();
+                } catch (RuntimeException | AssertionError | StackOverflowError e) {
+                    // A bug: fail what is in flight (its state may be inconsistent) rather than hang it; the loop goes on.
+                    log.error("step loop iteration failed; failing {} in-flight requests", live.size(), e);
+                    failAll(FailureKind.INTERNAL, "internal error in the step loop: " + e);
+                    worked = false;
+                }
+                heartbeat = System.nanoTime();
+                publishStats();
+                if (!worked && inbox.isEmpty() && !closed) LockSupport.parkNanos(this, idleWaitNanos);
+            }
+        } catch (Throwable e) {
+            log.error("step loop died", e);
+        } finally {
+            shutdownAll();
+            log.info("step loop stopped after {} steps", steps);
+        }
+    }
+
+    /** One iteration; true when it ran a step. */
+    private boolean iteration() {
+        boolean drainingNow = draining; // read before the inbox: every submit accepted before draining is in it
+        processInbox();
+        long now = System.nanoTime();
+        for (int i = live.size() - 1; i >= 0; i--) {
+            LiveRequest r = live.get(i);
+            long d = r.request.deadlineNanos();
+            if (d != 0 && now - d >= 0) fail(r, FailureKind.DEADLINE_EXCEEDED, "deadline exceeded");
+        }
+        if (drainingNow) {
+            if (!live.isEmpty() && now - drainDeadline >= 0) {
+                failAll(FailureKind.SHUTTING_DOWN, "the replica is shutting down");
+            }
+            if (live.isEmpty()) completeDrainWaiters();
+        }
+        return step();
+    }
+
+    private void processInbox() {
+        Object m;
+        while ((m = inbox.poll()) != null) {
+            if (m instanceof Submit s) {
+                inboxSubmits.decrementAndGet();
+                accept(s.request(), s.sink());
+            } else if (m instanceof Cancel c) {
+                LiveRequest r = byId.get(c.requestId());
+                if (r != null) fail(r, FailureKind.CANCELLED, "cancelled");
+            } else if (m instanceof Embed e) {
+                runEmbed(e);
+            }
+        }
+    }
+
+    private void accept(GenerationRequest req, GenerationSink sink) {
+        LiveRequest r = new LiveRequest(req, sink);
+        if (byId.containsKey(req.requestId())) {
+            // Not registered: a second request with a live id would make cancel ambiguous.
+            queued.decrementAndGet();
+            r.done = true;
+            deliver(r, new GenerationEvent.Failed(req.requestId(), FailureKind.INTERNAL,
+                    "a request with id " + req.requestId() + " is already in flight", r.promptLength, 0));
+            return;
+        }
+        byId.put(req.requestId(), r);
+        live.add(r);
+        int[] prompt = req.promptTokens();
+        for (int t : prompt) {
+            if (t < 0 || t >= vocab) {
+                fail(r, FailureKind.INTERNAL, "prompt token id " + t + " is outside the vocabulary of " + vocab);
+                return;
+            }
+        }
+        if (prompt.length >= contextLength) {
+            fail(r, FailureKind.TOO_LONG, "the prompt has " + prompt.length + " tokens; the context holds "
+                    + contextLength + " including at least one generated token");
+            return;
+        }
+        int limit = Math.min(req.params().maxTokens(), contextLength - prompt.length);
+        String why = scheduler.rejectReason(prompt.length, limit);
+        if (why != null) {
+            fail(r, FailureKind.TOO_LONG, why);
+            return;
+        }
+        try {
+            r.limit = limit;
+            r.tokens = new int[prompt.length + limit];
+            System.arraycopy(prompt, 0, r.tokens, 0, prompt.length);
+            r.history = new TokenHistory(prompt.length + limit);
+            r.history.addAll(prompt);
+            r.sampler = new Sampler(req.params(), vocab);
+            r.decoder = tokenizer.streamDecoder();
+            r.stops = new StopMatcher(req.params().stop());
+            if (req.params().topLogprobs() > 0) r.logprobs = new Logprobs();
+        } catch (RuntimeException e) {
+            fail(r, FailureKind.INTERNAL, "cannot start generation: " + e.getMessage());
+            return;
+        }
+        r.seq = scheduler.add(r, prompt.length, limit);
+    }
+
+    /** Plans and runs one step; false when there was nothing to run. */
+    private boolean step() {
+        Plan<LiveRequest> plan = scheduler.plan();
+        if (plan.isEmpty()) return false;
+        batch.clear();
+        for (int i = 0; i < plan.size(); i++) {
+            ScheduledSequence<LiveRequest> s = plan.sequence(i);
+            LiveRequest r = s.payload();
+            if (r.queued) {
+                r.queued = false;
+                queued.decrementAndGet();
+                promptTokens += r.promptLength;
+            }
+            r.logitsRow = batch.addChunk(s.slot(), r.tokens, plan.start(i), plan.count(i), plan.start(i), plan.wantsLogits(i));
+        }
+        try {
+            model.forward(batch);
+        } catch (RuntimeException e) {
+            log.error("engine step of {} tokens failed; failing its {} requests", batch.size(), plan.size(), e);
+            for (int i = 0; i < plan.size(); i++) {
+                fail(plan.sequence(i).payload(), FailureKind.INTERNAL, "engine failure: " + e);
+            }
+            return true;
+        }
+        steps++;
+        scheduler.commit(plan);
+        float[] logits = model.logits();
+        for (int i = 0; i < plan.size(); i++) {
+            LiveRequest r = plan.sequence(i).payload();
+            if (r.logitsRow >= 0 && !r.done) sampled(r, logits);
+        }
+        return true;
+    }
+
+    /** The step produced logits for r: sample its next token and decide whether it goes on (mirrors Generator). */
+    private void sampled(LiveRequest r, float[] logits) {
+        int token;
+        try {
+            token = r.sampler.sample(logits, r.logitsRow * vocab, r.history, r.logprobs);
+        } catch (RuntimeException e) {
+            log.error("sampling failed for {}", r.id(), e);
+            fail(r, FailureKind.INTERNAL, "sampling failed: " + e);
+            return;
+        }
+        r.generated++;
+        generatedTokens++;
+        if (!r.request.params().ignoreEos() && tokenizer.isEndOfGeneration(token)) {
+            finish(r, FinishReason.STOP);
+            return;
+        }
+        r.history.add(token);
+        r.tokens[r.promptLength + r.generated - 1] = token;
+        r.addPendingId(token);
+        if (r.logprobs != null) r.addPendingLogprob(toTokenLogprob(r.logprobs));
+        r.pendingText.append(r.stops.accept(r.decoder.push(token)));
+        if (r.stops.stopped()) {
+            finish(r, FinishReason.STOP);
+        } else if (r.generated == r.limit) {
+            finish(r, FinishReason.LENGTH);
+        } else {
+            scheduler.appendToken(r.seq);
+            if (r.pendingText.length() > 0) emitPending(r);
+        }
+    }
+
+    private GenerationEvent.TokenLogprob toTokenLogprob(Logprobs lp) {
+        int n = lp.count();
+        int[] top = new int[n];
+        String[] texts = new String[n];
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) {
+            top[i] = lp.token(i);
+            texts[i] = tokenString(top[i]);
+            values[i] = lp.logprob(i);
+        }
+        return new GenerationEvent.TokenLogprob(lp.chosenToken(), tokenString(lp.chosenToken()), lp.chosenLogprob(), top, texts, values);
+    }
+
+    private String tokenString(int token) {
+        return new String(tokenizer.tokenBytes(token), StandardCharsets.UTF_8);
+    }
+
+    /** Sends the pending tokens and text as one Tokens event; false when the sink failed (r is dropped). */
+    private boolean emitPending(LiveRequest r) {
+        if (!r.hasPending()) return true;
+        int[] ids = java.util.Arrays.copyOf(r.pendingIds, r.pendingCount);
+        List<GenerationEvent.TokenLogprob> lps = r.pendingLogprobs == null ? List.of() : List.copyOf(r.pendingLogprobs);
+        GenerationEvent.Tokens ev = new GenerationEvent.Tokens(r.id(), r.pendingText.toString(), ids, lps);
+        r.pendingCount = 0;
+        r.pendingText.setLength(0);
+        if (r.pendingLogprobs != null) r.pendingLogprobs.clear();
+        if (!deliver(r, ev)) {
+            end(r);
+            return false;
+        }
+        return true;
+    }
+
+    private void finish(LiveRequest r, FinishReason reason) {
+        if (!r.stops.stopped()) r.pendingText.append(r.stops.accept(r.decoder.flush())).append(r.stops.flush());
+        end(r);
+        if (!emitPending(r)) return;
+        deliver(r, new GenerationEvent.Finished(r.id(), reason, r.promptLength, r.generated));
+    }
+
+    private void fail(LiveRequest r, FailureKind kind, String message) {
+        if (r.done) return;
+        end(r);
+        deliver(r, new GenerationEvent.Failed(r.id(), kind, message, r.promptLength, r.generated));
+    }
+
+    /** Takes r out of the loop: scheduler (slot and blocks), indexes, queue count. Idempotent. */
+    private void end(LiveRequest r) {
+        if (r.done) return;
+        r.done = true;
+        if (r.seq != null) scheduler.finish(r.seq);
+        if (r.queued) {
+            r.queued = false;
+            queued.decrementAndGet();
+        }
+        byId.remove(r.id(), r);
+        live.remove(r);
+    }
+
+    /** Calls the sink; a sink that throws is logged and gets nothing more. */
+    private boolean deliver(LiveRequest r, GenerationEvent ev) {
+        try {
+            r.sink.onEvent(ev);
+            return true;
+        } catch (Throwable e) {
+            log.warn("sink of request {} threw on {}; dropping the request", r.id(), ev.getClass().getSimpleName(), e);
+            return false;
+        }
+    }
+
+    private void failAll(FailureKind kind, String message) {
+        for (int i = live.size() - 1; i >= 0; i--) {
+            if (i < live.size()) fail(live.get(i), kind, message);
+        }
+    }
+
+    /** The loop ends: everything in flight or still in the inbox fails with SHUTTING_DOWN. */
+    private void shutdownAll() {
+        synchronized (lock) {
+            if (loopExited) return;
+            loopExited = true;
+            closed = true; // nothing more gets in
+        }
+        Object m;
+        while ((m = inbox.poll()) != null) {
+            if (m instanceof Submit s) {
+                inboxSubmits.decrementAndGet();
+                accept(s.request(), s.sink());
+            } else if (m instanceof Embed e) {
+                e.result().completeExceptionally(new IllegalStateException("the step loop is closed"));
+            }
+        }
+        failAll(FailureKind.SHUTTING_DOWN, "the replica is shutting down");
+        completeDrainWaiters();
+        publishStats();
+    }
+
+    private void completeDrainWaiters() {
+        List<CompletableFuture<Void>> done;
+        synchronized (lock) {
+            if (drainWaiters.isEmpty()) return;
+            publishStats(); // whoever waited sees the empty state
+            done = new ArrayList<>(drainWaiters);
+            drainWaiters.clear();
+        }
+        for (CompletableFuture<Void> f : done) f.complete(null);
+    }
+
+    private void publishStats() {
+        stats = new Stats(scheduler.runningCount(), scheduler.waitingCount(), kv.usedBlocks(), kv.freeBlocks(), steps,
+                promptTokens, generatedTokens, scheduler.preemptions(), heartbeat);
+    }
+
+    // ---------------------------------------------------------------- embeddings
+
+    private void runEmbed(Embed e) {
+        int[] tokens = e.tokens();
+        int slot = -1;
+        try {
+            for (int t : tokens) {
+                if (t < 0 || t >= vocab) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + vocab);
+            }
+            long blocks = ((long) tokens.length + kv.blockSize() - 1) / kv.blockSize();
+            if (blocks > kv.totalBlocks()) {
+                throw new IllegalArgumentException("the text has " + tokens.length + " tokens; the KV pool holds "
+                        + (long) kv.totalBlocks() * kv.blockSize());
+            }
+            while ((slot = kv.open()) < 0) {
+                if (!scheduler.preemptYoungest()) throw new IllegalStateException("no free KV sequence slot");
+            }
+            while (!kv.reserve(slot, tokens.length)) {
+                if (!scheduler.preemptYoungest()) throw new IllegalStateException("KV pool too small for " + tokens.length + " tokens");
+            }
+            int dim = model.config().dim();
+            double[] sum = new double[dim];
+            float[] h = new float[dim];
+            int chunk = config.maxBatchedTokens();
+            for (int from = 0; from < tokens.length; from += chunk) {
+                int n = Math.min(chunk, tokens.length - from);
+                batch.clear();
+                batch.addChunk(slot, tokens, from, n, from, false);
+                model.forward(batch);
+                for (int t = 0; t < n; t++) {
+                    model.finalHidden(t, h);
+                    for (int d = 0; d < dim; d++) sum[d] += h[d];
+                }
+            }
+            double norm = 0;
+            for (int d = 0; d < dim; d++) {
+                sum[d] /= tokens.length;
+                norm += sum[d] * sum[d];
+            }
+            norm = Math.sqrt(norm);
+            float[] out = new float[dim];
+            for (int d = 0; d < dim; d++) out[d] = (float) (norm > 0 ? sum[d] / norm : 0);
+            e.result().complete(out);
+        } catch (RuntimeException ex) {
+            e.result().completeExceptionally(ex);
+        } finally {
+            if (slot >= 0) kv.release(slot);
+        }
     }
 }

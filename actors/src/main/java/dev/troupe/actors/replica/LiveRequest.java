@@ -1,0 +1,59 @@
+package dev.troupe.actors.replica;
+
+import dev.troupe.engine.sampling.Logprobs;
+import dev.troupe.engine.sampling.Sampler;
+import dev.troupe.engine.sampling.StopMatcher;
+import dev.troupe.engine.sampling.TokenHistory;
+import dev.troupe.engine.tokenizer.StreamDecoder;
+import dev.troupe.scheduler.ScheduledSequence;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** A request the step loop has accepted: its decoding state and what it has yet to tell its sink. Loop thread only. */
+final class LiveRequest {
+    final GenerationRequest request;
+    final GenerationSink sink;
+    final int promptLength;
+    /** Most tokens it may generate: max tokens, capped at the context end. */
+    int limit;
+    /** Prompt followed by the generated tokens (the scheduler's positions index this). */
+    int[] tokens;
+    TokenHistory history;
+    Sampler sampler;
+    StreamDecoder decoder;
+    StopMatcher stops;
+    Logprobs logprobs;          // null unless top logprobs are asked for
+    ScheduledSequence<LiveRequest> seq;
+    int generated;
+    int logitsRow = -1;
+    /** Still counted as queued: accepted but never in a step. */
+    boolean queued = true;
+    boolean done;
+
+    // Generated but not yet told: ids and text (held back while it may become a stop string or is half a character).
+    int[] pendingIds = new int[8];
+    int pendingCount;
+    final StringBuilder pendingText = new StringBuilder();
+    List<GenerationEvent.TokenLogprob> pendingLogprobs;
+
+    LiveRequest(GenerationRequest request, GenerationSink sink) {
+        this.request = request;
+        this.sink = sink;
+        this.promptLength = request.promptTokens().length;
+    }
+
+    String id() { return request.requestId(); }
+
+    void addPendingId(int token) {
+        if (pendingCount == pendingIds.length) pendingIds = java.util.Arrays.copyOf(pendingIds, pendingCount * 2);
+        pendingIds[pendingCount++] = token;
+    }
+
+    void addPendingLogprob(GenerationEvent.TokenLogprob lp) {
+        if (pendingLogprobs == null) pendingLogprobs = new ArrayList<>(4);
+        pendingLogprobs.add(lp);
+    }
+
+    boolean hasPending() { return pendingCount > 0 || pendingText.length() > 0; }
+}

@@ -1,0 +1,254 @@
+package dev.troupe.scheduler;
+
+import java.util.ArrayList;
+
+/**
+ * Continuous batching, decided one iteration at a time: which running sequences decode a token and
+ * which waiting or partly prefilled ones get a prefill chunk, under a budget of sequences and tokens
+ * and the free KV blocks. Pure: no threads, no engine; the caller runs the plan and reports back.
+ *
+ * <p>Each {@link #plan()}:
+ * <ol>
+ * <li>every running sequence that has exactly one token not in the cache (its last sampled token)
+ *     decodes it, oldest first;</li>
+ * <li>running sequences still prefilling get the next chunk of their prompt, oldest first, as large as
+ *     the remaining token budget (and the free blocks) allow;</li>
+ * <li>then waiting sequences are admitted from the head of the {@link WaitQueue} while slots, token
+ *     budget and blocks last (a head that does not fit blocks those behind it: no overtaking, so a
+ *     large request is never starved by small ones).</li>
+ * </ol>
+ * Blocks are reserved before a token is planned. When the pool runs dry for a running sequence, the
+ * youngest running sequence (latest arrival) is preempted: its blocks are released and it goes back to
+ * the front of the queue with everything it had (prompt + generated tokens), which it recomputes when
+ * readmitted. Arrival order survives preemption, so a readmitted sequence is not the next victim.
+ *
+ * <p>A sequence that cannot fit even alone (prompt + max new tokens beyond the context or the whole
+ * pool) is refused by {@link #rejectReason} / {@link #add}.
+ *
+ * <p>The caller's cycle: {@code plan()}, run the step, {@link #commit(Plan)}, then for each entry that
+ * {@link Plan#wantsLogits wants logits} either {@link #appendToken} (a token was sampled and goes on) or
+ * {@link #finish}. {@link #finish} also serves cancels and deadlines at any time between iterations.
+ * Not thread-safe.
+ */
+public final class BatchScheduler<T> {
+    /**
+     * @param maxNumSeqs       most running sequences (those holding a KV slot); at most maxBatchedTokens
+     * @param maxBatchedTokens most tokens per step
+     * @param contextLength    most positions one sequence may have
+     * @param watermarkBlocks  free blocks a new admission must leave while others run (head room for their
+     *                         decode tokens, so admissions do not immediately cause preemptions)
+     */
+    public record Config(int maxNumSeqs, int maxBatchedTokens, int contextLength, int watermarkBlocks) {
+        public Config {
+            if (maxNumSeqs < 1) throw new IllegalArgumentException("maxNumSeqs must be >= 1, got " + maxNumSeqs);
+            if (maxBatchedTokens < maxNumSeqs) {
+                throw new IllegalArgumentException("maxBatchedTokens (" + maxBatchedTokens
+                        + ") must be >= maxNumSeqs (" + maxNumSeqs + ") so every running sequence can decode each step");
+            }
+            if (contextLength < 2) throw new IllegalArgumentException("contextLength must be >= 2, got " + contextLength);
+            if (watermarkBlocks < 0) throw new IllegalArgumentException("watermarkBlocks must be >= 0, got " + watermarkBlocks);
+        }
+    }
+
+    private final Config config;
+    private final KvBlocks kv;
+    private final WaitQueue<T> waiting;
+    private final ArrayList<ScheduledSequence<T>> running = new ArrayList<>(); // ascending arrival
+    private final Plan<T> plan = new Plan<>();
+    private long arrivals;
+    private long preemptions;
+    private int budget; // tokens left while planning
+
+    public BatchScheduler(Config config, KvBlocks kv) {
+        this(config, kv, new FifoWaitQueue<>());
+    }
+
+    public BatchScheduler(Config config, KvBlocks kv, WaitQueue<T> waiting) {
+        this.config = config;
+        this.kv = kv;
+        this.waiting = waiting;
+    }
+
+    public Config config() { return config; }
+
+    /**
+     * Why a sequence of this size can never run here, or null if it can. It needs positions for its
+     * prompt and all but the last of its new tokens (the last sampled token is never fed back).
+     */
+    public String rejectReason(int promptTokens, int maxNewTokens) {
+        if (promptTokens < 1) return "the prompt has no tokens";
+        if (maxNewTokens < 1) return "max new tokens must be >= 1";
+        if (promptTokens >= config.contextLength()) {
+            return "the prompt has " + promptTokens + " tokens; the context holds " + config.contextLength()
+                    + " (prompt + at least 1 new token)";
+        }
+        long positions = (long) promptTokens + maxNewTokens - 1;
+        if (positions + 1 > config.contextLength()) {
+            return "prompt (" + promptTokens + ") + max tokens (" + maxNewTokens + ") exceed the context of "
+                    + config.contextLength() + " tokens";
+        }
+        long blocks = (positions + kv.blockSize() - 1) / kv.blockSize();
+        if (blocks > kv.totalBlocks()) {
+            return "prompt (" + promptTokens + ") + max tokens (" + maxNewTokens + ") need " + blocks
+                    + " KV blocks; the pool has " + kv.totalBlocks();
+        }
+        return null;
+    }
+
+    /** Queues a new sequence at the back. @throws IllegalArgumentException when {@link #rejectReason} says so */
+    public ScheduledSequence<T> add(T payload, int promptTokens, int maxNewTokens) {
+        String why = rejectReason(promptTokens, maxNewTokens);
+        if (why != null) throw new IllegalArgumentException(why);
+        ScheduledSequence<T> s = new ScheduledSequence<>(payload, arrivals++, promptTokens, maxNewTokens);
+        waiting.add(s);
+        return s;
+    }
+
+    /** Plans the next step; the returned plan is reused by the next call. Empty when there is nothing to do. */
+    public Plan<T> plan() {
+        plan.clear();
+        budget = config.maxBatchedTokens();
+
+        // 1. Decode tokens of running sequences, oldest first.
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            ScheduledSequence<T> s = running.get(i);
+            if (s.totalTokens - s.computedTokens != 1) continue;
+            if (!reserveOrPreempt(s, s.computedTokens + 1)) {
+                i--; // s itself was preempted (it was the youngest): the list shifted
+                continue;
+            }
+            plan.add(s, s.computedTokens, 1);
+            budget--;
+        }
+
+        // 2. Next prefill chunks of running sequences that have more than one token to compute.
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            ScheduledSequence<T> s = running.get(i);
+            int left = s.totalTokens - s.computedTokens;
+            if (left <= 1 || plan.contains(s)) continue;
+            int n = fitChunk(s, Math.min(left, budget));
+            if (n == 0) continue; // s is the youngest and nothing fits: it waits for blocks
+            if (!kv.reserve(s.slot, s.computedTokens + n)) throw new IllegalStateException("KV reserve failed after fit check");
+            plan.add(s, s.computedTokens, n);
+            budget -= n;
+        }
+
+        // 3. Admit from the head of the queue.
+        while (budget > 0 && running.size() < config.maxNumSeqs()) {
+            ScheduledSequence<T> s = waiting.peek();
+            if (s == null) break;
+            int n = Math.min(s.totalTokens - s.computedTokens, budget);
+            int slot = kv.open();
+            if (slot < 0) break;
+            int headroom = running.isEmpty() ? 0 : config.watermarkBlocks();
+            if (kv.blocksNeeded(slot, n) + headroom > kv.freeBlocks() || !kv.reserve(slot, n)) {
+                kv.release(slot);
+                break;
+            }
+            waiting.poll();
+            s.slot = slot;
+            s.computedTokens = 0;
+            s.state = ScheduledSequence.State.RUNNING;
+            insertRunning(s);
+            plan.add(s, 0, n);
+            budget -= n;
+        }
+        for (int i = 0; i < plan.size(); i++) plan.sequence(i).everScheduled = true;
+        return plan;
+    }
+
+    /** Records that the plan's step ran: its tokens are now in the cache. */
+    public void commit(Plan<T> p) {
+        for (int i = 0; i < p.size(); i++) {
+            ScheduledSequence<T> s = p.sequence(i);
+            if (s.state != ScheduledSequence.State.RUNNING) continue; // finished meanwhile
+            s.computedTokens = p.start(i) + p.count(i);
+        }
+    }
+
+    /** A token was sampled for a running sequence and it goes on: one more token to compute. */
+    public void appendToken(ScheduledSequence<T> s) {
+        if (s.state == ScheduledSequence.State.FINISHED) throw new IllegalStateException(s + " has finished");
+        if (s.totalTokens != s.computedTokens) throw new IllegalStateException(s + " has uncomputed tokens");
+        s.totalTokens++;
+    }
+
+    /** Removes a sequence (finished, cancelled, failed) wherever it is; its slot and blocks are freed. Idempotent. */
+    public void finish(ScheduledSequence<T> s) {
+        switch (s.state) {
+            case RUNNING -> {
+                running.remove(s);
+                kv.release(s.slot);
+                s.slot = -1;
+            }
+            case WAITING -> waiting.remove(s);
+            case FINISHED -> { return; }
+        }
+        s.state = ScheduledSequence.State.FINISHED;
+    }
+
+    /**
+     * Preempts the youngest running sequence (for work outside the plan, such as an embedding that needs
+     * blocks). False when nothing runs. Call between iterations only.
+     */
+    public boolean preemptYoungest() {
+        if (running.isEmpty()) return false;
+        preempt(running.get(running.size() - 1));
+        return true;
+    }
+
+    public int runningCount() { return running.size(); }
+
+    public int waitingCount() { return waiting.size(); }
+
+    public long preemptions() { return preemptions; }
+
+    /** Reserves blocks for s to hold {@code tokens} positions, preempting the youngest running sequences as
+     *  needed; false when s itself had to be preempted. */
+    private boolean reserveOrPreempt(ScheduledSequence<T> s, int tokens) {
+        while (!kv.reserve(s.slot, tokens)) {
+            ScheduledSequence<T> victim = running.get(running.size() - 1);
+            preempt(victim);
+            if (victim == s) return false;
+        }
+        return true;
+    }
+
+    /**
+     * The largest chunk of at most {@code want} tokens s can take now, preempting younger sequences
+     * when not even one token fits. 0 when s is the youngest and nothing fits.
+     */
+    private int fitChunk(ScheduledSequence<T> s, int want) {
+        while (true) {
+            int free = kv.freeBlocks();
+            if (kv.blocksNeeded(s.slot, s.computedTokens + want) <= free) return want;
+            int lo = 0, hi = want; // largest n in [0, want] that fits
+            while (lo < hi) {
+                int mid = (lo + hi + 1) >>> 1;
+                if (kv.blocksNeeded(s.slot, s.computedTokens + mid) <= free) lo = mid; else hi = mid - 1;
+            }
+            if (lo > 0) return lo;
+            ScheduledSequence<T> victim = running.get(running.size() - 1);
+            if (victim == s) return 0;
+            preempt(victim);
+        }
+    }
+
+    private void preempt(ScheduledSequence<T> v) {
+        budget += plan.remove(v);
+        running.remove(v);
+        kv.release(v.slot);
+        v.slot = -1;
+        v.computedTokens = 0;
+        v.state = ScheduledSequence.State.WAITING;
+        v.preemptions++;
+        preemptions++;
+        waiting.addFirst(v);
+    }
+
+    private void insertRunning(ScheduledSequence<T> s) {
+        int i = running.size();
+        while (i > 0 && running.get(i - 1).arrival() > s.arrival()) i--;
+        running.add(i, s);
+    }
+}

@@ -1,0 +1,26 @@
+package dev.troupe.scheduler;
+
+/**
+ * The KV block pool as the batch scheduler sees it: sequence slots and fixed-size blocks of token
+ * positions. The step loop implements it over the engine's paged KV cache; tests use a counting fake.
+ */
+public interface KvBlocks {
+    /** Opens a sequence slot holding no blocks; -1 when every slot is taken. */
+    int open();
+
+    /** Makes sure positions [0, tokens) of the slot have blocks; all or nothing (false takes nothing). */
+    boolean reserve(int slot, int tokens);
+
+    /** Blocks {@link #reserve} would still have to take for the slot to hold {@code tokens} positions. */
+    int blocksNeeded(int slot, int tokens);
+
+    /** Returns the slot's blocks to the pool and frees the slot. */
+    void release(int slot);
+
+    int freeBlocks();
+
+    int totalBlocks();
+
+    /** Token positions per block. */
+    int blockSize();
+}
