@@ -363,7 +363,13 @@ public final class HttpApi extends AllDirectives {
 
     /** Reads the body (413 beyond the limit), runs handler, turns ApiErrors into OpenAI error responses. */
     private Route withBody(BodyHandler handler, String endpoint) {
-        return extractRequestEntity(entity -> completeWithFuture(
+        return extractRequestEntity(entity -> {
+            java.util.OptionalLong declared = entity.getContentLengthOption();
+            if (declared.isPresent() && declared.getAsLong() > settings.maxBodyBytes()) {
+                metrics.requests.labelValues(model.name(), endpoint, "413").inc();
+                return complete(error(tooLarge()));
+            }
+            return completeWithFuture(
                 entity.toStrict(settings.requestTimeout().toMillis(), settings.maxBodyBytes(), materializer)
                         .thenCompose(strict -> {
                             try {
@@ -376,12 +382,16 @@ public final class HttpApi extends AllDirectives {
                         .exceptionally(t -> {
                             Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
                             ApiError e = c instanceof ApiError ? (ApiError) c
-                                    : c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException
-                                    ? ApiError.tooLarge("the request body is larger than " + settings.maxBodyBytes() + " bytes")
+                                    : c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException ? tooLarge()
                                     : internal(c);
                             metrics.requests.labelValues(model.name(), endpoint, String.valueOf(e.status())).inc();
                             return error(e);
-                        })));
+                        }));
+        });
+    }
+
+    private ApiError tooLarge() {
+        return ApiError.tooLarge("the request body is larger than " + settings.maxBodyBytes() + " bytes");
     }
 
     @FunctionalInterface
