@@ -282,6 +282,8 @@ public final class LlamaModel implements AutoCloseable {
         private final WeightMatrix[] m = new WeightMatrix[3];
         private final float[][] out = new float[3][];
         private final int[] outStride = new int[3];
+        private final int[] chunkEnds = new int[3];   // cumulative chunk counts of the matrices
+        private final java.util.concurrent.atomic.AtomicInteger cursor = new java.util.concurrent.atomic.AtomicInteger();
         private int count;
 
         void set(int tokens, float[] in, int inStride,
@@ -293,30 +295,33 @@ public final class LlamaModel implements AutoCloseable {
             m[1] = m1; out[1] = o1; outStride[1] = s1;
             m[2] = m2; out[2] = o2; outStride[2] = s2;
             count = m2 != null ? 3 : m1 != null ? 2 : 1;
+            int chunk = chunkRows(), total = 0;
+            for (int i = 0; i < count; i++) {
+                total += (m[i].rows() + chunk - 1) / chunk;
+                chunkEnds[i] = total;
+            }
+            cursor.set(0);
         }
 
         @Override
         public void run(int worker, int workers) {
-            int g = kernels.rowGranularity();
-            int tiles = 0;
-            for (int i = 0; i < count; i++) tiles += tilesOf(m[i]);
-            int start = ThreadTeam.splitStart(tiles, worker, workers);
-            int end = ThreadTeam.splitStart(tiles, worker + 1, workers);
-            int first = 0;
-            for (int i = 0; i < count && start < end; i++) {
-                int n = tilesOf(m[i]);
-                int lo = Math.max(start, first) - first, hi = Math.min(end, first + n) - first;
-                if (lo < hi) {
-                    int r0 = lo * g, r1 = Math.min(m[i].rows(), hi * g);
-                    kernels.matmul(m[i], in, 0, inStride, tokens, out[i], 0, outStride[i], r0, r1, scratch[worker]);
-                }
-                first += n;
+            // Chunks are taken from a shared cursor: a thread the OS lends to someone else for a while
+            // (HTTP, actors, the client on a small machine) slows the step by one chunk, not by half.
+            int chunk = chunkRows();
+            int[] ends = chunkEnds;
+            for (int c = cursor.getAndIncrement(); c < ends[count - 1]; c = cursor.getAndIncrement()) {
+                int i = 0;
+                while (c >= ends[i]) i++;
+                int r0 = (c - (i == 0 ? 0 : ends[i - 1])) * chunk;
+                int r1 = Math.min(m[i].rows(), r0 + chunk);
+                kernels.matmul(m[i], in, 0, inStride, tokens, out[i], 0, outStride[i], r0, r1, scratch[worker]);
             }
         }
+    }
 
-        private int tilesOf(WeightMatrix mm) {
-            return (mm.rows() + kernels.rowGranularity() - 1) / kernels.rowGranularity();
-        }
+    /** Rows a thread takes at a time: whole groups of the kernel's panels, so the split never changes results. */
+    private int chunkRows() {
+        return kernels.rowGranularity() * 4;
     }
 
     /** Per token: optionally x += xb, then optionally xb = rmsnorm(x) * norm. Tokens split over the team. */
@@ -349,22 +354,23 @@ public final class LlamaModel implements AutoCloseable {
         private int tokens;
         private LlamaWeights.Layer layer;
 
+        private final java.util.concurrent.atomic.AtomicInteger cursor = new java.util.concurrent.atomic.AtomicInteger();
+
         void set(int tokens, LlamaWeights.Layer layer) {
             this.tokens = tokens;
             this.layer = layer;
+            cursor.set(0);
         }
 
         @Override
         public void run(int worker, int workers) {
-            int F = c.ffnDim(), D = c.dim();
-            int g = kernels.rowGranularity();
-            int tiles = (F + g - 1) / g;
-            int r0 = ThreadTeam.splitStart(tiles, worker, workers) * g;
-            int r1 = Math.min(F, ThreadTeam.splitStart(tiles, worker + 1, workers) * g);
-            if (r0 >= r1) return;
-            kernels.matmul(layer.wGate, xb, 0, D, tokens, hb, 0, F, r0, r1, scratch[worker]);
-            kernels.matmul(layer.wUp, xb, 0, D, tokens, hb2, 0, F, r0, r1, scratch[worker]);
-            for (int t = 0; t < tokens; t++) kernels.swiglu(hb, hb2, t * F + r0, r1 - r0);
+            int F = c.ffnDim(), D = c.dim(), chunk = chunkRows();
+            for (int r0 = cursor.getAndAdd(chunk); r0 < F; r0 = cursor.getAndAdd(chunk)) {
+                int r1 = Math.min(F, r0 + chunk);
+                kernels.matmul(layer.wGate, xb, 0, D, tokens, hb, 0, F, r0, r1, scratch[worker]);
+                kernels.matmul(layer.wUp, xb, 0, D, tokens, hb2, 0, F, r0, r1, scratch[worker]);
+                for (int t = 0; t < tokens; t++) kernels.swiglu(hb, hb2, t * F + r0, r1 - r0);
+            }
         }
     }
 
@@ -373,9 +379,12 @@ public final class LlamaModel implements AutoCloseable {
         private Batch b;
         private int layer;
 
+        private final java.util.concurrent.atomic.AtomicInteger cursor = new java.util.concurrent.atomic.AtomicInteger();
+
         void set(Batch b, int layer) {
             this.b = b;
             this.layer = layer;
+            cursor.set(0);
         }
 
         @Override
@@ -386,8 +395,8 @@ public final class LlamaModel implements AutoCloseable {
             int scores = worker * attStride;
             float scale = (float) (1.0 / Math.sqrt(hd));
             int bs = kv.blockSize();
-            // Cost grows with the position, so units are dealt round-robin rather than in ranges.
-            for (int u = worker; u < units; u += workers) {
+            // Units from a shared cursor: costs grow with the position, and threads may be preempted.
+            for (int u = cursor.getAndIncrement(); u < units; u = cursor.getAndIncrement()) {
                 int t = u / c.heads(), h = u % c.heads(), kvh = h / group;
                 int seq = b.sequences[t], pos = b.positions[t];
                 int qo = t * D + h * hd;

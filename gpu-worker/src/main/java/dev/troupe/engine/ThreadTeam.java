@@ -15,7 +15,7 @@ public final class ThreadTeam implements AutoCloseable {
         void run(int worker, int workers);
     }
 
-    private static final long SPIN_NANOS = 200_000;
+    private static final long SPIN_NANOS = 30_000;
 
     private final int size;
     private final Thread[] threads;

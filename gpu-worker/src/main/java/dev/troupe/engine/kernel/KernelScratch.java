@@ -15,6 +15,10 @@ public final class KernelScratch {
     public final float[] scales;
     /** One vector of outputs for partial panels. */
     public final float[] lanes = new float[MAX_PANEL];
+    /** Outputs of one panel for eight tokens: [8][panel]. */
+    public final float[] acc = new float[8 * MAX_PANEL];
+    /** Input offsets of the eight tokens a panel kernel works on. */
+    public final int[] tokenOffsets = new int[8];
 
     public KernelScratch(int maxCols) {
         this.tile = new float[maxCols * MAX_PANEL * PANELS_PER_GROUP];

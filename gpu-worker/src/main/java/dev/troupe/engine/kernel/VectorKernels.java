@@ -112,7 +112,7 @@ public final class VectorKernels implements Kernels {
             // Copy up to four consecutive panels: single tokens then run four independent FMA chains.
             int panels = Math.min(group, (r1 - r + L - 1) / L);
             int first = r / L;
-            if (DIRECT != null && tokens < 8 && panels == group && r + group * L <= r1) {
+            if (DIRECT != null && tokens == 1 && panels == group && r + group * L <= r1) {
                 // Decode-sized steps on JDK 17: read the panels where they are instead of copying them.
                 int at = (int) (first * p.panelBytes);
                 for (int t = 0; t < tokens; t++) {
@@ -132,16 +132,16 @@ public final class VectorKernels implements Kernels {
                 p.floats.get((int) (first * p.panelBytes / Float.BYTES), scratch.tile, 0, panels * cols * L);
             }
             int t = 0;
-            for (; t + 8 <= tokens; t += 8) {
+            // Two or more tokens: eight at a time (a short group repeats its last token and drops the extras).
+            for (; tokens > 1 && t < tokens; t += 8) {
+                int n = Math.min(8, tokens - t);
+                int[] xo = scratch.tokenOffsets;
+                for (int i = 0; i < 8; i++) xo[i] = xOff + (t + Math.min(i, n - 1)) * xStride;
                 for (int i = 0; i < panels; i++) {
                     int rr = r + i * L, rows = Math.min(L, r1 - rr);
-                    int o = outOff + t * outStride + rr;
-                    if (p.q8) {
-                        q8Panel8(scratch.raw, i * cols * L, scratch.scales, i * p.blocks * L, p.blocks, x, xOff + t * xStride, xStride,
-                                out, o, outStride, rows, scratch.lanes);
-                    } else {
-                        f32Panel8(scratch.tile, i * cols * L, cols, x, xOff + t * xStride, xStride, out, o, outStride, rows, scratch.lanes);
-                    }
+                    if (p.q8) q8Panel8(scratch.raw, i * cols * L, scratch.scales, i * p.blocks * L, p.blocks, x, xo, scratch.acc);
+                    else f32Panel8(scratch.tile, i * cols * L, cols, x, xo, scratch.acc);
+                    for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
                 }
             }
             for (; t < tokens; t++) {
@@ -175,12 +175,13 @@ public final class VectorKernels implements Kernels {
     }
 
     /**
-     * One F32 panel (L rows) times eight tokens. Every (row, token) sum is the same chain of FMAs over
-     * the columns in order as in {@link #f32Panel1}, so a token's result never depends on its batch.
+     * One F32 panel (L rows) times eight tokens (inputs at x[xo[i]]), into acc[i * L ..]. Every (row, token)
+     * sum is the same chain of FMAs over the columns in order as in {@link #f32Panel1}, so a token's result
+     * never depends on its batch.
      */
-    private static void f32Panel8(float[] p, int p0, int cols, float[] x, int x0, int xs, float[] out, int o, int os, int rows, float[] lanes) {
+    private static void f32Panel8(float[] p, int p0, int cols, float[] x, int[] xo, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        int x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs, x4 = x3 + xs, x5 = x4 + xs, x6 = x5 + xs, x7 = x6 + xs;
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
         for (int k = 0; k < cols; k++) {
             FloatVector w = FloatVector.fromArray(F, p, p0 + k * L);
             a0 = w.fma(bc(x[x0 + k]), a0);
@@ -192,14 +193,19 @@ public final class VectorKernels implements Kernels {
             a6 = w.fma(bc(x[x6 + k]), a6);
             a7 = w.fma(bc(x[x7 + k]), a7);
         }
-        store(a0, out, o, rows, lanes);
-        store(a1, out, o + os, rows, lanes);
-        store(a2, out, o + 2 * os, rows, lanes);
-        store(a3, out, o + 3 * os, rows, lanes);
-        store(a4, out, o + 4 * os, rows, lanes);
-        store(a5, out, o + 5 * os, rows, lanes);
-        store(a6, out, o + 6 * os, rows, lanes);
-        store(a7, out, o + 7 * os, rows, lanes);
+        storeAll(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    private static void storeAll(float[] acc, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
+                                 FloatVector a4, FloatVector a5, FloatVector a6, FloatVector a7) {
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
     }
 
     private static void f32Panel1(float[] p, int p0, int cols, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
@@ -232,13 +238,12 @@ public final class VectorKernels implements Kernels {
     }
 
     /**
-     * One Q8_0 panel times eight tokens: per 32-column block, sum q * x unscaled, then add scale * sum,
-     * the same chain for every token as in {@link #q8Panel1}.
+     * One Q8_0 panel times eight tokens (inputs at x[xo[i]]), into acc[i * L ..]: per 32-column block, sum
+     * q * x unscaled, then add scale * sum, the same chain for every token as in {@link #q8Panel1}.
      */
-    private static void q8Panel8(byte[] raw, int q0, float[] scales, int s0, int blocks, float[] x, int x0, int xs,
-                                 float[] out, int o, int os, int rows, float[] lanes) {
+    private static void q8Panel8(byte[] raw, int q0, float[] scales, int s0, int blocks, float[] x, int[] xo, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        int x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs, x4 = x3 + xs, x5 = x4 + xs, x6 = x5 + xs, x7 = x6 + xs;
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
         for (int blk = 0; blk < blocks; blk++) {
             FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
             for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
@@ -262,14 +267,7 @@ public final class VectorKernels implements Kernels {
             a6 = b6.fma(d, a6);
             a7 = b7.fma(d, a7);
         }
-        store(a0, out, o, rows, lanes);
-        store(a1, out, o + os, rows, lanes);
-        store(a2, out, o + 2 * os, rows, lanes);
-        store(a3, out, o + 3 * os, rows, lanes);
-        store(a4, out, o + 4 * os, rows, lanes);
-        store(a5, out, o + 5 * os, rows, lanes);
-        store(a6, out, o + 6 * os, rows, lanes);
-        store(a7, out, o + 7 * os, rows, lanes);
+        storeAll(acc, a0, a1, a2, a3, a4, a5, a6, a7);
     }
 
     private static void q8Panel1(byte[] raw, int q0, float[] scales, int s0, int blocks, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
