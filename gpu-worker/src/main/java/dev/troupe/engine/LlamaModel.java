@@ -295,7 +295,7 @@ public final class LlamaModel implements AutoCloseable {
             m[1] = m1; out[1] = o1; outStride[1] = s1;
             m[2] = m2; out[2] = o2; outStride[2] = s2;
             count = m2 != null ? 3 : m1 != null ? 2 : 1;
-            int chunk = chunkRows(), total = 0;
+            int chunk = chunkRows(tokens), total = 0;
             for (int i = 0; i < count; i++) {
                 total += (m[i].rows() + chunk - 1) / chunk;
                 chunkEnds[i] = total;
@@ -307,7 +307,7 @@ public final class LlamaModel implements AutoCloseable {
         public void run(int worker, int workers) {
             // Chunks are taken from a shared cursor: a thread the OS lends to someone else for a while
             // (HTTP, actors, the client on a small machine) slows the step by one chunk, not by half.
-            int chunk = chunkRows();
+            int chunk = chunkRows(tokens);
             int[] ends = chunkEnds;
             for (int c = cursor.getAndIncrement(); c < ends[count - 1]; c = cursor.getAndIncrement()) {
                 int i = 0;
@@ -319,9 +319,13 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    /** Rows a thread takes at a time: whole groups of the kernel's panels, so the split never changes results. */
-    private int chunkRows() {
-        return kernels.rowGranularity() * 4;
+    /**
+     * Rows a thread takes at a time. Single-token steps take four panels, which the decode kernel reads
+     * together; batched steps take one panel, which keeps small matrices evenly split. Either way a chunk
+     * is whole panels, so the split never changes results.
+     */
+    private int chunkRows(int tokens) {
+        return kernels.rowGranularity() * (tokens == 1 ? 4 : 1);
     }
 
     /** Per token: optionally x += xb, then optionally xb = rmsnorm(x) * norm. Tokens split over the team. */
@@ -364,7 +368,7 @@ public final class LlamaModel implements AutoCloseable {
 
         @Override
         public void run(int worker, int workers) {
-            int F = c.ffnDim(), D = c.dim(), chunk = chunkRows();
+            int F = c.ffnDim(), D = c.dim(), chunk = chunkRows(tokens);
             for (int r0 = cursor.getAndAdd(chunk); r0 < F; r0 = cursor.getAndAdd(chunk)) {
                 int r1 = Math.min(F, r0 + chunk);
                 kernels.matmul(layer.wGate, xb, 0, D, tokens, hb, 0, F, r0, r1, scratch[worker]);
