@@ -170,10 +170,6 @@ public final class VectorKernels implements Kernels {
         }
     }
 
-    private static FloatVector bc(float v) {
-        return FloatVector.broadcast(F, v);
-    }
-
     /**
      * One F32 panel (L rows) times eight tokens (inputs at x[xo[i]]), into acc[i * L ..]. Every (row, token)
      * sum is the same chain of FMAs over the columns in order as in {@link #f32Panel1}, so a token's result
@@ -182,22 +178,21 @@ public final class VectorKernels implements Kernels {
     private static void f32Panel8(float[] p, int p0, int cols, float[] x, int[] xo, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
+        // One up-front check lets the JIT drop the per-load range checks of the eight input rows.
+        int hi = Math.max(Math.max(Math.max(x0, x1), Math.max(x2, x3)), Math.max(Math.max(x4, x5), Math.max(x6, x7)));
+        int lo = Math.min(Math.min(Math.min(x0, x1), Math.min(x2, x3)), Math.min(Math.min(x4, x5), Math.min(x6, x7)));
+        if (lo < 0 || hi + cols > x.length || p0 + cols * L > p.length) throw new IndexOutOfBoundsException();
         for (int k = 0; k < cols; k++) {
             FloatVector w = FloatVector.fromArray(F, p, p0 + k * L);
-            a0 = w.fma(bc(x[x0 + k]), a0);
-            a1 = w.fma(bc(x[x1 + k]), a1);
-            a2 = w.fma(bc(x[x2 + k]), a2);
-            a3 = w.fma(bc(x[x3 + k]), a3);
-            a4 = w.fma(bc(x[x4 + k]), a4);
-            a5 = w.fma(bc(x[x5 + k]), a5);
-            a6 = w.fma(bc(x[x6 + k]), a6);
-            a7 = w.fma(bc(x[x7 + k]), a7);
+            a0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), a0);
+            a1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), a1);
+            a2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), a2);
+            a3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), a3);
+            a4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), a4);
+            a5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), a5);
+            a6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), a6);
+            a7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), a7);
         }
-        storeAll(acc, a0, a1, a2, a3, a4, a5, a6, a7);
-    }
-
-    private static void storeAll(float[] acc, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
-                                 FloatVector a4, FloatVector a5, FloatVector a6, FloatVector a7) {
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
         a2.intoArray(acc, 2 * L);
@@ -210,7 +205,7 @@ public final class VectorKernels implements Kernels {
 
     private static void f32Panel1(float[] p, int p0, int cols, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
         FloatVector a = FloatVector.zero(F);
-        for (int k = 0; k < cols; k++) a = FloatVector.fromArray(F, p, p0 + k * L).fma(bc(x[x0 + k]), a);
+        for (int k = 0; k < cols; k++) a = FloatVector.fromArray(F, p, p0 + k * L).fma(FloatVector.broadcast(F, x[x0 + k]), a);
         store(a, out, o, rows, lanes);
     }
 
@@ -219,7 +214,7 @@ public final class VectorKernels implements Kernels {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         int p1 = cols * L, p2 = 2 * p1, p3 = 3 * p1;
         for (int k = 0; k < cols; k++) {
-            FloatVector v = bc(x[x0 + k]);
+            FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
             int at = k * L;
             a0 = FloatVector.fromArray(F, p, at).fma(v, a0);
             a1 = FloatVector.fromArray(F, p, p1 + at).fma(v, a1);
@@ -248,14 +243,14 @@ public final class VectorKernels implements Kernels {
             FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
             for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
                 FloatVector w = q8Lanes(raw, q0 + k * L);
-                b0 = w.fma(bc(x[x0 + k]), b0);
-                b1 = w.fma(bc(x[x1 + k]), b1);
-                b2 = w.fma(bc(x[x2 + k]), b2);
-                b3 = w.fma(bc(x[x3 + k]), b3);
-                b4 = w.fma(bc(x[x4 + k]), b4);
-                b5 = w.fma(bc(x[x5 + k]), b5);
-                b6 = w.fma(bc(x[x6 + k]), b6);
-                b7 = w.fma(bc(x[x7 + k]), b7);
+                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
             }
             FloatVector d = FloatVector.fromArray(F, scales, s0 + blk * L);
             a0 = b0.fma(d, a0);
@@ -267,14 +262,21 @@ public final class VectorKernels implements Kernels {
             a6 = b6.fma(d, a6);
             a7 = b7.fma(d, a7);
         }
-        storeAll(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
     }
 
     private static void q8Panel1(byte[] raw, int q0, float[] scales, int s0, int blocks, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
         FloatVector a = FloatVector.zero(F);
         for (int blk = 0; blk < blocks; blk++) {
             FloatVector b = FloatVector.zero(F);
-            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) b = q8Lanes(raw, q0 + k * L).fma(bc(x[x0 + k]), b);
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) b = q8Lanes(raw, q0 + k * L).fma(FloatVector.broadcast(F, x[x0 + k]), b);
             a = b.fma(FloatVector.fromArray(F, scales, s0 + blk * L), a);
         }
         store(a, out, o, rows, lanes);
@@ -288,7 +290,7 @@ public final class VectorKernels implements Kernels {
         for (int blk = 0; blk < blocks; blk++) {
             FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
             for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
-                FloatVector v = bc(x[x0 + k]);
+                FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
                 int at = k * L;
                 b0 = q8Lanes(raw, at).fma(v, b0);
                 b1 = q8Lanes(raw, q1 + at).fma(v, b1);
