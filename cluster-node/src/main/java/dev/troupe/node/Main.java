@@ -51,7 +51,7 @@ public final class Main {
             "",
             "Prints one JSON object per test: ppP (prompt of P tokens in one step), tgG (one stream decoding",
             "G tokens), batchN (N streams decoding G tokens each, aggregate tokens/s). Median of --reps runs",
-            "after at least a second of warm-up runs.",
+            "after at least three seconds of warm-up runs.",
             "  --model FILE          GGUF model file",
             "  --threads T           CPU threads (default: all cores)",
             "  --prompt-tokens P     default 128 (0 skips pp)",

@@ -67,9 +67,10 @@ public final class EngineBench {
     }
 
     private Result measure(String name, int tokens, Runnable once) {
-        // Warm-up until the JIT has compiled the kernels: at least two runs and one second.
+        // Warm-up until C2 has compiled the vector kernels (before that they run as boxed fallbacks,
+        // several times slower): at least five runs and three seconds.
         long warmStart = System.nanoTime();
-        for (int i = 0; i < 2 || System.nanoTime() - warmStart < 1_000_000_000L; i++) once.run();
+        for (int i = 0; i < 5 || System.nanoTime() - warmStart < 3_000_000_000L; i++) once.run();
         double[] secs = new double[reps];
         double[] tps = new double[reps];
         for (int r = 0; r < reps; r++) {

@@ -21,19 +21,23 @@ final class ExpMath {
     private static final float P0 = 1.9875691500E-4f, P1 = 1.3981999507E-3f, P2 = 8.3334519073E-3f,
             P3 = 4.1665795894E-2f, P4 = 1.6666665459E-1f, P5 = 5.0000001201E-1f;
 
+    /** The species must be a constant for the JIT to compile vector code rather than boxed fallbacks. */
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
     private ExpMath() {}
 
-    static FloatVector exp(VectorSpecies<Float> s, FloatVector x) {
+    /** exp of every lane; x must be of {@link FloatVector#SPECIES_PREFERRED}. */
+    static FloatVector exp(FloatVector x) {
         x = x.max(MIN).min(MAX);
         FloatVector k = x.mul(LOG2E).add(ROUND).sub(ROUND);
-        FloatVector r = k.fma(FloatVector.broadcast(s, -LN2_HI), x);
-        r = k.fma(FloatVector.broadcast(s, -LN2_LO), r);
-        FloatVector p = FloatVector.broadcast(s, P0);
-        p = p.fma(r, FloatVector.broadcast(s, P1));
-        p = p.fma(r, FloatVector.broadcast(s, P2));
-        p = p.fma(r, FloatVector.broadcast(s, P3));
-        p = p.fma(r, FloatVector.broadcast(s, P4));
-        p = p.fma(r, FloatVector.broadcast(s, P5));
+        FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
+        r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(S, P0);
+        p = p.fma(r, FloatVector.broadcast(S, P1));
+        p = p.fma(r, FloatVector.broadcast(S, P2));
+        p = p.fma(r, FloatVector.broadcast(S, P3));
+        p = p.fma(r, FloatVector.broadcast(S, P4));
+        p = p.fma(r, FloatVector.broadcast(S, P5));
         p = p.fma(r.mul(r), r).add(1f);
         IntVector e = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
         return p.mul(e.reinterpretAsFloats());

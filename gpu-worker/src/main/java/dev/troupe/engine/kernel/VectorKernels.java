@@ -331,7 +331,7 @@ public final class VectorKernels implements Kernels {
         int bound = F.loopBound(n);
         for (; i < bound; i += L) {
             FloatVector g = FloatVector.fromArray(F, gate, off + i);
-            FloatVector sig = ExpMath.exp(F, g.neg()).add(1f);
+            FloatVector sig = ExpMath.exp(g.neg()).add(1f);
             g.div(sig).mul(FloatVector.fromArray(F, up, off + i)).intoArray(gate, off + i);
         }
         for (; i < n; i++) {
@@ -348,7 +348,7 @@ public final class VectorKernels implements Kernels {
             FloatVector acc = FloatVector.zero(F);
             int bound = F.loopBound(n);
             for (; i < bound; i += L) {
-                FloatVector e = ExpMath.exp(F, FloatVector.fromArray(F, a, off + i).sub(max));
+                FloatVector e = ExpMath.exp(FloatVector.fromArray(F, a, off + i).sub(max));
                 e.intoArray(a, off + i);
                 acc = acc.add(e);
             }
