@@ -35,10 +35,6 @@ final class ByteBufferPanels implements DirectPanels {
         a3.intoArray(out, o + 3 * L);
     }
 
-    private static FloatVector q8(ByteBuffer p, int at) {
-        return (FloatVector) ByteVector.fromByteBuffer(B, p, at, NATIVE).convertShape(VectorOperators.B2F, F, 0);
-    }
-
     @Override
     public void q8Panels4x1(ByteBuffer p, int at, int panelBytes, int blocks, float[] x, int x0, float[] out, int o) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
@@ -49,10 +45,10 @@ final class ByteBufferPanels implements DirectPanels {
             for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
                 FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
                 int q = quants + k * L;
-                b0 = q8(p, q).fma(v, b0);
-                b1 = q8(p, q1 + q).fma(v, b1);
-                b2 = q8(p, q2 + q).fma(v, b2);
-                b3 = q8(p, q3 + q).fma(v, b3);
+                b0 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q, NATIVE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b1 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q1 + q, NATIVE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
+                b2 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q2 + q, NATIVE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
+                b3 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q3 + q, NATIVE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
             }
             int s = at + blk * L * 4;
             a0 = b0.fma(FloatVector.fromByteBuffer(F, p, s, NATIVE), a0);
