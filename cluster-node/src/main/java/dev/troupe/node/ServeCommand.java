@@ -149,6 +149,11 @@ public final class ServeCommand {
                 .withMaxBatchTokens(config.getInt("troupe.scheduler.max-batched-tokens"))
                 .withMaxSequences(config.getInt("troupe.scheduler.max-num-seqs") + 1);
         LlamaModel model = LlamaModel.load(modelFile, engine);
+        Duration warmUp = config.getDuration("troupe.engine.warm-up");
+        if (!warmUp.isZero()) {
+            log.info("warming up the engine for {}", warmUp);
+            model.warmUp(warmUp);
+        }
         Tokenizer tokenizer = Tokenizer.fromGguf(model.file());
         StepLoop loop = new StepLoop(model, tokenizer, new StepLoop.Config(
                 config.getInt("troupe.scheduler.max-num-seqs"),

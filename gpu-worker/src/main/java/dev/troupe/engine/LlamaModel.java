@@ -244,6 +244,47 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
+     * Runs throw-away steps (a prompt-sized one, then single and batched decode steps) for about
+     * {@code budget}, so that the JIT has compiled the vector kernels before real requests arrive: until
+     * then they run as boxed fallbacks several times slower. Uses and returns free KV slots only.
+     */
+    public void warmUp(java.time.Duration budget) {
+        if (budget.isZero() || budget.isNegative()) return;
+        int streams = Math.min(8, Math.min(kv.maxSequences() - kv.openSequences(), maxLogitRows));
+        int len = Math.min(c.contextLength(), Math.min(64, maxTokens));
+        if (streams < 1 || len < 2) return;
+        int[] seqs = new int[streams];
+        int opened = 0;
+        try {
+            for (; opened < streams; opened++) {
+                seqs[opened] = kv.open();
+                if (seqs[opened] < 0 || !kv.reserve(seqs[opened], len)) {
+                    if (seqs[opened] >= 0) kv.release(seqs[opened]);
+                    break;
+                }
+            }
+            if (opened == 0) return;
+            Batch b = new Batch(maxTokens);
+            long until = System.nanoTime() + budget.toNanos();
+            int[] prompt = new int[len];
+            for (int i = 0; i < len; i++) prompt[i] = (i * 7919 + 3) % c.vocab();
+            while (System.nanoTime() < until) {
+                b.clear();
+                b.addChunk(seqs[0], prompt, 0, Math.min(len, maxTokens), 0, true);
+                forward(b);
+                for (int pos = 0; pos < len && System.nanoTime() < until; pos++) {
+                    b.clear();
+                    int n = pos % 2 == 0 ? 1 : opened;   // alternate single-token and batched decode
+                    for (int s = 0; s < n; s++) b.add(seqs[s], prompt[(pos + s) % len], pos, true);
+                    forward(b);
+                }
+            }
+        } finally {
+            for (int i = 0; i < opened; i++) kv.release(seqs[i]);
+        }
+    }
+
+    /**
      * The final normalised hidden state (output_norm applied, before the classifier) of token
      * {@code tokenIndex} of the last step, into dst[0, dim). Valid until the next step.
      */

@@ -143,6 +143,19 @@ class LlamaModelTest {
     }
 
     @Test
+    void warmUpLeavesNoTraceInCacheOrResults() throws Exception {
+        Path model = TestModels.require(TestModels.STORIES);
+        try (LlamaModel m = LlamaModel.load(model, opts("auto"))) {
+            float[][] before = runAlone(m, PROMPTS[0], 4);
+            m.warmUp(java.time.Duration.ofMillis(300));
+            assertEquals(0, m.kvCache().usedBlocks());
+            assertEquals(0, m.kvCache().openSequences());
+            float[][] after = runAlone(m, PROMPTS[0], 4);
+            for (int s = 0; s < before.length; s++) assertArrayEquals(before[s], after[s]);
+        }
+    }
+
+    @Test
     void kvBlocksAreCountedAndReturned() throws Exception {
         Path model = TestModels.require(TestModels.STORIES);
         EngineOptions o = opts("auto").withKvCacheTokens(64).withKvBlockSize(16); // 4 blocks

@@ -35,7 +35,7 @@ class OpenAiClientIT {
             assertEquals(0, rc, "npm install openai@6 failed (the npm registry must be reachable)");
         }
         JsonNode ref = ServeIT.JSON.readTree(Files.readAllLines(ServeIT.shared("stories260K-greedy.jsonl")).get(1));
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2")
+        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2\ntroupe.engine.warm-up = 0s")
                 .withFallback(ServeCommand.nodeDefaults()).resolve();
         ServeCommand.Node node = ServeCommand.start(model, "stories", c);
         try {

@@ -29,7 +29,7 @@ class ReadinessAndDeadlineIT {
     @Test
     void aDeadStepLoopTurnsReadinessOff() throws Exception {
         ServeCommand.Node node = ServeCommand.start(model(), "stories", ConfigFactory.parseString(
-                "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.health.max-heartbeat-age = 1s")
+                "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\ntroupe.health.max-heartbeat-age = 1s")
                 .withFallback(ServeCommand.nodeDefaults()).resolve());
         try {
             assertEquals(200, get(node, "/health/ready").statusCode());
@@ -50,7 +50,7 @@ class ReadinessAndDeadlineIT {
     @Test
     void aRequestPastItsDeadlineGets504() throws Exception {
         ServeCommand.Node node = ServeCommand.start(model(), "stories", ConfigFactory.parseString(
-                "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.http.request-timeout = 1ms")
+                "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\ntroupe.http.request-timeout = 1ms")
                 .withFallback(ServeCommand.nodeDefaults()).resolve());
         try {
             HttpResponse<String> r = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.port() + "/v1/completions"))

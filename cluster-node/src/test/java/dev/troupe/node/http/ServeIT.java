@@ -51,7 +51,7 @@ class ServeIT {
         Path model = shared("stories260K-f32.gguf");
         Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
         for (String l : Files.readAllLines(shared("stories260K-greedy.jsonl"))) if (!l.isBlank()) refs.add(JSON.readTree(l));
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2\n"
+        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2\ntroupe.engine.warm-up = 1s\n"
                         + "troupe.scheduler.max-queued = 64\ntroupe.http.max-body-bytes = 65536\ntroupe.shutdown.grace = 10s")
                 .withFallback(ServeCommand.nodeDefaults()).resolve();
         node = ServeCommand.start(model, "stories", c);
