@@ -25,6 +25,7 @@ public final class Main {
             "  bench engine  measure engine throughput (JSON lines)",
             "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
+            "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
             "  help          this text; `bin/troupe COMMAND --help` for a command's options",
             "");
 
@@ -91,6 +92,7 @@ public final class Main {
                 case "bench":
                     if (argv.length > 1 && argv[1].equals("engine")) return benchEngine(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("serve")) return ServeBench.run(argv, out, err);
+                    if (argv.length > 1 && argv[1].equals("overhead")) return OverheadBench.run(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("matmul")) {
                         return dev.troupe.engine.bench.MatmulBench.run(java.util.Arrays.copyOfRange(argv, 2, argv.length), out, err);
                     }

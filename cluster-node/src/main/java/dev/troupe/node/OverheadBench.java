@@ -1,0 +1,83 @@
+package dev.troupe.node;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.troupe.actors.replica.GenerationEvent;
+import dev.troupe.actors.replica.GenerationRequest;
+import dev.troupe.engine.sampling.SamplingParams;
+
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code bin/troupe bench overhead --model FILE}: the serving path's cost beyond the engine. Starts a node
+ * in this JVM and times 1-token completions three ways: submitted straight to the step loop (engine
+ * only), over HTTP (the whole path), and the trivial {@code /health/live} route (the HTTP floor).
+ */
+final class OverheadBench {
+    private OverheadBench() {}
+
+    static int run(String[] argv, PrintStream out, PrintStream err) throws Exception {
+        Args args = new Args(argv, 2, Set.of("model", "threads", "requests", "prompt", "config"), Set.of());
+        Path model = Path.of(args.required("model"));
+        if (!Files.isRegularFile(model)) throw new Args.UsageException("model file not found: " + model);
+        int n = args.integer("requests", 200);
+        String prompt = args.string("prompt", "Once upon a time");
+        Config file = args.has("config") ? ConfigFactory.parseFile(new java.io.File(args.required("config"))) : ConfigFactory.empty();
+        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = " + args.integer("threads", 0))
+                .withFallback(file).withFallback(ServeCommand.nodeDefaults()).resolve();
+        ServeCommand.Node node = ServeCommand.start(model, "m", c);
+        try {
+            int[] tokens = dev.troupe.engine.tokenizer.Tokenizer.fromGguf(node.model().file()).encode(prompt, true);
+            long[] direct = new long[n];
+            for (int i = 0; i < n; i++) {
+                CompletableFuture<Long> done = new CompletableFuture<>();
+                long t0 = System.nanoTime();
+                node.stepLoop().submit(new GenerationRequest("overhead-" + i, tokens, SamplingParams.greedy(1), 0), e -> {
+                    if (e instanceof GenerationEvent.Finished || e instanceof GenerationEvent.Failed) done.complete(System.nanoTime());
+                });
+                direct[i] = done.get(30, TimeUnit.SECONDS) - t0;
+            }
+            HttpClient http = HttpClient.newHttpClient();
+            String base = "http://127.0.0.1:" + node.port();
+            String body = "{\"model\":\"m\",\"prompt\":" + new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(prompt)
+                    + ",\"max_tokens\":1,\"temperature\":0}";
+            long[] full = new long[n], floor = new long[n];
+            for (int i = 0; i < n; i++) {
+                long t0 = System.nanoTime();
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                full[i] = System.nanoTime() - t0;
+                if (r.statusCode() != 200) throw new IllegalStateException("completion failed: " + r.body());
+                t0 = System.nanoTime();
+                http.send(HttpRequest.newBuilder(URI.create(base + "/health/live")).build(), HttpResponse.BodyHandlers.ofString());
+                floor[i] = System.nanoTime() - t0;
+            }
+            double d = p50(direct), f = p50(full), h = p50(floor);
+            out.println(String.format(Locale.ROOT, "{\"test\":\"overhead\",\"requests\":%d,\"engine_only_p50_ms\":%.3f,"
+                            + "\"http_completion_p50_ms\":%.3f,\"http_health_live_p50_ms\":%.3f,\"overhead_beyond_engine_p50_ms\":%.3f}",
+                    n, d, f, h, f - d));
+            return 0;
+        } finally {
+            node.stop();
+        }
+    }
+
+    /** Median in ms of the second half of the samples (the first half is warm-up). */
+    private static double p50(long[] xs) {
+        long[] w = Arrays.copyOfRange(xs, xs.length / 2, xs.length);
+        Arrays.sort(w);
+        return w[w.length / 2] / 1e6;
+    }
+}
