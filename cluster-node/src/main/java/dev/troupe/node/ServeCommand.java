@@ -85,6 +85,11 @@ public final class ServeCommand {
 
         public LlamaModel model() { return model; }
 
+        /** The first step of a drain, on its own: new API requests get 503 from now on. */
+        public void stopAccepting() {
+            api.stopAccepting();
+        }
+
         /** Runs the coordinated shutdown (the same as SIGTERM) and waits for it. */
         public void stop() {
             CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.unknownReason()).toCompletableFuture().join();

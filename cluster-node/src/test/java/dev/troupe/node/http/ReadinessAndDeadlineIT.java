@@ -48,6 +48,25 @@ class ReadinessAndDeadlineIT {
     }
 
     @Test
+    void aDrainingNodeAnswers503WithRetryAfter() throws Exception {
+        ServeCommand.Node node = ServeCommand.start(model(), "stories", ConfigFactory.parseString(
+                "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s")
+                .withFallback(ServeCommand.nodeDefaults()).resolve());
+        try {
+            node.stopAccepting();
+            HttpResponse<String> r = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.port() + "/v1/completions"))
+                    .header("Content-Type", "application/json").timeout(Duration.ofSeconds(30))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"stories\",\"prompt\":\"Zoo\",\"max_tokens\":5}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            ServeIT.assertError(r, 503, null);
+            assertEquals("1", r.headers().firstValue("retry-after").orElse(null));
+            assertEquals(503, get(node, "/health/ready").statusCode(), "a draining node is not ready");
+        } finally {
+            node.stop();
+        }
+    }
+
+    @Test
     void aRequestPastItsDeadlineGets504() throws Exception {
         ServeCommand.Node node = ServeCommand.start(model(), "stories", ConfigFactory.parseString(
                 "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\ntroupe.http.request-timeout = 1ms")

@@ -343,22 +343,15 @@ public final class VectorKernels implements Kernels {
     @Override
     public float expShiftSum(float[] a, int off, int n, float max) {
         int i = 0;
+        int bound = F.loopBound(n);
+        for (; i < bound; i += L) {
+            ExpMath.exp(FloatVector.fromArray(F, a, off + i).sub(max)).intoArray(a, off + i);
+        }
+        for (; i < n; i++) a[off + i] = ExpMath.exp(a[off + i] - max);
+        // A sequential sum: reduceLanes adds in a different order before and after JIT compilation,
+        // and the softmax denominator must not depend on when a token ran.
         float sum = 0f;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(F);
-            int bound = F.loopBound(n);
-            for (; i < bound; i += L) {
-                FloatVector e = ExpMath.exp(FloatVector.fromArray(F, a, off + i).sub(max));
-                e.intoArray(a, off + i);
-                acc = acc.add(e);
-            }
-            sum = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) {
-            float e = ExpMath.exp(a[off + i] - max);
-            a[off + i] = e;
-            sum += e;
-        }
+        for (int j = off; j < off + n; j++) sum += a[j];
         return sum;
     }
 
