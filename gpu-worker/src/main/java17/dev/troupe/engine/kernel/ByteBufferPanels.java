@@ -61,4 +61,70 @@ final class ByteBufferPanels implements DirectPanels {
         a2.intoArray(out, o + 2 * L);
         a3.intoArray(out, o + 3 * L);
     }
+
+    @Override
+    public void f32Panel8(ByteBuffer p, int at, int cols, float[] x, int[] xo, float[] acc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
+        int hi = Math.max(Math.max(Math.max(x0, x1), Math.max(x2, x3)), Math.max(Math.max(x4, x5), Math.max(x6, x7)));
+        int lo = Math.min(Math.min(Math.min(x0, x1), Math.min(x2, x3)), Math.min(Math.min(x4, x5), Math.min(x6, x7)));
+        if (lo < 0 || hi + cols > x.length) throw new IndexOutOfBoundsException();
+        for (int k = 0; k < cols; k++) {
+            FloatVector w = FloatVector.fromByteBuffer(F, p, at + k * L * 4, NATIVE);
+            a0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), a0);
+            a1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), a1);
+            a2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), a2);
+            a3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), a3);
+            a4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), a4);
+            a5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), a5);
+            a6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), a6);
+            a7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), a7);
+        }
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
+    }
+
+    @Override
+    public void q8Panel8(ByteBuffer p, int at, int blocks, float[] x, int[] xo, float[] acc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
+        int quants = at + blocks * L * 4;
+        for (int blk = 0; blk < blocks; blk++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
+                FloatVector w = (FloatVector) ByteVector.fromByteBuffer(B, p, quants + k * L, NATIVE).convertShape(VectorOperators.B2F, F, 0);
+                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
+            }
+            FloatVector d = FloatVector.fromByteBuffer(F, p, at + blk * L * 4, NATIVE);
+            a0 = b0.fma(d, a0);
+            a1 = b1.fma(d, a1);
+            a2 = b2.fma(d, a2);
+            a3 = b3.fma(d, a3);
+            a4 = b4.fma(d, a4);
+            a5 = b5.fma(d, a5);
+            a6 = b6.fma(d, a6);
+            a7 = b7.fma(d, a7);
+        }
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
+    }
 }
