@@ -146,7 +146,9 @@ public final class HttpApi extends AllDirectives {
                 .preMaterialize(materializer);
         inFlight.incrementAndGet();
         model.replica().tell(new Replica.Generate(request, events.first()));
-        // The first event says whether the request was admitted: only then do we commit to a 200.
+        // A plain response is built from all events in one pass, whatever they turn out to be.
+        if (!req.stream()) return collect(request, req, endpoint, events.second(), start);
+        // A stream commits to 200 with its first byte: wait for the first event to know it was admitted.
         return events.second().prefixAndTail(1).runWith(Sink.head(), materializer).<HttpResponse>thenCompose(pair -> {
             List<GenerationEvent> first = pair.first();
             if (!first.isEmpty() && first.get(0) instanceof GenerationEvent.Failed) {
@@ -156,8 +158,7 @@ public final class HttpApi extends AllDirectives {
                 return CompletableFuture.completedFuture(error(failure(f)));
             }
             Source<GenerationEvent, NotUsed> all = Source.from(first).concat(pair.second());
-            return req.stream() ? CompletableFuture.completedFuture(stream(request, req, endpoint, all, start))
-                    : collect(request, req, endpoint, all, start);
+            return CompletableFuture.completedFuture(stream(request, req, endpoint, all, start));
         }).exceptionally(t -> {
             finish(endpoint, start);
             model.replica().tell(new Replica.Cancel(request.requestId()));
