@@ -52,6 +52,7 @@ public final class LlamaModel implements AutoCloseable {
     private final AttentionRegion attention = new AttentionRegion();
     private final ResidualNormRegion residualNorm = new ResidualNormRegion();
     private final GateUpRegion gateUp = new GateUpRegion();
+    private final RopeAndStoreRegion ropeAndStore = new RopeAndStoreRegion();
 
     public static LlamaModel load(java.nio.file.Path path, EngineOptions options) throws IOException {
         GgufFile f = GgufFile.open(path);
@@ -200,14 +201,8 @@ public final class LlamaModel implements AutoCloseable {
             team.run(matmul);
 
             // 3. RoPE on q and k, then store k and v in the paged cache at each token's position
-            for (int t = 0; t < T; t++) {
-                int pos = b.positions[t], seq = b.sequences[t];
-                for (int h = 0; h < c.heads(); h++) rope(q, t * D + h * hd, pos);
-                for (int h = 0; h < c.kvHeads(); h++) {
-                    rope(k, t * KV + h * hd, pos);
-                    kv.write(l, seq, pos, h, k, t * KV + h * hd, v, t * KV + h * hd);
-                }
-            }
+            ropeAndStore.set(b, l);
+            run(ropeAndStore, wide);
 
             // 4. Causal attention of every token (each head) over its own sequence: xb2 [T][D]
             attention.set(b, l);
@@ -390,6 +385,33 @@ public final class LlamaModel implements AutoCloseable {
                     for (int i = t * D; i < (t + 1) * D; i++) x[i] += xb[i];
                 }
                 if (norm != null) rmsnorm(xb, t * D, x, t * D, norm, D);
+            }
+        }
+    }
+
+    /** Per token: RoPE on its query and key heads, then its keys and values into the paged cache. */
+    private final class RopeAndStoreRegion implements ThreadTeam.Task {
+        private Batch b;
+        private int layer;
+        private final java.util.concurrent.atomic.AtomicInteger cursor = new java.util.concurrent.atomic.AtomicInteger();
+
+        void set(Batch b, int layer) {
+            this.b = b;
+            this.layer = layer;
+            cursor.set(0);
+        }
+
+        @Override
+        public void run(int worker, int workers) {
+            int D = c.dim(), KV = c.kvDim(), hd = c.headDim();
+            // Each token writes only its own position's cache slots, so tokens can go in parallel.
+            for (int t = cursor.getAndIncrement(); t < b.size; t = cursor.getAndIncrement()) {
+                int pos = b.positions[t], seq = b.sequences[t];
+                for (int h = 0; h < c.heads(); h++) rope(q, t * D + h * hd, pos);
+                for (int h = 0; h < c.kvHeads(); h++) {
+                    rope(k, t * KV + h * hd, pos);
+                    kv.write(layer, seq, pos, h, k, t * KV + h * hd, v, t * KV + h * hd);
+                }
             }
         }
     }
