@@ -86,6 +86,17 @@ final class TestJournal {
         }
     }
 
+    /** Physically deletes events with sequence number <= upTo; returns how many. */
+    int deleteEventsUpTo(String persistenceId, long upTo) throws SQLException {
+        try (Connection c = connect();
+             PreparedStatement ps = c.prepareStatement(
+                     "delete from event_journal where persistence_id = ? and sequence_number <= ?")) {
+            ps.setString(1, persistenceId);
+            ps.setLong(2, upTo);
+            return ps.executeUpdate();
+        }
+    }
+
     /** Removes this persistence id's rows (event_tag rows go by cascade). */
     void delete(String persistenceId) throws SQLException {
         try (Connection c = connect()) {
