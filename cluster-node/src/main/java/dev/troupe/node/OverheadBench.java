@@ -35,7 +35,10 @@ final class OverheadBench {
         String prompt = args.string("prompt", "Once upon a time");
         Config file = args.has("config") ? ConfigFactory.parseFile(new java.io.File(args.required("config"))) : ConfigFactory.empty();
         Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = " + args.integer("threads", 0))
-                .withFallback(file).withFallback(ServeCommand.nodeDefaults()).resolve();
+                .withFallback(file)
+                .withFallback(ConfigFactory.parseString("troupe.data-dir = \""
+                        + Files.createTempDirectory("troupe-bench").toString().replace('\\', '/') + "\""))
+                .withFallback(ServeCommand.nodeDefaults()).resolve();
         ServeCommand.Node node = ServeCommand.start(model, "m", c);
         try {
             int[] tokens = dev.troupe.engine.tokenizer.Tokenizer.fromGguf(node.model().file()).encode(prompt, true);

@@ -15,7 +15,13 @@ import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.sharding.ReplicaSharding;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
+import dev.troupe.actors.registry.JournalConfig;
+import dev.troupe.actors.registry.ModelRegistry;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.persistence.jdbc.testkit.javadsl.SchemaUtils;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
@@ -53,6 +59,7 @@ public final class ServeCommand {
             "  --host HOST       address to listen on (default 127.0.0.1; env TROUPE_HOST)",
             "  --port PORT       HTTP port (default 8080; env TROUPE_PORT; 0 = any free port)",
             "  --threads T       engine CPU threads (default: all cores; env TROUPE_THREADS)",
+            "  --data-dir DIR    where the node keeps its journal (default ./data; env TROUPE_DATA_DIR)",
             "  --config FILE     HOCON file overriding the defaults (see config/src/main/resources/reference.conf)",
             "Precedence: flags, then --config, then TROUPE_* environment variables, then the defaults.",
             "");
@@ -67,8 +74,11 @@ public final class ServeCommand {
         final StepLoop loop;
         final LlamaModel model;
         final String name;
+        final ActorRef<ModelRegistry.Command> registry;
 
-        Node(ActorSystem<Void> system, ServerBinding binding, HttpApi api, StepLoop loop, LlamaModel model, String name) {
+        Node(ActorSystem<Void> system, ServerBinding binding, HttpApi api, StepLoop loop, LlamaModel model, String name,
+             ActorRef<ModelRegistry.Command> registry) {
+            this.registry = registry;
             this.system = system;
             this.binding = binding;
             this.api = api;
@@ -84,6 +94,13 @@ public final class ServeCommand {
         public StepLoop stepLoop() { return loop; }
 
         public LlamaModel model() { return model; }
+
+        /** The registry's view of the served model (versions, deployments, live version, history). */
+        public ModelRegistry.State registryState() {
+            ModelRegistry.Reply r = AskPattern.<ModelRegistry.Command, ModelRegistry.Reply>ask(registry, ModelRegistry.GetState::new,
+                    Duration.ofSeconds(10), system.scheduler()).toCompletableFuture().join();
+            return ((ModelRegistry.Reply.Current) r).state();
+        }
 
         /** The first step of a drain, on its own: new API requests get 503 from now on. */
         public void stopAccepting() {
@@ -108,13 +125,14 @@ public final class ServeCommand {
                 return 0;
             }
         }
-        Args args = new Args(argv, 1, Set.of("model", "name", "host", "port", "threads", "config"), Set.of());
+        Args args = new Args(argv, 1, Set.of("model", "name", "host", "port", "threads", "config", "data-dir"), Set.of());
         Path modelFile = Path.of(args.required("model"));
         if (!Files.isRegularFile(modelFile)) throw new Args.UsageException("model file not found: " + modelFile);
         Map<String, Object> flags = new HashMap<>();
         if (args.has("host")) flags.put("troupe.http.host", args.required("host"));
         if (args.has("port")) flags.put("troupe.http.port", args.integer("port", 8080));
         if (args.has("threads")) flags.put("troupe.engine.threads", args.integer("threads", 0));
+        if (args.has("data-dir")) flags.put("troupe.data-dir", args.required("data-dir"));
         Config fileConf = ConfigFactory.empty();
         if (args.has("config")) {
             Path f = Path.of(args.required("config"));
@@ -167,6 +185,9 @@ public final class ServeCommand {
                 Duration.ofMillis(50)));
         loop.start();
 
+        Path dataDir = Path.of(config.getString("troupe.data-dir")).toAbsolutePath();
+        Files.createDirectories(dataDir);
+        config = JournalConfig.h2(dataDir.resolve("journal")).withFallback(config);
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "troupe", config);
         try {
             Cluster cluster = Cluster.get(system);
@@ -176,6 +197,7 @@ public final class ServeCommand {
                 if (System.nanoTime() > until) throw new IllegalStateException("the node did not join its own cluster in 20 s");
                 Thread.sleep(20);
             }
+            ActorRef<ModelRegistry.Command> registry = registerAndDeploy(system, name, modelFile, model);
             ReplicaSharding sharding = new ReplicaSharding(system);
             sharding.registerLocal(name, loop);
             String template = model.file().has("tokenizer.chat_template") ? model.file().getString("tokenizer.chat_template") : null;
@@ -211,12 +233,60 @@ public final class ServeCommand {
                 }
                 log.info("stopped");
             });
-            return new Node(system, binding, api, loop, model, name);
+            return new Node(system, binding, api, loop, model, name, registry);
         } catch (Exception | Error e) {
             system.terminate();
             loop.close();
             model.close();
             throw e;
+        }
+    }
+
+    /**
+     * Records the served file as version v1 of the model and deploys it, so the quick start needs no admin
+     * call. Restarting with the same file adds no events; a different file under the same name is refused.
+     */
+    private static ActorRef<ModelRegistry.Command> registerAndDeploy(ActorSystem<?> system, String name, Path file, LlamaModel model)
+            throws Exception {
+        SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        String actorName = "model-registry-" + java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
+        ActorRef<ModelRegistry.Command> registry = system.systemActorOf(ModelRegistry.create(name, 50), actorName, Props.empty());
+        String sha = sha256(file);
+        Map<String, String> params = Map.of("dim", String.valueOf(model.config().dim()), "layers", String.valueOf(model.config().layers()),
+                "context", String.valueOf(model.config().contextLength()), "vocab", String.valueOf(model.config().vocab()));
+        ModelRegistry.Reply r = ask(system, registry, to -> new ModelRegistry.RegisterVersion("serve", "v1", file.toAbsolutePath().toString(),
+                sha, "llama", params, to));
+        if (r instanceof ModelRegistry.Reply.Rejected rejected) {
+            throw new IllegalStateException("cannot register " + file + " as v1 of model '" + name + "': " + rejected.message()
+                    + " (serve another name with --name, or use another --data-dir)");
+        }
+        r = ask(system, registry, to -> new ModelRegistry.Deploy("serve", "v1", 1, 1, to));
+        if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot deploy v1: " + rejected.message());
+        ModelRegistry.State state = ((ModelRegistry.Reply.Accepted) r).state();
+        if (state.live() == null) {
+            r = ask(system, registry, to -> new ModelRegistry.Promote("serve", "v1", to));
+            if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot promote v1: " + rejected.message());
+        }
+        log.info("model '{}': v1 ({}, sha256 {}) registered and live", name, file.getFileName(), sha.substring(0, 12));
+        return registry;
+    }
+
+    private static ModelRegistry.Reply ask(ActorSystem<?> system, ActorRef<ModelRegistry.Command> registry,
+                                           org.apache.pekko.japi.function.Function<ActorRef<ModelRegistry.Reply>, ModelRegistry.Command> message)
+            throws Exception {
+        return AskPattern.ask(registry, message, Duration.ofSeconds(30), system.scheduler()).toCompletableFuture().get(40, TimeUnit.SECONDS);
+    }
+
+    static String sha256(Path file) throws java.io.IOException {
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 20];
+            for (int n; (n = in.read(buf)) > 0; ) md.update(buf, 0, n);
+            StringBuilder sb = new StringBuilder();
+            for (byte b : md.digest()) sb.append(String.format("%02x", b));
+            return sb.toString();
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 

@@ -36,7 +36,7 @@ class ServeCommandIT {
         }
         Path log = Files.createTempFile("troupe-serve", ".log");
         Process p = new ProcessBuilder(TroupeCli.root().resolve("bin/troupe").toString(), "serve", "--model", model.toString(),
-                "--port", String.valueOf(port), "--threads", "2")
+                "--port", String.valueOf(port), "--threads", "2", "--data-dir", Files.createTempDirectory("troupe-data").toString())
                 .directory(TroupeCli.root().toFile()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             String base = "http://127.0.0.1:" + port;

@@ -27,7 +27,7 @@ class FloodIT {
         ServeCommand.Node node = ServeCommand.start(model, "stories", ConfigFactory.parseString(
                 "troupe.http.port = 0\ntroupe.engine.threads = 2\ntroupe.engine.warm-up = 0s\n"
                         + "troupe.scheduler.max-num-seqs = 2\ntroupe.scheduler.max-queued = 4")
-                .withFallback(ServeCommand.nodeDefaults()).resolve());
+                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve());
         try {
             String base = "http://127.0.0.1:" + node.port();
             int n = 200;

@@ -36,7 +36,7 @@ class OpenAiClientIT {
         }
         JsonNode ref = ServeIT.JSON.readTree(Files.readAllLines(ServeIT.shared("stories260K-greedy.jsonl")).get(1));
         Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2\ntroupe.engine.warm-up = 0s")
-                .withFallback(ServeCommand.nodeDefaults()).resolve();
+                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
         ServeCommand.Node node = ServeCommand.start(model, "stories", c);
         try {
             Path out = dir.resolve("result.json");

@@ -30,7 +30,7 @@ class ReadinessAndDeadlineIT {
     void aDeadStepLoopTurnsReadinessOff() throws Exception {
         ServeCommand.Node node = ServeCommand.start(model(), "stories", ConfigFactory.parseString(
                 "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\ntroupe.health.max-heartbeat-age = 1s")
-                .withFallback(ServeCommand.nodeDefaults()).resolve());
+                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve());
         try {
             assertEquals(200, get(node, "/health/ready").statusCode());
             node.stepLoop().close(); // the worker dies
@@ -51,7 +51,7 @@ class ReadinessAndDeadlineIT {
     void aDrainingNodeAnswers503WithRetryAfter() throws Exception {
         ServeCommand.Node node = ServeCommand.start(model(), "stories", ConfigFactory.parseString(
                 "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s")
-                .withFallback(ServeCommand.nodeDefaults()).resolve());
+                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve());
         try {
             node.stopAccepting();
             HttpResponse<String> r = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.port() + "/v1/completions"))
@@ -70,7 +70,7 @@ class ReadinessAndDeadlineIT {
     void aRequestPastItsDeadlineGets504() throws Exception {
         ServeCommand.Node node = ServeCommand.start(model(), "stories", ConfigFactory.parseString(
                 "troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\ntroupe.http.request-timeout = 1ms")
-                .withFallback(ServeCommand.nodeDefaults()).resolve());
+                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve());
         try {
             HttpResponse<String> r = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.port() + "/v1/completions"))
                     .header("Content-Type", "application/json").timeout(Duration.ofSeconds(30))

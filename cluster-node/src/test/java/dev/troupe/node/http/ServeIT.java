@@ -53,9 +53,15 @@ class ServeIT {
         for (String l : Files.readAllLines(shared("stories260K-greedy.jsonl"))) if (!l.isBlank()) refs.add(JSON.readTree(l));
         Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2\ntroupe.engine.warm-up = 1s\n"
                         + "troupe.scheduler.max-queued = 64\ntroupe.http.max-body-bytes = 65536\ntroupe.shutdown.grace = 10s")
-                .withFallback(ServeCommand.nodeDefaults()).resolve();
+                .withFallback(tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
         node = ServeCommand.start(model, "stories", c);
         base = "http://127.0.0.1:" + node.port();
+    }
+
+    /** A fresh data directory (the node's journal) for one test node. */
+    static Config tempDataDir() throws java.io.IOException {
+        Path dir = Files.createTempDirectory("troupe-data");
+        return ConfigFactory.parseString("troupe.data-dir = \"" + dir.toString().replace("\\", "/") + "\"");
     }
 
     @AfterAll
