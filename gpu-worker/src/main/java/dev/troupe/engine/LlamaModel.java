@@ -389,17 +389,21 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    /** Per token: RoPE on its query and key heads, then its keys and values into the paged cache. */
-    private final class RopeAndStoreRegion implements ThreadTeam.Task {
-        private Batch b;
-        private int layer;
-        private final java.util.concurrent.atomic.AtomicInteger cursor = new java.util.concurrent.atomic.AtomicInteger();
+    /** Work on one layer for a batch, whose threads take units (tokens, heads) from a shared cursor. */
+    private abstract class BatchLayerRegion implements ThreadTeam.Task {
+        Batch b;
+        int layer;
+        final java.util.concurrent.atomic.AtomicInteger cursor = new java.util.concurrent.atomic.AtomicInteger();
 
         void set(Batch b, int layer) {
             this.b = b;
             this.layer = layer;
             cursor.set(0);
         }
+    }
+
+    /** Per token: RoPE on its query and key heads, then its keys and values into the paged cache. */
+    private final class RopeAndStoreRegion extends BatchLayerRegion {
 
         @Override
         public void run(int worker, int workers) {
@@ -442,17 +446,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** Attention for (token, head) pairs split over the team; reads this layer's cache. */
-    private final class AttentionRegion implements ThreadTeam.Task {
-        private Batch b;
-        private int layer;
-
-        private final java.util.concurrent.atomic.AtomicInteger cursor = new java.util.concurrent.atomic.AtomicInteger();
-
-        void set(Batch b, int layer) {
-            this.b = b;
-            this.layer = layer;
-            cursor.set(0);
-        }
+    private final class AttentionRegion extends BatchLayerRegion {
 
         @Override
         public void run(int worker, int workers) {
