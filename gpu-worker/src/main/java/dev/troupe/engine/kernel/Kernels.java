@@ -23,9 +23,6 @@ public interface Kernels {
     void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
                 float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch);
 
-    /** sum_i a[aOff + i] * b[bOff + i]. */
-    float dot(float[] a, int aOff, float[] b, int bOff, int n);
-
     /** SwiGLU in place: gate[off + i] = silu(gate[off + i]) * up[off + i]. */
     void swiglu(float[] gate, float[] up, int off, int n);
 

@@ -27,8 +27,7 @@ public final class ScalarKernels implements Kernels {
         }
     }
 
-    @Override
-    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         float sum = 0f;
         for (int i = 0; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;

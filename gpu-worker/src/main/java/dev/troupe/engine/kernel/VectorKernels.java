@@ -323,22 +323,6 @@ public final class VectorKernels implements Kernels {
     }
 
     @Override
-    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        int i = 0;
-        float sum = 0f;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(F);
-            int bound = F.loopBound(n);
-            for (; i < bound; i += L) {
-                acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
-            }
-            sum = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
-        return sum;
-    }
-
-    @Override
     public void swiglu(float[] gate, float[] up, int off, int n) {
         int i = 0;
         int bound = F.loopBound(n);
