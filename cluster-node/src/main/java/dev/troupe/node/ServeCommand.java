@@ -7,6 +7,7 @@ import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.engine.EngineOptions;
 import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.tokenizer.Tokenizer;
+import dev.troupe.node.http.AdminApi;
 import dev.troupe.node.http.HttpApi;
 import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
@@ -207,7 +208,8 @@ public final class ServeCommand {
             metrics.watch(name, loop::stats);
             HttpSettings http = HttpSettings.from(config);
             HttpApi api = new HttpApi(system, served, http, metrics);
-            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port()).bind(api.route())
+            AdminApi admin = new AdminApi(system, name, registry, config.getString("troupe.admin.token"));
+            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port()).bind(api.concat(admin.route(), api.route()))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
             log.info("serving model '{}' ({}) at http://{}:{}/v1 (chat template: {})", name, modelFile, http.host(),
                     binding.localAddress().getPort(), served.chatTemplate().name());
