@@ -59,7 +59,11 @@ public final class ModelRegistry
 
     public record Promote(String actor, String version, ActorRef<Reply> replyTo) implements Command {}
 
-    /** {@code to} may be null: back to the version live before the current one. */
+    /**
+     * {@code to} may be null: back to the version live before the current one. While a canary takes traffic
+     * (see {@link State#canaries()}), a rollback with no {@code to} (or {@code to} = the live version) ends the
+     * canary instead: all traffic back on the live version, recorded as RolledBack from the canary.
+     */
     public record Rollback(String actor, String to, String reason, ActorRef<Reply> replyTo) implements Command {}
 
     public record Retire(String actor, String version, ActorRef<Reply> replyTo) implements Command {}
@@ -154,6 +158,15 @@ public final class ModelRegistry
         /** The version live before the current one, or null. */
         public String previousLive() {
             return liveStack.size() < 2 ? null : liveStack.get(liveStack.size() - 2);
+        }
+
+        /** Versions other than the live one that receive traffic (a canary), in name order. */
+        public List<String> canaries() {
+            List<String> out = new ArrayList<>();
+            traffic.forEach((v, w) -> {
+                if (w > 0 && !v.equals(live())) out.add(v);
+            });
+            return out;
         }
 
         /** The pure transition used both by the entity and by {@link #stateAt}. */
@@ -379,6 +392,11 @@ public final class ModelRegistry
         String from = s.live();
         if (from == null) return reject(c.replyTo(), "nothing to roll back: no version is live");
         String to = c.to();
+        String canaries = String.join(",", s.canaries());
+        if (!canaries.isEmpty() && (to == null || to.equals(from))) {
+            // A canary is taking traffic: rolling back ends it and puts all traffic back on the live version.
+            return persist(new RolledBack(clock.instant(), c.actor(), canaries, from, c.reason()), c.replyTo());
+        }
         if (to == null) {
             to = s.previousLive();
             if (to == null) return reject(c.replyTo(), "nothing to roll back to: '" + from + "' is the only version that was live");

@@ -256,6 +256,33 @@ class ModelRegistryTest {
         assertEquals(8, history(ref).size());
     }
 
+    @Test
+    void rollingBackDuringACanaryEndsTheCanary() {
+        ActorRef<Command> ref = spawn(0, Clock.systemUTC());
+        accepted(ref, r -> new ModelRegistry.RegisterVersion("alice", "v1", "/m/v1.gguf", SHA1, "llama", PARAMS, r));
+        accepted(ref, r -> new ModelRegistry.RegisterVersion("alice", "v2", "/m/v2.gguf", SHA2, "llama", PARAMS, r));
+        accepted(ref, r -> new ModelRegistry.Deploy("bob", "v1", 1, 1, r));
+        accepted(ref, r -> new ModelRegistry.Deploy("bob", "v2", 1, 1, r));
+        accepted(ref, r -> new ModelRegistry.Promote("bob", "v1", r));
+        State s = accepted(ref, r -> new ModelRegistry.SetTraffic("bob", weights("v1", 80, "v2", 20), r));
+        assertEquals(List.of("v2"), s.canaries());
+
+        s = accepted(ref, r -> new ModelRegistry.Rollback("slo-monitor", null, "error rate 50% > 5%", r));
+        assertEquals("v1", s.live());
+        assertEquals(Map.of("v1", 100), s.traffic());
+        assertEquals(List.of(), s.canaries());
+        HistoryEntry last = s.history().get(s.history().size() - 1);
+        assertEquals("RolledBack", last.type());
+        assertEquals("slo-monitor", last.actor());
+        assertEquals(Map.of("from", "v2", "to", "v1", "reason", "error rate 50% > 5%"), last.fields());
+
+        // naming the live version ends a canary too; without a canary it is refused as before
+        accepted(ref, r -> new ModelRegistry.SetTraffic("bob", weights("v1", 50, "v2", 50), r));
+        s = accepted(ref, r -> new ModelRegistry.Rollback("bob", "v1", null, r));
+        assertEquals(Map.of("v1", 100), s.traffic());
+        assertEquals(new Reply.Rejected("version 'v1' is already live"), ask(ref, r -> new ModelRegistry.Rollback("bob", "v1", null, r)));
+    }
+
     @ParameterizedTest(name = "snapshotEvery={0}")
     @ValueSource(ints = {0, 3})
     void restartRecoversIdenticalStateAndHistory(int snapshotEvery) throws Exception {
