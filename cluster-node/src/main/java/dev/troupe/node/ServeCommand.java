@@ -2,17 +2,20 @@ package dev.troupe.node;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
-import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.replica.StepLoop;
-import dev.troupe.engine.EngineOptions;
 import dev.troupe.engine.LlamaModel;
-import dev.troupe.engine.tokenizer.Tokenizer;
+import dev.troupe.engine.gguf.GgufFile;
+import dev.troupe.engine.model.LlamaConfig;
+import dev.troupe.node.deploy.CanaryMonitor;
+import dev.troupe.node.deploy.DeploymentSettings;
+import dev.troupe.node.deploy.LoadedVersion;
+import dev.troupe.node.deploy.ModelDeployments;
+import dev.troupe.node.deploy.Sha256;
 import dev.troupe.node.http.AdminApi;
 import dev.troupe.node.http.HttpApi;
 import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
 import dev.troupe.node.http.ServedModel;
-import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.sharding.ReplicaSharding;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -72,19 +75,14 @@ public final class ServeCommand {
         final ActorSystem<Void> system;
         final ServerBinding binding;
         final HttpApi api;
-        final StepLoop loop;
-        final LlamaModel model;
+        final ModelDeployments deployments;
         final String name;
-        final ActorRef<ModelRegistry.Command> registry;
 
-        Node(ActorSystem<Void> system, ServerBinding binding, HttpApi api, StepLoop loop, LlamaModel model, String name,
-             ActorRef<ModelRegistry.Command> registry) {
-            this.registry = registry;
+        Node(ActorSystem<Void> system, ServerBinding binding, HttpApi api, ModelDeployments deployments, String name) {
             this.system = system;
             this.binding = binding;
             this.api = api;
-            this.loop = loop;
-            this.model = model;
+            this.deployments = deployments;
             this.name = name;
         }
 
@@ -92,15 +90,23 @@ public final class ServeCommand {
 
         public String modelName() { return name; }
 
-        public StepLoop stepLoop() { return loop; }
+        public ModelDeployments deployments() { return deployments; }
 
-        public LlamaModel model() { return model; }
+        /** The loaded version that takes most of the traffic now. */
+        public LoadedVersion serving() {
+            ServedModel m = deployments.router().any();
+            if (m == null) throw new IllegalStateException("no version of " + name + " is serving");
+            for (LoadedVersion v : deployments.loaded()) if (v.version().equals(m.version())) return v;
+            throw new IllegalStateException("version " + m.version() + " is not loaded");
+        }
+
+        public StepLoop stepLoop() { return serving().loop(); }
+
+        public LlamaModel model() { return serving().engine(); }
 
         /** The registry's view of the served model (versions, deployments, live version, history). */
         public ModelRegistry.State registryState() {
-            ModelRegistry.Reply r = AskPattern.<ModelRegistry.Command, ModelRegistry.Reply>ask(registry, ModelRegistry.GetState::new,
-                    Duration.ofSeconds(10), system.scheduler()).toCompletableFuture().join();
-            return ((ModelRegistry.Reply.Current) r).state();
+            return deployments.state().toCompletableFuture().join();
         }
 
         /** The first step of a drain, on its own: new API requests get 503 from now on. */
@@ -158,38 +164,22 @@ public final class ServeCommand {
         return ConfigFactory.parseResources("single-node.conf").withFallback(ConfigFactory.load());
     }
 
-    /** Loads the model, starts the actor system, the replica and the HTTP server. */
+    /**
+     * Starts the actor system, records the file as v1 of the model (first start only), loads the versions
+     * the registry's traffic needs (v1 on a first start; whatever is live after rollouts and rollbacks on a
+     * restart), and serves them over HTTP once the live version is ready.
+     */
     public static Node start(Path modelFile, String name, Config config) throws Exception {
         Duration grace = config.getDuration("troupe.shutdown.grace");
         config = ConfigFactory.parseString(
                 "pekko.coordinated-shutdown.phases.service-requests-done.timeout = " + (grace.toMillis() + 5000) + "ms\n"
                         + "pekko.coordinated-shutdown.phases.service-unbind.timeout = 10s\n").withFallback(config);
-
-        EngineOptions engine = EngineOptions.defaults()
-                .withThreads(config.getInt("troupe.engine.threads"))
-                .withBackend(config.getString("troupe.engine.backend"))
-                .withKvCacheTokens(config.getInt("troupe.engine.kv-cache-tokens"))
-                .withKvBlockSize(config.getInt("troupe.engine.kv-block-size"))
-                .withMaxBatchTokens(config.getInt("troupe.scheduler.max-batched-tokens"))
-                .withMaxSequences(config.getInt("troupe.scheduler.max-num-seqs") + 1);
-        LlamaModel model = LlamaModel.load(modelFile, engine);
-        Duration warmUp = config.getDuration("troupe.engine.warm-up");
-        if (!warmUp.isZero()) {
-            log.info("warming up the engine for {}", warmUp);
-            model.warmUp(warmUp);
-        }
-        Tokenizer tokenizer = Tokenizer.fromGguf(model.file());
-        StepLoop loop = new StepLoop(model, tokenizer, new StepLoop.Config(
-                config.getInt("troupe.scheduler.max-num-seqs"),
-                config.getInt("troupe.scheduler.max-batched-tokens"),
-                config.getInt("troupe.scheduler.max-queued"),
-                Duration.ofMillis(50)));
-        loop.start();
-
         Path dataDir = Path.of(config.getString("troupe.data-dir")).toAbsolutePath();
         Files.createDirectories(dataDir);
         config = JournalConfig.h2(dataDir.resolve("journal")).withFallback(config);
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "troupe", config);
+        ModelDeployments deployments = null;
+        CanaryMonitor canary = null;
         try {
             Cluster cluster = Cluster.get(system);
             cluster.manager().tell(Join.create(cluster.selfMember().address()));
@@ -198,98 +188,94 @@ public final class ServeCommand {
                 if (System.nanoTime() > until) throw new IllegalStateException("the node did not join its own cluster in 20 s");
                 Thread.sleep(20);
             }
-            ActorRef<ModelRegistry.Command> registry = registerAndDeploy(system, name, modelFile, model);
+            ActorRef<ModelRegistry.Command> registry = registerFirstVersion(system, name, modelFile);
             ReplicaSharding sharding = new ReplicaSharding(system);
-            sharding.registerLocal(name, loop);
-            String template = model.file().has("tokenizer.chat_template") ? model.file().getString("tokenizer.chat_template") : null;
-            ServedModel served = new ServedModel(name, tokenizer, model.config().contextLength(), ChatTemplate.fromGguf(template),
-                    sharding.replica(name), System.currentTimeMillis() / 1000);
+            deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config));
+            ModelRegistry.State state = deployments.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            try {
+                deployments.whenReady(state.live()).get(config.getDuration("troupe.deployments.load-timeout").toMillis(), TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException("cannot load the live version " + state.live() + " of model '" + name + "': "
+                        + e.getCause().getMessage(), e.getCause());
+            }
             NodeMetrics metrics = new NodeMetrics();
-            metrics.watch(name, loop::stats);
+            ModelDeployments d = deployments;
+            metrics.watch(() -> d.loaded().stream().map(v -> new NodeMetrics.LoopStats(name, v.version(), v.loop().stats())).toList());
+            canary = new CanaryMonitor(deployments, CanaryMonitor.Slo.from(config)).start();
             HttpSettings http = HttpSettings.from(config);
-            HttpApi api = new HttpApi(system, served, http, metrics);
-            AdminApi admin = new AdminApi(system, name, registry, config.getString("troupe.admin.token"));
+            HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics);
+            AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
             ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port()).bind(api.concat(admin.route(), api.route()))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
-            log.info("serving model '{}' ({}) at http://{}:{}/v1 (chat template: {})", name, modelFile, http.host(),
-                    binding.localAddress().getPort(), served.chatTemplate().name());
+            log.info("serving model '{}' version {} at http://{}:{}/v1", name, state.live(), http.host(), binding.localAddress().getPort());
 
             CoordinatedShutdown cs = CoordinatedShutdown.get(system);
             cs.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "troupe-stop-accepting", () -> {
                 log.info("shutting down: no new requests; in-flight ones have {} to finish", grace);
                 api.stopAccepting();
-                served.replica().tell(new Replica.StopAccepting());
+                d.stopAccepting();
                 return binding.unbind().thenApply(x -> Done.getInstance());
             });
             cs.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "troupe-drain", () ->
-                    loop.drain(grace).thenCompose(x -> waitFor(() -> api.inFlight() == 0, Duration.ofSeconds(5)))
+                    d.drain(grace).thenCompose(x -> waitFor(() -> api.inFlight() == 0, Duration.ofSeconds(5)))
                             .thenApply(x -> Done.getInstance()));
             cs.addTask(CoordinatedShutdown.PhaseServiceStop(), "troupe-close-connections", () ->
                     binding.terminate(Duration.ofSeconds(3)).thenApply(x -> Done.getInstance()));
+            CanaryMonitor c = canary;
             system.getWhenTerminated().thenRun(() -> {
-                loop.close();
-                try {
-                    model.close();
-                } catch (Exception e) {
-                    log.warn("closing the model failed", e);
-                }
+                c.close();
+                d.close();
                 log.info("stopped");
             });
-            return new Node(system, binding, api, loop, model, name, registry);
+            return new Node(system, binding, api, deployments, name);
         } catch (Exception | Error e) {
+            if (canary != null) canary.close();
+            if (deployments != null) deployments.close();
             system.terminate();
-            loop.close();
-            model.close();
             throw e;
         }
     }
 
     /**
-     * Records the served file as version v1 of the model and deploys it, so the quick start needs no admin
-     * call. Restarting with the same file adds no events; a different file under the same name is refused.
+     * Records the served file as version v1 of the model and, on the model's first start, deploys and
+     * promotes it, so the quick start needs no admin call. Restarting with the same file adds no events and
+     * leaves later rollouts and rollbacks as they are; a different file under the same name is refused.
      */
-    private static ActorRef<ModelRegistry.Command> registerAndDeploy(ActorSystem<?> system, String name, Path file, LlamaModel model)
-            throws Exception {
+    private static ActorRef<ModelRegistry.Command> registerFirstVersion(ActorSystem<?> system, String name, Path file) throws Exception {
         SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
         String actorName = "model-registry-" + java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
         ActorRef<ModelRegistry.Command> registry = system.systemActorOf(ModelRegistry.create(name, 50), actorName, Props.empty());
-        String sha = sha256(file);
-        Map<String, String> params = Map.of("dim", String.valueOf(model.config().dim()), "layers", String.valueOf(model.config().layers()),
-                "context", String.valueOf(model.config().contextLength()), "vocab", String.valueOf(model.config().vocab()));
+        String sha = Sha256.of(file);
         ModelRegistry.Reply r = ask(system, registry, to -> new ModelRegistry.RegisterVersion("serve", "v1", file.toAbsolutePath().toString(),
-                sha, "llama", params, to));
+                sha, LlamaConfig.ARCHITECTURE, modelParameters(file), to));
         if (r instanceof ModelRegistry.Reply.Rejected rejected) {
             throw new IllegalStateException("cannot register " + file + " as v1 of model '" + name + "': " + rejected.message()
                     + " (serve another name with --name, or use another --data-dir)");
         }
-        r = ask(system, registry, to -> new ModelRegistry.Deploy("serve", "v1", 1, 1, to));
-        if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot deploy v1: " + rejected.message());
         ModelRegistry.State state = ((ModelRegistry.Reply.Accepted) r).state();
         if (state.live() == null) {
+            r = ask(system, registry, to -> new ModelRegistry.Deploy("serve", "v1", 1, 1, to));
+            if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot deploy v1: " + rejected.message());
             r = ask(system, registry, to -> new ModelRegistry.Promote("serve", "v1", to));
             if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot promote v1: " + rejected.message());
+            log.info("model '{}': v1 ({}, sha256 {}) registered and live", name, file.getFileName(), sha.substring(0, 12));
         }
-        log.info("model '{}': v1 ({}, sha256 {}) registered and live", name, file.getFileName(), sha.substring(0, 12));
         return registry;
+    }
+
+    /** What the registry records of a model file: its shape, read from the GGUF header. */
+    public static Map<String, String> modelParameters(Path file) throws java.io.IOException {
+        try (GgufFile f = GgufFile.open(file)) {
+            LlamaConfig c = LlamaConfig.from(f);
+            return Map.of("dim", String.valueOf(c.dim()), "layers", String.valueOf(c.layers()),
+                    "context", String.valueOf(c.contextLength()), "vocab", String.valueOf(c.vocab()));
+        }
     }
 
     private static ModelRegistry.Reply ask(ActorSystem<?> system, ActorRef<ModelRegistry.Command> registry,
                                            org.apache.pekko.japi.function.Function<ActorRef<ModelRegistry.Reply>, ModelRegistry.Command> message)
             throws Exception {
         return AskPattern.ask(registry, message, Duration.ofSeconds(30), system.scheduler()).toCompletableFuture().get(40, TimeUnit.SECONDS);
-    }
-
-    static String sha256(Path file) throws java.io.IOException {
-        try (java.io.InputStream in = Files.newInputStream(file)) {
-            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[1 << 20];
-            for (int n; (n = in.read(buf)) > 0; ) md.update(buf, 0, n);
-            StringBuilder sb = new StringBuilder();
-            for (byte b : md.digest()) sb.append(String.format("%02x", b));
-            return sb.toString();
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     /** Completes when the condition holds, or after the limit. */

@@ -14,7 +14,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Replicas as Cluster Sharding entities, one entity per model name. An entity runs where its engine is
+ * Replicas as Cluster Sharding entities, one entity per loaded model version ({@code model@version}). An entity runs where its engine is
  * loaded: this node registers the step loops it owns, and the entity factory binds to them. (Placement
  * by free device memory across several nodes comes with the cluster work.)
  */
@@ -29,20 +29,22 @@ public final class ReplicaSharding {
         this.sharding = ClusterSharding.get(system);
         this.region = sharding.init(Entity.of(TYPE_KEY, ctx -> {
             StepLoop loop = localLoops.get(ctx.getEntityId());
-            if (loop == null) {
-                throw new IllegalStateException("no engine for model '" + ctx.getEntityId() + "' is loaded on this node");
-            }
-            return Replica.create(ctx.getEntityId(), loop);
+            return loop == null ? Replica.notLoaded(ctx.getEntityId()) : Replica.create(ctx.getEntityId(), loop);
         }));
     }
 
-    /** Makes a loaded model's step loop available to its entity on this node. */
-    public void registerLocal(String model, StepLoop loop) {
-        localLoops.put(model, loop);
+    /** Makes a loaded version's step loop available to its entity ({@code model@version}) on this node. */
+    public void registerLocal(String entityId, StepLoop loop) {
+        localLoops.put(entityId, loop);
     }
 
-    public EntityRef<Replica.Command> replica(String model) {
-        return sharding.entityRefFor(TYPE_KEY, model);
+    /** The version was unloaded: its entity, if messaged again, starts as not loaded. */
+    public void unregisterLocal(String entityId) {
+        localLoops.remove(entityId);
+    }
+
+    public EntityRef<Replica.Command> replica(String entityId) {
+        return sharding.entityRefFor(TYPE_KEY, entityId);
     }
 
     public ActorRef<ShardingEnvelope<Replica.Command>> region() {

@@ -35,12 +35,39 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     /** Stop taking requests: later Generate commands fail with SHUTTING_DOWN. */
     public record StopAccepting() implements Command {}
 
+    /** The version was unloaded: stop the entity (a later message finds {@link #notLoaded} instead). */
+    public record Stop() implements Command {}
+
     private final String model;
     private final StepLoop loop;
     private boolean draining;
 
     public static Behavior<Command> create(String model, StepLoop loop) {
         return Behaviors.setup(ctx -> new Replica(ctx, model, loop));
+    }
+
+    /**
+     * The entity of a version that is not loaded on this node (unloaded, or a late message after a
+     * rollout): every request ends at once with SHUTTING_DOWN (503, retry), readiness says not ready.
+     */
+    public static Behavior<Command> notLoaded(String model) {
+        return Behaviors.receive(Command.class)
+                .onMessage(Generate.class, g -> {
+                    g.replyTo().tell(new GenerationEvent.Failed(g.request().requestId(), GenerationEvent.FailureKind.SHUTTING_DOWN,
+                            model + " is not loaded on this node", g.request().promptTokens().length, 0));
+                    return Behaviors.same();
+                })
+                .onMessage(Embed.class, e -> {
+                    e.replyTo().tell(new EmbedReply(null, model + " is not loaded on this node"));
+                    return Behaviors.same();
+                })
+                .onMessage(Probe.class, p -> {
+                    p.replyTo().tell(new ProbeReply(model, true, Long.MAX_VALUE, null));
+                    return Behaviors.same();
+                })
+                .onMessage(Stop.class, x -> Behaviors.stopped())
+                .onAnyMessage(x -> Behaviors.same())
+                .build();
     }
 
     private Replica(ActorContext<Command> ctx, String model, StepLoop loop) {
@@ -57,6 +84,7 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                 .onMessage(Embed.class, this::onEmbed)
                 .onMessage(Probe.class, this::onProbe)
                 .onMessage(StopAccepting.class, this::onStopAccepting)
+                .onMessage(Stop.class, x -> Behaviors.stopped())
                 .build();
     }
 

@@ -1,23 +1,30 @@
 package dev.troupe.node.http;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.troupe.actors.registry.ModelRegistry;
+import dev.troupe.node.ServeCommand;
+import dev.troupe.node.deploy.ModelDeployments;
 import dev.troupe.node.openai.ApiError;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.StatusCode;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.japi.function.Function;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -26,23 +33,34 @@ import java.util.concurrent.CompletionStage;
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 /**
- * The admin API's read side over the model registry: {@code GET /admin/models}, {@code /admin/models/{name}},
- * {@code .../history} and {@code .../state?at=ISO-8601}. Every call needs {@code Authorization: Bearer} with
- * the configured admin token ({@code troupe.admin.token}); with no token configured the admin API is off.
- * (Registering, deploying, traffic and rollback over HTTP come next.)
+ * The admin API over the model registry and this node's deployments. Every call needs
+ * {@code Authorization: Bearer <troupe.admin.token>} (with no token configured the admin API is off).
+ * Changes are recorded in the model's history under the actor named by {@code X-Troupe-Actor} (default
+ * "admin").
+ * <ul>
+ *   <li>{@code GET /admin/models}, {@code GET /admin/models/{name}} (registry state plus each version's
+ *       phase on this node and the split actually served), {@code .../history}, {@code .../state?at=ISO-8601}</li>
+ *   <li>{@code POST .../versions} {"version","path","sha256"} → 201; {@code DELETE .../versions/{v}} retires</li>
+ *   <li>{@code POST .../deployments} {"version","replicas","tensorParallel"} → 202, the version loads in the background</li>
+ *   <li>{@code PUT .../traffic} {"weights":{"v1":90,"v2":10}}, {@code POST .../promote} {"version"},
+ *       {@code POST .../rollback} {"to"?,"reason"?} → 200</li>
+ * </ul>
+ * Registry refusals map to 404 (unknown version), 400 (invalid values) or 409 (conflicts with the current
+ * state), each with the registry's precise message.
  */
 public final class AdminApi extends AllDirectives {
     private static final ObjectMapper JSON = new ObjectMapper();
+    public static final String ACTOR_HEADER = "X-Troupe-Actor";
 
     private final ActorSystem<?> system;
+    private final ModelDeployments deployments;
     private final String model;
-    private final ActorRef<ModelRegistry.Command> registry;
     private final byte[] token;   // null: admin API disabled
 
-    public AdminApi(ActorSystem<?> system, String model, ActorRef<ModelRegistry.Command> registry, String adminToken) {
+    public AdminApi(ActorSystem<?> system, ModelDeployments deployments, String adminToken) {
         this.system = system;
-        this.model = model;
-        this.registry = registry;
+        this.deployments = deployments;
+        this.model = deployments.model();
         this.token = adminToken == null || adminToken.isEmpty() ? null : adminToken.getBytes(StandardCharsets.UTF_8);
     }
 
@@ -50,12 +68,25 @@ public final class AdminApi extends AllDirectives {
         return pathPrefix("admin", () -> optionalHeaderValueByName("Authorization", auth -> {
             ApiError denied = check(auth);
             if (denied != null) return complete(HttpApi.error(denied));
-            return get(() -> concat(
-                    path(segment("models"), () -> completeWithFuture(models())),
-                    path(segment("models").slash(segment()), name -> completeWithFuture(state(name))),
-                    path(segment("models").slash(segment()).slash("history"), name -> completeWithFuture(history(name))),
-                    path(segment("models").slash(segment()).slash("state"), name ->
-                            parameterOptional("at", at -> completeWithFuture(stateAt(name, at))))));
+            return optionalHeaderValueByName(ACTOR_HEADER, actorHeader -> {
+                String actor = actorHeader.filter(a -> !a.isBlank()).map(String::trim).orElse("admin");
+                return concat(
+                        get(() -> concat(
+                                path(segment("models"), () -> completeWithFuture(models())),
+                                path(segment("models").slash(segment()), name -> completeWithFuture(state(name))),
+                                path(segment("models").slash(segment()).slash("history"), name -> completeWithFuture(history(name))),
+                                path(segment("models").slash(segment()).slash("state"), name ->
+                                        parameterOptional("at", at -> completeWithFuture(stateAt(name, at)))))),
+                        post(() -> concat(
+                                path(segment("models").slash(segment()).slash("versions"), name -> withJson(name, b -> register(actor, b))),
+                                path(segment("models").slash(segment()).slash("deployments"), name -> withJson(name, b -> deploy(actor, b))),
+                                path(segment("models").slash(segment()).slash("promote"), name -> withJson(name, b -> promote(actor, b))),
+                                path(segment("models").slash(segment()).slash("rollback"), name -> withJson(name, b -> rollback(actor, b))))),
+                        put(() -> path(segment("models").slash(segment()).slash("traffic"), name -> withJson(name, b -> traffic(actor, b)))),
+                        delete(() -> path(segment("models").slash(segment()).slash("versions").slash(segment()), (name, version) ->
+                                completeWithFuture(requireModel(name).thenCompose(x -> change(StatusCodes.OK,
+                                        to -> new ModelRegistry.Retire(actor, version, to))).exceptionally(AdminApi::failure)))));
+            });
         }));
     }
 
@@ -73,24 +104,31 @@ public final class AdminApi extends AllDirectives {
         return null;
     }
 
-    private CompletionStage<ModelRegistry.State> current(String name) {
+    // ------------------------------------------------------------------ reads
+
+    private CompletionStage<Void> requireModel(String name) {
         if (!model.equals(name)) {
             return CompletableFuture.failedFuture(ApiError.notFound("no model named '" + name + "' on this node", null, "model_not_found"));
         }
-        return AskPattern.<ModelRegistry.Command, ModelRegistry.Reply>ask(registry, ModelRegistry.GetState::new,
-                Duration.ofSeconds(10), system.scheduler()).thenApply(r -> ((ModelRegistry.Reply.Current) r).state());
+        return CompletableFuture.completedFuture(null);
+    }
+
+    private CompletionStage<ModelRegistry.State> current(String name) {
+        return requireModel(name).thenCompose(x -> deployments.state());
     }
 
     private CompletionStage<HttpResponse> models() {
         return current(model).thenApply(s -> {
             ObjectNode root = JSON.createObjectNode().put("object", "list");
-            root.putArray("data").add(summary(model, s));
-            return ok(root);
-        }).exceptionally(this::failure);
+            ObjectNode m = root.putArray("data").addObject().put("name", model).put("live", s.live());
+            m.putPOJO("versions", s.versions().keySet());
+            m.putPOJO("serving", deployments.router().effectiveWeights());
+            return ok(StatusCodes.OK, root);
+        }).exceptionally(AdminApi::failure);
     }
 
     private CompletionStage<HttpResponse> state(String name) {
-        return current(name).thenApply(s -> ok(stateJson(name, s))).exceptionally(this::failure);
+        return current(name).thenApply(s -> ok(StatusCodes.OK, stateJson(s, true))).exceptionally(AdminApi::failure);
     }
 
     private CompletionStage<HttpResponse> history(String name) {
@@ -101,8 +139,8 @@ public final class AdminApi extends AllDirectives {
                 ObjectNode ev = events.addObject().put("seq", e.seq()).put("at", e.at().toString()).put("actor", e.actor()).put("type", e.type());
                 for (Map.Entry<String, String> f : e.fields().entrySet()) ev.put(f.getKey(), f.getValue());
             }
-            return ok(root);
-        }).exceptionally(this::failure);
+            return ok(StatusCodes.OK, root);
+        }).exceptionally(AdminApi::failure);
     }
 
     private CompletionStage<HttpResponse> stateAt(String name, Optional<String> at) {
@@ -114,48 +152,174 @@ public final class AdminApi extends AllDirectives {
             return CompletableFuture.completedFuture(HttpApi.error(ApiError.badRequest(
                     "'at' must be an ISO-8601 instant such as 2026-11-23T12:00:00Z, got '" + at.get() + "'", "at")));
         }
-        if (!model.equals(name)) return current(name).thenApply(s -> ok(stateJson(name, s))).exceptionally(this::failure);
-        return ModelRegistry.stateAt(system, name, when).thenApply(s -> {
-            ObjectNode root = stateJson(name, s);
+        return requireModel(name).thenCompose(x -> ModelRegistry.stateAt(system, name, when)).thenApply(s -> {
+            ObjectNode root = stateJson(s, false);
             root.put("at", when.toString());
-            return ok(root);
-        }).exceptionally(this::failure);
+            return ok(StatusCodes.OK, root);
+        }).exceptionally(AdminApi::failure);
     }
 
-    private static ObjectNode summary(String name, ModelRegistry.State s) {
-        ObjectNode m = JSON.createObjectNode().put("name", name);
-        m.put("live", s.live());
-        m.putPOJO("versions", s.versions().keySet());
-        return m;
-    }
-
-    private static ObjectNode stateJson(String name, ModelRegistry.State s) {
-        ObjectNode root = JSON.createObjectNode().put("model", name);
+    /** The registry's state; with {@code node}, also each version's phase here and the split served now. */
+    private ObjectNode stateJson(ModelRegistry.State s, boolean node) {
+        ObjectNode root = JSON.createObjectNode().put("model", model);
         root.put("live", s.live());
         root.put("previous", s.previousLive());
         ObjectNode versions = root.putObject("versions");
+        Map<String, ModelDeployments.VersionStatus> phases = node ? deployments.status() : Map.of();
         for (ModelRegistry.VersionInfo v : s.versions().values()) {
             ObjectNode o = versions.putObject(v.version()).put("path", v.path()).put("sha256", v.sha256())
                     .put("architecture", v.architecture()).put("registered_at", v.registeredAt().toString())
                     .put("registered_by", v.registeredBy()).put("retired", v.retired());
             ObjectNode params = o.putObject("parameters");
             v.parameters().forEach(params::put);
+            ModelDeployments.VersionStatus st = phases.get(v.version());
+            if (st != null) {
+                o.putObject("node").put("phase", st.phase().name().toLowerCase(java.util.Locale.ROOT)).put("detail", st.detail())
+                        .put("since", st.since().toString());
+            }
         }
-        ObjectNode deployments = root.putObject("deployments");
+        ObjectNode deps = root.putObject("deployments");
         for (ModelRegistry.Deployment d : s.deployments().values()) {
-            deployments.putObject(d.version()).put("replicas", d.replicas()).put("tensor_parallel", d.tensorParallel());
+            deps.putObject(d.version()).put("replicas", d.replicas()).put("tensor_parallel", d.tensorParallel());
         }
         ObjectNode traffic = root.putObject("traffic");
         s.traffic().forEach(traffic::put);
+        if (node) {
+            ObjectNode serving = root.putObject("serving");
+            deployments.router().effectiveWeights().forEach(serving::put);
+        }
         return root;
     }
 
-    private HttpResponse ok(ObjectNode body) {
-        return HttpApi.json(StatusCodes.OK, body.toString());
+    // ------------------------------------------------------------------ changes
+
+    @FunctionalInterface
+    private interface JsonHandler {
+        CompletionStage<HttpResponse> handle(JsonNode body);
     }
 
-    private HttpResponse failure(Throwable t) {
-        Throwable c = t.getCause() != null && t instanceof java.util.concurrent.CompletionException ? t.getCause() : t;
-        return HttpApi.error(c instanceof ApiError ? (ApiError) c : ApiError.internal("registry did not answer"));
+    /** Parses the body as a JSON object (400 otherwise), checks the model, runs the handler. */
+    private Route withJson(String name, JsonHandler handler) {
+        return entity(org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller.entityToString(), text -> {
+            CompletionStage<HttpResponse> out;
+            try {
+                JsonNode body = text.isBlank() ? JSON.createObjectNode() : JSON.readTree(text);
+                if (body == null || !body.isObject()) throw ApiError.badRequest("the request body must be a JSON object", null);
+                out = requireModel(name).thenCompose(x -> handler.handle(body));
+            } catch (ApiError e) {
+                out = CompletableFuture.failedFuture(e);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                out = CompletableFuture.failedFuture(ApiError.badRequest("the request body is not valid JSON: "
+                        + e.getOriginalMessage(), null));
+            }
+            return completeWithFuture(out.exceptionally(AdminApi::failure));
+        });
+    }
+
+    private static String text(JsonNode body, String field, boolean required) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            if (required) throw ApiError.badRequest("'" + field + "' is required", field);
+            return null;
+        }
+        if (!v.isTextual() || v.asText().isBlank()) throw ApiError.badRequest("'" + field + "' must be a non-empty string", field);
+        return v.asText().trim();
+    }
+
+    private static int integer(JsonNode body, String field, int otherwise) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) return otherwise;
+        if (!v.isInt()) throw ApiError.badRequest("'" + field + "' must be an integer", field);
+        return v.asInt();
+    }
+
+    private CompletionStage<HttpResponse> register(String actor, JsonNode body) {
+        String version = text(body, "version", true);
+        if (!version.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")) {
+            throw ApiError.badRequest("'version' must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)", "version");
+        }
+        String pathText = text(body, "path", true);
+        String sha = text(body, "sha256", true).toLowerCase(java.util.Locale.ROOT);
+        if (!sha.matches("[0-9a-f]{64}")) throw ApiError.badRequest("'sha256' must be 64 hex digits", "sha256");
+        Path path = Path.of(pathText).toAbsolutePath().normalize();
+        if (!Files.isRegularFile(path)) throw ApiError.badRequest("no model file at '" + path + "' on this node", "path");
+        Map<String, String> params;
+        try {
+            params = ServeCommand.modelParameters(path);
+        } catch (Exception e) {
+            throw ApiError.badRequest("'" + path + "' is not a GGUF Llama model: " + e.getMessage(), "path");
+        }
+        // The sha256 is checked against the file when a node loads it (a mismatch refuses the load).
+        return change(StatusCodes.CREATED, to -> new ModelRegistry.RegisterVersion(actor, version, path.toString(), sha,
+                dev.troupe.engine.model.LlamaConfig.ARCHITECTURE, params, to));
+    }
+
+    private CompletionStage<HttpResponse> deploy(String actor, JsonNode body) {
+        String version = text(body, "version", true);
+        int replicas = integer(body, "replicas", 1);
+        int tp = integer(body, "tensorParallel", 1);
+        if (tp > 1) {
+            throw ApiError.badRequest("tensorParallel > 1 is not supported on this node yet (tensor-parallel groups come with the "
+                    + "multi-node work); use 1", "tensorParallel");
+        }
+        return change(StatusCodes.ACCEPTED, to -> new ModelRegistry.Deploy(actor, version, replicas, tp, to))
+                .thenApply(r -> {
+                    deployments.ensureLoaded(version);
+                    return r;
+                });
+    }
+
+    private CompletionStage<HttpResponse> traffic(String actor, JsonNode body) {
+        JsonNode w = body.get("weights");
+        if (w == null || !w.isObject() || w.isEmpty()) {
+            throw ApiError.badRequest("'weights' must be an object of version to percent, e.g. {\"v1\":90,\"v2\":10}", "weights");
+        }
+        Map<String, Integer> weights = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = w.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (!e.getValue().isInt() || e.getValue().asInt() < 0 || e.getValue().asInt() > 100) {
+                throw ApiError.badRequest("weights." + e.getKey() + " must be an integer from 0 to 100", "weights." + e.getKey());
+            }
+            weights.put(e.getKey(), e.getValue().asInt());
+        }
+        int sum = weights.values().stream().mapToInt(Integer::intValue).sum();
+        if (sum != 100) throw ApiError.badRequest("weights must sum to 100, got " + sum, "weights");
+        return change(StatusCodes.OK, to -> new ModelRegistry.SetTraffic(actor, weights, to));
+    }
+
+    private CompletionStage<HttpResponse> promote(String actor, JsonNode body) {
+        String version = text(body, "version", true);
+        return change(StatusCodes.OK, to -> new ModelRegistry.Promote(actor, version, to));
+    }
+
+    private CompletionStage<HttpResponse> rollback(String actor, JsonNode body) {
+        String to = text(body, "to", false);
+        String reason = text(body, "reason", false);
+        return change(StatusCodes.OK, r -> new ModelRegistry.Rollback(actor, to, reason, r));
+    }
+
+    /** Sends the command; Accepted answers {@code status} with the new state, Rejected a precise error. */
+    private CompletionStage<HttpResponse> change(StatusCode status, Function<ActorRef<ModelRegistry.Reply>, ModelRegistry.Command> command) {
+        return deployments.command(command).thenApply(r -> {
+            if (r instanceof ModelRegistry.Reply.Rejected rej) throw refusal(rej.message());
+            return ok(status, stateJson(((ModelRegistry.Reply.Accepted) r).state(), true));
+        });
+    }
+
+    /** 404 for an unknown version, 400 for an invalid value, 409 for a conflict with the current state. */
+    static ApiError refusal(String message) {
+        if (message.startsWith("unknown version")) return ApiError.notFound(message, "version", "version_not_found");
+        if (message.contains(" must ") || message.contains(" is required")) return ApiError.badRequest(message, null);
+        return new ApiError(409, "conflict_error", message, null, "conflict");
+    }
+
+    private static HttpResponse ok(StatusCode status, ObjectNode body) {
+        return HttpApi.json(status, body.toString());
+    }
+
+    private static HttpResponse failure(Throwable t) {
+        Throwable c = t;
+        while (c instanceof java.util.concurrent.CompletionException && c.getCause() != null) c = c.getCause();
+        return HttpApi.error(c instanceof ApiError ? (ApiError) c : ApiError.internal("the registry did not answer"));
     }
 }

@@ -10,6 +10,8 @@ import dev.troupe.node.openai.EmbeddingRequest;
 import dev.troupe.node.openai.LogprobsAccumulator;
 import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
+import dev.troupe.node.deploy.CanaryMonitor;
+import dev.troupe.node.deploy.VersionRouter;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -56,19 +58,30 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 public final class HttpApi extends AllDirectives {
     private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
     private static final SecureRandom IDS = new SecureRandom();
+    /** A client's own request id: it picks the version under a canary split (retries stay on one version). */
+    public static final String REQUEST_ID_HEADER = "X-Request-Id";
+    /** Which version of the model served the response. */
+    public static final String VERSION_HEADER = "X-Troupe-Version";
+    /** The version label of requests refused before a version was chosen. */
+    static final String NO_VERSION = "none";
 
     private final ActorSystem<?> system;
     private final Materializer materializer;
-    private final ServedModel model;
+    private final String modelName;
+    private final VersionRouter router;
+    private final CanaryMonitor canary;
     private final HttpSettings settings;
     private final NodeMetrics metrics;
     private final AtomicBoolean draining = new AtomicBoolean();
     private final AtomicInteger inFlight = new AtomicInteger();
 
-    public HttpApi(ActorSystem<?> system, ServedModel model, HttpSettings settings, NodeMetrics metrics) {
+    public HttpApi(ActorSystem<?> system, String modelName, VersionRouter router, CanaryMonitor canary, HttpSettings settings,
+                   NodeMetrics metrics) {
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
-        this.model = model;
+        this.modelName = modelName;
+        this.router = router;
+        this.canary = canary;
         this.settings = settings;
         this.metrics = metrics;
     }
@@ -102,21 +115,31 @@ public final class HttpApi extends AllDirectives {
 
     private Route generate(boolean chat) {
         String endpoint = chat ? "chat" : "completions";
-        return withBody(body -> {
+        return optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> withBody(body -> {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
             CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
             requireModel(req.model());
-            String prompt = chat ? model.chatTemplate().render(req.messages()) : req.prompt();
-            int[] tokens = model.tokenizer().encode(prompt, model.tokenizer().addBosByDefault());
-            SamplingParams params = fitToContext(chat ? withTemplateStops(req.params()) : req.params(), tokens.length);
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
+            // The canary split hashes the client's request id when it sends one, so its retries stay on one version.
+            ServedModel served = pick(clientId.filter(x -> !x.isBlank()).orElse(id));
+            String prompt = chat ? served.chatTemplate().render(req.messages()) : req.prompt();
+            int[] tokens = served.tokenizer().encode(prompt, served.tokenizer().addBosByDefault());
+            SamplingParams params = fitToContext(served, chat ? withTemplateStops(served, req.params()) : req.params(), tokens.length);
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
-            return run(new GenerationRequest(id, tokens, params, deadline), req, endpoint);
-        }, endpoint);
+            return run(served, new GenerationRequest(id, tokens, params, deadline), req, endpoint)
+                    .thenApply(r -> r.addHeader(RawHeader.create(VERSION_HEADER, served.version())));
+        }, endpoint));
+    }
+
+    /** The version serving this request key; 503 while no version of the model is ready. */
+    private ServedModel pick(String requestKey) {
+        ServedModel served = router.pick(requestKey);
+        if (served == null) throw ApiError.unavailable("no version of model '" + modelName + "' is ready on this node yet");
+        return served;
     }
 
     /** A chat reply ends where the template's next turn would begin (up to OpenAI's four stop strings). */
-    private SamplingParams withTemplateStops(SamplingParams p) {
+    private SamplingParams withTemplateStops(ServedModel model, SamplingParams p) {
         List<String> stops = new ArrayList<>(p.stop());
         for (String s : model.chatTemplate().stopStrings()) {
             if (stops.size() < SamplingParams.MAX_STOP_STRINGS && !stops.contains(s)) stops.add(s);
@@ -125,7 +148,7 @@ public final class HttpApi extends AllDirectives {
     }
 
     /** Caps max tokens to the context and refuses a prompt + max tokens that cannot fit, with the counts. */
-    private SamplingParams fitToContext(SamplingParams p, int promptTokens) {
+    private SamplingParams fitToContext(ServedModel model, SamplingParams p, int promptTokens) {
         int ctx = model.contextLength();
         boolean unlimited = p.maxTokens() == Integer.MAX_VALUE;
         if (promptTokens >= ctx || (!unlimited && promptTokens + p.maxTokens() > ctx)) {
@@ -137,7 +160,7 @@ public final class HttpApi extends AllDirectives {
         return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
     }
 
-    private CompletionStage<HttpResponse> run(GenerationRequest request, CompletionRequest req, String endpoint) {
+    private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint) {
         long start = System.nanoTime();
         Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
                         e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
@@ -147,37 +170,36 @@ public final class HttpApi extends AllDirectives {
         inFlight.incrementAndGet();
         model.replica().tell(new Replica.Generate(request, events.first()));
         // A plain response is built from all events in one pass, whatever they turn out to be.
-        if (!req.stream()) return collect(request, req, endpoint, events.second(), start);
+        if (!req.stream()) return collect(model, request, req, endpoint, events.second(), start);
         // A stream commits to 200 with its first byte: wait for the first event to know it was admitted.
         return events.second().prefixAndTail(1).runWith(Sink.head(), materializer).<HttpResponse>thenCompose(pair -> {
             List<GenerationEvent> first = pair.first();
             if (!first.isEmpty() && first.get(0) instanceof GenerationEvent.Failed) {
-                finish(endpoint, start);
                 GenerationEvent.Failed f = (GenerationEvent.Failed) first.get(0);
-                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(statusOf(f))).inc();
+                finish(model, endpoint, start, statusOf(f));
                 return CompletableFuture.completedFuture(error(failure(f)));
             }
             Source<GenerationEvent, NotUsed> all = Source.from(first).concat(pair.second());
-            return CompletableFuture.completedFuture(stream(request, req, endpoint, all, start));
+            return CompletableFuture.completedFuture(stream(model, request, req, endpoint, all, start));
         }).exceptionally(t -> {
-            finish(endpoint, start);
+            finish(model, endpoint, start, 504);
             model.replica().tell(new Replica.Cancel(request.requestId()));
-            metrics.requests.labelValues(model.name(), endpoint, "504").inc();
             return error(ApiError.timeout("the request did not finish in time"));
         });
     }
 
-    private CompletionStage<HttpResponse> collect(GenerationRequest request, CompletionRequest req, String endpoint,
+    private CompletionStage<HttpResponse> collect(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
                                  Source<GenerationEvent, NotUsed> events, long start) {
         CompletableFuture<HttpResponse> done = new CompletableFuture<>();
         StringBuilder text = new StringBuilder();
         LogprobsAccumulator logprobs = req.logprobs() >= 0 ? new LogprobsAccumulator() : null;
         AtomicLong firstToken = new AtomicLong();
+        AtomicInteger status = new AtomicInteger(504);
         events.runForeach(e -> {
             if (e instanceof GenerationEvent.Tokens t) {
                 if (firstToken.get() == 0 && !t.text().isEmpty()) {
                     firstToken.set(System.nanoTime());
-                    metrics.timeToFirstToken.labelValues(model.name()).observe((firstToken.get() - start) / 1e9);
+                    metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((firstToken.get() - start) / 1e9);
                 }
                 text.append(t.text());
                 if (logprobs != null) logprobs.add(t.logprobs());
@@ -188,25 +210,24 @@ public final class HttpApi extends AllDirectives {
                                 f.reason(), f.promptTokens(), f.completionTokens(), logprobs)
                         : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
                                 f.reason(), f.promptTokens(), f.completionTokens(), logprobs);
-                countTokens(f.promptTokens(), f.completionTokens());
-                metrics.requests.labelValues(model.name(), endpoint, "ok").inc();
+                countTokens(model, f.promptTokens(), f.completionTokens());
+                status.set(200);
                 done.complete(json(StatusCodes.OK, body));
             } else if (e instanceof GenerationEvent.Failed f) {
-                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(statusOf(f))).inc();
+                status.set(statusOf(f));
                 done.complete(error(failure(f)));
             }
         }, materializer).whenComplete((d, t) -> {
-            finish(endpoint, start);
+            finish(model, endpoint, start, status.get());
             if (!done.isDone()) {
                 model.replica().tell(new Replica.Cancel(request.requestId()));
-                metrics.requests.labelValues(model.name(), endpoint, "504").inc();
                 done.complete(error(ApiError.timeout("the request did not finish in time")));
             }
         });
         return done;
     }
 
-    private HttpResponse stream(GenerationRequest request, CompletionRequest req, String endpoint,
+    private HttpResponse stream(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
                                 Source<GenerationEvent, NotUsed> events, long start) {
         long created = System.currentTimeMillis() / 1000;
         String id = request.requestId();
@@ -214,6 +235,7 @@ public final class HttpApi extends AllDirectives {
         AtomicBoolean roleSent = new AtomicBoolean();
         AtomicLong last = new AtomicLong();
         AtomicInteger textOffset = new AtomicInteger();
+        AtomicInteger status = new AtomicInteger(499);
         Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
             List<String> out = new ArrayList<>(3);
             if (req.chat() && roleSent.compareAndSet(false, true)) {
@@ -222,8 +244,8 @@ public final class HttpApi extends AllDirectives {
             if (e instanceof GenerationEvent.Tokens t) {
                 if (t.text().isEmpty() && t.logprobs().isEmpty()) return toBytes(out);
                 long now = System.nanoTime();
-                if (last.get() == 0) metrics.timeToFirstToken.labelValues(model.name()).observe((now - start) / 1e9);
-                else metrics.interTokenLatency.labelValues(model.name()).observe((now - last.get()) / 1e9);
+                if (last.get() == 0) metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((now - start) / 1e9);
+                else metrics.interTokenLatency.labelValues(model.name(), model.version()).observe((now - last.get()) / 1e9);
                 last.set(now);
                 LogprobsAccumulator lp = null;
                 if (req.logprobs() >= 0) {
@@ -241,27 +263,25 @@ public final class HttpApi extends AllDirectives {
                 if (req.includeUsage()) {
                     out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
                 }
-                countTokens(f.promptTokens(), f.completionTokens());
-                metrics.requests.labelValues(model.name(), endpoint, "ok").inc();
+                countTokens(model, f.promptTokens(), f.completionTokens());
+                status.set(200);
             } else if (e instanceof GenerationEvent.Failed f) {
                 ended.set(true);
-                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(statusOf(f))).inc();
+                status.set(statusOf(f));
                 out.add(failure(f).toJson());
             }
             return toBytes(out);
         }).concat(Source.single(ByteString.fromString(ResponseRenderer.SSE_DONE)))
                 .recover(new org.apache.pekko.japi.pf.PFBuilder<Throwable, ByteString>()
-                        .matchAny(t -> ByteString.fromString(ResponseRenderer.sse(
-                                ApiError.timeout("the request did not finish in time").toJson()) + ResponseRenderer.SSE_DONE))
+                        .matchAny(t -> status.compareAndSet(499, 504) ? ByteString.fromString(ResponseRenderer.sse(
+                                ApiError.timeout("the request did not finish in time").toJson()) + ResponseRenderer.SSE_DONE)
+                                : ByteString.emptyByteString())
                         .build())
                 .watchTermination((mat, done) -> {
                     done.whenComplete((d, t) -> {
-                        finish(endpoint, start);
                         // The client went away (or the stream broke) before the end: free the sequence.
-                        if (!ended.get()) {
-                            model.replica().tell(new Replica.Cancel(id));
-                            metrics.requests.labelValues(model.name(), endpoint, "cancelled").inc();
-                        }
+                        if (!ended.get()) model.replica().tell(new Replica.Cancel(id));
+                        finish(model, endpoint, start, status.get());
                     });
                     return mat;
                 });
@@ -276,14 +296,22 @@ public final class HttpApi extends AllDirectives {
         return out;
     }
 
-    private void finish(String endpoint, long start) {
+    /**
+     * A request that reached a version ended with this status (499: the client went away): metrics by
+     * version, and the canary monitor's view of the version (server-side failures count against it).
+     */
+    private void finish(ServedModel model, String endpoint, long start, int status) {
         inFlight.decrementAndGet();
-        metrics.requestDuration.labelValues(model.name(), endpoint).observe((System.nanoTime() - start) / 1e9);
+        long nanos = System.nanoTime() - start;
+        metrics.requestDuration.labelValues(model.name(), model.version(), endpoint).observe(nanos / 1e9);
+        String outcome = status == 200 ? "ok" : status == 499 ? "cancelled" : String.valueOf(status);
+        metrics.requests.labelValues(model.name(), model.version(), endpoint, outcome).inc();
+        if (status != 499 && canary != null) canary.record(model.version(), nanos, status >= 500);
     }
 
-    private void countTokens(int prompt, int completion) {
-        metrics.promptTokens.labelValues(model.name()).inc(prompt);
-        metrics.completionTokens.labelValues(model.name()).inc(completion);
+    private void countTokens(ServedModel model, int prompt, int completion) {
+        metrics.promptTokens.labelValues(model.name(), model.version()).inc(prompt);
+        metrics.completionTokens.labelValues(model.name(), model.version()).inc(completion);
     }
 
     private static boolean isTerminal(GenerationEvent e) {
@@ -302,7 +330,7 @@ public final class HttpApi extends AllDirectives {
 
     private Route models() {
         return complete(json(StatusCodes.OK, ResponseRenderer.models(List.of(
-                new dev.troupe.node.openai.ModelEntry(model.name(), model.created())))));
+                new dev.troupe.node.openai.ModelEntry(modelName, created())))));
     }
 
     private Route embeddings() {
@@ -310,6 +338,7 @@ public final class HttpApi extends AllDirectives {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
             requireModel(req.model());
+            ServedModel model = pick(randomId());
             List<int[]> inputs = new ArrayList<>();
             int total = 0;
             for (int i = 0; i < req.inputs().size(); i++) {
@@ -333,31 +362,53 @@ public final class HttpApi extends AllDirectives {
             long start = System.nanoTime();
             inFlight.incrementAndGet();
             return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, t) -> {
-                finish("embeddings", start);
                 if (t != null) {
-                    metrics.requests.labelValues(model.name(), "embeddings", "500").inc();
+                    finish(model, "embeddings", start, 500);
                     Throwable c = t.getCause() != null ? t.getCause() : t;
                     return error(c instanceof ApiError ? (ApiError) c : ApiError.internal("embedding failed"));
                 }
+                finish(model, "embeddings", start, 200);
                 List<float[]> vectors = new ArrayList<>();
                 for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
-                metrics.requests.labelValues(model.name(), "embeddings", "ok").inc();
-                return json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens));
+                return json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens))
+                        .addHeader(RawHeader.create(VERSION_HEADER, model.version()));
             });
         }, "embeddings");
     }
 
+    /** Ready when at least one version serves traffic and every version in the traffic table answers a fresh probe. */
     private Route ready() {
-        CompletionStage<HttpResponse> probe = model.replica()
-                .<Replica.ProbeReply>ask(Replica.Probe::new, Duration.ofSeconds(2))
-                .thenApply(p -> {
-                    boolean ok = !draining.get() && !p.draining() && p.heartbeatAgeMillis() <= settings.maxHeartbeatAge().toMillis();
-                    String body = String.format("{\"status\":\"%s\",\"model\":\"%s\",\"heartbeat_age_ms\":%d,\"running\":%d,\"waiting\":%d}",
-                            ok ? "ready" : "not ready", model.name(), p.heartbeatAgeMillis(), p.stats().running(), p.stats().waiting());
-                    return json(ok ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, body);
-                })
-                .exceptionally(t -> json(StatusCodes.SERVICE_UNAVAILABLE, "{\"status\":\"not ready\",\"reason\":\"replica did not answer\"}"));
-        return completeWithFuture(probe);
+        List<ServedModel> versions = router.versions();
+        if (versions.isEmpty()) {
+            return complete(json(StatusCodes.SERVICE_UNAVAILABLE, "{\"status\":\"not ready\",\"reason\":\"no version of model "
+                    + modelName + " is ready\"}"));
+        }
+        List<CompletableFuture<String>> probes = new ArrayList<>();
+        for (ServedModel m : versions) {
+            probes.add(m.replica().<Replica.ProbeReply>ask(Replica.Probe::new, Duration.ofSeconds(2)).toCompletableFuture()
+                    .thenApply(p -> {
+                        boolean ok = !p.draining() && p.heartbeatAgeMillis() <= settings.maxHeartbeatAge().toMillis();
+                        return String.format("\"%s\":{\"ready\":%b,\"heartbeat_age_ms\":%d,\"running\":%d,\"waiting\":%d}",
+                                m.version(), ok, p.heartbeatAgeMillis(), p.stats() == null ? 0 : p.stats().running(),
+                                p.stats() == null ? 0 : p.stats().waiting());
+                    })
+                    .exceptionally(t -> "\"" + m.version() + "\":{\"ready\":false,\"reason\":\"replica did not answer\"}"));
+        }
+        return completeWithFuture(CompletableFuture.allOf(probes.toArray(new CompletableFuture[0])).thenApply(x -> {
+            List<String> parts = new ArrayList<>();
+            for (CompletableFuture<String> p : probes) parts.add(p.join());
+            boolean ok = !draining.get() && parts.stream().allMatch(p -> p.contains("\"ready\":true"));
+            String body = "{\"status\":\"" + (ok ? "ready" : "not ready") + "\",\"model\":\"" + modelName + "\",\"versions\":{"
+                    + String.join(",", parts) + "}}";
+            return json(ok ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, body);
+        }));
+    }
+
+    /** When the model was first registered (OpenAI's "created"): the oldest version served. */
+    private long created() {
+        long c = System.currentTimeMillis() / 1000;
+        for (ServedModel m : router.versions()) c = Math.min(c, m.created());
+        return c;
     }
 
     // ------------------------------------------------------------------ plumbing
@@ -367,7 +418,7 @@ public final class HttpApi extends AllDirectives {
         return extractRequestEntity(entity -> {
             java.util.OptionalLong declared = entity.getContentLengthOption();
             if (declared.isPresent() && declared.getAsLong() > settings.maxBodyBytes()) {
-                metrics.requests.labelValues(model.name(), endpoint, "413").inc();
+                metrics.requests.labelValues(modelName, NO_VERSION, endpoint, "413").inc();
                 return complete(error(tooLarge()));
             }
             return completeWithFuture(
@@ -376,7 +427,7 @@ public final class HttpApi extends AllDirectives {
                             try {
                                 return handler.handle(strict.getData().toArray());
                             } catch (ApiError e) {
-                                metrics.requests.labelValues(model.name(), endpoint, String.valueOf(e.status())).inc();
+                                metrics.requests.labelValues(modelName, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
                                 return CompletableFuture.completedFuture(error(e));
                             }
                         })
@@ -385,7 +436,7 @@ public final class HttpApi extends AllDirectives {
                             ApiError e = c instanceof ApiError ? (ApiError) c
                                     : c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException ? tooLarge()
                                     : internal(c);
-                            metrics.requests.labelValues(model.name(), endpoint, String.valueOf(e.status())).inc();
+                            metrics.requests.labelValues(modelName, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
                             return error(e);
                         }));
         });
@@ -401,7 +452,7 @@ public final class HttpApi extends AllDirectives {
     }
 
     private void requireModel(String name) {
-        if (!model.name().equals(name)) {
+        if (!modelName.equals(name)) {
             throw ApiError.notFound("The model '" + name + "' does not exist", "model", "model_not_found");
         }
     }

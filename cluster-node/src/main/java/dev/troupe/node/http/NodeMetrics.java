@@ -10,7 +10,9 @@ import dev.troupe.actors.replica.StepLoop;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.List;
 import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
 
 /** The node's Prometheus metrics, one registry per node (several nodes may share a JVM in tests). */
 public final class NodeMetrics {
@@ -19,35 +21,38 @@ public final class NodeMetrics {
 
     final Counter requests = Counter.builder().name("troupe_requests_total")
             .help("HTTP API requests by endpoint and outcome (ok, or the error status)")
-            .labelNames("model", "endpoint", "outcome").register(registry);
+            .labelNames("model", "version", "endpoint", "outcome").register(registry);
     final Counter promptTokens = Counter.builder().name("troupe_prompt_tokens_total")
-            .help("Prompt tokens of finished requests").labelNames("model").register(registry);
+            .help("Prompt tokens of finished requests").labelNames("model", "version").register(registry);
     final Counter completionTokens = Counter.builder().name("troupe_completion_tokens_total")
-            .help("Generated tokens of finished requests").labelNames("model").register(registry);
+            .help("Generated tokens of finished requests").labelNames("model", "version").register(registry);
     final Histogram timeToFirstToken = Histogram.builder().name("troupe_time_to_first_token_seconds")
-            .help("From request accepted to the first generated text").labelNames("model")
+            .help("From request accepted to the first generated text").labelNames("model", "version")
             .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30).register(registry);
     final Histogram interTokenLatency = Histogram.builder().name("troupe_inter_token_latency_seconds")
-            .help("Between consecutive streamed chunks of one request").labelNames("model")
+            .help("Between consecutive streamed chunks of one request").labelNames("model", "version")
             .classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1).register(registry);
     final Histogram requestDuration = Histogram.builder().name("troupe_request_duration_seconds")
-            .help("From request accepted to its last byte").labelNames("model", "endpoint")
+            .help("From request accepted to its last byte").labelNames("model", "version", "endpoint")
             .classicUpperBounds(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120).register(registry);
 
-    /** Gauges read from a replica's step loop at scrape time. */
-    public void watch(String model, Supplier<StepLoop.Stats> stats) {
-        GaugeWithCallback.builder().name("troupe_running_sequences").help("Sequences in the running batch")
-                .labelNames("model").callback(cb -> cb.call(stats.get().running(), model)).register(registry);
-        GaugeWithCallback.builder().name("troupe_waiting_requests").help("Requests queued for the running batch")
-                .labelNames("model").callback(cb -> cb.call(stats.get().waiting(), model)).register(registry);
-        GaugeWithCallback.builder().name("troupe_kv_blocks_used").help("KV-cache blocks in use")
-                .labelNames("model").callback(cb -> cb.call(stats.get().kvBlocksUsed(), model)).register(registry);
-        GaugeWithCallback.builder().name("troupe_kv_blocks_free").help("KV-cache blocks free")
-                .labelNames("model").callback(cb -> cb.call(stats.get().kvBlocksFree(), model)).register(registry);
-        GaugeWithCallback.builder().name("troupe_engine_steps").help("Forward steps run (a counter)")
-                .labelNames("model").callback(cb -> cb.call(stats.get().steps(), model)).register(registry);
-        GaugeWithCallback.builder().name("troupe_preemptions").help("Sequences preempted for KV blocks (a counter)")
-                .labelNames("model").callback(cb -> cb.call(stats.get().preemptions(), model)).register(registry);
+    /** One loaded version's step loop, read at scrape time. */
+    public record LoopStats(String model, String version, StepLoop.Stats stats) {}
+
+    /** Gauges read from the loaded versions' step loops at scrape time (versions come and go). */
+    public void watch(Supplier<List<LoopStats>> loops) {
+        gauge("troupe_running_sequences", "Sequences in the running batch", loops, s -> s.running());
+        gauge("troupe_waiting_requests", "Requests queued for the running batch", loops, s -> s.waiting());
+        gauge("troupe_kv_blocks_used", "KV-cache blocks in use", loops, s -> s.kvBlocksUsed());
+        gauge("troupe_kv_blocks_free", "KV-cache blocks free", loops, s -> s.kvBlocksFree());
+        gauge("troupe_engine_steps", "Forward steps run (a counter)", loops, s -> s.steps());
+        gauge("troupe_preemptions", "Sequences preempted for KV blocks (a counter)", loops, s -> s.preemptions());
+    }
+
+    private void gauge(String name, String help, Supplier<List<LoopStats>> loops, ToDoubleFunction<StepLoop.Stats> value) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames("model", "version").callback(cb -> {
+            for (LoopStats l : loops.get()) cb.call(value.applyAsDouble(l.stats()), l.model(), l.version());
+        }).register(registry);
     }
 
     public String scrape() {

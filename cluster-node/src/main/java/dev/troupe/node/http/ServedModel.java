@@ -5,6 +5,9 @@ import dev.troupe.engine.tokenizer.Tokenizer;
 import dev.troupe.node.openai.ChatTemplate;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 
-/** A model this node serves: its name, what the gateway needs to validate requests, and its replica. */
-public record ServedModel(String name, Tokenizer tokenizer, int contextLength, ChatTemplate chatTemplate,
+/**
+ * One loaded version of a model this node serves: its name and version, what the gateway needs to
+ * validate and tokenize requests for it (versions may differ in vocabulary and context), and its replica.
+ */
+public record ServedModel(String name, String version, Tokenizer tokenizer, int contextLength, ChatTemplate chatTemplate,
                           EntityRef<Replica.Command> replica, long created) {}

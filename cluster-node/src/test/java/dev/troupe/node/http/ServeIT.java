@@ -236,7 +236,7 @@ class ServeIT {
                     .POST(HttpRequest.BodyPublishers.ofString(completionBody("The little dog", 120, true))).build(),
                     HttpResponse.BodyHandlers.ofString()));
         }
-        double cancelledBefore = counter("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"cancelled\"}");
+        double cancelledBefore = counter("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"cancelled\",version=\"v1\"}");
         String body = "{\"model\":\"stories\",\"prompt\":\"Once upon a time\",\"max_tokens\":120,\"ignore_eos\":true,\"temperature\":0,\"stream\":true}";
         HttpResponse<InputStream> r = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
@@ -248,11 +248,11 @@ class ServeIT {
         for (CompletableFuture<HttpResponse<String>> f : others) assertEquals(200, f.get().statusCode());
         long until = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while ((node.stepLoop().stats().kvBlocksUsed() != 0
-                || counter("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"cancelled\"}") <= cancelledBefore)
+                || counter("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"cancelled\",version=\"v1\"}") <= cancelledBefore)
                 && System.nanoTime() < until) {
             Thread.sleep(20);
         }
-        assertTrue(counter("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"cancelled\"}") > cancelledBefore,
+        assertTrue(counter("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"cancelled\",version=\"v1\"}") > cancelledBefore,
                 "the disconnect was not recorded as a cancellation");
         assertEquals(0, node.stepLoop().stats().kvBlocksUsed(), "KV blocks of the cancelled stream were not freed");
         assertEquals(0, node.stepLoop().stats().running());
@@ -275,7 +275,7 @@ class ServeIT {
         assertEquals(200, ready.statusCode(), ready.body());
         post("/v1/completions", completionBody("Zoo", 3, false));
         String metrics = get("/metrics").body();
-        assertTrue(metrics.contains("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"ok\"}"), metrics);
+        assertTrue(metrics.contains("troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"ok\",version=\"v1\"}"), metrics);
         assertTrue(metrics.contains("troupe_kv_blocks_free"), metrics);
         HttpResponse<String> e = post("/v1/embeddings", "{\"model\":\"stories\",\"input\":[\"a cat\",\"a dog\"]}");
         assertEquals(200, e.statusCode(), e.body());

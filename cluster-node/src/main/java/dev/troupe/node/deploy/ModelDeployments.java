@@ -1,0 +1,381 @@
+package dev.troupe.node.deploy;
+
+import dev.troupe.actors.registry.ModelRegistry;
+import dev.troupe.actors.replica.Replica;
+import dev.troupe.actors.replica.StepLoop;
+import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.tokenizer.Tokenizer;
+import dev.troupe.node.http.ServedModel;
+import dev.troupe.node.openai.ChatTemplate;
+import dev.troupe.sharding.ReplicaSharding;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.japi.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * This node's side of one model's deployments: it follows the model's registry and makes the loaded
+ * versions match it. A deployed version is loaded (file checked against the registered sha256, engine
+ * warmed up, step loop started, replica probed) before the router gives it any traffic; the router always
+ * serves the registry's traffic split restricted to ready versions, so a traffic change, promotion or
+ * rollback to a warm version takes effect with one table swap, and a version still loading keeps its
+ * predecessor serving. A version without traffic stays warm for {@code troupe.deployments.keep-warm},
+ * then is drained and unloaded (cold: it loads again when traffic needs it).
+ *
+ * <p>All registry commands of this node go through {@link #command}, which applies the registry's new
+ * state here as soon as it is persisted.
+ */
+public final class ModelDeployments implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ModelDeployments.class);
+
+    /** Where a version stands on this node. */
+    public enum Phase { LOADING, READY, FAILED, UNLOADING, COLD }
+
+    public record VersionStatus(Phase phase, String detail, Instant since) {}
+
+    private static final class Slot {
+        final String version;
+        Phase phase;
+        String detail;
+        Instant since;
+        LoadedVersion loaded;
+        long lastRoutedNanos = System.nanoTime();
+        CompletableFuture<LoadedVersion> ready = new CompletableFuture<>();
+
+        Slot(String version) {
+            this.version = version;
+        }
+
+        void set(Phase p, String d) {
+            phase = p;
+            detail = d;
+            since = Instant.now();
+        }
+    }
+
+    private final ActorSystem<?> system;
+    private final String model;
+    private final ActorRef<ModelRegistry.Command> registry;
+    private final ReplicaSharding sharding;
+    private final DeploymentSettings settings;
+    private final VersionRouter router = new VersionRouter();
+    private final ExecutorService loader;
+    private final ScheduledExecutorService ticker;
+    private final List<java.util.function.Consumer<ModelRegistry.State>> listeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    // Guarded by this.
+    private final Map<String, Slot> slots = new TreeMap<>();
+    private ModelRegistry.State desired = ModelRegistry.State.EMPTY;
+    private boolean closed;
+
+    public ModelDeployments(ActorSystem<?> system, String model, ActorRef<ModelRegistry.Command> registry,
+                            ReplicaSharding sharding, DeploymentSettings settings) {
+        this.system = system;
+        this.model = model;
+        this.registry = registry;
+        this.sharding = sharding;
+        this.settings = settings;
+        this.loader = Executors.newSingleThreadExecutor(daemon("troupe-loader-" + model));
+        this.ticker = Executors.newSingleThreadScheduledExecutor(daemon("troupe-deployments-" + model));
+    }
+
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    public String model() {
+        return model;
+    }
+
+    public VersionRouter router() {
+        return router;
+    }
+
+    /**
+     * Reads the registry and loads what its traffic needs now (the live version and any version with
+     * traffic); other deployed versions start cold. Then follows every change made through {@link #command}.
+     */
+    public CompletionStage<ModelRegistry.State> start() {
+        ticker.scheduleWithFixedDelay(this::tick, 1, 1, TimeUnit.SECONDS);
+        return state().thenApply(s -> {
+            apply(s, true);
+            return s;
+        });
+    }
+
+    /** Called with the registry's state after every accepted change (e.g. by the canary monitor). */
+    public void onChange(java.util.function.Consumer<ModelRegistry.State> listener) {
+        listeners.add(listener);
+    }
+
+    /** Sends a command to the registry; an accepted change is applied on this node before the reply returns. */
+    public CompletionStage<ModelRegistry.Reply> command(Function<ActorRef<ModelRegistry.Reply>, ModelRegistry.Command> message) {
+        return AskPattern.ask(registry, message, Duration.ofSeconds(30), system.scheduler()).thenApply(r -> {
+            if (r instanceof ModelRegistry.Reply.Accepted a) apply(a.state(), false);
+            return r;
+        });
+    }
+
+    public CompletionStage<ModelRegistry.State> state() {
+        return AskPattern.<ModelRegistry.Command, ModelRegistry.Reply>ask(registry, ModelRegistry.GetState::new,
+                Duration.ofSeconds(30), system.scheduler()).thenApply(r -> ((ModelRegistry.Reply.Current) r).state());
+    }
+
+    /** Completes when the version is ready on this node, or fails with why it could not load. */
+    public synchronized CompletableFuture<LoadedVersion> whenReady(String version) {
+        Slot s = slots.get(version);
+        return s == null ? CompletableFuture.failedFuture(new IllegalStateException("version '" + version + "' is not deployed"))
+                : s.ready;
+    }
+
+    /** Loads a deployed version again if it failed or went cold (an explicit deploy asks for it). */
+    public synchronized void ensureLoaded(String version) {
+        Slot s = slots.get(version);
+        if (s != null && (s.phase == Phase.FAILED || s.phase == Phase.COLD) && isDeployed(desired, version)) startLoad(version);
+    }
+
+    public synchronized Map<String, VersionStatus> status() {
+        Map<String, VersionStatus> out = new LinkedHashMap<>();
+        for (Slot s : slots.values()) out.put(s.version, new VersionStatus(s.phase, s.detail, s.since));
+        return out;
+    }
+
+    /** The versions loaded and ready, in name order. */
+    public synchronized List<LoadedVersion> loaded() {
+        List<LoadedVersion> out = new ArrayList<>();
+        for (Slot s : slots.values()) if (s.phase == Phase.READY) out.add(s.loaded);
+        return out;
+    }
+
+    /** Stops every loaded version taking new requests (graceful shutdown). */
+    public void stopAccepting() {
+        for (LoadedVersion v : loaded()) v.served().replica().tell(new Replica.StopAccepting());
+    }
+
+    /** Lets every loaded version finish its in-flight requests within the grace period. */
+    public CompletableFuture<Void> drain(Duration grace) {
+        List<CompletableFuture<Void>> all = new ArrayList<>();
+        for (LoadedVersion v : loaded()) all.add(v.loop().drain(grace));
+        return CompletableFuture.allOf(all.toArray(new CompletableFuture[0]));
+    }
+
+    @Override
+    public void close() {
+        List<LoadedVersion> toClose;
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+            toClose = new ArrayList<>();
+            for (Slot s : slots.values()) if (s.loaded != null) toClose.add(s.loaded);
+            router.clear();
+        }
+        ticker.shutdownNow();
+        loader.shutdownNow();
+        for (LoadedVersion v : toClose) closeQuietly(v);
+    }
+
+    // ------------------------------------------------------------------ following the registry
+
+    private static boolean isDeployed(ModelRegistry.State s, String version) {
+        ModelRegistry.VersionInfo v = s.versions().get(version);
+        return v != null && !v.retired() && s.deployments().containsKey(version);
+    }
+
+    private static boolean hasTraffic(ModelRegistry.State s, String version) {
+        return s.traffic().getOrDefault(version, 0) > 0 || version.equals(s.live());
+    }
+
+    private void apply(ModelRegistry.State s, boolean startingUp) {
+        synchronized (this) {
+            if (closed) return;
+            desired = s;
+            for (String version : s.versions().keySet()) {
+                Slot slot = slots.get(version);
+                boolean deployed = isDeployed(s, version);
+                boolean needed = deployed && hasTraffic(s, version);
+                if (deployed && slot == null && startingUp && !needed) {
+                    slot = new Slot(version);
+                    slot.set(Phase.COLD, "not loaded at start-up: it has no traffic");
+                    slots.put(version, slot);
+                } else if (deployed && (slot == null || (slot.phase == Phase.COLD && needed))) {
+                    startLoad(version);
+                } else if (!deployed && slot != null && slot.phase == Phase.READY) {
+                    startUnload(slot, "no longer deployed");
+                }
+            }
+            republish();
+        }
+        for (var l : listeners) l.accept(s);
+    }
+
+    /** Serves the registry's split over the ready versions; keeps the old table while none of them is ready. */
+    private void republish() {
+        Map<String, ServedModel> ready = new TreeMap<>();
+        for (Slot s : slots.values()) if (s.phase == Phase.READY) ready.put(s.version, s.loaded.served());
+        if (!router.publish(desired.traffic(), ready)) {
+            boolean stillReady = !router.versions().isEmpty();
+            for (ServedModel m : router.versions()) stillReady &= ready.containsKey(m.version());
+            if (!stillReady) router.clear();
+        }
+        long now = System.nanoTime();
+        for (ServedModel m : router.versions()) slots.get(m.version()).lastRoutedNanos = now;
+    }
+
+    /** Once a second: versions without traffic past the keep-warm window are drained and unloaded. */
+    private synchronized void tick() {
+        if (closed) return;
+        try {
+            long now = System.nanoTime();
+            java.util.Set<String> routed = router.effectiveWeights().keySet();
+            for (Slot s : slots.values()) {
+                if (routed.contains(s.version)) {
+                    s.lastRoutedNanos = now;
+                } else if (s.phase == Phase.READY && !hasTraffic(desired, s.version)
+                        && now - s.lastRoutedNanos > settings.keepWarm().toNanos()) {
+                    startUnload(s, "cooled down: no traffic for " + settings.keepWarm());
+                }
+            }
+        } catch (RuntimeException e) {
+            log.warn("deployment tick failed", e);
+        }
+    }
+
+    private void startLoad(String version) {
+        ModelRegistry.VersionInfo info = desired.versions().get(version);
+        Slot slot = slots.computeIfAbsent(version, Slot::new);
+        if (slot.ready.isDone()) slot.ready = new CompletableFuture<>();
+        slot.set(Phase.LOADING, "loading " + info.path());
+        CompletableFuture<LoadedVersion> ready = slot.ready;
+        log.info("model '{}': loading {} from {}", model, version, info.path());
+        loader.execute(() -> {
+            long t0 = System.nanoTime();
+            LoadedVersion loaded;
+            try {
+                loaded = load(info);
+            } catch (Exception | Error e) {
+                String why = e.getMessage() != null ? e.getMessage() : e.toString();
+                log.warn("model '{}': version {} failed to load: {}", model, version, why);
+                synchronized (this) {
+                    slot.set(Phase.FAILED, why);
+                }
+                ready.completeExceptionally(e);
+                return;
+            }
+            boolean keep;
+            synchronized (this) {
+                keep = !closed && isDeployed(desired, version);
+                if (keep) {
+                    slot.loaded = loaded;
+                    slot.lastRoutedNanos = System.nanoTime();
+                    slot.set(Phase.READY, "loaded in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+                    republish();
+                } else {
+                    slot.set(Phase.COLD, "no longer deployed when its load finished");
+                }
+            }
+            if (!keep) {
+                closeQuietly(loaded);
+                ready.completeExceptionally(new IllegalStateException("version '" + version + "' is no longer deployed"));
+                return;
+            }
+            log.info("model '{}': version {} ready ({})", model, version, slot.detail);
+            ready.complete(loaded);
+        });
+    }
+
+    private void startUnload(Slot slot, String why) {
+        LoadedVersion v = slot.loaded;
+        slot.set(Phase.UNLOADING, why);
+        log.info("model '{}': unloading {} ({})", model, slot.version, why);
+        loader.execute(() -> {
+            try {
+                v.loop().drain(settings.drainGrace()).get(settings.drainGrace().toMillis() + 5000, TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                log.warn("model '{}': draining {} did not finish cleanly: {}", model, slot.version, e.toString());
+            }
+            closeQuietly(v);
+            synchronized (this) {
+                slot.loaded = null;
+                slot.ready = new CompletableFuture<>();
+                slot.set(Phase.COLD, why);
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------ loading one version
+
+    private String entityId(String version) {
+        return model + "@" + version;
+    }
+
+    private LoadedVersion load(ModelRegistry.VersionInfo info) throws Exception {
+        Path path = Path.of(info.path());
+        if (!Files.isRegularFile(path)) throw new java.io.IOException("model file not found: " + path);
+        String sha = Sha256.of(path);
+        if (!sha.equals(info.sha256())) {
+            throw new java.io.IOException("refusing to load " + path + ": its sha256 is " + sha + " but version "
+                    + info.version() + " was registered with " + info.sha256());
+        }
+        LlamaModel engine = LlamaModel.load(path, settings.engine());
+        StepLoop loop = null;
+        try {
+            if (!settings.warmUp().isZero()) {
+                log.info("model '{}': warming up {} for {}", model, info.version(), settings.warmUp());
+                engine.warmUp(settings.warmUp());
+            }
+            Tokenizer tokenizer = Tokenizer.fromGguf(engine.file());
+            loop = new StepLoop(engine, tokenizer, settings.loop());
+            loop.start();
+            String id = entityId(info.version());
+            sharding.registerLocal(id, loop);
+            String template = engine.file().has("tokenizer.chat_template") ? engine.file().getString("tokenizer.chat_template") : null;
+            ServedModel served = new ServedModel(model, info.version(), tokenizer, engine.config().contextLength(),
+                    ChatTemplate.fromGguf(template), sharding.replica(id), info.registeredAt().getEpochSecond());
+            Replica.ProbeReply probe = served.replica().<Replica.ProbeReply>ask(Replica.Probe::new, Duration.ofSeconds(10))
+                    .toCompletableFuture().get(15, TimeUnit.SECONDS);
+            if (probe.heartbeatAgeMillis() > settings.maxHeartbeatAge().toMillis()) {
+                throw new IllegalStateException("the step loop of " + info.version() + " is not running (heartbeat "
+                        + probe.heartbeatAgeMillis() + " ms old)");
+            }
+            return new LoadedVersion(info.version(), engine, loop, served);
+        } catch (Exception | Error e) {
+            if (loop != null) loop.close();
+            sharding.unregisterLocal(entityId(info.version()));
+            engine.close();
+            throw e;
+        }
+    }
+
+    private void closeQuietly(LoadedVersion v) {
+        try {
+            v.served().replica().tell(new Replica.Stop());
+            sharding.unregisterLocal(entityId(v.version()));
+            v.loop().close();
+            v.engine().close();
+        } catch (Exception e) {
+            log.warn("model '{}': closing {} failed", model, v.version(), e);
+        }
+    }
+}
