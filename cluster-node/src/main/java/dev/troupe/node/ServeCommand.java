@@ -176,7 +176,7 @@ public final class ServeCommand {
                         + "pekko.coordinated-shutdown.phases.service-unbind.timeout = 10s\n").withFallback(config);
         Path dataDir = Path.of(config.getString("troupe.data-dir")).toAbsolutePath();
         Files.createDirectories(dataDir);
-        config = JournalConfig.h2(dataDir.resolve("journal")).withFallback(config);
+        config = JournalConfig.fromSettings(config, dataDir).withFallback(config);
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "troupe", config);
         ModelDeployments deployments = null;
         CanaryMonitor canary = null;

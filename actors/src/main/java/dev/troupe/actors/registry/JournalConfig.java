@@ -13,6 +13,20 @@ import java.nio.file.Path;
 public final class JournalConfig {
     private JournalConfig() {}
 
+    /**
+     * The journal a node's {@code troupe.journal} settings name: {@code kind = h2} (a file under the data
+     * directory, no server) or {@code kind = postgres} ({@code troupe.journal.postgres.url/user/password}).
+     */
+    public static Config fromSettings(Config c, Path dataDir) {
+        String kind = c.getString("troupe.journal.kind");
+        return switch (kind) {
+            case "h2" -> h2(dataDir.resolve("journal"));
+            case "postgres" -> postgres(c.getString("troupe.journal.postgres.url"), c.getString("troupe.journal.postgres.user"),
+                    c.getString("troupe.journal.postgres.password"));
+            default -> throw new IllegalArgumentException("troupe.journal.kind must be h2 or postgres, got '" + kind + "'");
+        };
+    }
+
     /** H2 file database at {@code file} (an absolute path without the {@code .mv.db} suffix). */
     public static Config h2(Path file) {
         return jdbc("slick.jdbc.H2Profile$", "org.h2.Driver", h2Url(file), "sa", "");
@@ -20,7 +34,9 @@ public final class JournalConfig {
 
     /** The JDBC URL {@link #h2(Path)} uses (also for plain JDBC access to the same file). */
     public static String h2Url(Path file) {
-        return "jdbc:h2:file:" + file.toAbsolutePath() + ";DATABASE_TO_UPPER=false";
+        // WRITE_DELAY=0: H2 otherwise keeps committed changes in memory for up to 500 ms, so a node killed
+        // with SIGKILL right after acknowledging an admin change would lose it (RestartIT caught this).
+        return "jdbc:h2:file:" + file.toAbsolutePath() + ";DATABASE_TO_UPPER=false;WRITE_DELAY=0";
     }
 
     /** PostgreSQL, e.g. {@code jdbc:postgresql://127.0.0.1:5432/test}. */
