@@ -26,6 +26,7 @@ public final class Main {
             "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
             "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
+            "  bench rollout   deploy, canary, promote and rollbacks under load: failed requests, rollback time (JSON lines)",
             "  help          this text; `bin/troupe COMMAND --help` for a command's options",
             "");
 
@@ -93,6 +94,7 @@ public final class Main {
                     if (argv.length > 1 && argv[1].equals("engine")) return benchEngine(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("serve")) return ServeBench.run(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("overhead")) return OverheadBench.run(argv, out, err);
+                    if (argv.length > 1 && argv[1].equals("rollout")) return RolloutBench.run(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("matmul")) {
                         return dev.troupe.engine.bench.MatmulBench.run(java.util.Arrays.copyOfRange(argv, 2, argv.length), out, err);
                     }
