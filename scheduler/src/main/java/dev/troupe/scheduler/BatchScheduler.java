@@ -1,6 +1,8 @@
 package dev.troupe.scheduler;
 
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 
 /**
  * Continuous batching, decided one iteration at a time: which running sequences decode a token and
@@ -21,6 +23,13 @@ import java.util.ArrayList;
  * youngest running sequence (latest arrival) is preempted: its blocks are released and it goes back to
  * the front of the queue with everything it had (prompt + generated tokens), which it recomputes when
  * readmitted. Arrival order survives preemption, so a readmitted sequence is not the next victim.
+ *
+ * <p>Tenants: each sequence carries a tenant and a weight. The {@link WaitQueue} decides the admission
+ * order ({@link FairWaitQueue} shares the node by weight) and is told what runs: admissions, preemptions,
+ * releases and the tokens of every committed step ({@link WaitQueue#charge}). When every slot is taken
+ * and sequences wait, the queue may name one running sequence to preempt so that an under-served
+ * tenant starts now instead of after some other tenant's long generation ({@link WaitQueue#slotVictim});
+ * at most one such preemption per plan, recompute-style like the others.
  *
  * <p>A sequence that cannot fit even alone (prompt + max new tokens beyond the context or the whole
  * pool) is refused by {@link #rejectReason} / {@link #add}.
@@ -54,9 +63,11 @@ public final class BatchScheduler<T> {
     private final KvBlocks kv;
     private final WaitQueue<T> waiting;
     private final ArrayList<ScheduledSequence<T>> running = new ArrayList<>(); // ascending arrival
+    private final List<ScheduledSequence<T>> runningView = Collections.unmodifiableList(running);
     private final Plan<T> plan = new Plan<>();
     private long arrivals;
     private long preemptions;
+    private long fairnessPreemptions;
     private int budget; // tokens left while planning
 
     public BatchScheduler(Config config, KvBlocks kv) {
@@ -95,11 +106,24 @@ public final class BatchScheduler<T> {
         return null;
     }
 
-    /** Queues a new sequence at the back. @throws IllegalArgumentException when {@link #rejectReason} says so */
+    /** The tenant of sequences added without one. */
+    public static final String DEFAULT_TENANT = "anonymous";
+
+    /** Queues a new sequence of the {@link #DEFAULT_TENANT} (weight 1). */
     public ScheduledSequence<T> add(T payload, int promptTokens, int maxNewTokens) {
+        return add(payload, promptTokens, maxNewTokens, DEFAULT_TENANT, 1);
+    }
+
+    /**
+     * Queues a new sequence of a tenant; where it stands is the wait queue's choice (the back, for FIFO).
+     * @throws IllegalArgumentException when {@link #rejectReason} says so, or the tenant is blank or weight < 1
+     */
+    public ScheduledSequence<T> add(T payload, int promptTokens, int maxNewTokens, String tenant, int weight) {
         String why = rejectReason(promptTokens, maxNewTokens);
         if (why != null) throw new IllegalArgumentException(why);
-        ScheduledSequence<T> s = new ScheduledSequence<>(payload, arrivals++, promptTokens, maxNewTokens);
+        if (tenant == null || tenant.isBlank()) throw new IllegalArgumentException("tenant is required");
+        if (weight < 1) throw new IllegalArgumentException("weight must be >= 1, got " + weight);
+        ScheduledSequence<T> s = new ScheduledSequence<>(payload, arrivals++, promptTokens, maxNewTokens, tenant, weight);
         waiting.add(s);
         return s;
     }
@@ -108,6 +132,15 @@ public final class BatchScheduler<T> {
     public Plan<T> plan() {
         plan.clear();
         budget = config.maxBatchedTokens();
+
+        // 0. Every slot taken and someone waits: the queue may free one for an under-served tenant.
+        if (running.size() >= config.maxNumSeqs() && waiting.size() > 0) {
+            ScheduledSequence<T> victim = waiting.slotVictim(runningView);
+            if (victim != null && victim.state == ScheduledSequence.State.RUNNING) {
+                preempt(victim);
+                fairnessPreemptions++;
+            }
+        }
 
         // 1. Decode tokens of running sequences, oldest first.
         for (int i = 0; i < running.size() && budget > 0; i++) {
@@ -163,6 +196,7 @@ public final class BatchScheduler<T> {
             ScheduledSequence<T> s = p.sequence(i);
             if (s.state != ScheduledSequence.State.RUNNING) continue; // finished meanwhile
             s.computedTokens = p.start(i) + p.count(i);
+            waiting.charge(s, p.count(i));
         }
     }
 
@@ -180,6 +214,7 @@ public final class BatchScheduler<T> {
                 running.remove(s);
                 kv.release(s.slot);
                 s.slot = -1;
+                waiting.released(s);
             }
             case WAITING -> waiting.remove(s);
             case FINISHED -> { return; }
@@ -201,7 +236,11 @@ public final class BatchScheduler<T> {
 
     public int waitingCount() { return waiting.size(); }
 
+    /** All preemptions: for KV blocks, for outside work and for fairness. */
     public long preemptions() { return preemptions; }
+
+    /** Preemptions that freed a slot for an under-served tenant ({@link WaitQueue#slotVictim}). */
+    public long fairnessPreemptions() { return fairnessPreemptions; }
 
     /** Reserves blocks for s to hold {@code tokens} positions, preempting the youngest running sequences as
      *  needed; false when s itself had to be preempted. */

@@ -12,6 +12,10 @@ public final class ScheduledSequence<T> {
     private final long arrival;
     private final int promptTokens;
     private final int maxNewTokens;
+    private final String tenant;
+    private final int weight;
+    /** The wait queue's own per-sequence bookkeeping (a fair queue keeps its tenant's state here). */
+    Object queueTag;
     int totalTokens;
     int computedTokens;
     int slot = -1;
@@ -19,11 +23,13 @@ public final class ScheduledSequence<T> {
     boolean everScheduled;
     int preemptions;
 
-    ScheduledSequence(T payload, long arrival, int promptTokens, int maxNewTokens) {
+    ScheduledSequence(T payload, long arrival, int promptTokens, int maxNewTokens, String tenant, int weight) {
         this.payload = payload;
         this.arrival = arrival;
         this.promptTokens = promptTokens;
         this.maxNewTokens = maxNewTokens;
+        this.tenant = tenant;
+        this.weight = weight;
         this.totalTokens = promptTokens;
     }
 
@@ -35,6 +41,12 @@ public final class ScheduledSequence<T> {
     public int promptTokens() { return promptTokens; }
 
     public int maxNewTokens() { return maxNewTokens; }
+
+    /** Whose sequence it is, for fair scheduling. */
+    public String tenant() { return tenant; }
+
+    /** The tenant's weight as this sequence's request gave it (>= 1): its share of the node relative to others. */
+    public int weight() { return weight; }
 
     /** Prompt + generated tokens so far. */
     public int totalTokens() { return totalTokens; }

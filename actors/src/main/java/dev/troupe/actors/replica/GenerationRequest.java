@@ -4,13 +4,28 @@ import dev.troupe.engine.sampling.SamplingParams;
 
 /**
  * One completion to generate: prompt token ids (BOS included as the model wants), sampling parameters
- * (max tokens, stop strings, logprobs...), and an optional deadline on the {@link System#nanoTime()}
- * clock (0 = none).
+ * (max tokens, stop strings, logprobs...), an optional deadline on the {@link System#nanoTime()} clock
+ * (0 = none), and whose request it is: the tenant and its weight, its share of the replica under
+ * contention relative to other tenants' (weight 2 gets about twice the tokens of weight 1).
  */
-public record GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos) {
+public record GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos,
+                                String tenant, int weight) {
+    /** The tenant of requests that name none. */
+    public static final String ANONYMOUS = "anonymous";
+    public static final int MAX_WEIGHT = 1000;
+
     public GenerationRequest {
         if (requestId == null || requestId.isEmpty()) throw new IllegalArgumentException("requestId is required");
         if (promptTokens == null || promptTokens.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
         if (params == null) throw new IllegalArgumentException("params are required");
+        if (tenant == null || tenant.isBlank()) throw new IllegalArgumentException("tenant is required");
+        if (weight < 1 || weight > MAX_WEIGHT) {
+            throw new IllegalArgumentException("weight must be between 1 and " + MAX_WEIGHT + ", got " + weight);
+        }
+    }
+
+    /** A request of the {@link #ANONYMOUS} tenant, weight 1. */
+    public GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos) {
+        this(requestId, promptTokens, params, deadlineNanos, ANONYMOUS, 1);
     }
 }

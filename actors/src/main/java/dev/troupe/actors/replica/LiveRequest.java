@@ -15,6 +15,8 @@ final class LiveRequest {
     final GenerationRequest request;
     final GenerationSink sink;
     final int promptLength;
+    /** Its tenant's counters on this replica. */
+    final StepLoop.TenantCounters usage;
     /** Most tokens it may generate: max tokens, capped at the context end. */
     int limit;
     /** Prompt followed by the generated tokens (the scheduler's positions index this). */
@@ -37,9 +39,10 @@ final class LiveRequest {
     final StringBuilder pendingText = new StringBuilder();
     List<GenerationEvent.TokenLogprob> pendingLogprobs;
 
-    LiveRequest(GenerationRequest request, GenerationSink sink) {
+    LiveRequest(GenerationRequest request, GenerationSink sink, StepLoop.TenantCounters usage) {
         this.request = request;
         this.sink = sink;
+        this.usage = usage;
         this.promptLength = request.promptTokens().length;
     }
 

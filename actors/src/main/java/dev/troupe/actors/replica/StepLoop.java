@@ -11,6 +11,7 @@ import dev.troupe.engine.sampling.StopMatcher;
 import dev.troupe.engine.sampling.TokenHistory;
 import dev.troupe.engine.tokenizer.Tokenizer;
 import dev.troupe.scheduler.BatchScheduler;
+import dev.troupe.scheduler.FairWaitQueue;
 import dev.troupe.scheduler.Plan;
 import dev.troupe.scheduler.ScheduledSequence;
 import org.slf4j.Logger;
@@ -21,7 +22,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -46,6 +50,11 @@ import java.util.concurrent.locks.LockSupport;
  * Logprobs are reported when {@code params.topLogprobs() > 0}, with token texts decoded from the
  * tokens' bytes.
  *
+ * <p>Tenants: requests are admitted by a {@link FairWaitQueue} on their tenant and weight, so under
+ * contention tenants get tokens in proportion to their weights, and a tenant flooding the replica cannot
+ * hold every slot against a newcomer (one of its sequences is preempted, recompute-style, and finishes
+ * later with the same output). Generated tokens are counted per tenant ({@link #tenantUsage()}).
+ *
  * <p>Sinks run on the loop thread; one that throws is logged and its request dropped (no more events
  * to it). An engine failure in a step fails the requests of that step with INTERNAL; the loop goes on.
  */
@@ -66,7 +75,17 @@ public final class StepLoop implements AutoCloseable {
 
     /** A snapshot for metrics and readiness. */
     public record Stats(int running, int waiting, int kvBlocksUsed, int kvBlocksFree, long steps,
-                        long promptTokens, long generatedTokens, long preemptions, long lastHeartbeatNanos) {}
+                        long promptTokens, long generatedTokens, long preemptions, long fairnessPreemptions,
+                        long lastHeartbeatNanos) {}
+
+    /** Tokens of one tenant so far on this replica: prompts of started requests, and generated tokens. */
+    public record TenantUsage(long promptTokens, long generatedTokens) {}
+
+    /** A tenant's live counters: written by the loop thread only, read by any. */
+    static final class TenantCounters {
+        volatile long promptTokens;
+        volatile long generatedTokens;
+    }
 
     private record Submit(GenerationRequest request, GenerationSink sink) {}
 
@@ -96,6 +115,7 @@ public final class StepLoop implements AutoCloseable {
     private volatile Thread thread;
     private volatile long heartbeat = System.nanoTime();
     private volatile Stats stats;
+    private final ConcurrentHashMap<String, TenantCounters> tenants = new ConcurrentHashMap<>();
 
     // Loop thread only.
     private final HashMap<String, LiveRequest> byId = new HashMap<>();
@@ -123,7 +143,7 @@ public final class StepLoop implements AutoCloseable {
         this.idleWaitNanos = config.idleWait().toNanos();
         int watermark = Math.max(1, kv.totalBlocks() / 100);
         this.scheduler = new BatchScheduler<>(new BatchScheduler.Config(maxSeqs, maxTokens, contextLength, watermark),
-                new PagedKvBlocks(kv));
+                new PagedKvBlocks(kv), new FairWaitQueue<>(maxSeqs));
         this.batch = new Batch(model.maxBatchTokens());
         publishStats();
     }
@@ -202,7 +222,14 @@ public final class StepLoop implements AutoCloseable {
     public Stats stats() {
         Stats s = stats;
         return new Stats(s.running(), s.waiting() + inboxSubmits.get(), s.kvBlocksUsed(), s.kvBlocksFree(), s.steps(),
-                s.promptTokens(), s.generatedTokens(), s.preemptions(), heartbeat);
+                s.promptTokens(), s.generatedTokens(), s.preemptions(), s.fairnessPreemptions(), heartbeat);
+    }
+
+    /** Per tenant that has sent a request here: its tokens so far (a snapshot, sorted by tenant). */
+    public Map<String, TenantUsage> tenantUsage() {
+        TreeMap<String, TenantUsage> out = new TreeMap<>();
+        tenants.forEach((name, c) -> out.put(name, new TenantUsage(c.promptTokens, c.generatedTokens)));
+        return out;
     }
 
     /**
@@ -315,7 +342,7 @@ public final class StepLoop implements AutoCloseable {
     }
 
     private void accept(GenerationRequest req, GenerationSink sink) {
-        LiveRequest r = new LiveRequest(req, sink);
+        LiveRequest r = new LiveRequest(req, sink, tenants.computeIfAbsent(req.tenant(), t -> new TenantCounters()));
         if (byId.containsKey(req.requestId())) {
             // Not registered: a second request with a live id would make cancel ambiguous.
             queued.decrementAndGet();
@@ -358,7 +385,7 @@ public final class StepLoop implements AutoCloseable {
             fail(r, FailureKind.INTERNAL, "cannot start generation: " + e.getMessage());
             return;
         }
-        r.seq = scheduler.add(r, prompt.length, limit);
+        r.seq = scheduler.add(r, prompt.length, limit, req.tenant(), req.weight());
     }
 
     /** Plans and runs one step; false when there was nothing to run. */
@@ -373,6 +400,7 @@ public final class StepLoop implements AutoCloseable {
                 r.queued = false;
                 queued.decrementAndGet();
                 promptTokens += r.promptLength;
+                r.usage.promptTokens = r.usage.promptTokens + r.promptLength; // single writer: this thread
             }
             r.logitsRow = batch.addChunk(s.slot(), r.tokens, plan.start(i), plan.count(i), plan.start(i), plan.wantsLogits(i));
         }
@@ -407,6 +435,7 @@ public final class StepLoop implements AutoCloseable {
         }
         r.generated++;
         generatedTokens++;
+        r.usage.generatedTokens = r.usage.generatedTokens + 1; // single writer: this thread
         if (!r.request.params().ignoreEos() && tokenizer.isEndOfGeneration(token)) {
             finish(r, FinishReason.STOP);
             return;
@@ -536,7 +565,7 @@ public final class StepLoop implements AutoCloseable {
 
     private void publishStats() {
         stats = new Stats(scheduler.runningCount(), scheduler.waitingCount(), kv.usedBlocks(), kv.freeBlocks(), steps,
-                promptTokens, generatedTokens, scheduler.preemptions(), heartbeat);
+                promptTokens, generatedTokens, scheduler.preemptions(), scheduler.fairnessPreemptions(), heartbeat);
     }
 
     // ---------------------------------------------------------------- embeddings

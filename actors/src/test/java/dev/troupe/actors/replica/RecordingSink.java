@@ -13,6 +13,8 @@ final class RecordingSink implements GenerationSink {
     final List<GenerationEvent> events = new ArrayList<>();
     final CompletableFuture<GenerationEvent> terminal = new CompletableFuture<>();
     final CompletableFuture<Void> firstTokens = new CompletableFuture<>();
+    /** System.nanoTime of the first Tokens event, 0 before it. */
+    volatile long firstTokensNanos;
     private int terminals;
     private String wrongId;
 
@@ -46,6 +48,7 @@ final class RecordingSink implements GenerationSink {
         if (!event.requestId().equals(id)) wrongId = event.requestId();
         events.add(event);
         if (event instanceof GenerationEvent.Tokens) {
+            if (firstTokensNanos == 0) firstTokensNanos = System.nanoTime();
             firstTokens.complete(null);
         } else {
             terminals++;
