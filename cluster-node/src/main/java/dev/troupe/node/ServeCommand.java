@@ -200,7 +200,7 @@ public final class ServeCommand {
             }
             NodeMetrics metrics = new NodeMetrics();
             ModelDeployments d = deployments;
-            metrics.watch(() -> d.loaded().stream().map(v -> new NodeMetrics.LoopStats(name, v.version(), v.loop().stats())).toList());
+            metrics.watch(() -> d.loaded().stream().map(v -> new NodeMetrics.LoopStats(name, v.version(), v.loop().stats(), v.loop().tenantUsage())).toList());
             canary = new CanaryMonitor(deployments, CanaryMonitor.Slo.from(config)).start();
             HttpSettings http = HttpSettings.from(config);
             HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics);

@@ -37,7 +37,7 @@ public final class NodeMetrics {
             .classicUpperBounds(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120).register(registry);
 
     /** One loaded version's step loop, read at scrape time. */
-    public record LoopStats(String model, String version, StepLoop.Stats stats) {}
+    public record LoopStats(String model, String version, StepLoop.Stats stats, java.util.Map<String, StepLoop.TenantUsage> tenants) {}
 
     /** Gauges read from the loaded versions' step loops at scrape time (versions come and go). */
     public void watch(Supplier<List<LoopStats>> loops) {
@@ -47,6 +47,15 @@ public final class NodeMetrics {
         gauge("troupe_kv_blocks_free", "KV-cache blocks free", loops, s -> s.kvBlocksFree());
         gauge("troupe_engine_steps", "Forward steps run (a counter)", loops, s -> s.steps());
         gauge("troupe_preemptions", "Sequences preempted for KV blocks (a counter)", loops, s -> s.preemptions());
+        gauge("troupe_fairness_preemptions", "Sequences preempted to give a waiting tenant its fair share (a counter)", loops,
+                s -> s.fairnessPreemptions());
+        GaugeWithCallback.builder().name("troupe_tenant_generated_tokens")
+                .help("Tokens generated per tenant by a version's step loop (a counter; the fair scheduler's service)")
+                .labelNames("model", "version", "tenant").callback(cb -> {
+                    for (LoopStats l : loops.get()) {
+                        l.tenants().forEach((t, u) -> cb.call(u.generatedTokens(), l.model(), l.version(), t));
+                    }
+                }).register(registry);
     }
 
     private void gauge(String name, String help, Supplier<List<LoopStats>> loops, ToDoubleFunction<StepLoop.Stats> value) {
