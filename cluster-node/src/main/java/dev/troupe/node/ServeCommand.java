@@ -207,9 +207,11 @@ public final class ServeCommand {
             NodeMetrics metrics = new NodeMetrics();
             metrics.watch(name, loop::stats);
             HttpSettings http = HttpSettings.from(config);
-            HttpApi api = new HttpApi(system, served, http, metrics);
+            TenantSetup tenants = TenantSetup.start(system, config, http.host());
+            HttpApi api = new HttpApi(system, served, http, metrics, tenants.gate());
             AdminApi admin = new AdminApi(system, name, registry, config.getString("troupe.admin.token"));
-            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port()).bind(api.concat(admin.route(), api.route()))
+            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
+                    .bind(api.concat(tenants.adminApi().route(), admin.route(), api.route()))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
             log.info("serving model '{}' ({}) at http://{}:{}/v1 (chat template: {})", name, modelFile, http.host(),
                     binding.localAddress().getPort(), served.chatTemplate().name());

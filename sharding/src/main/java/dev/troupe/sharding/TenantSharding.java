@@ -24,11 +24,12 @@ public final class TenantSharding {
     /**
      * @param topic         this node's tenants topic: entities started here publish their changes on it
      * @param snapshotEvery snapshot the entities after every N events
+     * @param dedupeDays    how many days a usage ledger remembers request keys
      */
-    public TenantSharding(ActorSystem<?> system, ActorRef<Topic.Command<Tenant.Changed>> topic, int snapshotEvery) {
+    public TenantSharding(ActorSystem<?> system, ActorRef<Topic.Command<Tenant.Changed>> topic, int snapshotEvery, int dedupeDays) {
         this.sharding = ClusterSharding.get(system);
         sharding.init(Entity.of(TENANT, ctx -> Tenant.create(ctx.getEntityId(), topic, snapshotEvery)));
-        sharding.init(Entity.of(USAGE, ctx -> UsageLedger.create(ctx.getEntityId(), snapshotEvery)));
+        sharding.init(Entity.of(USAGE, ctx -> UsageLedger.create(ctx.getEntityId(), snapshotEvery, dedupeDays, java.time.Clock.systemUTC())));
     }
 
     public EntityRef<Tenant.Command> tenant(String id) {

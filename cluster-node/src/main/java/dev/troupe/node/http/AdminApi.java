@@ -13,8 +13,6 @@ import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.Route;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
@@ -37,18 +35,18 @@ public final class AdminApi extends AllDirectives {
     private final ActorSystem<?> system;
     private final String model;
     private final ActorRef<ModelRegistry.Command> registry;
-    private final byte[] token;   // null: admin API disabled
+    private final AdminAuth auth;
 
     public AdminApi(ActorSystem<?> system, String model, ActorRef<ModelRegistry.Command> registry, String adminToken) {
         this.system = system;
         this.model = model;
         this.registry = registry;
-        this.token = adminToken == null || adminToken.isEmpty() ? null : adminToken.getBytes(StandardCharsets.UTF_8);
+        this.auth = new AdminAuth(adminToken);
     }
 
     public Route route() {
-        return pathPrefix("admin", () -> optionalHeaderValueByName("Authorization", auth -> {
-            ApiError denied = check(auth);
+        return pathPrefix("admin", () -> optionalHeaderValueByName("Authorization", header -> {
+            ApiError denied = auth.check(header);
             if (denied != null) return complete(HttpApi.error(denied));
             return get(() -> concat(
                     path(segment("models"), () -> completeWithFuture(models())),
@@ -57,20 +55,6 @@ public final class AdminApi extends AllDirectives {
                     path(segment("models").slash(segment()).slash("state"), name ->
                             parameterOptional("at", at -> completeWithFuture(stateAt(name, at))))));
         }));
-    }
-
-    private ApiError check(Optional<String> auth) {
-        if (token == null) {
-            return new ApiError(403, "permission_error", "the admin API is disabled: set troupe.admin.token (or TROUPE_ADMIN_TOKEN)", null, null);
-        }
-        if (auth.isEmpty() || !auth.get().startsWith("Bearer ")) {
-            return new ApiError(401, "authentication_error", "admin calls need 'Authorization: Bearer <admin token>'", null, null);
-        }
-        byte[] given = auth.get().substring(7).trim().getBytes(StandardCharsets.UTF_8);
-        if (!MessageDigest.isEqual(given, token)) {
-            return new ApiError(403, "permission_error", "the admin token is not valid", null, null);
-        }
-        return null;
     }
 
     private CompletionStage<ModelRegistry.State> current(String name) {

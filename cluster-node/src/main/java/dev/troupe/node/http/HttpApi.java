@@ -3,6 +3,7 @@ package dev.troupe.node.http;
 import dev.troupe.actors.replica.GenerationEvent;
 import dev.troupe.actors.replica.GenerationRequest;
 import dev.troupe.actors.replica.Replica;
+import dev.troupe.actors.tenant.TenantDirectory;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.node.openai.ApiError;
 import dev.troupe.node.openai.CompletionRequest;
@@ -62,10 +63,16 @@ public final class HttpApi extends AllDirectives {
     private final ServedModel model;
     private final HttpSettings settings;
     private final NodeMetrics metrics;
+    private final TenantGate gate;
     private final AtomicBoolean draining = new AtomicBoolean();
     private final AtomicInteger inFlight = new AtomicInteger();
 
     public HttpApi(ActorSystem<?> system, ServedModel model, HttpSettings settings, NodeMetrics metrics) {
+        this(system, model, settings, metrics, TenantGate.open());
+    }
+
+    public HttpApi(ActorSystem<?> system, ServedModel model, HttpSettings settings, NodeMetrics metrics, TenantGate gate) {
+        this.gate = gate;
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
         this.model = model;
@@ -102,17 +109,26 @@ public final class HttpApi extends AllDirectives {
 
     private Route generate(boolean chat) {
         String endpoint = chat ? "chat" : "completions";
-        return withBody(body -> {
+        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            TenantDirectory.Principal who = gate.authenticate(auth);
             CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
             requireModel(req.model());
+            gate.requireAllowed(who, req.model());
             String prompt = chat ? model.chatTemplate().render(req.messages()) : req.prompt();
             int[] tokens = model.tokenizer().encode(prompt, model.tokenizer().addBosByDefault());
             SamplingParams params = fitToContext(chat ? withTemplateStops(req.params()) : req.params(), tokens.length);
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
-            return run(new GenerationRequest(id, tokens, params, deadline), req, endpoint);
-        }, endpoint);
+            TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
+            return run(new GenerationRequest(id, tokens, params, deadline), req, endpoint, admission);
+        }, endpoint));
+    }
+
+    /** The headers the tenant gate needs: Authorization and Idempotency-Key. */
+    private Route tenantHeaders(java.util.function.BiFunction<Optional<String>, Optional<String>, Route> inner) {
+        return optionalHeaderValueByName("Authorization", auth ->
+                optionalHeaderValueByName("Idempotency-Key", key -> inner.apply(auth, key)));
     }
 
     /** A chat reply ends where the template's next turn would begin (up to OpenAI's four stop strings). */
@@ -137,12 +153,14 @@ public final class HttpApi extends AllDirectives {
         return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
     }
 
-    private CompletionStage<HttpResponse> run(GenerationRequest request, CompletionRequest req, String endpoint) {
+    private CompletionStage<HttpResponse> run(GenerationRequest request, CompletionRequest req, String endpoint,
+                                              TenantGate.Admission admission) {
         long start = System.nanoTime();
         Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
                         e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
                 .takeWhile(e -> !isTerminal(e), true)
                 .idleTimeout(settings.requestTimeout().plusSeconds(10))
+                .via(admission.observer())
                 .preMaterialize(materializer);
         inFlight.incrementAndGet();
         model.replica().tell(new Replica.Generate(request, events.first()));
@@ -301,15 +319,21 @@ public final class HttpApi extends AllDirectives {
     // ------------------------------------------------------------------ models, embeddings, health
 
     private Route models() {
-        return complete(json(StatusCodes.OK, ResponseRenderer.models(List.of(
-                new dev.troupe.node.openai.ModelEntry(model.name(), model.created())))));
+        return optionalHeaderValueByName("Authorization", auth -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            List<dev.troupe.node.openai.ModelEntry> entries = gate.visible(who, model.name())
+                    ? List.of(new dev.troupe.node.openai.ModelEntry(model.name(), model.created())) : List.of();
+            return complete(json(StatusCodes.OK, ResponseRenderer.models(entries)));
+        });
     }
 
     private Route embeddings() {
-        return withBody(body -> {
+        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            TenantDirectory.Principal who = gate.authenticate(auth);
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
             requireModel(req.model());
+            gate.requireAllowed(who, req.model());
             List<int[]> inputs = new ArrayList<>();
             int total = 0;
             for (int i = 0; i < req.inputs().size(); i++) {
@@ -322,6 +346,7 @@ public final class HttpApi extends AllDirectives {
                 total += t.length;
             }
             int promptTokens = total;
+            TenantGate.Admission admission = gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model());
             List<CompletableFuture<float[]>> parts = new ArrayList<>();
             for (int[] t : inputs) {
                 parts.add(model.replica().<Replica.EmbedReply>ask(r -> new Replica.Embed(t, r), settings.requestTimeout())
@@ -334,6 +359,8 @@ public final class HttpApi extends AllDirectives {
             inFlight.incrementAndGet();
             return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, t) -> {
                 finish("embeddings", start);
+                if (t == null) admission.finished(promptTokens, 0);
+                else admission.ended(promptTokens);
                 if (t != null) {
                     metrics.requests.labelValues(model.name(), "embeddings", "500").inc();
                     Throwable c = t.getCause() != null ? t.getCause() : t;
@@ -344,7 +371,7 @@ public final class HttpApi extends AllDirectives {
                 metrics.requests.labelValues(model.name(), "embeddings", "ok").inc();
                 return json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens));
             });
-        }, "embeddings");
+        }, "embeddings"));
     }
 
     private Route ready() {
@@ -417,7 +444,9 @@ public final class HttpApi extends AllDirectives {
 
     static HttpResponse error(ApiError e) {
         HttpResponse r = json(StatusCodes.get(e.status()), e.toJson());
-        if (e.status() == 429 || e.status() == 503) r = r.addHeader(RawHeader.create("Retry-After", "1"));
+        if (e.status() == 429 || e.status() == 503) {
+            r = r.addHeader(RawHeader.create("Retry-After", String.valueOf(Math.max(1, e.retryAfterSeconds()))));
+        }
         return r;
     }
 
