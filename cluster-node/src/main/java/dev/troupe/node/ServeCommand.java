@@ -58,6 +58,7 @@ public final class ServeCommand {
             "  --model FILE      GGUF model file (llama architecture; F32, F16 or Q8_0)",
             "  --name NAME       the model's name in the API (default: the file name without .gguf)",
             "  --host HOST       address to listen on (default 127.0.0.1; env TROUPE_HOST)",
+            "                    (another address needs a tenant first, or troupe.auth.allow-anonymous = on: docs/tenants.md)",
             "  --port PORT       HTTP port (default 8080; env TROUPE_PORT; 0 = any free port)",
             "  --threads T       engine CPU threads (default: all cores; env TROUPE_THREADS)",
             "  --data-dir DIR    where the node keeps its journal (default ./data; env TROUPE_DATA_DIR)",

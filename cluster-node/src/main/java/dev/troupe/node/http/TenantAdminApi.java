@@ -107,6 +107,9 @@ public final class TenantAdminApi extends AllDirectives {
             if (!Tenant.ID.matcher(id).matches()) {
                 throw ApiError.badRequest("'id' must be 1 to 63 of a-z, 0-9, '-', '_', starting with a letter or digit", "id");
             }
+            if (id.equals(TenantGate.ANONYMOUS.tenant())) {
+                throw ApiError.badRequest("'id' may not be '" + id + "': requests without a key run under that name", "id");
+            }
             int weight = root.has("weight") ? intField(root.get("weight"), "weight") : 1;
             Quotas quotas = root.has("quotas") ? quotas(root.get("quotas"), Quotas.UNLIMITED) : Quotas.UNLIMITED;
             List<String> models = root.has("models") ? models(root.get("models")) : List.of();

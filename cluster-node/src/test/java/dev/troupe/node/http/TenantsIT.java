@@ -127,6 +127,7 @@ class TenantsIT {
         error(call("POST", "/admin/tenants", ADMIN, "[1]"), 400, null, null);
         error(call("POST", "/admin/tenants", ADMIN, "{}"), 400, "id", null);
         error(call("POST", "/admin/tenants", ADMIN, "{\"id\":\"Has Space\"}"), 400, "id", null);
+        error(call("POST", "/admin/tenants", ADMIN, "{\"id\":\"anonymous\"}"), 400, "id", null);
         error(call("POST", "/admin/tenants", ADMIN, "{\"id\":\"x1\",\"weight\":\"heavy\"}"), 400, "weight", null);
         error(call("POST", "/admin/tenants", ADMIN, "{\"id\":\"x1\",\"weight\":0}"), 400, "weight", null);
         error(call("POST", "/admin/tenants", ADMIN, "{\"id\":\"x1\",\"color\":\"red\"}"), 400, "color", null);
