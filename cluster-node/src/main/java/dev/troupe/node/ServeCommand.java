@@ -61,6 +61,7 @@ public final class ServeCommand {
             "  --model FILE      GGUF model file (llama architecture; F32, F16 or Q8_0)",
             "  --name NAME       the model's name in the API (default: the file name without .gguf)",
             "  --host HOST       address to listen on (default 127.0.0.1; env TROUPE_HOST)",
+            "                    (another address needs a tenant first, or troupe.auth.allow-anonymous = on: docs/tenants.md)",
             "  --port PORT       HTTP port (default 8080; env TROUPE_PORT; 0 = any free port)",
             "  --threads T       engine CPU threads (default: all cores; env TROUPE_THREADS)",
             "  --data-dir DIR    where the node keeps its journal (default ./data; env TROUPE_DATA_DIR)",
@@ -188,6 +189,8 @@ public final class ServeCommand {
                 if (System.nanoTime() > until) throw new IllegalStateException("the node did not join its own cluster in 20 s");
                 Thread.sleep(20);
             }
+            // Tenants first: a public address without tenants refuses to start before any model loads.
+            TenantSetup tenants = TenantSetup.start(system, config, config.getString("troupe.http.host"));
             ActorRef<ModelRegistry.Command> registry = registerFirstVersion(system, name, modelFile);
             ReplicaSharding sharding = new ReplicaSharding(system);
             deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config));
@@ -203,9 +206,10 @@ public final class ServeCommand {
             metrics.watch(() -> d.loaded().stream().map(v -> new NodeMetrics.LoopStats(name, v.version(), v.loop().stats(), v.loop().tenantUsage())).toList());
             canary = new CanaryMonitor(deployments, CanaryMonitor.Slo.from(config)).start();
             HttpSettings http = HttpSettings.from(config);
-            HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics);
+            HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics, tenants.gate());
             AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
-            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port()).bind(api.concat(admin.route(), api.route()))
+            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
+                    .bind(api.concat(tenants.adminApi().route(), admin.route(), api.route()))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
             log.info("serving model '{}' version {} at http://{}:{}/v1", name, state.live(), http.host(), binding.localAddress().getPort());
 

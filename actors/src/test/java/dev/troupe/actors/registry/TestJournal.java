@@ -21,45 +21,45 @@ import org.apache.pekko.persistence.jdbc.testkit.javadsl.SchemaUtils;
  * 127.0.0.1:5432/test (user postgres, trust auth) when the system property {@code troupe.test.journal}
  * is {@code postgres} (set by the Maven profile {@code -Ppostgres}).
  */
-final class TestJournal {
-    static final String PG_URL = "jdbc:postgresql://127.0.0.1:5432/test";
+public final class TestJournal {
+    public static final String PG_URL = "jdbc:postgresql://127.0.0.1:5432/test";
 
     final Path dir;
 
-    TestJournal(Path dir) {
+    public TestJournal(Path dir) {
         this.dir = dir;
     }
 
-    static boolean postgres() {
+    public static boolean postgres() {
         return "postgres".equals(System.getProperty("troupe.test.journal", "h2"));
     }
 
-    Config config() {
+    public Config config() {
         Config journal = postgres() ? JournalConfig.postgres(PG_URL, "postgres", "") : JournalConfig.h2(dir.resolve("journal"));
         return ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.coordinated-shutdown.exit-jvm = off")
                 .withFallback(journal)
                 .withFallback(ConfigFactory.load());
     }
 
-    ActorSystem<Void> start(String name) throws Exception {
+    public ActorSystem<Void> start(String name) throws Exception {
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), name, config());
         SchemaUtils.createIfNotExists(system).toCompletableFuture().get(30, TimeUnit.SECONDS);
         return system;
     }
 
-    static void stop(ActorSystem<?> system) throws Exception {
+    public static void stop(ActorSystem<?> system) throws Exception {
         if (system == null) return;
         system.terminate();
         system.getWhenTerminated().toCompletableFuture().get(Duration.ofSeconds(20).toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    Connection connect() throws SQLException {
+    public Connection connect() throws SQLException {
         return postgres()
                 ? DriverManager.getConnection(PG_URL, "postgres", "")
                 : DriverManager.getConnection(JournalConfig.h2Url(dir.resolve("journal")), "sa", "");
     }
 
-    long count(String table, String persistenceId) throws SQLException {
+    public long count(String table, String persistenceId) throws SQLException {
         try (Connection c = connect();
              PreparedStatement ps = c.prepareStatement("select count(*) from " + table + " where persistence_id = ?")) {
             ps.setString(1, persistenceId);
@@ -71,7 +71,7 @@ final class TestJournal {
     }
 
     /** The stored bytes of each event (in sequence order) and its serializer manifest. */
-    List<String[]> payloads(String persistenceId) throws SQLException {
+    public List<String[]> payloads(String persistenceId) throws SQLException {
         try (Connection c = connect();
              PreparedStatement ps = c.prepareStatement("select event_payload, event_ser_manifest from event_journal"
                      + " where persistence_id = ? order by sequence_number")) {
@@ -87,7 +87,7 @@ final class TestJournal {
     }
 
     /** Physically deletes events with sequence number <= upTo; returns how many. */
-    int deleteEventsUpTo(String persistenceId, long upTo) throws SQLException {
+    public int deleteEventsUpTo(String persistenceId, long upTo) throws SQLException {
         try (Connection c = connect();
              PreparedStatement ps = c.prepareStatement(
                      "delete from event_journal where persistence_id = ? and sequence_number <= ?")) {
@@ -98,7 +98,7 @@ final class TestJournal {
     }
 
     /** Removes this persistence id's rows (event_tag rows go by cascade). */
-    void delete(String persistenceId) throws SQLException {
+    public void delete(String persistenceId) throws SQLException {
         try (Connection c = connect()) {
             for (String table : List.of("event_journal", "snapshot")) {
                 try (PreparedStatement ps = c.prepareStatement("delete from " + table + " where persistence_id = ?")) {

@@ -17,10 +17,8 @@ import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.japi.function.Function;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.Iterator;
@@ -55,21 +53,21 @@ public final class AdminApi extends AllDirectives {
     private final ActorSystem<?> system;
     private final ModelDeployments deployments;
     private final String model;
-    private final byte[] token;   // null: admin API disabled
+    private final AdminAuth auth;
 
     public AdminApi(ActorSystem<?> system, ModelDeployments deployments, String adminToken) {
         this.system = system;
         this.deployments = deployments;
         this.model = deployments.model();
-        this.token = adminToken == null || adminToken.isEmpty() ? null : adminToken.getBytes(StandardCharsets.UTF_8);
+        this.auth = new AdminAuth(adminToken);
     }
 
     public Route route() {
-        return pathPrefix("admin", () -> optionalHeaderValueByName("Authorization", auth -> {
-            ApiError denied = check(auth);
+        return pathPrefix("admin", () -> optionalHeaderValueByName("Authorization", header -> {
+            ApiError denied = auth.check(header);
             if (denied != null) return complete(HttpApi.error(denied));
             return optionalHeaderValueByName(ACTOR_HEADER, actorHeader -> {
-                String actor = actorHeader.filter(a -> !a.isBlank()).map(String::trim).orElse("admin");
+                String actor = actorHeader.filter(a -> !a.isBlank()).map(String::trim).orElse(AdminAuth.ACTOR);
                 return concat(
                         get(() -> concat(
                                 path(segment("models"), () -> completeWithFuture(models())),
@@ -88,20 +86,6 @@ public final class AdminApi extends AllDirectives {
                                         to -> new ModelRegistry.Retire(actor, version, to))).exceptionally(AdminApi::failure)))));
             });
         }));
-    }
-
-    private ApiError check(Optional<String> auth) {
-        if (token == null) {
-            return new ApiError(403, "permission_error", "the admin API is disabled: set troupe.admin.token (or TROUPE_ADMIN_TOKEN)", null, null);
-        }
-        if (auth.isEmpty() || !auth.get().startsWith("Bearer ")) {
-            return new ApiError(401, "authentication_error", "admin calls need 'Authorization: Bearer <admin token>'", null, null);
-        }
-        byte[] given = auth.get().substring(7).trim().getBytes(StandardCharsets.UTF_8);
-        if (!MessageDigest.isEqual(given, token)) {
-            return new ApiError(403, "permission_error", "the admin token is not valid", null, null);
-        }
-        return null;
     }
 
     // ------------------------------------------------------------------ reads

@@ -3,6 +3,7 @@ package dev.troupe.node.http;
 import dev.troupe.actors.replica.GenerationEvent;
 import dev.troupe.actors.replica.GenerationRequest;
 import dev.troupe.actors.replica.Replica;
+import dev.troupe.actors.tenant.TenantDirectory;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.node.openai.ApiError;
 import dev.troupe.node.openai.CompletionRequest;
@@ -72,11 +73,13 @@ public final class HttpApi extends AllDirectives {
     private final CanaryMonitor canary;
     private final HttpSettings settings;
     private final NodeMetrics metrics;
+    private final TenantGate gate;
     private final AtomicBoolean draining = new AtomicBoolean();
     private final AtomicInteger inFlight = new AtomicInteger();
 
     public HttpApi(ActorSystem<?> system, String modelName, VersionRouter router, CanaryMonitor canary, HttpSettings settings,
-                   NodeMetrics metrics) {
+                   NodeMetrics metrics, TenantGate gate) {
+        this.gate = gate;
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
         this.modelName = modelName;
@@ -115,10 +118,12 @@ public final class HttpApi extends AllDirectives {
 
     private Route generate(boolean chat) {
         String endpoint = chat ? "chat" : "completions";
-        return optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> withBody(body -> {
+        return optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            TenantDirectory.Principal who = gate.authenticate(auth);
             CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
             requireModel(req.model());
+            gate.requireAllowed(who, req.model());
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             // The canary split hashes the client's request id when it sends one, so its retries stay on one version.
             ServedModel served = pick(clientId.filter(x -> !x.isBlank()).orElse(id));
@@ -126,9 +131,11 @@ public final class HttpApi extends AllDirectives {
             int[] tokens = served.tokenizer().encode(prompt, served.tokenizer().addBosByDefault());
             SamplingParams params = fitToContext(served, chat ? withTemplateStops(served, req.params()) : req.params(), tokens.length);
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
-            return run(served, new GenerationRequest(id, tokens, params, deadline), req, endpoint)
+            TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
+            GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
+            return run(served, request, req, endpoint, admission)
                     .thenApply(r -> r.addHeader(RawHeader.create(VERSION_HEADER, served.version())));
-        }, endpoint));
+        }, endpoint)));
     }
 
     /** The version serving this request key; 503 while no version of the model is ready. */
@@ -136,6 +143,12 @@ public final class HttpApi extends AllDirectives {
         ServedModel served = router.pick(requestKey);
         if (served == null) throw ApiError.unavailable("no version of model '" + modelName + "' is ready on this node yet");
         return served;
+    }
+
+    /** The headers the tenant gate needs: Authorization and Idempotency-Key. */
+    private Route tenantHeaders(java.util.function.BiFunction<Optional<String>, Optional<String>, Route> inner) {
+        return optionalHeaderValueByName("Authorization", auth ->
+                optionalHeaderValueByName("Idempotency-Key", key -> inner.apply(auth, key)));
     }
 
     /** A chat reply ends where the template's next turn would begin (up to OpenAI's four stop strings). */
@@ -160,12 +173,14 @@ public final class HttpApi extends AllDirectives {
         return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
     }
 
-    private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint) {
+    private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
+                                              TenantGate.Admission admission) {
         long start = System.nanoTime();
         Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
                         e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
                 .takeWhile(e -> !isTerminal(e), true)
                 .idleTimeout(settings.requestTimeout().plusSeconds(10))
+                .via(admission.observer())
                 .preMaterialize(materializer);
         inFlight.incrementAndGet();
         model.replica().tell(new Replica.Generate(request, events.first()));
@@ -329,15 +344,21 @@ public final class HttpApi extends AllDirectives {
     // ------------------------------------------------------------------ models, embeddings, health
 
     private Route models() {
-        return complete(json(StatusCodes.OK, ResponseRenderer.models(List.of(
-                new dev.troupe.node.openai.ModelEntry(modelName, created())))));
+        return optionalHeaderValueByName("Authorization", auth -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            List<dev.troupe.node.openai.ModelEntry> entries = gate.visible(who, modelName)
+                    ? List.of(new dev.troupe.node.openai.ModelEntry(modelName, created())) : List.of();
+            return complete(json(StatusCodes.OK, ResponseRenderer.models(entries)));
+        });
     }
 
     private Route embeddings() {
-        return withBody(body -> {
+        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            TenantDirectory.Principal who = gate.authenticate(auth);
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
             requireModel(req.model());
+            gate.requireAllowed(who, req.model());
             ServedModel model = pick(randomId());
             List<int[]> inputs = new ArrayList<>();
             int total = 0;
@@ -351,6 +372,7 @@ public final class HttpApi extends AllDirectives {
                 total += t.length;
             }
             int promptTokens = total;
+            TenantGate.Admission admission = gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model());
             List<CompletableFuture<float[]>> parts = new ArrayList<>();
             for (int[] t : inputs) {
                 parts.add(model.replica().<Replica.EmbedReply>ask(r -> new Replica.Embed(t, r), settings.requestTimeout())
@@ -362,6 +384,8 @@ public final class HttpApi extends AllDirectives {
             long start = System.nanoTime();
             inFlight.incrementAndGet();
             return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, t) -> {
+                if (t == null) admission.finished(promptTokens, 0);
+                else admission.ended(promptTokens);
                 if (t != null) {
                     finish(model, "embeddings", start, 500);
                     Throwable c = t.getCause() != null ? t.getCause() : t;
@@ -373,7 +397,7 @@ public final class HttpApi extends AllDirectives {
                 return json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens))
                         .addHeader(RawHeader.create(VERSION_HEADER, model.version()));
             });
-        }, "embeddings");
+        }, "embeddings"));
     }
 
     /** Ready when at least one version serves traffic and every version in the traffic table answers a fresh probe. */
@@ -468,7 +492,9 @@ public final class HttpApi extends AllDirectives {
 
     static HttpResponse error(ApiError e) {
         HttpResponse r = json(StatusCodes.get(e.status()), e.toJson());
-        if (e.status() == 429 || e.status() == 503) r = r.addHeader(RawHeader.create("Retry-After", "1"));
+        if (e.status() == 429 || e.status() == 503) {
+            r = r.addHeader(RawHeader.create("Retry-After", String.valueOf(Math.max(1, e.retryAfterSeconds()))));
+        }
         return r;
     }
 

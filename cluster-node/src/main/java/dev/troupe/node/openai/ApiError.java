@@ -21,6 +21,7 @@ public final class ApiError extends RuntimeException {
     private final String type;
     private final String param;
     private final String code;
+    private final long retryAfterSeconds;
 
     /**
      * @param status  HTTP status
@@ -30,11 +31,17 @@ public final class ApiError extends RuntimeException {
      * @param code    a machine-readable code, or null
      */
     public ApiError(int status, String type, String message, String param, String code) {
+        this(status, type, message, param, code, 0);
+    }
+
+    /** @param retryAfterSeconds the Retry-After to send with a 429 or 503 (0: the default of 1 s) */
+    public ApiError(int status, String type, String message, String param, String code, long retryAfterSeconds) {
         super(Objects.requireNonNull(message, "message"));
         this.status = status;
         this.type = Objects.requireNonNull(type, "type");
         this.param = param;
         this.code = code;
+        this.retryAfterSeconds = retryAfterSeconds;
     }
 
     /** 400, {@code invalid_request_error}. */
@@ -60,6 +67,11 @@ public final class ApiError extends RuntimeException {
     /** 429, {@code rate_limit_error}. */
     public static ApiError rateLimited(String message) {
         return new ApiError(429, "rate_limit_error", message, null, null);
+    }
+
+    /** 429, {@code rate_limit_error}, with a code and the seconds to wait (sent as Retry-After). */
+    public static ApiError rateLimited(String message, String code, long retryAfterSeconds) {
+        return new ApiError(429, "rate_limit_error", message, null, code, retryAfterSeconds);
     }
 
     /** 503, {@code service_unavailable}. */
@@ -110,6 +122,11 @@ public final class ApiError extends RuntimeException {
     /** A machine-readable code, or null. */
     public String code() {
         return code;
+    }
+
+    /** Seconds for the Retry-After header; 0 when not set. */
+    public long retryAfterSeconds() {
+        return retryAfterSeconds;
     }
 
     /** {@code {"error":{"message":...,"type":...,"param":...,"code":...}}}, nulls as JSON null. */

@@ -1,0 +1,19 @@
+package dev.troupe.actors.tenant;
+
+import dev.troupe.actors.registry.JsonSerializable;
+
+/**
+ * A tenant's limits; 0 means unlimited for each. Requests and tokens are counted over a sliding minute
+ * (see {@link QuotaLimiter}); {@code maxConcurrent} bounds the requests in flight at once.
+ */
+public record Quotas(int requestsPerMinute, long tokensPerMinute, int maxConcurrent) implements JsonSerializable {
+    public static final Quotas UNLIMITED = new Quotas(0, 0, 0);
+
+    /** Null when every limit is 0 or more; otherwise which one is wrong. */
+    public String invalid() {
+        if (requestsPerMinute < 0) return "quotas.requests_per_minute must be 0 (unlimited) or more, got " + requestsPerMinute;
+        if (tokensPerMinute < 0) return "quotas.tokens_per_minute must be 0 (unlimited) or more, got " + tokensPerMinute;
+        if (maxConcurrent < 0) return "quotas.max_concurrent must be 0 (unlimited) or more, got " + maxConcurrent;
+        return null;
+    }
+}
