@@ -189,6 +189,7 @@ public final class ServeCommand {
                 if (System.nanoTime() > until) throw new IllegalStateException("the node did not join its own cluster in 20 s");
                 Thread.sleep(20);
             }
+            SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
             // Tenants first: a public address without tenants refuses to start before any model loads.
             TenantSetup tenants = TenantSetup.start(system, config, config.getString("troupe.http.host"));
             ActorRef<ModelRegistry.Command> registry = registerFirstVersion(system, name, modelFile);
@@ -246,7 +247,6 @@ public final class ServeCommand {
      * leaves later rollouts and rollbacks as they are; a different file under the same name is refused.
      */
     private static ActorRef<ModelRegistry.Command> registerFirstVersion(ActorSystem<?> system, String name, Path file) throws Exception {
-        SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
         String actorName = "model-registry-" + java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
         ActorRef<ModelRegistry.Command> registry = system.systemActorOf(ModelRegistry.create(name, 50), actorName, Props.empty());
         String sha = Sha256.of(file);

@@ -27,7 +27,8 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * A scripted sequence of admin changes against a real {@code bin/troupe serve} process; then the node is
+ * A scripted sequence of admin changes (versions, deployments, traffic, promotions, rollbacks, a tenant
+ * with keys issued and revoked, quotas, suspension, usage) against a real {@code bin/troupe serve} process; then the node is
  * stopped (SIGTERM) and started again, and later killed with SIGKILL right after an acknowledged change and
  * started again: each time the registry's state and full history are identical, and the node serves the
  * live version. Runs on the H2 journal in the data directory, or on PostgreSQL under {@code -Ppostgres}.
@@ -109,11 +110,24 @@ class RestartIT {
             return all;
         }
 
-        String servedVersion(String model) throws Exception {
-            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
-                    .header("Content-Type", "application/json")
+        /** A tenant as the admin API shows it, its history and its usage. */
+        JsonNode tenant(String id) throws Exception {
+            ObjectNode all = JSON.createObjectNode();
+            all.set("tenant", ok("GET", "/admin/tenants/" + id, null, 200));
+            all.set("history", ok("GET", "/admin/tenants/" + id + "/history", null, 200));
+            all.set("usage", ok("GET", "/admin/tenants/" + id + "/usage", null, 200));
+            return all;
+        }
+
+        HttpResponse<String> complete(String model, String key) throws Exception {
+            return HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                    .header("Content-Type", "application/json").header("Authorization", "Bearer " + key)
                     .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"" + model + "\",\"prompt\":\"Once\",\"max_tokens\":3}")).build(),
                     HttpResponse.BodyHandlers.ofString());
+        }
+
+        String servedVersion(String model, String key) throws Exception {
+            HttpResponse<String> r = complete(model, key);
             assertEquals(200, r.statusCode(), r.body());
             return r.headers().firstValue("X-Troupe-Version").orElseThrow();
         }
@@ -139,6 +153,8 @@ class RestartIT {
         Path stories = TroupeCli.sharedModel("stories260K-f32.gguf");
         Assumptions.assumeTrue(Files.isRegularFile(stories), "../shared/models/stories260K-f32.gguf not found");
         String name = "restart-" + UUID.randomUUID().toString().substring(0, 8);
+        String tenant = "team-" + UUID.randomUUID().toString().substring(0, 8);
+        String t = "/admin/tenants/" + tenant;
         Path v2 = tmp.resolve("v2.gguf");
         new RandomLlamaWriter(RandomLlamaWriter.LlamaShape.of(64, 128, 2, 4, 4, 512, 256)).tokenizerFrom(stories).seed(3).write(v2);
         Path v3 = tmp.resolve("v3.gguf");
@@ -151,7 +167,8 @@ class RestartIT {
         Path data = tmp.resolve("data");
         String m = "/admin/models/" + name;
         try {
-            JsonNode before;
+            JsonNode before, tenantBefore;
+            String key, revoked;
             try (NodeProcess node = new NodeProcess(stories, name, config, data)) {
                 node.ok("POST", m + "/versions", "{\"version\":\"v2\",\"path\":\"" + v2 + "\",\"sha256\":\"" + Sha256.of(v2) + "\"}", 201);
                 node.ok("POST", m + "/versions", "{\"version\":\"v3\",\"path\":\"" + v3 + "\",\"sha256\":\"" + Sha256.of(v3) + "\"}", 201);
@@ -164,38 +181,69 @@ class RestartIT {
                 node.ok("POST", m + "/promote", "{\"version\":\"v3\"}", 200);
                 node.ok("POST", m + "/rollback", "{\"reason\":\"regression\"}", 200);
                 node.ok("DELETE", m + "/versions/v3", null, 200);
-                assertEquals("v2", node.servedVersion(name));
+                node.ok("POST", "/admin/tenants", "{\"id\":\"" + tenant + "\",\"weight\":2,\"quotas\":{\"requests_per_minute\":600},"
+                        + "\"models\":[\"" + name + "\"]}", 201);
+                key = node.ok("POST", t + "/keys", null, 201).get("key").asText();
+                JsonNode second = node.ok("POST", t + "/keys", null, 201);
+                revoked = second.get("key").asText();
+                node.ok("DELETE", t + "/keys/" + second.get("keyId").asText(), null, 200);
+                node.ok("PUT", t, "{\"weight\":3,\"quotas\":{\"max_concurrent\":4}}", 200);
+                node.ok("POST", t + "/suspend", "{\"reason\":\"billing\"}", 200);
+                node.ok("POST", t + "/resume", null, 200);
+                assertEquals("v2", node.servedVersion(name, key));
+                assertEquals(401, node.complete(name, revoked).statusCode());
+                awaitUsage(node, tenant, 1);
                 before = node.registry(name);
+                tenantBefore = node.tenant(tenant);
                 node.sigterm();
             }
             assertEquals(12, before.get("history").get("events").size(), before.toString());
 
-            JsonNode afterKill;
+            JsonNode afterKill, tenantAfterKill;
             try (NodeProcess node = new NodeProcess(stories, name, config, data)) {
                 assertEquals(before, node.registry(name), "state after SIGTERM + restart");
-                assertEquals("v2", node.servedVersion(name), "the live version serves after a restart");
+                assertEquals(tenantBefore, node.tenant(tenant), "tenant, keys, history and usage after SIGTERM + restart");
+                assertEquals(401, node.complete(name, revoked).statusCode(), "a revoked key stays revoked");
+                assertEquals("v2", node.servedVersion(name, key), "the live version serves after a restart");
                 // An acknowledged change, then SIGKILL at once: it must be there after the restart.
                 node.ok("POST", m + "/rollback", "{\"to\":\"v1\",\"reason\":\"before the kill\"}", 200);
+                node.ok("PUT", t, "{\"weight\":5}", 200);
                 afterKill = node.registry(name);
+                tenantAfterKill = node.tenant(tenant);
                 node.sigkill();
             }
             try (NodeProcess node = new NodeProcess(stories, name, config, data)) {
                 assertEquals(afterKill, node.registry(name), "state after SIGKILL + restart");
+                assertEquals(tenantAfterKill, node.tenant(tenant), "tenant after SIGKILL + restart");
+                assertEquals(5, tenantAfterKill.get("tenant").get("weight").asInt(), tenantAfterKill.toString());
                 assertEquals(13, afterKill.get("history").get("events").size());
-                assertEquals("v1", node.servedVersion(name));
+                assertEquals("v1", node.servedVersion(name, key));
                 node.sigterm();
             }
         } finally {
-            if (postgres()) deleteRows(name);
+            if (postgres()) deleteRows("model-registry|" + name, "tenant|" + tenant, "usage|" + tenant);
         }
     }
 
-    private static void deleteRows(String name) throws Exception {
+    /** Waits until the tenant's usage shows this many requests (the ledger is written after the response). */
+    private static void awaitUsage(NodeProcess node, String tenant, int requests) throws Exception {
+        long until = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (System.nanoTime() < until) {
+            JsonNode u = node.ok("GET", "/admin/tenants/" + tenant + "/usage", null, 200);
+            if (u.path("total").path("requests").asInt() >= requests) return;
+            Thread.sleep(50);
+        }
+        fail("usage of " + tenant + " never showed " + requests + " requests");
+    }
+
+    private static void deleteRows(String... persistenceIds) throws Exception {
         try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:5432/test", "postgres", "")) {
-            for (String table : new String[] {"event_journal", "snapshot"}) {
-                try (PreparedStatement st = c.prepareStatement("DELETE FROM " + table + " WHERE persistence_id = ?")) {
-                    st.setString(1, "model-registry|" + name);
-                    st.executeUpdate();
+            for (String id : persistenceIds) {
+                for (String table : new String[] {"event_journal", "snapshot"}) {
+                    try (PreparedStatement st = c.prepareStatement("DELETE FROM " + table + " WHERE persistence_id = ?")) {
+                        st.setString(1, id);
+                        st.executeUpdate();
+                    }
                 }
             }
         }

@@ -145,11 +145,11 @@ public final class BatchScheduler<T> {
         // 1. Decode tokens of running sequences, oldest first.
         for (int i = 0; i < running.size() && budget > 0; i++) {
             ScheduledSequence<T> s = running.get(i);
-            if (s.totalTokens - s.computedTokens != 1) continue;
-            if (!reserveOrPreempt(s, s.computedTokens + 1)) {
-                i--; // s itself was preempted (it was the youngest): the list shifted
-                continue;
-            }
+            if (s.totalTokens - s.computedTokens != 1 || plan.contains(s)) continue;
+            int before = running.size();
+            boolean reserved = reserveOrPreempt(s, s.computedTokens + 1);
+            if (running.size() != before) i = -1; // preemptions shifted the list: scan again (planned ones are skipped)
+            if (!reserved) continue;
             plan.add(s, s.computedTokens, 1);
             budget--;
         }
@@ -196,7 +196,13 @@ public final class BatchScheduler<T> {
             ScheduledSequence<T> s = p.sequence(i);
             if (s.state != ScheduledSequence.State.RUNNING) continue; // finished meanwhile
             s.computedTokens = p.start(i) + p.count(i);
-            waiting.charge(s, p.count(i));
+            // Only positions never computed before count as service: recomputing after a preemption is the
+            // scheduler's waste, and charging it would push the victim's tenant below its share.
+            int fresh = s.computedTokens - Math.max(p.start(i), s.chargedTokens);
+            if (fresh > 0) {
+                waiting.charge(s, fresh);
+                s.chargedTokens = s.computedTokens;
+            }
         }
     }
 
@@ -246,7 +252,7 @@ public final class BatchScheduler<T> {
      *  needed; false when s itself had to be preempted. */
     private boolean reserveOrPreempt(ScheduledSequence<T> s, int tokens) {
         while (!kv.reserve(s.slot, tokens)) {
-            ScheduledSequence<T> victim = running.get(running.size() - 1);
+            ScheduledSequence<T> victim = waiting.kvVictim(runningView);
             preempt(victim);
             if (victim == s) return false;
         }
@@ -267,7 +273,7 @@ public final class BatchScheduler<T> {
                 if (kv.blocksNeeded(s.slot, s.computedTokens + mid) <= free) lo = mid; else hi = mid - 1;
             }
             if (lo > 0) return lo;
-            ScheduledSequence<T> victim = running.get(running.size() - 1);
+            ScheduledSequence<T> victim = waiting.kvVictim(runningView);
             if (victim == s) return 0;
             preempt(victim);
         }

@@ -162,6 +162,21 @@ public final class FairWaitQueue<T> implements WaitQueue<T> {
         return null;
     }
 
+    /** The youngest running sequence of the tenant holding the most slots per unit of weight. */
+    @Override
+    public ScheduledSequence<T> kvVictim(List<ScheduledSequence<T>> running) {
+        Tenant<T> over = null;
+        for (int i = 0; i < tenants.size(); i++) {
+            Tenant<T> t = tenants.get(i);
+            if (t.running == 0) continue;
+            if (over == null || (long) t.running * over.weight > (long) over.running * t.weight) over = t;
+        }
+        for (int i = running.size() - 1; i >= 0 && over != null; i--) {
+            if (running.get(i).queueTag == over) return running.get(i);
+        }
+        return running.get(running.size() - 1);
+    }
+
     /** Sequences preempted by {@link #slotVictim} so far. */
     public long slotPreemptions() { return slotPreemptions; }
 

@@ -18,6 +18,8 @@ public final class ScheduledSequence<T> {
     Object queueTag;
     int totalTokens;
     int computedTokens;
+    /** Positions already charged to the tenant as service (not reset by a preemption). */
+    int chargedTokens;
     int slot = -1;
     State state = State.WAITING;
     boolean everScheduled;

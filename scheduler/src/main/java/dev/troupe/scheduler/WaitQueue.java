@@ -45,4 +45,13 @@ public interface WaitQueue<T> {
      * @param running the running sequences in ascending arrival order (read only)
      */
     default ScheduledSequence<T> slotVictim(List<ScheduledSequence<T>> running) { return null; }
+
+    /**
+     * KV blocks ran out: the running sequence to preempt (recompute-style). By default the youngest; a
+     * fair queue takes it from the tenant most above its share, so running out of memory does not undo
+     * the weights.
+     *
+     * @param running the running sequences in ascending arrival order (read only, never empty)
+     */
+    default ScheduledSequence<T> kvVictim(List<ScheduledSequence<T>> running) { return running.get(running.size() - 1); }
 }

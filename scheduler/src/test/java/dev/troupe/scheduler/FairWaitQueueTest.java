@@ -93,6 +93,30 @@ class FairWaitQueueTest {
     }
 
     @Test
+    void weightsHoldWhenKvBlocksRunOut() {
+        // 8 slots but blocks for about 5 full sequences: KV preemptions happen all the time. They must take
+        // from the tenant above its share, and the recomputation they cause must not count as its service.
+        Sim sim = new Sim(8, 64, 14);
+        sim.weights.put("gold", 2);
+        sim.weights.put("bronze", 1);
+        long g0 = 0, b0 = 0;
+        for (int it = 0; it < 4000; it++) {
+            sim.keepBacklogged("gold", 20, 8, 32);
+            sim.keepBacklogged("bronze", 20, 8, 32);
+            if (it == 500) {
+                g0 = sim.generated("gold");
+                b0 = sim.generated("bronze");
+            }
+            sim.step();
+        }
+        double ratio = (double) (sim.generated("gold") - g0) / (sim.generated("bronze") - b0);
+        System.out.printf("fair scheduler under KV pressure, weights 2:1: generated tokens %d : %d, ratio %.3f, %d preemptions%n",
+                sim.generated("gold") - g0, sim.generated("bronze") - b0, ratio, sim.scheduler.preemptions());
+        assertTrue(sim.scheduler.preemptions() > 100, "the pool was meant to run out: " + sim.scheduler.preemptions());
+        assertTrue(ratio >= 1.7 && ratio <= 2.3, "ratio " + ratio);
+    }
+
+    @Test
     void equalWeightsShareEqually() {
         Sim sim = new Sim(8, 64, 1000);
         String[] names = {"a", "b", "c"};
