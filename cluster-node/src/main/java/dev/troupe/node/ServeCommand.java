@@ -69,6 +69,8 @@ public final class ServeCommand {
             "Precedence: flags, then --config, then TROUPE_* environment variables, then the defaults.",
             "");
 
+    private static final Duration RESPONSE_FLUSH_SETTLE = Duration.ofMillis(500);
+
     private ServeCommand() {}
 
     /** A running node (for tests and the embedded API): stop() drains and shuts it down. */
@@ -218,14 +220,21 @@ public final class ServeCommand {
             cs.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "troupe-stop-accepting", () -> {
                 log.info("shutting down: no new requests; in-flight ones have {} to finish", grace);
                 api.stopAccepting();
-                d.stopAccepting();
                 return binding.unbind().thenApply(x -> Done.getInstance());
             });
             cs.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "troupe-drain", () ->
-                    d.drain(grace).thenCompose(x -> waitFor(() -> api.inFlight() == 0, Duration.ofSeconds(5)))
+                    // Requests accepted before the API stopped accepting reach their replica before it drains.
+                    waitFor(() -> api.starting() == 0, Duration.ofSeconds(5))
+                            .thenCompose(x -> d.drain(grace))
+                            .thenCompose(x -> waitFor(() -> api.inFlight() == 0, Duration.ofSeconds(5)))
                             .thenApply(x -> Done.getInstance()));
+            // A stream counts as done when its last chunk left our stream, which can be before the server
+            // has written it out: closing the connections at once reset some finished streams under load
+            // (ServeCommandIT, 1 run in 3 on a busy machine). A short settle lets those writes complete.
             cs.addTask(CoordinatedShutdown.PhaseServiceStop(), "troupe-close-connections", () ->
-                    binding.terminate(Duration.ofSeconds(3)).thenApply(x -> Done.getInstance()));
+                    waitFor(() -> false, RESPONSE_FLUSH_SETTLE)
+                            .thenCompose(x -> binding.terminate(Duration.ofSeconds(3)))
+                            .thenApply(x -> Done.getInstance()));
             CanaryMonitor c = canary;
             system.getWhenTerminated().thenRun(() -> {
                 c.close();

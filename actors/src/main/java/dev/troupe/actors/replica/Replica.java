@@ -32,8 +32,13 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
 
     public record ProbeReply(String model, boolean draining, long heartbeatAgeMillis, StepLoop.Stats stats) {}
 
-    /** Stop taking requests: later Generate commands fail with SHUTTING_DOWN. */
-    public record StopAccepting() implements Command {}
+
+    /**
+     * Graceful shutdown: refuse later Generate commands and let the loop finish what it has within the
+     * grace period; replies when nothing is in flight. Sent through the same entity as the requests, so
+     * every Generate sent before it is submitted first.
+     */
+    public record Drain(java.time.Duration grace, ActorRef<org.apache.pekko.Done> replyTo) implements Command {}
 
     /** The version was unloaded: stop the entity (a later message finds {@link #notLoaded} instead). */
     public record Stop() implements Command {}
@@ -65,6 +70,10 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                     p.replyTo().tell(new ProbeReply(model, true, Long.MAX_VALUE, null));
                     return Behaviors.same();
                 })
+                .onMessage(Drain.class, d -> {
+                    d.replyTo().tell(org.apache.pekko.Done.getInstance());
+                    return Behaviors.same();
+                })
                 .onMessage(Stop.class, x -> Behaviors.stopped())
                 .onAnyMessage(x -> Behaviors.same())
                 .build();
@@ -83,9 +92,15 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                 .onMessage(Cancel.class, this::onCancel)
                 .onMessage(Embed.class, this::onEmbed)
                 .onMessage(Probe.class, this::onProbe)
-                .onMessage(StopAccepting.class, this::onStopAccepting)
+                .onMessage(Drain.class, this::onDrain)
                 .onMessage(Stop.class, x -> Behaviors.stopped())
                 .build();
+    }
+
+    private Behavior<Command> onDrain(Drain d) {
+        draining = true;
+        loop.drain(d.grace()).whenComplete((x, t) -> d.replyTo().tell(org.apache.pekko.Done.getInstance()));
+        return this;
     }
 
     private Behavior<Command> onGenerate(Generate g) {
@@ -117,10 +132,6 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
         return this;
     }
 
-    private Behavior<Command> onStopAccepting(StopAccepting s) {
-        draining = true;
-        return this;
-    }
 
     private static String rootMessage(Throwable t) {
         while (t.getCause() != null && (t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)) {

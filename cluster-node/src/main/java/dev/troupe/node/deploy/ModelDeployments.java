@@ -169,15 +169,17 @@ public final class ModelDeployments implements AutoCloseable {
         return out;
     }
 
-    /** Stops every loaded version taking new requests (graceful shutdown). */
-    public void stopAccepting() {
-        for (LoadedVersion v : loaded()) v.served().replica().tell(new Replica.StopAccepting());
-    }
-
-    /** Lets every loaded version finish its in-flight requests within the grace period. */
+    /**
+     * Graceful shutdown: every loaded version stops taking requests and finishes its in-flight ones within
+     * the grace period. The drain goes through each replica entity, behind any request already sent to it.
+     */
     public CompletableFuture<Void> drain(Duration grace) {
-        List<CompletableFuture<Void>> all = new ArrayList<>();
-        for (LoadedVersion v : loaded()) all.add(v.loop().drain(grace));
+        List<CompletableFuture<?>> all = new ArrayList<>();
+        for (LoadedVersion v : loaded()) {
+            all.add(v.served().replica().<org.apache.pekko.Done>ask(to -> new Replica.Drain(grace, to), grace.plusSeconds(10))
+                    .toCompletableFuture()
+                    .exceptionallyCompose(t -> v.loop().drain(grace).thenApply(x -> org.apache.pekko.Done.getInstance())));
+        }
         return CompletableFuture.allOf(all.toArray(new CompletableFuture[0]));
     }
 

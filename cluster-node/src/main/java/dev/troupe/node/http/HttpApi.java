@@ -75,7 +75,10 @@ public final class HttpApi extends AllDirectives {
     private final NodeMetrics metrics;
     private final TenantGate gate;
     private final AtomicBoolean draining = new AtomicBoolean();
+    /** Requests accepted (past the draining check) and not yet answered completely. */
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** Accepted requests not yet handed to a replica: a drain waits for them before it drains the replicas. */
+    private final AtomicInteger starting = new AtomicInteger();
 
     public HttpApi(ActorSystem<?> system, String modelName, VersionRouter router, CanaryMonitor canary, HttpSettings settings,
                    NodeMetrics metrics, TenantGate gate) {
@@ -97,6 +100,11 @@ public final class HttpApi extends AllDirectives {
     /** Requests accepted and not yet answered completely. */
     public int inFlight() {
         return inFlight.get();
+    }
+
+    /** Accepted requests still on their way to a replica (parsing, tokenizing). */
+    public int starting() {
+        return starting.get();
     }
 
     public Route route() {
@@ -182,7 +190,6 @@ public final class HttpApi extends AllDirectives {
                 .idleTimeout(settings.requestTimeout().plusSeconds(10))
                 .via(admission.observer())
                 .preMaterialize(materializer);
-        inFlight.incrementAndGet();
         model.replica().tell(new Replica.Generate(request, events.first()));
         // A plain response is built from all events in one pass, whatever they turn out to be.
         if (!req.stream()) return collect(model, request, req, endpoint, events.second(), start);
@@ -382,7 +389,6 @@ public final class HttpApi extends AllDirectives {
                         }));
             }
             long start = System.nanoTime();
-            inFlight.incrementAndGet();
             return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, t) -> {
                 if (t == null) admission.finished(promptTokens, 0);
                 else admission.ended(promptTokens);
@@ -448,11 +454,22 @@ public final class HttpApi extends AllDirectives {
             return completeWithFuture(
                 entity.toStrict(settings.requestTimeout().toMillis(), settings.maxBodyBytes(), materializer)
                         .thenCompose(strict -> {
+                            // Counted from here, before the draining check, so that a drain waits for every
+                            // request it did not refuse ({@link #starting}); finish() ends the count.
+                            inFlight.incrementAndGet();
+                            starting.incrementAndGet();
+                            boolean handedOff = false;
                             try {
-                                return handler.handle(strict.getData().toArray());
+                                if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+                                CompletionStage<HttpResponse> r = handler.handle(strict.getData().toArray());
+                                handedOff = true;
+                                return r;
                             } catch (ApiError e) {
                                 metrics.requests.labelValues(modelName, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
                                 return CompletableFuture.completedFuture(error(e));
+                            } finally {
+                                starting.decrementAndGet();
+                                if (!handedOff) inFlight.decrementAndGet();
                             }
                         })
                         .exceptionally(t -> {

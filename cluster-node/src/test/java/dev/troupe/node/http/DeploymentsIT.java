@@ -272,4 +272,44 @@ class DeploymentsIT {
             node.stop();
         }
     }
+
+    @Test
+    void aCanaryWhoseRequestsFailIsRolledBackByItself() throws Exception {
+        Path slow = ServeIT.shared("random15M-f32.gguf");
+        Assumptions.assumeTrue(slow != null, "../shared/models/random15M-f32.gguf not found");
+        // Every request has 300 ms: v1 answers 48 tokens in a few ms, the canary cannot, so its requests end
+        // with 504. The latency SLO is out of reach (60 s): the error rate is what trips.
+        ServeCommand.Node node = start("troupe.http.request-timeout = 300ms\n"
+                + "troupe.canary { window = 60s, min-requests = 4, max-p99-latency = 60s, max-error-rate = 0.2 }");
+        try {
+            ok(admin(node, "POST", "/admin/models/stories/versions", "{\"version\":\"v2\",\"path\":\"" + slow + "\",\"sha256\":\""
+                    + Sha256.of(slow) + "\"}", TOKEN), 201);
+            ok(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\"}", TOKEN), 202);
+            awaitPhase(node, "v2", "ready");
+            ok(admin(node, "PUT", "/admin/models/stories/traffic", "{\"weights\":{\"v1\":50,\"v2\":50}}", TOKEN), 200);
+            long until = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+            JsonNode s;
+            int sent = 0, failed = 0;
+            do {
+                HttpResponse<String> r = complete(node, "e" + sent++, 120);
+                if (r.statusCode() == 504) {
+                    failed++;
+                    assertEquals("v2", version(r), "only the canary times out");
+                } else {
+                    assertEquals(200, r.statusCode(), r.body());
+                }
+                s = ok(admin(node, "GET", "/admin/models/stories", null, TOKEN), 200);
+            } while (s.get("traffic").has("v2") && System.nanoTime() < until);
+            assertTrue(failed >= 1, "the canary never failed");
+            assertEquals(Map.of("v1", 100), ServeIT.JSON.convertValue(s.get("traffic"), Map.class), "the canary was not rolled back");
+            JsonNode events = ok(admin(node, "GET", "/admin/models/stories/history", null, TOKEN), 200).get("events");
+            JsonNode last = events.get(events.size() - 1);
+            assertEquals("RolledBack", last.get("type").asText());
+            assertEquals("slo-monitor", last.get("actor").asText());
+            assertTrue(last.get("reason").asText().contains("error rate"), last.toString());
+            System.out.println("failing canary rolled back after " + sent + " requests (" + failed + " failed): " + last.get("reason").asText());
+        } finally {
+            node.stop();
+        }
+    }
 }
