@@ -7,10 +7,6 @@ import dev.troupe.actors.replica.GenerationRequest;
 import dev.troupe.engine.sampling.SamplingParams;
 
 import java.io.PrintStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -22,7 +18,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@code bin/troupe bench overhead --model FILE}: the serving path's cost beyond the engine. Starts a node
  * in this JVM and times 1-token completions three ways: submitted straight to the step loop (engine
- * only), over HTTP (the whole path), and the trivial {@code /health/live} route (the HTTP floor).
+ * only), over HTTP (the whole path), and the trivial {@code /health/live} route (the HTTP floor). The
+ * HTTP client is a plain keep-alive socket ({@link RawHttpClient}), so the client's own cost stays small.
  */
 final class OverheadBench {
     private OverheadBench() {}
@@ -51,21 +48,19 @@ final class OverheadBench {
                 });
                 direct[i] = done.get(30, TimeUnit.SECONDS) - t0;
             }
-            HttpClient http = HttpClient.newHttpClient();
-            String base = "http://127.0.0.1:" + node.port();
             String body = "{\"model\":\"m\",\"prompt\":" + new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(prompt)
                     + ",\"max_tokens\":1,\"temperature\":0}";
             long[] full = new long[n], floor = new long[n];
-            for (int i = 0; i < n; i++) {
-                long t0 = System.nanoTime();
-                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
-                        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
-                        HttpResponse.BodyHandlers.ofString());
-                full[i] = System.nanoTime() - t0;
-                if (r.statusCode() != 200) throw new IllegalStateException("completion failed: " + r.body());
-                t0 = System.nanoTime();
-                http.send(HttpRequest.newBuilder(URI.create(base + "/health/live")).build(), HttpResponse.BodyHandlers.ofString());
-                floor[i] = System.nanoTime() - t0;
+            try (RawHttpClient http = new RawHttpClient("127.0.0.1", node.port())) {
+                for (int i = 0; i < n; i++) {
+                    long t0 = System.nanoTime();
+                    RawHttpClient.Response r = http.postJson("/v1/completions", body);
+                    full[i] = System.nanoTime() - t0;
+                    if (r.status() != 200) throw new IllegalStateException("completion failed: " + r.body());
+                    t0 = System.nanoTime();
+                    http.get("/health/live");
+                    floor[i] = System.nanoTime() - t0;
+                }
             }
             double d = p50(direct), f = p50(full), h = p50(floor);
             out.println(String.format(Locale.ROOT, "{\"test\":\"overhead\",\"requests\":%d,\"engine_only_p50_ms\":%.3f,"

@@ -354,7 +354,7 @@ public final class ModelDeployments implements AutoCloseable {
             sharding.registerLocal(id, loop);
             String template = engine.file().has("tokenizer.chat_template") ? engine.file().getString("tokenizer.chat_template") : null;
             ServedModel served = new ServedModel(model, info.version(), tokenizer, engine.config().contextLength(),
-                    ChatTemplate.fromGguf(template), sharding.replica(id), info.registeredAt().getEpochSecond());
+                    ChatTemplate.fromGguf(template), sharding.replica(id), loop, info.registeredAt().getEpochSecond());
             Replica.ProbeReply probe = served.replica().<Replica.ProbeReply>ask(Replica.Probe::new, Duration.ofSeconds(10))
                     .toCompletableFuture().get(15, TimeUnit.SECONDS);
             if (probe.heartbeatAgeMillis() > settings.maxHeartbeatAge().toMillis()) {

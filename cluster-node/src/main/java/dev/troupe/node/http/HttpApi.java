@@ -2,6 +2,7 @@ package dev.troupe.node.http;
 
 import dev.troupe.actors.replica.GenerationEvent;
 import dev.troupe.actors.replica.GenerationRequest;
+import dev.troupe.actors.replica.GenerationSink;
 import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.tenant.TenantDirectory;
 import dev.troupe.engine.sampling.SamplingParams;
@@ -183,6 +184,7 @@ public final class HttpApi extends AllDirectives {
 
     private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
                                               TenantGate.Admission admission) {
+        if (!req.stream() && model.local() != null) return collectLocal(model, request, req, endpoint, admission);
         long start = System.nanoTime();
         Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
                         e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
@@ -208,6 +210,68 @@ public final class HttpApi extends AllDirectives {
             model.replica().tell(new Replica.Cancel(request.requestId()));
             return error(ApiError.timeout("the request did not finish in time"));
         });
+    }
+
+    /**
+     * A non-streaming request whose replica runs on this node goes straight to its step loop: the sink
+     * (on the loop thread) only accumulates, and the response is rendered on the actor system's dispatcher.
+     * This skips the sharding hops and the event stream, most of the serving path's own latency.
+     */
+    private CompletionStage<HttpResponse> collectLocal(ServedModel model, GenerationRequest request, CompletionRequest req,
+                                                       String endpoint, TenantGate.Admission admission) {
+        long start = System.nanoTime();
+        CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
+        StringBuilder text = new StringBuilder();
+        LogprobsAccumulator logprobs = req.logprobs() >= 0 ? new LogprobsAccumulator() : null;
+        GenerationSink sink = new GenerationSink() {
+            private boolean first = true;
+
+            @Override
+            public void onEvent(GenerationEvent e) {
+                if (e instanceof GenerationEvent.Tokens t) {
+                    if (first && !t.text().isEmpty()) {
+                        first = false;
+                        metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((System.nanoTime() - start) / 1e9);
+                    }
+                    text.append(t.text());
+                    if (logprobs != null) logprobs.add(t.logprobs());
+                } else {
+                    end.complete(e);
+                }
+            }
+        };
+        if (!model.local().submit(request, sink)) {
+            ApiError refused = draining.get() ? ApiError.unavailable("the server is shutting down")
+                    : ApiError.rateLimited("the replica of " + model.name() + " has too many queued requests");
+            admission.ended(0);
+            finish(model, endpoint, start, refused.status());
+            return CompletableFuture.completedFuture(error(refused));
+        }
+        return end.orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                .handleAsync((e, t) -> {
+                    if (t != null) {
+                        model.local().cancel(request.requestId());
+                        admission.ended(0);
+                        finish(model, endpoint, start, 504);
+                        return error(ApiError.timeout("the request did not finish in time"));
+                    }
+                    if (e instanceof GenerationEvent.Failed f) {
+                        admission.ended(f.promptTokens() + f.completionTokens());
+                        finish(model, endpoint, start, statusOf(f));
+                        return error(failure(f));
+                    }
+                    GenerationEvent.Finished f = (GenerationEvent.Finished) e;
+                    admission.finished(f.promptTokens(), f.completionTokens());
+                    long created = System.currentTimeMillis() / 1000;
+                    String body = req.chat()
+                            ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), text.toString(),
+                                    f.reason(), f.promptTokens(), f.completionTokens(), logprobs)
+                            : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
+                                    f.reason(), f.promptTokens(), f.completionTokens(), logprobs);
+                    countTokens(model, f.promptTokens(), f.completionTokens());
+                    finish(model, endpoint, start, 200);
+                    return json(StatusCodes.OK, body);
+                }, system.executionContext());
     }
 
     private CompletionStage<HttpResponse> collect(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
