@@ -27,6 +27,12 @@ public final class JournalConfig {
         };
     }
 
+    /** Snapshot after every {@code every} events, keeping two; 0 = no snapshots (the entities' common policy). */
+    public static org.apache.pekko.persistence.typed.javadsl.RetentionCriteria snapshots(int every) {
+        return every > 0 ? org.apache.pekko.persistence.typed.javadsl.RetentionCriteria.snapshotEvery(every, 2)
+                : org.apache.pekko.persistence.typed.javadsl.RetentionCriteria.disabled();
+    }
+
     /** H2 file database at {@code file} (an absolute path without the {@code .mv.db} suffix). */
     public static Config h2(Path file) {
         return jdbc("slick.jdbc.H2Profile$", "org.h2.Driver", h2Url(file), "sa", "");

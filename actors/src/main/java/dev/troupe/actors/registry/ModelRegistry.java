@@ -282,7 +282,7 @@ public final class ModelRegistry
 
     @Override
     public RetentionCriteria retentionCriteria() {
-        return snapshotEvery > 0 ? RetentionCriteria.snapshotEvery(snapshotEvery, 2) : RetentionCriteria.disabled();
+        return JournalConfig.snapshots(snapshotEvery);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.troupe.actors.tenant;
 
+import dev.troupe.actors.registry.JournalConfig;
+
 import dev.troupe.actors.registry.JsonSerializable;
 import dev.troupe.actors.registry.ModelRegistry.HistoryEntry;
 import java.time.Clock;
@@ -273,7 +275,7 @@ public final class Tenant extends EventSourcedBehaviorWithEnforcedReplies<Tenant
 
     @Override
     public RetentionCriteria retentionCriteria() {
-        return snapshotEvery > 0 ? RetentionCriteria.snapshotEvery(snapshotEvery, 2) : RetentionCriteria.disabled();
+        return JournalConfig.snapshots(snapshotEvery);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.troupe.actors.tenant;
 
+import dev.troupe.actors.registry.JournalConfig;
+
 import dev.troupe.actors.registry.JsonSerializable;
 import java.time.Clock;
 import java.time.Instant;
@@ -137,7 +139,7 @@ public final class UsageLedger
 
     @Override
     public RetentionCriteria retentionCriteria() {
-        return snapshotEvery > 0 ? RetentionCriteria.snapshotEvery(snapshotEvery, 2) : RetentionCriteria.disabled();
+        return JournalConfig.snapshots(snapshotEvery);
     }
 
     @Override

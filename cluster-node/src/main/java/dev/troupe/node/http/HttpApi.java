@@ -262,16 +262,22 @@ public final class HttpApi extends AllDirectives {
                     }
                     GenerationEvent.Finished f = (GenerationEvent.Finished) e;
                     admission.finished(f.promptTokens(), f.completionTokens());
-                    long created = System.currentTimeMillis() / 1000;
-                    String body = req.chat()
-                            ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), text.toString(),
-                                    f.reason(), f.promptTokens(), f.completionTokens(), logprobs)
-                            : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
-                                    f.reason(), f.promptTokens(), f.completionTokens(), logprobs);
-                    countTokens(model, f.promptTokens(), f.completionTokens());
+                    String body = render(model, request, req, text, f, logprobs);
                     finish(model, endpoint, start, 200);
                     return json(StatusCodes.OK, body);
                 }, system.executionContext());
+    }
+
+    /** The JSON body of a finished plain (non-streaming) completion or chat completion; counts its tokens. */
+    private String render(ServedModel model, GenerationRequest request, CompletionRequest req, CharSequence text,
+                          GenerationEvent.Finished f, LogprobsAccumulator logprobs) {
+        countTokens(model, f.promptTokens(), f.completionTokens());
+        long created = System.currentTimeMillis() / 1000;
+        return req.chat()
+                ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), text.toString(),
+                        f.reason(), f.promptTokens(), f.completionTokens(), logprobs)
+                : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
+                        f.reason(), f.promptTokens(), f.completionTokens(), logprobs);
     }
 
     private CompletionStage<HttpResponse> collect(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
@@ -290,13 +296,7 @@ public final class HttpApi extends AllDirectives {
                 text.append(t.text());
                 if (logprobs != null) logprobs.add(t.logprobs());
             } else if (e instanceof GenerationEvent.Finished f) {
-                long created = System.currentTimeMillis() / 1000;
-                String body = req.chat()
-                        ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), text.toString(),
-                                f.reason(), f.promptTokens(), f.completionTokens(), logprobs)
-                        : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
-                                f.reason(), f.promptTokens(), f.completionTokens(), logprobs);
-                countTokens(model, f.promptTokens(), f.completionTokens());
+                String body = render(model, request, req, text, f, logprobs);
                 status.set(200);
                 done.complete(json(StatusCodes.OK, body));
             } else if (e instanceof GenerationEvent.Failed f) {

@@ -84,6 +84,15 @@ class DeploymentsIT {
         return s;
     }
 
+    /** Registers and deploys the file as v2 and, once it is ready, sends it half the traffic. */
+    static void startCanary(ServeCommand.Node node, Path file) throws Exception {
+        ok(admin(node, "POST", "/admin/models/stories/versions", "{\"version\":\"v2\",\"path\":\"" + file + "\",\"sha256\":\""
+                + Sha256.of(file) + "\"}", TOKEN), 201);
+        ok(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\"}", TOKEN), 202);
+        awaitPhase(node, "v2", "ready");
+        ok(admin(node, "PUT", "/admin/models/stories/traffic", "{\"weights\":{\"v1\":50,\"v2\":50}}", TOKEN), 200);
+    }
+
     /** A small random model with the stories vocabulary: a different version of the "same" model. */
     Path writeV2(long seed) throws Exception {
         Path f = tmp.resolve("v2-" + seed + ".gguf");
@@ -245,11 +254,7 @@ class DeploymentsIT {
         // hundreds: it breaches a 100 ms p99.
         ServeCommand.Node node = start("troupe.canary { window = 60s, min-requests = 6, max-p99-latency = 100ms, max-error-rate = 0.5 }");
         try {
-            ok(admin(node, "POST", "/admin/models/stories/versions", "{\"version\":\"v2\",\"path\":\"" + slow + "\",\"sha256\":\""
-                    + Sha256.of(slow) + "\"}", TOKEN), 201);
-            ok(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\"}", TOKEN), 202);
-            awaitPhase(node, "v2", "ready");
-            ok(admin(node, "PUT", "/admin/models/stories/traffic", "{\"weights\":{\"v1\":50,\"v2\":50}}", TOKEN), 200);
+            startCanary(node, slow);
             long until = System.nanoTime() + Duration.ofSeconds(90).toNanos();
             JsonNode s;
             int sent = 0;
@@ -282,11 +287,7 @@ class DeploymentsIT {
         ServeCommand.Node node = start("troupe.http.request-timeout = 300ms\n"
                 + "troupe.canary { window = 60s, min-requests = 4, max-p99-latency = 60s, max-error-rate = 0.2 }");
         try {
-            ok(admin(node, "POST", "/admin/models/stories/versions", "{\"version\":\"v2\",\"path\":\"" + slow + "\",\"sha256\":\""
-                    + Sha256.of(slow) + "\"}", TOKEN), 201);
-            ok(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\"}", TOKEN), 202);
-            awaitPhase(node, "v2", "ready");
-            ok(admin(node, "PUT", "/admin/models/stories/traffic", "{\"weights\":{\"v1\":50,\"v2\":50}}", TOKEN), 200);
+            startCanary(node, slow);
             long until = System.nanoTime() + Duration.ofSeconds(90).toNanos();
             JsonNode s;
             int sent = 0, failed = 0;
