@@ -248,24 +248,26 @@ public final class HttpApi extends AllDirectives {
             return CompletableFuture.completedFuture(error(refused));
         }
         return end.orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
-                .handleAsync((e, t) -> {
+                .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
                     if (t != null) {
                         model.local().cancel(request.requestId());
                         admission.ended(0);
                         finish(model, endpoint, start, 504);
-                        return error(ApiError.timeout("the request did not finish in time"));
+                        return CompletableFuture.completedFuture(error(ApiError.timeout("the request did not finish in time")));
                     }
                     if (e instanceof GenerationEvent.Failed f) {
                         admission.ended(f.promptTokens() + f.completionTokens());
                         finish(model, endpoint, start, statusOf(f));
-                        return error(failure(f));
+                        return CompletableFuture.completedFuture(error(failure(f)));
                     }
                     GenerationEvent.Finished f = (GenerationEvent.Finished) e;
-                    admission.finished(f.promptTokens(), f.completionTokens());
                     String body = render(model, request, req, text, f, logprobs);
-                    finish(model, endpoint, start, 200);
-                    return json(StatusCodes.OK, body);
-                }, system.executionContext());
+                    // The response completes once its usage is recorded (exactly once per request key).
+                    return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
+                        finish(model, endpoint, start, 200);
+                        return json(StatusCodes.OK, body);
+                    });
+                }, system.executionContext()).thenCompose(r -> r);
     }
 
     /** The JSON body of a finished plain (non-streaming) completion or chat completion; counts its tokens. */
@@ -453,20 +455,22 @@ public final class HttpApi extends AllDirectives {
                         }));
             }
             long start = System.nanoTime();
-            return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).handle((v, t) -> {
-                if (t == null) admission.finished(promptTokens, 0);
-                else admission.ended(promptTokens);
+            return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).<CompletionStage<HttpResponse>>handle((v, t) -> {
                 if (t != null) {
+                    admission.ended(promptTokens);
                     finish(model, "embeddings", start, 500);
                     Throwable c = t.getCause() != null ? t.getCause() : t;
-                    return error(c instanceof ApiError ? (ApiError) c : ApiError.internal("embedding failed"));
+                    return CompletableFuture.completedFuture(error(c instanceof ApiError ? (ApiError) c : ApiError.internal("embedding failed")));
                 }
-                finish(model, "embeddings", start, 200);
                 List<float[]> vectors = new ArrayList<>();
                 for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
-                return json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens))
+                HttpResponse ok = json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens))
                         .addHeader(RawHeader.create(VERSION_HEADER, model.version()));
-            });
+                return admission.finished(promptTokens, 0).thenApply(x -> {
+                    finish(model, "embeddings", start, 200);
+                    return ok;
+                });
+            }).thenCompose(r -> r);
         }, "embeddings"));
     }
 

@@ -8,13 +8,15 @@ import dev.troupe.actors.tenant.TenantDirectory.Principal;
 import dev.troupe.actors.tenant.UsageLedger;
 import dev.troupe.node.openai.ApiError;
 import org.apache.pekko.NotUsed;
-import org.apache.pekko.actor.typed.RecipientRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import org.apache.pekko.stream.javadsl.Flow;
 
 import java.time.Clock;
 import java.time.LocalDate;
 import java.time.ZoneOffset;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
@@ -39,7 +41,7 @@ public final class TenantGate {
 
     private final TenantDirectory directory;
     private final QuotaLimiter limiter;
-    private final Function<String, RecipientRef<UsageLedger.Command>> ledgers;
+    private final Function<String, EntityRef<UsageLedger.Command>> ledgers;
     private final boolean anonymousWhileNoTenants;
     private final boolean allowAnonymous;
     private final Clock clock;
@@ -49,7 +51,7 @@ public final class TenantGate {
      * @param anonymousWhileNoTenants whether requests need no key while no tenant exists (loopback or allow-anonymous)
      * @param allowAnonymous          whether requests without a key pass even when tenants exist
      */
-    public TenantGate(TenantDirectory directory, QuotaLimiter limiter, Function<String, RecipientRef<UsageLedger.Command>> ledgers,
+    public TenantGate(TenantDirectory directory, QuotaLimiter limiter, Function<String, EntityRef<UsageLedger.Command>> ledgers,
                       boolean anonymousWhileNoTenants, boolean allowAnonymous, Clock clock) {
         this.directory = directory;
         this.limiter = limiter;
@@ -130,6 +132,10 @@ public final class TenantGate {
     /** One admitted request; ends exactly once, whichever of its end paths runs first. */
     public static final class Admission {
         static final Admission NONE = new Admission(null, null, null, null);
+        private static final CompletionStage<Void> DONE = CompletableFuture.completedFuture(null);
+        private static final int LEDGER_ATTEMPTS = 3;
+        private static final java.time.Duration LEDGER_TIMEOUT = java.time.Duration.ofSeconds(5);
+        private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(TenantGate.class);
 
         private final TenantGate gate;
         private final String tenant;
@@ -144,15 +150,31 @@ public final class TenantGate {
             this.model = model;
         }
 
-        /** The request finished: release, charge the tokens and record the usage once. */
-        public void finished(int promptTokens, int completionTokens) {
-            if (gate == null || !ended.compareAndSet(false, true)) return;
+        /**
+         * The request finished: release, charge the tokens and record the usage once. Completes when the
+         * usage line is in the journal, so a response is only completed once its usage is recorded; the ledger
+         * dedupes by request key, so the retries (and a client's retry with the same Idempotency-Key) count once.
+         */
+        public CompletionStage<Void> finished(int promptTokens, int completionTokens) {
+            if (gate == null || !ended.compareAndSet(false, true)) return DONE;
             gate.limiter.release(tenant, (long) promptTokens + completionTokens);
-            RecipientRef<UsageLedger.Command> ledger = gate.ledgers.apply(tenant);
-            if (ledger != null) {
-                ledger.tell(new UsageLedger.Record(requestKey, model, LocalDate.now(gate.clock.withZone(ZoneOffset.UTC)),
-                        promptTokens, completionTokens, null));
-            }
+            EntityRef<UsageLedger.Command> ledger = gate.ledgers.apply(tenant);
+            if (ledger == null) return DONE;
+            LocalDate day = LocalDate.now(gate.clock.withZone(ZoneOffset.UTC));
+            return record(ledger, day, promptTokens, completionTokens, LEDGER_ATTEMPTS).exceptionally(t -> {
+                log.warn("the usage of a request of tenant '{}' could not be recorded: {}", tenant, t.toString());
+                return null;
+            });
+        }
+
+        private CompletionStage<Void> record(EntityRef<UsageLedger.Command> ledger, LocalDate day, int prompt, int completion,
+                                             int attemptsLeft) {
+            CompletionStage<UsageLedger.Reply> ack = ledger.ask(to -> new UsageLedger.Record(requestKey, model, day, prompt, completion, to),
+                    LEDGER_TIMEOUT);
+            return ack.<CompletionStage<Void>>handle((r, t) -> t == null || attemptsLeft <= 1
+                            ? (t == null ? DONE : CompletableFuture.failedFuture(t))
+                            : record(ledger, day, prompt, completion, attemptsLeft - 1))
+                    .thenCompose(x -> x);
         }
 
         /** The request ended without finishing: release, charging the tokens it used (no usage line). */
@@ -165,10 +187,11 @@ public final class TenantGate {
         public Flow<GenerationEvent, GenerationEvent, NotUsed> observer() {
             Flow<GenerationEvent, GenerationEvent, NotUsed> pass = Flow.of(GenerationEvent.class);
             if (gate == null) return pass;
-            return pass.map(e -> {
-                if (e instanceof GenerationEvent.Finished f) finished(f.promptTokens(), f.completionTokens());
-                else if (e instanceof GenerationEvent.Failed f) ended(f.promptTokens() + f.completionTokens());
-                return e;
+            // The Finished event goes on only once its usage is recorded (see finished()).
+            return pass.mapAsync(1, e -> {
+                if (e instanceof GenerationEvent.Finished f) return finished(f.promptTokens(), f.completionTokens()).thenApply(x -> e);
+                if (e instanceof GenerationEvent.Failed f) ended(f.promptTokens() + f.completionTokens());
+                return CompletableFuture.completedFuture(e);
             }).watchTermination((mat, done) -> {
                 done.whenComplete((d, t) -> ended(0));
                 return mat;

@@ -87,6 +87,15 @@ class FairTenantsIT {
         return s[s.length / 2];
     }
 
+    /** The sum of a metric's samples (all label sets). */
+    static double metric(ServeCommand.Node n, String name) throws Exception {
+        double sum = 0;
+        for (String line : call(n, "GET", "/metrics", null, null).body().split("\n")) {
+            if (line.startsWith(name + "{") || line.startsWith(name + " ")) sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+        }
+        return sum;
+    }
+
     static double tenantTokens(ServeCommand.Node n, String tenant) throws Exception {
         String metrics = call(n, "GET", "/metrics", null, null).body();
         double sum = 0;
@@ -100,7 +109,7 @@ class FairTenantsIT {
 
     @Test
     void aFloodingTenantDoesNotStarveAnother() throws Exception {
-        ServeCommand.Node n = start("stories260K-f32.gguf", 16);
+        ServeCommand.Node n = start("stories260K-f32.gguf", 8);
         try {
             String flood = tenant(n, "flood", 1);
             String steady = tenant(n, "steady", 1);
@@ -109,25 +118,29 @@ class FairTenantsIT {
             double unloaded = median(idle);
 
             // Tenant A sends 200 requests at once (about 4 s of work here); tenant B then sends a request every
-            // 0.25 s from 0.5 s after A's burst (the burst's own HTTP handling is FIFO on the server's two cores
-            // and takes ~0.2-0.4 s; what is measured is the scheduler's share while A is backlogged).
+            // 0.15 s once A's burst is queued at the scheduler (the burst's own HTTP handling is FIFO on the
+            // server's two cores and takes ~0.2-0.4 s; what is measured is the scheduler's share while A is backlogged).
             List<CompletableFuture<HttpResponse<String>>> floods = new ArrayList<>();
             for (int i = 0; i < 200; i++) {
                 floods.add(ServeIT.HTTP.sendAsync(completion(n, flood, 120, false), HttpResponse.BodyHandlers.ofString()));
             }
+            // Measure once the burst has reached the scheduler: the first /metrics answer comes only after the
+            // burst's HTTP handling, and A must still have a backlog there.
+            long until = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (metric(n, "troupe_waiting_requests") < 40 && System.nanoTime() < until) Thread.sleep(20);
+            double backlog = metric(n, "troupe_waiting_requests");
+            assertTrue(backlog >= 40, "A's flood has no backlog at the scheduler: " + backlog);
             // The baseline, in the same run: one more request of A's own, queued behind A's backlog (FIFO).
             CompletableFuture<Double> sameTenant = CompletableFuture.supplyAsync(() -> {
                 try {
-                    Thread.sleep(500);
                     return ttftMillis(n, flood);
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
             });
             List<Double> samples = new ArrayList<>();
-            Thread.sleep(250);
             while (samples.size() < 8) {
-                Thread.sleep(250);
+                Thread.sleep(150);
                 double ttft = ttftMillis(n, steady);
                 if (floods.stream().allMatch(CompletableFuture::isDone)) break; // only samples taken under the flood count
                 samples.add(ttft);
