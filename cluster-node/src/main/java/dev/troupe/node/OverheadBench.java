@@ -50,22 +50,45 @@ final class OverheadBench {
             }
             String body = "{\"model\":\"m\",\"prompt\":" + new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(prompt)
                     + ",\"max_tokens\":1,\"temperature\":0}";
-            long[] full = new long[n], floor = new long[n];
+            long[] full = new long[n], floor = new long[n], postFloor = new long[n];
+            java.util.Map<String, long[]> stages = new java.util.LinkedHashMap<>();
             try (RawHttpClient http = new RawHttpClient("127.0.0.1", node.port())) {
                 for (int i = 0; i < n; i++) {
                     long t0 = System.nanoTime();
                     RawHttpClient.Response r = http.postJson("/v1/completions", body);
                     full[i] = System.nanoTime() - t0;
                     if (r.status() != 200) throw new IllegalStateException("completion failed: " + r.body());
+                    String timing = r.header("server-timing");
+                    if (timing != null) {
+                        for (String part : timing.split(",")) {
+                            String[] kv = part.trim().split(";dur=");
+                            stages.computeIfAbsent(kv[0], k -> new long[n])[i] = (long) (Double.parseDouble(kv[1]) * 1e6);
+                        }
+                    }
                     t0 = System.nanoTime();
                     http.get("/health/live");
                     floor[i] = System.nanoTime() - t0;
+                    t0 = System.nanoTime();
+                    http.postJson("/v1/completions", "{\"model\":\"no-such-model\",\"prompt\":\"x\"}");
+                    postFloor[i] = System.nanoTime() - t0;
                 }
             }
             double d = p50(direct), f = p50(full), h = p50(floor);
             out.println(String.format(Locale.ROOT, "{\"test\":\"overhead\",\"requests\":%d,\"engine_only_p50_ms\":%.3f,"
                             + "\"http_completion_p50_ms\":%.3f,\"http_health_live_p50_ms\":%.3f,\"overhead_beyond_engine_p50_ms\":%.3f}",
                     n, d, f, h, f - d));
+            if (!stages.isEmpty()) {
+                StringBuilder sb = new StringBuilder("{\"test\":\"overhead_stages\"");
+                double inside = 0;
+                for (java.util.Map.Entry<String, long[]> st : stages.entrySet()) {
+                    double v = p50(st.getValue());
+                    inside += v;
+                    sb.append(String.format(Locale.ROOT, ",\"%s_p50_ms\":%.3f", st.getKey(), v));
+                }
+                sb.append(String.format(Locale.ROOT, ",\"outside_stages_p50_ms\":%.3f,\"post_404_p50_ms\":%.3f}", f - inside,
+                        p50(postFloor)));
+                out.println(sb);
+            }
             return 0;
         } finally {
             node.stop();

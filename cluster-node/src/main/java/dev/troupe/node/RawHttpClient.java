@@ -14,7 +14,12 @@ import java.nio.charset.StandardCharsets;
  * path it would measure. Handles Content-Length responses only (what the node sends for plain JSON).
  */
 final class RawHttpClient implements AutoCloseable {
-    record Response(int status, String body) {}
+    record Response(int status, java.util.Map<String, String> headers, String body) {
+        /** A header's value by its lower-case name, or null. */
+        String header(String lowerCaseName) {
+            return headers.get(lowerCaseName);
+        }
+    }
 
     private final String host;
     private final Socket socket;
@@ -40,18 +45,23 @@ final class RawHttpClient implements AutoCloseable {
     }
 
     private Response send(String head, byte[] body) throws IOException {
-        out.write(head.getBytes(StandardCharsets.US_ASCII));
-        if (body != null) out.write(body);
+        // One write: a request split over two TCP segments makes the server stream the body in.
+        byte[] headBytes = head.getBytes(StandardCharsets.US_ASCII);
+        byte[] all = java.util.Arrays.copyOf(headBytes, headBytes.length + (body == null ? 0 : body.length));
+        if (body != null) System.arraycopy(body, 0, all, headBytes.length, body.length);
+        out.write(all);
         out.flush();
         String status = line();
         int code = Integer.parseInt(status.substring(9, 12));
-        int length = -1;
+        java.util.Map<String, String> headers = new java.util.HashMap<>();
         for (String h; !(h = line()).isEmpty(); ) {
-            if (h.regionMatches(true, 0, "Content-Length:", 0, 15)) length = Integer.parseInt(h.substring(15).trim());
+            int colon = h.indexOf(':');
+            if (colon > 0) headers.put(h.substring(0, colon).trim().toLowerCase(java.util.Locale.ROOT), h.substring(colon + 1).trim());
         }
-        if (length < 0) throw new IOException("the response has no Content-Length: " + status);
-        byte[] b = in.readNBytes(length);
-        return new Response(code, new String(b, StandardCharsets.UTF_8));
+        String length = headers.get("content-length");
+        if (length == null) throw new IOException("the response has no Content-Length: " + status);
+        byte[] b = in.readNBytes(Integer.parseInt(length));
+        return new Response(code, headers, new String(b, StandardCharsets.UTF_8));
     }
 
     private String line() throws IOException {

@@ -128,6 +128,7 @@ public final class HttpApi extends AllDirectives {
     private Route generate(boolean chat) {
         String endpoint = chat ? "chat" : "completions";
         return optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+            long accepted = System.nanoTime();
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
@@ -142,7 +143,7 @@ public final class HttpApi extends AllDirectives {
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
             TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
             GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
-            return run(served, request, req, endpoint, admission)
+            return run(served, request, req, endpoint, admission, accepted)
                     .thenApply(r -> r.addHeader(RawHeader.create(VERSION_HEADER, served.version())));
         }, endpoint)));
     }
@@ -183,8 +184,8 @@ public final class HttpApi extends AllDirectives {
     }
 
     private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                              TenantGate.Admission admission) {
-        if (!req.stream() && model.local() != null) return collectLocal(model, request, req, endpoint, admission);
+                                              TenantGate.Admission admission, long accepted) {
+        if (!req.stream() && model.local() != null) return collectLocal(model, request, req, endpoint, admission, accepted);
         long start = System.nanoTime();
         Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
                         e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
@@ -218,8 +219,9 @@ public final class HttpApi extends AllDirectives {
      * This skips the sharding hops and the event stream, most of the serving path's own latency.
      */
     private CompletionStage<HttpResponse> collectLocal(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                       String endpoint, TenantGate.Admission admission) {
+                                                       String endpoint, TenantGate.Admission admission, long accepted) {
         long start = System.nanoTime();
+        long[] endedAt = new long[1]; // written on the loop thread before end completes
         CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
         StringBuilder text = new StringBuilder();
         LogprobsAccumulator logprobs = req.logprobs() >= 0 ? new LogprobsAccumulator() : null;
@@ -236,6 +238,7 @@ public final class HttpApi extends AllDirectives {
                     text.append(t.text());
                     if (logprobs != null) logprobs.add(t.logprobs());
                 } else {
+                    endedAt[0] = System.nanoTime();
                     end.complete(e);
                 }
             }
@@ -249,6 +252,7 @@ public final class HttpApi extends AllDirectives {
         }
         return end.orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
                 .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
+                    long handedOff = System.nanoTime();
                     if (t != null) {
                         model.local().cancel(request.requestId());
                         admission.ended(0);
@@ -265,9 +269,21 @@ public final class HttpApi extends AllDirectives {
                     // The response completes once its usage is recorded (exactly once per request key).
                     return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
                         finish(model, endpoint, start, 200);
-                        return json(StatusCodes.OK, body);
+                        return json(StatusCodes.OK, body).addHeader(RawHeader.create("Server-Timing",
+                                serverTiming(accepted, start, endedAt[0], handedOff, System.nanoTime())));
                     });
                 }, system.executionContext()).thenCompose(r -> r);
+    }
+
+    /**
+     * Where a plain request's time went inside the node (W3C Server-Timing, ms): {@code prep} parsing,
+     * tokenizing and admission; {@code engine} from submission to the step loop to its last event (queueing,
+     * steps, the loop thread's wake-up); {@code handoff} from the loop thread to the dispatcher; {@code
+     * finish} rendering and recording usage. Time outside these is Pekko HTTP's and the network's.
+     */
+    private static String serverTiming(long accepted, long submitted, long ended, long handedOff, long done) {
+        return String.format(java.util.Locale.ROOT, "prep;dur=%.3f, engine;dur=%.3f, handoff;dur=%.3f, finish;dur=%.3f",
+                (submitted - accepted) / 1e6, (ended - submitted) / 1e6, (handedOff - ended) / 1e6, (done - handedOff) / 1e6);
     }
 
     /** The JSON body of a finished plain (non-streaming) completion or chat completion; counts its tokens. */
@@ -519,8 +535,12 @@ public final class HttpApi extends AllDirectives {
                 metrics.requests.labelValues(modelName, NO_VERSION, endpoint, "413").inc();
                 return complete(error(tooLarge()));
             }
+            // A body that arrived whole is already strict: no stream to materialise for it.
+            CompletionStage<HttpEntity.Strict> body = entity instanceof HttpEntity.Strict whole
+                    ? CompletableFuture.completedFuture(whole)
+                    : entity.toStrict(settings.requestTimeout().toMillis(), settings.maxBodyBytes(), materializer);
             return completeWithFuture(
-                entity.toStrict(settings.requestTimeout().toMillis(), settings.maxBodyBytes(), materializer)
+                body
                         .thenCompose(strict -> {
                             // Counted from here, before the draining check, so that a drain waits for every
                             // request it did not refuse ({@link #starting}); finish() ends the count.
