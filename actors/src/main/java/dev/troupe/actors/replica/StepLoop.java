@@ -328,9 +328,10 @@ public final class StepLoop implements AutoCloseable {
 
     private void processInbox() {
         Object m;
+        int submits = 0;
         while ((m = inbox.poll()) != null) {
             if (m instanceof Submit s) {
-                inboxSubmits.decrementAndGet();
+                submits++;
                 accept(s.request(), s.sink());
             } else if (m instanceof Cancel c) {
                 LiveRequest r = byId.get(c.requestId());
@@ -338,6 +339,12 @@ public final class StepLoop implements AutoCloseable {
             } else if (m instanceof Embed e) {
                 runEmbed(e);
             }
+        }
+        if (submits > 0) {
+            // Published before the inbox count drops, so stats() never misses an accepted request (it may count
+            // one twice for an instant): a reader between here and the step's end would otherwise see it nowhere.
+            publishStats();
+            inboxSubmits.addAndGet(-submits);
         }
     }
 

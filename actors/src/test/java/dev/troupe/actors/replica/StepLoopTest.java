@@ -465,6 +465,27 @@ class StepLoopTest {
     }
 
     @Test
+    void statsCountEveryAcceptedRequestUntilItEnds() throws Exception {
+        load(0);
+        newLoop(16, 64, 1024).start();
+        // Several bursts onto an idle loop: each time the loop takes the burst from its inbox and runs a long
+        // prefill step; a reader must see the burst as waiting or running all the while, never nowhere.
+        for (int burst = 0; burst < 5; burst++) {
+            Thread.sleep(30); // idle, parked
+            List<RecordingSink> mine = new ArrayList<>();
+            for (int i = 0; i < 100; i++) mine.add(submit("s" + burst + "-" + i, encode("Once upon a time"), SamplingParams.greedy(4)));
+            int ended;
+            do {
+                StepLoop.Stats st = loop.stats(); // before counting the ended ones: one ending between is then seen
+                ended = 0;
+                for (RecordingSink s : mine) if (s.terminal.isDone()) ended++;
+                assertTrue(st.waiting() + st.running() + ended >= mine.size(), "burst " + burst + ": " + st.waiting()
+                        + " waiting + " + st.running() + " running + " + ended + " ended < " + mine.size() + " accepted");
+            } while (ended < mine.size());
+        }
+    }
+
+    @Test
     void heartbeatAdvancesWhileIdle() throws Exception {
         load(0);
         newLoop(4, 32, 16).start();
