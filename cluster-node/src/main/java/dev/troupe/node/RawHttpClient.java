@@ -11,7 +11,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * A minimal blocking HTTP/1.1 client over one keep-alive connection, for measuring the server: the JDK's
  * HttpClient alone costs about 2 ms per request on these VMs (its thread hand-offs), more than the server
- * path it would measure. Handles Content-Length responses only (what the node sends for plain JSON).
+ * path it would measure. Handles Content-Length responses (plain JSON) and chunked ones (Server-Sent
+ * Events, handed over a line at a time as they arrive).
  */
 final class RawHttpClient implements AutoCloseable {
     record Response(int status, java.util.Map<String, String> headers, String body) {
@@ -40,11 +41,53 @@ final class RawHttpClient implements AutoCloseable {
 
     Response postJson(String path, String json) throws IOException {
         byte[] body = json.getBytes(StandardCharsets.UTF_8);
-        return send("POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: "
-                + body.length + "\r\n\r\n", body);
+        return send(postHead(path, body.length), body);
     }
 
-    private Response send(String head, byte[] body) throws IOException {
+    private String postHead(String path, int bodyLength) {
+        return "POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: "
+                + bodyLength + "\r\n\r\n";
+    }
+
+    /**
+     * POSTs json and hands each line of the response body to onLine as it arrives (a chunked SSE stream,
+     * or a plain body split at newlines); returns the status code once the body has ended.
+     */
+    int postStreaming(String path, String json, java.util.function.Consumer<String> onLine) throws IOException {
+        byte[] body = json.getBytes(StandardCharsets.UTF_8);
+        java.util.Map<String, String> headers = new java.util.HashMap<>();
+        int code = request(postHead(path, body.length), body, headers);
+        ByteArrayOutputStream partial = new ByteArrayOutputStream(256);
+        if (!"chunked".equalsIgnoreCase(headers.get("transfer-encoding"))) {
+            String length = headers.get("content-length");
+            if (length == null) throw new IOException("the response has neither Content-Length nor chunks");
+            splitLines(in.readNBytes(Integer.parseInt(length)), partial, onLine);
+        } else {
+            for (int size; (size = Integer.parseInt(line().split(";", 2)[0].trim(), 16)) > 0; ) {
+                splitLines(in.readNBytes(size), partial, onLine);
+                line(); // the CRLF after each chunk
+            }
+            while (!line().isEmpty()) { } // trailers, then the last CRLF
+        }
+        if (partial.size() > 0) onLine.accept(partial.toString(StandardCharsets.UTF_8));
+        return code;
+    }
+
+    private static void splitLines(byte[] bytes, ByteArrayOutputStream partial, java.util.function.Consumer<String> onLine) {
+        int from = 0;
+        for (int i = 0; i < bytes.length; i++) {
+            if (bytes[i] != '\n') continue;
+            partial.write(bytes, from, i - from);
+            String l = partial.toString(StandardCharsets.UTF_8);
+            onLine.accept(l.endsWith("\r") ? l.substring(0, l.length() - 1) : l);
+            partial.reset();
+            from = i + 1;
+        }
+        partial.write(bytes, from, bytes.length - from);
+    }
+
+    /** Writes a request and reads the status line and headers (lower-case names into headers). */
+    private int request(String head, byte[] body, java.util.Map<String, String> headers) throws IOException {
         // One write: a request split over two TCP segments makes the server stream the body in.
         byte[] headBytes = head.getBytes(StandardCharsets.US_ASCII);
         byte[] all = java.util.Arrays.copyOf(headBytes, headBytes.length + (body == null ? 0 : body.length));
@@ -53,13 +96,18 @@ final class RawHttpClient implements AutoCloseable {
         out.flush();
         String status = line();
         int code = Integer.parseInt(status.substring(9, 12));
-        java.util.Map<String, String> headers = new java.util.HashMap<>();
         for (String h; !(h = line()).isEmpty(); ) {
             int colon = h.indexOf(':');
             if (colon > 0) headers.put(h.substring(0, colon).trim().toLowerCase(java.util.Locale.ROOT), h.substring(colon + 1).trim());
         }
+        return code;
+    }
+
+    private Response send(String head, byte[] body) throws IOException {
+        java.util.Map<String, String> headers = new java.util.HashMap<>();
+        int code = request(head, body, headers);
         String length = headers.get("content-length");
-        if (length == null) throw new IOException("the response has no Content-Length: " + status);
+        if (length == null) throw new IOException("the response has no Content-Length: status " + code);
         byte[] b = in.readNBytes(Integer.parseInt(length));
         return new Response(code, headers, new String(b, StandardCharsets.UTF_8));
     }

@@ -32,6 +32,9 @@ final class ServeBench {
             "  --max-tokens N       tokens per completion, generated in full (ignore_eos; default 64)",
             "  --requests N         requests per concurrency level (default: 4 x concurrency, at least 8)",
             "  --prompt TEXT        prompt (default \"Once upon a time\")",
+            "  --client raw|jdk     raw: one keep-alive socket per client reading the SSE bytes itself (default; the",
+            "                       load generator shares the CPUs with the node and should cost little); jdk: the JDK",
+            "                       HttpClient, a connection pool and a thread hand-off per response",
             "");
 
     private record Sample(long ttftNanos, List<Long> gaps, int tokens, boolean ok) {}
@@ -45,17 +48,23 @@ final class ServeBench {
                 return 0;
             }
         }
-        Args args = new Args(argv, 2, Set.of("url", "model", "concurrency", "max-tokens", "requests", "prompt"), Set.of());
+        Args args = new Args(argv, 2, Set.of("url", "model", "concurrency", "max-tokens", "requests", "prompt", "client"), Set.of());
         String url = args.required("url").replaceAll("/+$", "");
         String model = args.required("model");
         int[] levels = args.integers("concurrency", new int[]{1, 8, 32});
         int maxTokens = args.integer("max-tokens", 64);
         String prompt = args.string("prompt", "Once upon a time");
+        String client = args.string("client", "raw");
+        if (!client.equals("raw") && !client.equals("jdk")) throw new IllegalArgumentException("--client must be raw or jdk, got " + client);
+        URI target = URI.create(url);
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         String body = "{\"model\":" + quote(model) + ",\"prompt\":" + quote(prompt) + ",\"max_tokens\":" + maxTokens
                 + ",\"temperature\":0,\"ignore_eos\":true,\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
         // warm-up: JIT on both sides
         for (int i = 0; i < 3; i++) one(http, url, body);
+        try (RawHttpClient raw = new RawHttpClient(target.getHost(), target.getPort())) {
+            for (int i = 0; i < 3; i++) one(raw, body);
+        }
         for (int c : levels) {
             int requests = args.integer("requests", Math.max(8, 4 * c));
             ExecutorService pool = Executors.newFixedThreadPool(c);
@@ -65,7 +74,21 @@ final class ServeBench {
             List<Future<?>> workers = new ArrayList<>();
             for (int w = 0; w < c; w++) {
                 workers.add(pool.submit(() -> {
-                    while (left.getAndDecrement() > 0) samples.add(one(http, url, body));
+                    if (client.equals("jdk")) {
+                        while (left.getAndDecrement() > 0) samples.add(one(http, url, body));
+                        return null;
+                    }
+                    RawHttpClient raw = null;
+                    while (left.getAndDecrement() > 0) {
+                        if (raw == null) raw = new RawHttpClient(target.getHost(), target.getPort());
+                        Sample s = one(raw, body);
+                        samples.add(s);
+                        if (!s.ok()) { // the connection may be broken: the next request gets a new one
+                            raw.close();
+                            raw = null;
+                        }
+                    }
+                    if (raw != null) raw.close();
                     return null;
                 }));
             }
@@ -85,13 +108,53 @@ final class ServeBench {
                 tokens += s.tokens();
             }
             out.println(String.format(Locale.ROOT,
-                    "{\"test\":\"serve\",\"concurrency\":%d,\"requests\":%d,\"failed\":%d,\"max_tokens\":%d,\"ttft_p50_ms\":%.2f,"
+                    "{\"test\":\"serve\",\"client\":\"" + client + "\",\"concurrency\":%d,\"requests\":%d,\"failed\":%d,\"max_tokens\":%d,\"ttft_p50_ms\":%.2f,"
                             + "\"ttft_p99_ms\":%.2f,\"itl_p50_ms\":%.2f,\"itl_p99_ms\":%.2f,\"output_tokens\":%d,\"wall_s\":%.3f,"
                             + "\"output_tokens_per_s\":%.1f}",
                     c, requests, failed, maxTokens, pct(ttft, 50), pct(ttft, 99), pct(itl, 50), pct(itl, 99), tokens, wall, tokens / wall));
             out.flush();
         }
         return 0;
+    }
+
+    /** Reads one SSE stream's lines: the first text chunk, the gaps between text chunks, the usage's token count. */
+    private static final class StreamTimes implements java.util.function.Consumer<String> {
+        final long start;
+        long first, last;
+        int tokens;
+        final List<Long> gaps = new ArrayList<>();
+
+        StreamTimes(long start) { this.start = start; }
+
+        @Override
+        public void accept(String line) {
+            if (!line.startsWith("data: {")) return;
+            long now = System.nanoTime();
+            int u = line.indexOf("\"completion_tokens\":");
+            if (u >= 0) {
+                int e = u + 20;
+                while (e < line.length() && Character.isDigit(line.charAt(e))) e++;
+                tokens = Integer.parseInt(line.substring(u + 20, e));
+                return;
+            }
+            if (!line.contains("\"text\":\"\"") && line.contains("\"text\":\"")) {
+                if (first == 0) first = now;
+                else gaps.add(now - last);
+                last = now;
+            }
+        }
+
+        Sample sample() { return new Sample(first - start, gaps, tokens, first != 0); }
+    }
+
+    private static Sample one(RawHttpClient raw, String body) {
+        StreamTimes times = new StreamTimes(System.nanoTime());
+        try {
+            int status = raw.postStreaming("/v1/completions", body, times);
+            return status == 200 ? times.sample() : new Sample(0, List.of(), 0, false);
+        } catch (Exception e) {
+            return new Sample(0, List.of(), 0, false);
+        }
     }
 
     private static Sample one(HttpClient http, String url, String body) {
@@ -104,28 +167,11 @@ final class ServeBench {
                 r.body().close();
                 return new Sample(0, List.of(), 0, false);
             }
-            long[] first = {0}, last = {0};
-            int[] tokens = {0};
-            List<Long> gaps = new ArrayList<>();
+            StreamTimes times = new StreamTimes(start);
             try (Stream<String> lines = r.body()) {
-                lines.forEach(line -> {
-                    if (!line.startsWith("data: {")) return;
-                    long now = System.nanoTime();
-                    int u = line.indexOf("\"completion_tokens\":");
-                    if (u >= 0) {
-                        int e = u + 20;
-                        while (e < line.length() && Character.isDigit(line.charAt(e))) e++;
-                        tokens[0] = Integer.parseInt(line.substring(u + 20, e));
-                        return;
-                    }
-                    if (!line.contains("\"text\":\"\"") && line.contains("\"text\":\"")) {
-                        if (first[0] == 0) first[0] = now;
-                        else gaps.add(now - last[0]);
-                        last[0] = now;
-                    }
-                });
+                lines.forEach(times);
             }
-            return new Sample(first[0] - start, gaps, tokens[0], first[0] != 0);
+            return times.sample();
         } catch (Exception e) {
             return new Sample(0, List.of(), 0, false);
         }

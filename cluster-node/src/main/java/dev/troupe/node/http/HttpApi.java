@@ -185,7 +185,10 @@ public final class HttpApi extends AllDirectives {
 
     private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
                                               TenantGate.Admission admission, long accepted) {
-        if (!req.stream() && model.local() != null) return collectLocal(model, request, req, endpoint, admission, accepted);
+        if (model.local() != null) {
+            return req.stream() ? streamLocal(model, request, req, endpoint, admission)
+                    : collectLocal(model, request, req, endpoint, admission, accepted);
+        }
         long start = System.nanoTime();
         Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
                         e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
@@ -205,7 +208,8 @@ public final class HttpApi extends AllDirectives {
                 return CompletableFuture.completedFuture(error(failure(f)));
             }
             Source<GenerationEvent, NotUsed> all = Source.from(first).concat(pair.second());
-            return CompletableFuture.completedFuture(stream(model, request, req, endpoint, all, start));
+            return CompletableFuture.completedFuture(stream(model, request, req, endpoint, all, start,
+                    () -> model.replica().tell(new Replica.Cancel(request.requestId()))));
         }).exceptionally(t -> {
             finish(model, endpoint, start, 504);
             model.replica().tell(new Replica.Cancel(request.requestId()));
@@ -243,13 +247,7 @@ public final class HttpApi extends AllDirectives {
                 }
             }
         };
-        if (!model.local().submit(request, sink)) {
-            ApiError refused = draining.get() ? ApiError.unavailable("the server is shutting down")
-                    : ApiError.rateLimited("the replica of " + model.name() + " has too many queued requests");
-            admission.ended(0);
-            finish(model, endpoint, start, refused.status());
-            return CompletableFuture.completedFuture(error(refused));
-        }
+        if (!model.local().submit(request, sink)) return refused(model, endpoint, admission, start);
         return end.orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
                 .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
                     long handedOff = System.nanoTime();
@@ -273,6 +271,47 @@ public final class HttpApi extends AllDirectives {
                                 serverTiming(accepted, start, endedAt[0], handedOff, System.nanoTime())));
                     });
                 }, system.executionContext()).thenCompose(r -> r);
+    }
+
+    /** The local step loop refused a request (its queue is full, or it drains): 429 or 503. */
+    private CompletionStage<HttpResponse> refused(ServedModel model, String endpoint, TenantGate.Admission admission, long start) {
+        ApiError refused = draining.get() ? ApiError.unavailable("the server is shutting down")
+                : ApiError.rateLimited("the replica of " + model.name() + " has too many queued requests");
+        admission.ended(0);
+        finish(model, endpoint, start, refused.status());
+        return CompletableFuture.completedFuture(error(refused));
+    }
+
+    /**
+     * A streaming request whose replica runs on this node: its events go from the loop thread into the
+     * response through a {@link LocalEventSource} (tokens merged while the response is behind), without the
+     * sharding hop or an actor per request. The response starts once the first event says it was admitted.
+     */
+    private CompletionStage<HttpResponse> streamLocal(ServedModel model, GenerationRequest request, CompletionRequest req,
+                                                      String endpoint, TenantGate.Admission admission) {
+        long start = System.nanoTime();
+        LocalEventSource events = new LocalEventSource();
+        if (!model.local().submit(request, events)) return refused(model, endpoint, admission, start);
+        Runnable cancel = () -> model.local().cancel(request.requestId());
+        // Off the loop thread (the first event completes there) before anything is built.
+        return events.first().orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                .handleAsync((e, t) -> {
+                    if (t != null) {
+                        cancel.run();
+                        admission.ended(0);
+                        finish(model, endpoint, start, 504);
+                        return error(ApiError.timeout("the request did not finish in time"));
+                    }
+                    if (e instanceof GenerationEvent.Failed f) {
+                        admission.ended(f.promptTokens() + f.completionTokens());
+                        finish(model, endpoint, start, statusOf(f));
+                        return error(failure(f));
+                    }
+                    Source<GenerationEvent, NotUsed> all = Source.fromGraph(events)
+                            .idleTimeout(settings.requestTimeout().plusSeconds(10))
+                            .via(admission.observer());
+                    return stream(model, request, req, endpoint, all, start, cancel);
+                }, system.executionContext());
     }
 
     /**
@@ -331,8 +370,9 @@ public final class HttpApi extends AllDirectives {
         return done;
     }
 
+    /** The SSE response over a request's events; cancel frees the sequence when the client goes away first. */
     private HttpResponse stream(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                Source<GenerationEvent, NotUsed> events, long start) {
+                                Source<GenerationEvent, NotUsed> events, long start, Runnable cancel) {
         long created = System.currentTimeMillis() / 1000;
         String id = request.requestId();
         AtomicBoolean ended = new AtomicBoolean();
@@ -384,7 +424,7 @@ public final class HttpApi extends AllDirectives {
                 .watchTermination((mat, done) -> {
                     done.whenComplete((d, t) -> {
                         // The client went away (or the stream broke) before the end: free the sequence.
-                        if (!ended.get()) model.replica().tell(new Replica.Cancel(id));
+                        if (!ended.get()) cancel.run();
                         finish(model, endpoint, start, status.get());
                     });
                     return mat;
