@@ -53,7 +53,8 @@ public final class Tenant extends EventSourcedBehaviorWithEnforcedReplies<Tenant
 
     // ---------------------------------------------------------------- commands
 
-    public interface Command {}
+    /** JSON on the wire: a request on one node reaches the entity wherever sharding placed it. */
+    public interface Command extends JsonSerializable {}
 
     public record Create(String actor, int weight, Quotas quotas, List<String> models, ActorRef<Reply> replyTo)
             implements Command {}
@@ -76,7 +77,7 @@ public final class Tenant extends EventSourcedBehaviorWithEnforcedReplies<Tenant
 
     // ---------------------------------------------------------------- replies
 
-    public interface Reply {
+    public interface Reply extends JsonSerializable {
         record Accepted(State state) implements Reply {}
 
         record Rejected(Why why, String message) implements Reply {}

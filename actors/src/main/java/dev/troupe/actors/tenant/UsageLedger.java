@@ -37,7 +37,8 @@ public final class UsageLedger
 
     // ---------------------------------------------------------------- protocol
 
-    public interface Command {}
+    /** JSON on the wire: a request on one node reaches the entity wherever sharding placed it. */
+    public interface Command extends JsonSerializable {}
 
     /** {@code replyTo} may be null (fire and forget from the request path). */
     public record Record(String requestKey, String model, LocalDate day, int promptTokens, int completionTokens,
@@ -45,7 +46,7 @@ public final class UsageLedger
 
     public record GetUsage(ActorRef<Reply> replyTo) implements Command {}
 
-    public interface Reply {
+    public interface Reply extends JsonSerializable {
         /** {@code counted} false: the key was seen before, nothing was added. */
         record Recorded(boolean counted) implements Reply {}
 
