@@ -32,6 +32,7 @@ final class ServeBench {
             "  --max-tokens N       tokens per completion, generated in full (ignore_eos; default 64)",
             "  --requests N         requests per concurrency level (default: 4 x concurrency, at least 8)",
             "  --prompt TEXT        prompt (default \"Once upon a time\")",
+            "  --warm-up-s S        seconds of load at the highest concurrency before measuring (default 3)",
             "  --client raw|jdk     raw: one keep-alive socket per client reading the SSE bytes itself (default; the",
             "                       load generator shares the CPUs with the node and should cost little); jdk: the JDK",
             "                       HttpClient, a connection pool and a thread hand-off per response",
@@ -48,7 +49,7 @@ final class ServeBench {
                 return 0;
             }
         }
-        Args args = new Args(argv, 2, Set.of("url", "model", "concurrency", "max-tokens", "requests", "prompt", "client"), Set.of());
+        Args args = new Args(argv, 2, Set.of("url", "model", "concurrency", "max-tokens", "requests", "prompt", "client", "warm-up-s"), Set.of());
         String url = args.required("url").replaceAll("/+$", "");
         String model = args.required("model");
         int[] levels = args.integers("concurrency", new int[]{1, 8, 32});
@@ -60,41 +61,16 @@ final class ServeBench {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         String body = "{\"model\":" + quote(model) + ",\"prompt\":" + quote(prompt) + ",\"max_tokens\":" + maxTokens
                 + ",\"temperature\":0,\"ignore_eos\":true,\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
-        // warm-up: JIT on both sides
-        for (int i = 0; i < 3; i++) one(http, url, body);
-        try (RawHttpClient raw = new RawHttpClient(target.getHost(), target.getPort())) {
-            for (int i = 0; i < 3; i++) one(raw, body);
-        }
+        // Warm-up: the JIT on both sides compiles the HTTP path (serve's own warm-up covers only the engine),
+        // at the highest concurrency asked for, so that compilation does not share the CPUs with a measurement.
+        long warmNanos = (long) (args.number("warm-up-s", 3f) * 1e9);
+        int most = java.util.Arrays.stream(levels).max().orElse(1);
+        load(most, client, http, url, target, body, new AtomicInteger(Integer.MAX_VALUE), System.nanoTime() + warmNanos);
         for (int c : levels) {
             int requests = args.integer("requests", Math.max(8, 4 * c));
-            ExecutorService pool = Executors.newFixedThreadPool(c);
-            AtomicInteger left = new AtomicInteger(requests);
-            List<Sample> samples = Collections.synchronizedList(new ArrayList<>());
             long t0 = System.nanoTime();
-            List<Future<?>> workers = new ArrayList<>();
-            for (int w = 0; w < c; w++) {
-                workers.add(pool.submit(() -> {
-                    if (client.equals("jdk")) {
-                        while (left.getAndDecrement() > 0) samples.add(one(http, url, body));
-                        return null;
-                    }
-                    RawHttpClient raw = null;
-                    while (left.getAndDecrement() > 0) {
-                        if (raw == null) raw = new RawHttpClient(target.getHost(), target.getPort());
-                        Sample s = one(raw, body);
-                        samples.add(s);
-                        if (!s.ok()) { // the connection may be broken: the next request gets a new one
-                            raw.close();
-                            raw = null;
-                        }
-                    }
-                    if (raw != null) raw.close();
-                    return null;
-                }));
-            }
-            for (Future<?> f : workers) f.get();
+            List<Sample> samples = load(c, client, http, url, target, body, new AtomicInteger(requests), t0 + Long.MAX_VALUE / 2);
             double wall = (System.nanoTime() - t0) / 1e9;
-            pool.shutdown();
             List<Long> ttft = new ArrayList<>(), itl = new ArrayList<>();
             long tokens = 0;
             int failed = 0;
@@ -115,6 +91,37 @@ final class ServeBench {
             out.flush();
         }
         return 0;
+    }
+
+    /** c clients send requests back to back until {@code left} runs out or the deadline passes. */
+    private static List<Sample> load(int c, String client, HttpClient http, String url, URI target, String body,
+                                     AtomicInteger left, long deadline) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(c);
+        List<Sample> samples = Collections.synchronizedList(new ArrayList<>());
+        List<Future<?>> workers = new ArrayList<>();
+        for (int w = 0; w < c; w++) {
+            workers.add(pool.submit(() -> {
+                RawHttpClient raw = null;
+                while (deadline - System.nanoTime() > 0 && left.getAndDecrement() > 0) {
+                    if (client.equals("jdk")) {
+                        samples.add(one(http, url, body));
+                        continue;
+                    }
+                    if (raw == null) raw = new RawHttpClient(target.getHost(), target.getPort());
+                    Sample s = one(raw, body);
+                    samples.add(s);
+                    if (!s.ok()) { // the connection may be broken: the next request gets a new one
+                        raw.close();
+                        raw = null;
+                    }
+                }
+                if (raw != null) raw.close();
+                return null;
+            }));
+        }
+        for (Future<?> f : workers) f.get();
+        pool.shutdown();
+        return samples;
     }
 
     /** Reads one SSE stream's lines: the first text chunk, the gaps between text chunks, the usage's token count. */
