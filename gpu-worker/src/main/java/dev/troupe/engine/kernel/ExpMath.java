@@ -6,7 +6,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * exp(x) from IEEE adds, multiplies and FMAs only, in a vector form and a scalar form that give the same
+ * exp(x) from IEEE adds, multiplies and FMAs only, in vector loops and a scalar form that give the same
  * bits. The Vector API's own EXP runs a different algorithm once the JIT has compiled a method than
  * before, so a token's results would depend on when it ran; this one does not. Max relative error ~2e-7.
  */
@@ -23,24 +23,78 @@ final class ExpMath {
 
     /** The species must be a constant for the JIT to compile vector code rather than boxed fallbacks. */
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Integer lanes of the same shape, for the exponent bits. */
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
 
     private ExpMath() {}
 
-    /** exp of every lane; x must be of {@link FloatVector#SPECIES_PREFERRED}. */
-    static FloatVector exp(FloatVector x) {
-        x = x.max(MIN).min(MAX);
-        FloatVector k = x.mul(LOG2E).add(ROUND).sub(ROUND);
-        FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
-        r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
-        FloatVector p = FloatVector.broadcast(S, P0);
-        p = p.fma(r, FloatVector.broadcast(S, P1));
-        p = p.fma(r, FloatVector.broadcast(S, P2));
-        p = p.fma(r, FloatVector.broadcast(S, P3));
-        p = p.fma(r, FloatVector.broadcast(S, P4));
-        p = p.fma(r, FloatVector.broadcast(S, P5));
-        p = p.fma(r.mul(r), r).add(1f);
-        IntVector e = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(e.reinterpretAsFloats());
+    /**
+     * a[off, off + n) = exp(a - shift), in place. The lanes run the steps of {@link #exp(float)} written out
+     * in the loop, with every constant broadcast once before it: a helper method is not reliably inlined
+     * (C2 declines once the callee is compiled large on its own) and a call boxes the vectors; ops with a
+     * scalar operand ({@code v.add(1f)}) and the float-to-int conversion fell back to allocating Java code
+     * inside compiled loops (~350 MB/s of garbage in SwiGLU and softmax). The integer k comes from the bits
+     * of {@code x * log2e + 1.5 * 2^23} instead of a conversion: the same value, so the same bits.
+     */
+    static void expShiftedInPlace(float[] a, int off, int n, float shift) {
+        int i = 0;
+        int bound = S.loopBound(n);
+        if (bound > 0) {
+            FloatVector vShift = FloatVector.broadcast(S, shift), vMin = FloatVector.broadcast(S, MIN), vMax = FloatVector.broadcast(S, MAX),
+                    vLog2e = FloatVector.broadcast(S, LOG2E), vRound = FloatVector.broadcast(S, ROUND),
+                    c0 = FloatVector.broadcast(S, -LN2_HI), c1 = FloatVector.broadcast(S, -LN2_LO),
+                    p0 = FloatVector.broadcast(S, P0), p1 = FloatVector.broadcast(S, P1), p2 = FloatVector.broadcast(S, P2),
+                    p3 = FloatVector.broadcast(S, P3), p4 = FloatVector.broadcast(S, P4), p5 = FloatVector.broadcast(S, P5),
+                    one = FloatVector.broadcast(S, 1f);
+            IntVector bias = IntVector.broadcast(I, 127 - Float.floatToRawIntBits(ROUND)), exponentShift = IntVector.broadcast(I, 23);
+            for (; i < bound; i += S.length()) {
+                FloatVector x = FloatVector.fromArray(S, a, off + i).sub(vShift).max(vMin).min(vMax);
+                FloatVector t = x.mul(vLog2e).add(vRound);
+                FloatVector k = t.sub(vRound);
+                FloatVector r = k.fma(c0, x);
+                r = k.fma(c1, r);
+                FloatVector p = p0.fma(r, p1).fma(r, p2).fma(r, p3).fma(r, p4).fma(r, p5);
+                p = p.fma(r.mul(r), r).add(one);
+                IntVector e = t.reinterpretAsInts().add(bias).lanewise(VectorOperators.LSHL, exponentShift);
+                p.mul(e.reinterpretAsFloats()).intoArray(a, off + i);
+            }
+        }
+        for (; i < n; i++) a[off + i] = exp(a[off + i] - shift);
+    }
+
+    /**
+     * gate[off, off + n) = silu(gate) * up = gate / (1 + exp(-gate)) * up, in place; the exp written out
+     * as in {@link #expShiftedInPlace} (and for the same reasons).
+     */
+    static void siluTimesInPlace(float[] gate, float[] up, int off, int n) {
+        int i = 0;
+        int bound = S.loopBound(n);
+        if (bound > 0) {
+            FloatVector vMin = FloatVector.broadcast(S, MIN), vMax = FloatVector.broadcast(S, MAX),
+                    vLog2e = FloatVector.broadcast(S, LOG2E), vRound = FloatVector.broadcast(S, ROUND),
+                    c0 = FloatVector.broadcast(S, -LN2_HI), c1 = FloatVector.broadcast(S, -LN2_LO),
+                    p0 = FloatVector.broadcast(S, P0), p1 = FloatVector.broadcast(S, P1), p2 = FloatVector.broadcast(S, P2),
+                    p3 = FloatVector.broadcast(S, P3), p4 = FloatVector.broadcast(S, P4), p5 = FloatVector.broadcast(S, P5),
+                    one = FloatVector.broadcast(S, 1f);
+            IntVector bias = IntVector.broadcast(I, 127 - Float.floatToRawIntBits(ROUND)), exponentShift = IntVector.broadcast(I, 23);
+            for (; i < bound; i += S.length()) {
+                FloatVector g = FloatVector.fromArray(S, gate, off + i);
+                FloatVector x = g.neg().max(vMin).min(vMax);
+                FloatVector t = x.mul(vLog2e).add(vRound);
+                FloatVector k = t.sub(vRound);
+                FloatVector r = k.fma(c0, x);
+                r = k.fma(c1, r);
+                FloatVector p = p0.fma(r, p1).fma(r, p2).fma(r, p3).fma(r, p4).fma(r, p5);
+                p = p.fma(r.mul(r), r).add(one);
+                IntVector e = t.reinterpretAsInts().add(bias).lanewise(VectorOperators.LSHL, exponentShift);
+                FloatVector sig = p.mul(e.reinterpretAsFloats()).add(one);
+                g.div(sig).mul(FloatVector.fromArray(S, up, off + i)).intoArray(gate, off + i);
+            }
+        }
+        for (; i < n; i++) {
+            float g = gate[off + i];
+            gate[off + i] = g / (1f + exp(-g)) * up[off + i];
+        }
     }
 
     static float exp(float x) {

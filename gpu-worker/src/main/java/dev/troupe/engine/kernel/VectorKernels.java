@@ -324,27 +324,12 @@ public final class VectorKernels implements Kernels {
 
     @Override
     public void swiglu(float[] gate, float[] up, int off, int n) {
-        int i = 0;
-        int bound = F.loopBound(n);
-        for (; i < bound; i += L) {
-            FloatVector g = FloatVector.fromArray(F, gate, off + i);
-            FloatVector sig = ExpMath.exp(g.neg()).add(1f);
-            g.div(sig).mul(FloatVector.fromArray(F, up, off + i)).intoArray(gate, off + i);
-        }
-        for (; i < n; i++) {
-            float g = gate[off + i];
-            gate[off + i] = g / (1f + ExpMath.exp(-g)) * up[off + i];
-        }
+        ExpMath.siluTimesInPlace(gate, up, off, n);
     }
 
     @Override
     public float expShiftSum(float[] a, int off, int n, float max) {
-        int i = 0;
-        int bound = F.loopBound(n);
-        for (; i < bound; i += L) {
-            ExpMath.exp(FloatVector.fromArray(F, a, off + i).sub(max)).intoArray(a, off + i);
-        }
-        for (; i < n; i++) a[off + i] = ExpMath.exp(a[off + i] - max);
+        ExpMath.expShiftedInPlace(a, off, n, max);
         // A sequential sum: reduceLanes adds in a different order before and after JIT compilation,
         // and the softmax denominator must not depend on when a token ran.
         float sum = 0f;
