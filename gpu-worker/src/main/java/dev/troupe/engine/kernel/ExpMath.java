@@ -28,49 +28,31 @@ final class ExpMath {
 
     private ExpMath() {}
 
-    /**
-     * a[off, off + n) = exp(a - shift), in place. The lanes run the steps of {@link #exp(float)} written out
-     * in the loop, with every constant broadcast once before it: a helper method is not reliably inlined
-     * (C2 declines once the callee is compiled large on its own) and a call boxes the vectors; ops with a
-     * scalar operand ({@code v.add(1f)}) and the float-to-int conversion fell back to allocating Java code
-     * inside compiled loops (~350 MB/s of garbage in SwiGLU and softmax). The integer k comes from the bits
-     * of {@code x * log2e + 1.5 * 2^23} instead of a conversion: the same value, so the same bits.
-     */
+    /** a[off, off + n) = exp(a - shift), in place (the softmax's numerators). */
     static void expShiftedInPlace(float[] a, int off, int n, float shift) {
-        int i = 0;
-        int bound = S.loopBound(n);
-        if (bound > 0) {
-            FloatVector vShift = FloatVector.broadcast(S, shift), vMin = FloatVector.broadcast(S, MIN), vMax = FloatVector.broadcast(S, MAX),
-                    vLog2e = FloatVector.broadcast(S, LOG2E), vRound = FloatVector.broadcast(S, ROUND),
-                    c0 = FloatVector.broadcast(S, -LN2_HI), c1 = FloatVector.broadcast(S, -LN2_LO),
-                    p0 = FloatVector.broadcast(S, P0), p1 = FloatVector.broadcast(S, P1), p2 = FloatVector.broadcast(S, P2),
-                    p3 = FloatVector.broadcast(S, P3), p4 = FloatVector.broadcast(S, P4), p5 = FloatVector.broadcast(S, P5),
-                    one = FloatVector.broadcast(S, 1f);
-            IntVector bias = IntVector.broadcast(I, 127 - Float.floatToRawIntBits(ROUND)), exponentShift = IntVector.broadcast(I, 23);
-            for (; i < bound; i += S.length()) {
-                FloatVector x = FloatVector.fromArray(S, a, off + i).sub(vShift).max(vMin).min(vMax);
-                FloatVector t = x.mul(vLog2e).add(vRound);
-                FloatVector k = t.sub(vRound);
-                FloatVector r = k.fma(c0, x);
-                r = k.fma(c1, r);
-                FloatVector p = p0.fma(r, p1).fma(r, p2).fma(r, p3).fma(r, p4).fma(r, p5);
-                p = p.fma(r.mul(r), r).add(one);
-                IntVector e = t.reinterpretAsInts().add(bias).lanewise(VectorOperators.LSHL, exponentShift);
-                p.mul(e.reinterpretAsFloats()).intoArray(a, off + i);
-            }
-        }
-        for (; i < n; i++) a[off + i] = exp(a[off + i] - shift);
+        kernel(a, null, off, n, 1f, shift);
+    }
+
+    /** gate[off, off + n) = silu(gate) * up = gate / (1 + exp(-gate)) * up, in place (SwiGLU). */
+    static void siluTimesInPlace(float[] gate, float[] up, int off, int n) {
+        kernel(gate, up, off, n, -1f, 0f);
     }
 
     /**
-     * gate[off, off + n) = silu(gate) * up = gate / (1 + exp(-gate)) * up, in place; the exp written out
-     * as in {@link #expShiftedInPlace} (and for the same reasons).
+     * e = exp(sign * a - shift) in every lane, then a = e (up null) or a = a / (1 + e) * up. The lanes run
+     * the steps of {@link #exp(float)} written out in the loop, with every constant broadcast once before
+     * it: a helper method is not reliably inlined (C2 declines once the callee is compiled large on its
+     * own) and a call boxes the vectors; ops with a scalar operand ({@code v.add(1f)}) and the float-to-int
+     * conversion fell back to allocating Java code inside compiled loops (~350 MB/s of garbage in SwiGLU and
+     * softmax). The integer k comes from the bits of {@code x * log2e + 1.5 * 2^23} instead of a conversion,
+     * and sign * a - shift is exactly -a or a - shift: the same values as the scalar form, so the same bits.
      */
-    static void siluTimesInPlace(float[] gate, float[] up, int off, int n) {
+    private static void kernel(float[] a, float[] up, int off, int n, float sign, float shift) {
         int i = 0;
         int bound = S.loopBound(n);
         if (bound > 0) {
-            FloatVector vMin = FloatVector.broadcast(S, MIN), vMax = FloatVector.broadcast(S, MAX),
+            FloatVector vSign = FloatVector.broadcast(S, sign), vShift = FloatVector.broadcast(S, shift),
+                    vMin = FloatVector.broadcast(S, MIN), vMax = FloatVector.broadcast(S, MAX),
                     vLog2e = FloatVector.broadcast(S, LOG2E), vRound = FloatVector.broadcast(S, ROUND),
                     c0 = FloatVector.broadcast(S, -LN2_HI), c1 = FloatVector.broadcast(S, -LN2_LO),
                     p0 = FloatVector.broadcast(S, P0), p1 = FloatVector.broadcast(S, P1), p2 = FloatVector.broadcast(S, P2),
@@ -78,22 +60,23 @@ final class ExpMath {
                     one = FloatVector.broadcast(S, 1f);
             IntVector bias = IntVector.broadcast(I, 127 - Float.floatToRawIntBits(ROUND)), exponentShift = IntVector.broadcast(I, 23);
             for (; i < bound; i += S.length()) {
-                FloatVector g = FloatVector.fromArray(S, gate, off + i);
-                FloatVector x = g.neg().max(vMin).min(vMax);
+                FloatVector g = FloatVector.fromArray(S, a, off + i);
+                FloatVector x = g.mul(vSign).sub(vShift).max(vMin).min(vMax);
                 FloatVector t = x.mul(vLog2e).add(vRound);
                 FloatVector k = t.sub(vRound);
                 FloatVector r = k.fma(c0, x);
                 r = k.fma(c1, r);
                 FloatVector p = p0.fma(r, p1).fma(r, p2).fma(r, p3).fma(r, p4).fma(r, p5);
                 p = p.fma(r.mul(r), r).add(one);
-                IntVector e = t.reinterpretAsInts().add(bias).lanewise(VectorOperators.LSHL, exponentShift);
-                FloatVector sig = p.mul(e.reinterpretAsFloats()).add(one);
-                g.div(sig).mul(FloatVector.fromArray(S, up, off + i)).intoArray(gate, off + i);
+                IntVector bits = t.reinterpretAsInts().add(bias).lanewise(VectorOperators.LSHL, exponentShift);
+                FloatVector e = p.mul(bits.reinterpretAsFloats());
+                if (up == null) e.intoArray(a, off + i);
+                else g.div(e.add(one)).mul(FloatVector.fromArray(S, up, off + i)).intoArray(a, off + i);
             }
         }
         for (; i < n; i++) {
-            float g = gate[off + i];
-            gate[off + i] = g / (1f + exp(-g)) * up[off + i];
+            float g = a[off + i];
+            a[off + i] = up == null ? exp(g - shift) : g / (1f + exp(-g)) * up[off + i];
         }
     }
 
