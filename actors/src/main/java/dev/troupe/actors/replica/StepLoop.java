@@ -100,6 +100,8 @@ public final class StepLoop implements AutoCloseable {
     private final BatchScheduler<LiveRequest> scheduler;
     private final Batch batch;
     private final int vocab;
+    /** Shared by every request's sampler: they run one at a time on this thread (no ~0.5 MB per request). */
+    private final Sampler.Workspace samplerWorkspace;
     private final int contextLength;
     private final long idleWaitNanos;
 
@@ -130,6 +132,7 @@ public final class StepLoop implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.kv = model.kvCache();
         this.vocab = model.vocabSize();
+        this.samplerWorkspace = new Sampler.Workspace(vocab);
         this.contextLength = model.config().contextLength();
         int maxTokens = Math.min(config.maxBatchedTokens(), model.maxBatchTokens());
         int maxSeqs = Math.min(Math.min(config.maxNumSeqs(), kv.maxSequences()), Math.min(model.maxLogitRows(), maxTokens));
@@ -384,7 +387,7 @@ public final class StepLoop implements AutoCloseable {
             System.arraycopy(prompt, 0, r.tokens, 0, prompt.length);
             r.history = new TokenHistory(prompt.length + limit);
             r.history.addAll(prompt);
-            r.sampler = new Sampler(req.params(), vocab);
+            r.sampler = new Sampler(req.params(), samplerWorkspace);
             r.decoder = tokenizer.streamDecoder();
             r.stops = new StopMatcher(req.params().stop());
             if (req.params().topLogprobs() > 0) r.logprobs = new Logprobs();
