@@ -31,6 +31,7 @@ final class RawHttpClient implements AutoCloseable {
         this.host = host;
         this.socket = new Socket(host, port);
         socket.setTcpNoDelay(true);
+        socket.setSoTimeout(300_000); // a node that stops answering fails the request instead of hanging the bench
         this.out = socket.getOutputStream();
         this.in = new BufferedInputStream(socket.getInputStream());
     }
