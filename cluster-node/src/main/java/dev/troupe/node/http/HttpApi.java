@@ -573,7 +573,13 @@ public final class HttpApi extends AllDirectives {
             java.util.OptionalLong declared = entity.getContentLengthOption();
             if (declared.isPresent() && declared.getAsLong() > settings.maxBodyBytes()) {
                 metrics.requests.labelValues(modelName, NO_VERSION, endpoint, "413").inc();
-                return complete(error(tooLarge()));
+                // Read and drop the body (up to a bound), then answer: closing a connection with the client's
+                // bytes unread resets it, and the client loses the response it was sent (ServeIT saw "received
+                // no bytes"). Pekko also closes a connection whose request body is still unread when the
+                // response goes out, so the 413 waits for the drain. Beyond the bound: the 413 and a close.
+                if (declared.getAsLong() > DRAIN_OVERSIZE_BODY_UP_TO) return complete(error(tooLarge()));
+                return completeWithFuture(entity.discardBytes(materializer).completionStage()
+                        .handle((done, t) -> error(tooLarge())));
             }
             // A body that arrived whole is already strict: no stream to materialise for it.
             CompletionStage<HttpEntity.Strict> body = entity instanceof HttpEntity.Strict whole
@@ -610,6 +616,9 @@ public final class HttpApi extends AllDirectives {
                         }));
         });
     }
+
+    /** An oversize body up to this size is read and dropped so that its 413 arrives; larger ones get the 413 and a close. */
+    private static final long DRAIN_OVERSIZE_BODY_UP_TO = 16L << 20;
 
     private ApiError tooLarge() {
         return ApiError.tooLarge("the request body is larger than " + settings.maxBodyBytes() + " bytes");

@@ -197,6 +197,15 @@ class ServeIT {
     }
 
     @Test
+    void oversizeBodiesGetTheir413EveryTime() throws Exception {
+        // Larger than any socket buffer: the client is still sending when the 413 is decided. Without the
+        // server reading (and dropping) the rest, closing resets the connection and the client loses the 413.
+        String huge = "{\"model\":\"stories\",\"prompt\":\"" + "a".repeat(4 << 20) + "\"}";
+        for (int i = 0; i < 5; i++) assertError(post("/v1/completions", huge), 413, null);
+        assertEquals(200, post("/v1/completions", "{\"model\":\"stories\",\"prompt\":\"x\",\"max_tokens\":2}").statusCode());
+    }
+
+    @Test
     void errorsAreOpenAiShapedWithTheRightStatus() throws Exception {
         assertError(post("/v1/completions", "{\"model\":\"stories\",\"prompt\":"), 400, null);
         assertError(post("/v1/completions", "{\"model\":\"stories\",\"prompt\":\"x\",\"temperature\":\"hot\"}"), 400, "temperature");
