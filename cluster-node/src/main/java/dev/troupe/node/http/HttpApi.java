@@ -251,17 +251,8 @@ public final class HttpApi extends AllDirectives {
         return end.orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
                 .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
                     long handedOff = System.nanoTime();
-                    if (t != null) {
-                        model.local().cancel(request.requestId());
-                        admission.ended(0);
-                        finish(model, endpoint, start, 504);
-                        return CompletableFuture.completedFuture(error(ApiError.timeout("the request did not finish in time")));
-                    }
-                    if (e instanceof GenerationEvent.Failed f) {
-                        admission.ended(f.promptTokens() + f.completionTokens());
-                        finish(model, endpoint, start, statusOf(f));
-                        return CompletableFuture.completedFuture(error(failure(f)));
-                    }
+                    HttpResponse failed = localFailure(model, request, endpoint, admission, start, e, t);
+                    if (failed != null) return CompletableFuture.completedFuture(failed);
                     GenerationEvent.Finished f = (GenerationEvent.Finished) e;
                     String body = render(model, request, req, text, f, logprobs);
                     // The response completes once its usage is recorded (exactly once per request key).
@@ -283,6 +274,26 @@ public final class HttpApi extends AllDirectives {
     }
 
     /**
+     * A request on the local step loop ended before its response could start (t: no event in time, e: a
+     * failure): the error response, with the request's accounting closed; null when it goes on.
+     */
+    private HttpResponse localFailure(ServedModel model, GenerationRequest request, String endpoint, TenantGate.Admission admission,
+                                      long start, GenerationEvent e, Throwable t) {
+        if (t != null) {
+            model.local().cancel(request.requestId());
+            admission.ended(0);
+            finish(model, endpoint, start, 504);
+            return error(ApiError.timeout("the request did not finish in time"));
+        }
+        if (e instanceof GenerationEvent.Failed f) {
+            admission.ended(f.promptTokens() + f.completionTokens());
+            finish(model, endpoint, start, statusOf(f));
+            return error(failure(f));
+        }
+        return null;
+    }
+
+    /**
      * A streaming request whose replica runs on this node: its events go from the loop thread into the
      * response through a {@link LocalEventSource} (tokens merged while the response is behind), without the
      * sharding hop or an actor per request. The response starts once the first event says it was admitted.
@@ -296,17 +307,8 @@ public final class HttpApi extends AllDirectives {
         // Off the loop thread (the first event completes there) before anything is built.
         return events.first().orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
                 .handleAsync((e, t) -> {
-                    if (t != null) {
-                        cancel.run();
-                        admission.ended(0);
-                        finish(model, endpoint, start, 504);
-                        return error(ApiError.timeout("the request did not finish in time"));
-                    }
-                    if (e instanceof GenerationEvent.Failed f) {
-                        admission.ended(f.promptTokens() + f.completionTokens());
-                        finish(model, endpoint, start, statusOf(f));
-                        return error(failure(f));
-                    }
+                    HttpResponse failed = localFailure(model, request, endpoint, admission, start, e, t);
+                    if (failed != null) return failed;
                     Source<GenerationEvent, NotUsed> all = Source.fromGraph(events)
                             .idleTimeout(settings.requestTimeout().plusSeconds(10))
                             .via(admission.observer());
