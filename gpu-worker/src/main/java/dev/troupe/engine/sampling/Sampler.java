@@ -1,5 +1,7 @@
 package dev.troupe.engine.sampling;
 
+import dev.troupe.engine.kernel.Argmax;
+
 import java.security.SecureRandom;
 import java.util.SplittableRandom;
 
@@ -9,7 +11,8 @@ import java.util.SplittableRandom;
  * <p>Pipeline, in order:
  * <ol>
  *   <li>copy the logits into a private scratch buffer (the caller's array is never modified; NaN logits are
- *       treated as {@code -inf});</li>
+ *       treated as {@code -inf}); plain greedy (no penalties, no logprobs) skips the copy and takes the
+ *       vectorised {@link Argmax} of the row itself, with the same result;</li>
  *   <li>penalties over the last {@code penaltyLastN} tokens of the history: repetition (llama.cpp:
  *       {@code logit > 0 ? logit / p : logit * p}), then frequency and presence (OpenAI:
  *       {@code logit -= count * frequency + (count > 0 ? presence : 0)});</li>
@@ -175,6 +178,10 @@ public final class Sampler {
             throw new IndexOutOfBoundsException("logits row [" + offset + ", " + (offset + (long) vocabSize)
                     + ") out of bounds for length " + logits.length);
         }
+        if (temperature == 0f && out == null && !(penalties && history != null)) {
+            // Plain greedy, the common case at scale: the argmax of the raw row, without the copy.
+            return Argmax.firstMax(logits, offset, vocabSize);
+        }
         final float[] s = scratch;
         final int n = vocabSize;
         for (int i = 0; i < n; i++) {
@@ -192,7 +199,7 @@ public final class Sampler {
         return token;
     }
 
-    /** Test hook: the logit of {@code token} after penalties, as of the last {@code sample} call. */
+    /** Test hook: the logit of {@code token} after penalties, as of the last {@code sample} call that applied them. */
     float penalizedLogit(int token) {
         return scratch[token];
     }

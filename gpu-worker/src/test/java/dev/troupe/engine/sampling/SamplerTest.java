@@ -57,6 +57,22 @@ class SamplerTest {
     }
 
     @Test
+    void plainGreedyTakesTheSameTokenAsTheCopyingPath() {
+        // Plain greedy skips the scratch copy (vectorised argmax); asking for logprobs takes the copying path.
+        int vocab = 32000;
+        Sampler plain = new Sampler(SamplingParams.greedy(1), vocab);
+        Sampler copying = new Sampler(SamplingParams.builder().temperature(0f).topLogprobs(1).build(), vocab);
+        Logprobs lp = new Logprobs();
+        for (int i = 0; i < 60; i++) {
+            float[] logits = randomLogits(i, vocab);
+            if (i % 3 == 0) logits[31999] = logits[12345] = 50f;          // tie: lowest id
+            if (i % 4 == 0) logits[i * 7] = Float.NaN;                    // NaN never wins
+            if (i % 5 == 0) java.util.Arrays.fill(logits, 0, 16000, Float.NaN);
+            assertEquals(copying.sample(logits, 0, null, lp), plain.sample(logits, 0, null), "row " + i);
+        }
+    }
+
+    @Test
     void topKOneAtTemperatureOneEqualsGreedy() {
         int vocab = 1000;
         Sampler greedy = new Sampler(SamplingParams.greedy(1), vocab);
@@ -173,7 +189,7 @@ class SamplerTest {
 
     private static float[] penalized(SamplingParams p, float[] logits, TokenHistory h) {
         Sampler s = new Sampler(p, logits.length);
-        s.sample(logits, 0, h);
+        s.sample(logits, 0, h, new Logprobs()); // asking for logprobs always fills the scratch row the hook reads
         float[] out = new float[logits.length];
         for (int i = 0; i < out.length; i++) {
             out[i] = s.penalizedLogit(i);
