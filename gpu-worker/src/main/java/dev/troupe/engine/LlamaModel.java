@@ -345,6 +345,7 @@ public final class LlamaModel implements AutoCloseable {
             // (HTTP, actors, the client on a small machine) slows the step by one chunk, not by half.
             int chunk = chunkRows(tokens);
             int[] ends = chunkEnds;
+            scratch[worker].newInput();
             for (int c = cursor.getAndIncrement(); c < ends[count - 1]; c = cursor.getAndIncrement()) {
                 int i = 0;
                 while (c >= ends[i]) i++;
@@ -436,6 +437,7 @@ public final class LlamaModel implements AutoCloseable {
         @Override
         public void run(int worker, int workers) {
             int F = c.ffnDim(), D = c.dim(), chunk = chunkRows(tokens);
+            scratch[worker].newInput();
             for (int r0 = cursor.getAndAdd(chunk); r0 < F; r0 = cursor.getAndAdd(chunk)) {
                 int r1 = Math.min(F, r0 + chunk);
                 kernels.matmul(layer.wGate, xb, 0, D, tokens, hb, 0, F, r0, r1, scratch[worker]);

@@ -19,10 +19,50 @@ public final class KernelScratch {
     public final float[] acc = new float[8 * MAX_PANEL];
     /** Input offsets of the eight tokens a panel kernel works on. */
     public final int[] tokenOffsets = new int[8];
+    /**
+     * Up to eight tokens' inputs interleaved, {@code [col][8]}, so a panel kernel finds the eight values of a
+     * column side by side behind one index instead of behind eight offsets (which the JIT spills). Staged once
+     * per matmul input and reused by every panel of it; see {@link #newInput()}.
+     */
+    final float[] staged;
+    private float[] stagedFrom;
+    private int stagedOff, stagedStride, stagedTokens, stagedCols;
 
     public KernelScratch(int maxCols) {
         this.tile = new float[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.raw = new byte[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.scales = new float[(maxCols / 32 + 1) * MAX_PANEL * PANELS_PER_GROUP];
+        this.staged = new float[8 * maxCols];
     }
+
+    /**
+     * The contents of a matmul input may have changed since the last matmul with this scratch (a new layer's
+     * input in the same buffer): the next matmul stages it again. Callers must say so before the first
+     * matmul of every new input; a different buffer, offset, stride or token count is noticed without it.
+     */
+    public void newInput() {
+        stagedFrom = null;
+    }
+
+    /**
+     * {@link #staged} holding tokens [0, tokens) of x (rows of {@code cols} at {@code xOff + t * xStride}),
+     * the last one repeated into the unused lanes; staged only if it does not hold them already.
+     */
+    float[] stage(float[] x, int xOff, int xStride, int tokens, int cols) {
+        if (stagedFrom == x && stagedOff == xOff && stagedStride == xStride && stagedTokens == tokens && stagedCols == cols) {
+            return staged;
+        }
+        float[] st = staged;
+        for (int i = 0; i < 8; i++) {
+            int from = xOff + Math.min(i, tokens - 1) * xStride;
+            for (int k = 0; k < cols; k++) st[k * 8 + i] = x[from + k];
+        }
+        stagedFrom = x;
+        stagedOff = xOff;
+        stagedStride = xStride;
+        stagedTokens = tokens;
+        stagedCols = cols;
+        return st;
+    }
+
 }

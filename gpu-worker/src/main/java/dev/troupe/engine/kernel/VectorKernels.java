@@ -124,13 +124,12 @@ public final class VectorKernels implements Kernels {
             }
             if (DIRECT != null && tokens > 1 && tokens <= 8) {
                 // Decode-sized batches on JDK 17: one pass over the panels where they are, no copy.
-                int[] xo = scratch.tokenOffsets;
-                for (int i = 0; i < 8; i++) xo[i] = xOff + Math.min(i, tokens - 1) * xStride;
+                float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
                 for (int i = 0; i < panels; i++) {
                     int rr = r + i * L, rows = Math.min(L, r1 - rr);
                     int at = (int) ((first + i) * p.panelBytes);
-                    if (p.q8) DIRECT.q8Panel8(p.bytes, at, p.blocks, x, xo, scratch.acc);
-                    else DIRECT.f32Panel8(p.bytes, at, cols, x, xo, scratch.acc);
+                    if (p.q8) DIRECT.q8Panel8(p.bytes, at, p.blocks, xs, scratch.acc);
+                    else DIRECT.f32Panel8(p.bytes, at, cols, xs, scratch.acc);
                     for (int j = 0; j < tokens; j++) System.arraycopy(scratch.acc, j * L, out, outOff + j * outStride + rr, rows);
                 }
                 continue;

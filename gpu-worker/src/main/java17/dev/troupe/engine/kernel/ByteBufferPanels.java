@@ -63,50 +63,81 @@ final class ByteBufferPanels implements DirectPanels {
     }
 
     @Override
-    public void f32Panel8(ByteBuffer p, int at, int cols, float[] x, int[] xo, float[] acc) {
+    public void f32Panel8(ByteBuffer p, int at, int cols, float[] xs, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
-        int hi = Math.max(Math.max(Math.max(x0, x1), Math.max(x2, x3)), Math.max(Math.max(x4, x5), Math.max(x6, x7)));
-        int lo = Math.min(Math.min(Math.min(x0, x1), Math.min(x2, x3)), Math.min(Math.min(x4, x5), Math.min(x6, x7)));
-        if (lo < 0 || hi + cols > x.length) throw new IndexOutOfBoundsException();
-        for (int k = 0; k < cols; k++) {
-            FloatVector w = FloatVector.fromByteBuffer(F, p, at + k * L * 4, NATIVE);
-            a0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), a0);
-            a1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), a1);
-            a2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), a2);
-            a3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), a3);
-            a4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), a4);
-            a5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), a5);
-            a6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), a6);
-            a7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), a7);
+        if (cols * 8 > xs.length) throw new IndexOutOfBoundsException();
+        // Two columns per pass, as in q8Panel8; an odd last column alone.
+        int k = 0;
+        for (; k + 1 < cols; k += 2) {
+            int b = at + k * L * 4, x = k * 8;
+            FloatVector w0 = FloatVector.fromByteBuffer(F, p, b, NATIVE);
+            a0 = w0.fma(FloatVector.broadcast(F, xs[x]), a0);
+            a1 = w0.fma(FloatVector.broadcast(F, xs[x + 1]), a1);
+            a2 = w0.fma(FloatVector.broadcast(F, xs[x + 2]), a2);
+            a3 = w0.fma(FloatVector.broadcast(F, xs[x + 3]), a3);
+            a4 = w0.fma(FloatVector.broadcast(F, xs[x + 4]), a4);
+            a5 = w0.fma(FloatVector.broadcast(F, xs[x + 5]), a5);
+            a6 = w0.fma(FloatVector.broadcast(F, xs[x + 6]), a6);
+            a7 = w0.fma(FloatVector.broadcast(F, xs[x + 7]), a7);
+            FloatVector w1 = FloatVector.fromByteBuffer(F, p, b + L * 4, NATIVE);
+            a0 = w1.fma(FloatVector.broadcast(F, xs[x + 8]), a0);
+            a1 = w1.fma(FloatVector.broadcast(F, xs[x + 9]), a1);
+            a2 = w1.fma(FloatVector.broadcast(F, xs[x + 10]), a2);
+            a3 = w1.fma(FloatVector.broadcast(F, xs[x + 11]), a3);
+            a4 = w1.fma(FloatVector.broadcast(F, xs[x + 12]), a4);
+            a5 = w1.fma(FloatVector.broadcast(F, xs[x + 13]), a5);
+            a6 = w1.fma(FloatVector.broadcast(F, xs[x + 14]), a6);
+            a7 = w1.fma(FloatVector.broadcast(F, xs[x + 15]), a7);
         }
-        a0.intoArray(acc, 0);
-        a1.intoArray(acc, L);
-        a2.intoArray(acc, 2 * L);
-        a3.intoArray(acc, 3 * L);
-        a4.intoArray(acc, 4 * L);
-        a5.intoArray(acc, 5 * L);
-        a6.intoArray(acc, 6 * L);
-        a7.intoArray(acc, 7 * L);
+        if (k < cols) {
+            FloatVector w = FloatVector.fromByteBuffer(F, p, at + k * L * 4, NATIVE);
+            int x = k * 8;
+            a0 = w.fma(FloatVector.broadcast(F, xs[x]), a0);
+            a1 = w.fma(FloatVector.broadcast(F, xs[x + 1]), a1);
+            a2 = w.fma(FloatVector.broadcast(F, xs[x + 2]), a2);
+            a3 = w.fma(FloatVector.broadcast(F, xs[x + 3]), a3);
+            a4 = w.fma(FloatVector.broadcast(F, xs[x + 4]), a4);
+            a5 = w.fma(FloatVector.broadcast(F, xs[x + 5]), a5);
+            a6 = w.fma(FloatVector.broadcast(F, xs[x + 6]), a6);
+            a7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), a7);
+        }
+        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    /** L quantized weights (one column of a Q8_0 panel) at byte offset {@code at}, widened to floats, unscaled. */
+    private static FloatVector q8(ByteBuffer p, int at) {
+        return (FloatVector) ByteVector.fromByteBuffer(B, p, at, NATIVE).convertShape(VectorOperators.B2F, F, 0);
     }
 
     @Override
-    public void q8Panel8(ByteBuffer p, int at, int blocks, float[] x, int[] xo, float[] acc) {
+    public void q8Panel8(ByteBuffer p, int at, int blocks, float[] xs, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
         int quants = at + blocks * L * 4;
+        if (blocks * Q8_BLOCK * 8 > xs.length) throw new IndexOutOfBoundsException();
         for (int blk = 0; blk < blocks; blk++) {
             FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
-            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k++) {
-                FloatVector w = (FloatVector) ByteVector.fromByteBuffer(B, p, quants + k * L, NATIVE).convertShape(VectorOperators.B2F, F, 0);
-                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
-                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
-                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
-                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
-                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
-                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
-                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
-                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
+            // Two columns per pass: fewer loop and index instructions around the buffer checks, which the JIT
+            // repeats for every load from a ByteBuffer (more columns per pass outgrow the JIT's inlining budget).
+            for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k += 2) {
+                int q = quants + k * L, x = k * 8;
+                FloatVector w0 = q8(p, q);
+                b0 = w0.fma(FloatVector.broadcast(F, xs[x]), b0);
+                b1 = w0.fma(FloatVector.broadcast(F, xs[x + 1]), b1);
+                b2 = w0.fma(FloatVector.broadcast(F, xs[x + 2]), b2);
+                b3 = w0.fma(FloatVector.broadcast(F, xs[x + 3]), b3);
+                b4 = w0.fma(FloatVector.broadcast(F, xs[x + 4]), b4);
+                b5 = w0.fma(FloatVector.broadcast(F, xs[x + 5]), b5);
+                b6 = w0.fma(FloatVector.broadcast(F, xs[x + 6]), b6);
+                b7 = w0.fma(FloatVector.broadcast(F, xs[x + 7]), b7);
+                FloatVector w1 = q8(p, q + L);
+                b0 = w1.fma(FloatVector.broadcast(F, xs[x + 8]), b0);
+                b1 = w1.fma(FloatVector.broadcast(F, xs[x + 9]), b1);
+                b2 = w1.fma(FloatVector.broadcast(F, xs[x + 10]), b2);
+                b3 = w1.fma(FloatVector.broadcast(F, xs[x + 11]), b3);
+                b4 = w1.fma(FloatVector.broadcast(F, xs[x + 12]), b4);
+                b5 = w1.fma(FloatVector.broadcast(F, xs[x + 13]), b5);
+                b6 = w1.fma(FloatVector.broadcast(F, xs[x + 14]), b6);
+                b7 = w1.fma(FloatVector.broadcast(F, xs[x + 15]), b7);
             }
             FloatVector d = FloatVector.fromByteBuffer(F, p, at + blk * L * 4, NATIVE);
             a0 = b0.fma(d, a0);
@@ -118,6 +149,11 @@ final class ByteBufferPanels implements DirectPanels {
             a6 = b6.fma(d, a6);
             a7 = b7.fma(d, a7);
         }
+        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    private static void store8(float[] acc, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
+                               FloatVector a4, FloatVector a5, FloatVector a6, FloatVector a7) {
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
         a2.intoArray(acc, 2 * L);
