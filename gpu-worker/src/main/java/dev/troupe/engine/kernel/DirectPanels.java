@@ -16,13 +16,13 @@ interface DirectPanels {
     void q8Panels4x1(ByteBuffer panels, int at, int panelBytes, int blocks, float[] x, int x0, float[] out, int o);
 
     /**
-     * One F32 panel at byte offset {@code at} times eight tokens, their inputs staged {@code xs[col * 8 + i]}
+     * One F32 panel at byte offset {@code at} times eight tokens, their inputs staged {@code xs[xsOff + col * 8 + i]}
      * ({@link KernelScratch#stage}), into acc[i * L ..]; the same sums as VectorKernels.f32Panel8.
      */
-    void f32Panel8(ByteBuffer panels, int at, int cols, float[] xs, float[] acc);
+    void f32Panel8(ByteBuffer panels, int at, int cols, float[] xs, int xsOff, float[] acc);
 
     /** One Q8_0 panel at byte offset {@code at} times eight staged tokens into acc[i * L ..]; the same sums as VectorKernels.q8Panel8. */
-    void q8Panel8(ByteBuffer panels, int at, int blocks, float[] xs, float[] acc);
+    void q8Panel8(ByteBuffer panels, int at, int blocks, float[] xs, int xsOff, float[] acc);
 
     /** The JDK-specific implementation when this JVM has one that works, else null. */
     static DirectPanels load() {

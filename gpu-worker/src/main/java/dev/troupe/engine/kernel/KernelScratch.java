@@ -6,6 +6,8 @@ public final class KernelScratch {
     static final int MAX_PANEL = 16;
     /** Panels a vector matmul copies and works on together. */
     static final int PANELS_PER_GROUP = 4;
+    /** Tokens a matmul input can have to be staged (larger prompt chunks take the copying kernels). */
+    static final int STAGED_TOKENS = 64;
 
     /** Decoded weights: one row [maxCols] for the scalar kernels, or up to four F32 panels [4][maxCols][panel]. */
     public final float[] tile;
@@ -20,9 +22,10 @@ public final class KernelScratch {
     /** Input offsets of the eight tokens a panel kernel works on. */
     public final int[] tokenOffsets = new int[8];
     /**
-     * Up to eight tokens' inputs interleaved, {@code [col][8]}, so a panel kernel finds the eight values of a
-     * column side by side behind one index instead of behind eight offsets (which the JIT spills). Staged once
-     * per matmul input and reused by every panel of it; see {@link #newInput()}.
+     * Up to {@link #STAGED_TOKENS} tokens' inputs interleaved in groups of eight, {@code [group][col][8]}, so a
+     * panel kernel finds the eight values of a column side by side behind one index instead of behind eight
+     * offsets (which the JIT spills). Staged once per matmul input and reused by every panel of it; see
+     * {@link #newInput()}.
      */
     final float[] staged;
     private float[] stagedFrom;
@@ -32,7 +35,7 @@ public final class KernelScratch {
         this.tile = new float[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.raw = new byte[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.scales = new float[(maxCols / 32 + 1) * MAX_PANEL * PANELS_PER_GROUP];
-        this.staged = new float[8 * maxCols];
+        this.staged = new float[STAGED_TOKENS * maxCols];
     }
 
     /**
@@ -46,16 +49,21 @@ public final class KernelScratch {
 
     /**
      * {@link #staged} holding tokens [0, tokens) of x (rows of {@code cols} at {@code xOff + t * xStride}),
-     * the last one repeated into the unused lanes; staged only if it does not hold them already.
+     * group g (tokens 8g..8g+7) at {@code 8 * g * cols}, the last token repeated into a short last group's
+     * unused lanes; staged only if it does not hold them already. At most {@link #STAGED_TOKENS} tokens.
      */
     float[] stage(float[] x, int xOff, int xStride, int tokens, int cols) {
         if (stagedFrom == x && stagedOff == xOff && stagedStride == xStride && stagedTokens == tokens && stagedCols == cols) {
             return staged;
         }
+        if (tokens > STAGED_TOKENS) throw new IllegalArgumentException(tokens + " tokens; at most " + STAGED_TOKENS + " can be staged");
         float[] st = staged;
-        for (int i = 0; i < 8; i++) {
-            int from = xOff + Math.min(i, tokens - 1) * xStride;
-            for (int k = 0; k < cols; k++) st[k * 8 + i] = x[from + k];
+        for (int g = 0; g < tokens; g += 8) {
+            int base = g * cols;
+            for (int i = 0; i < 8; i++) {
+                int from = xOff + Math.min(g + i, tokens - 1) * xStride;
+                for (int k = 0; k < cols; k++) st[base + k * 8 + i] = x[from + k];
+            }
         }
         stagedFrom = x;
         stagedOff = xOff;

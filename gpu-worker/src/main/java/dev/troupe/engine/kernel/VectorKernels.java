@@ -122,15 +122,20 @@ public final class VectorKernels implements Kernels {
                 }
                 continue;
             }
-            if (DIRECT != null && tokens > 1 && tokens <= 8) {
-                // Decode-sized batches on JDK 17: one pass over the panels where they are, no copy.
+            if (DIRECT != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+                // Batches and short prompt chunks on JDK 17: eight tokens at a time over the panels where
+                // they are, no copy (a panel stays in cache from one group of eight to the next).
                 float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
                 for (int i = 0; i < panels; i++) {
                     int rr = r + i * L, rows = Math.min(L, r1 - rr);
                     int at = (int) ((first + i) * p.panelBytes);
-                    if (p.q8) DIRECT.q8Panel8(p.bytes, at, p.blocks, xs, scratch.acc);
-                    else DIRECT.f32Panel8(p.bytes, at, cols, xs, scratch.acc);
-                    for (int j = 0; j < tokens; j++) System.arraycopy(scratch.acc, j * L, out, outOff + j * outStride + rr, rows);
+                    for (int t = 0; t < tokens; t += 8) {
+                        if (p.q8) DIRECT.q8Panel8(p.bytes, at, p.blocks, xs, t * cols, scratch.acc);
+                        else DIRECT.f32Panel8(p.bytes, at, cols, xs, t * cols, scratch.acc);
+                        for (int j = 0, n = Math.min(8, tokens - t); j < n; j++) {
+                            System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                        }
+                    }
                 }
                 continue;
             }

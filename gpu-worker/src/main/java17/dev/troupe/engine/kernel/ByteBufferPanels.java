@@ -63,13 +63,13 @@ final class ByteBufferPanels implements DirectPanels {
     }
 
     @Override
-    public void f32Panel8(ByteBuffer p, int at, int cols, float[] xs, float[] acc) {
+    public void f32Panel8(ByteBuffer p, int at, int cols, float[] xs, int xsOff, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        if (cols * 8 > xs.length) throw new IndexOutOfBoundsException();
+        if (xsOff < 0 || xsOff + cols * 8 > xs.length) throw new IndexOutOfBoundsException();
         // Two columns per pass, as in q8Panel8; an odd last column alone.
         int k = 0;
         for (; k + 1 < cols; k += 2) {
-            int b = at + k * L * 4, x = k * 8;
+            int b = at + k * L * 4, x = xsOff + k * 8;
             FloatVector w0 = FloatVector.fromByteBuffer(F, p, b, NATIVE);
             a0 = w0.fma(FloatVector.broadcast(F, xs[x]), a0);
             a1 = w0.fma(FloatVector.broadcast(F, xs[x + 1]), a1);
@@ -91,7 +91,7 @@ final class ByteBufferPanels implements DirectPanels {
         }
         if (k < cols) {
             FloatVector w = FloatVector.fromByteBuffer(F, p, at + k * L * 4, NATIVE);
-            int x = k * 8;
+            int x = xsOff + k * 8;
             a0 = w.fma(FloatVector.broadcast(F, xs[x]), a0);
             a1 = w.fma(FloatVector.broadcast(F, xs[x + 1]), a1);
             a2 = w.fma(FloatVector.broadcast(F, xs[x + 2]), a2);
@@ -110,16 +110,16 @@ final class ByteBufferPanels implements DirectPanels {
     }
 
     @Override
-    public void q8Panel8(ByteBuffer p, int at, int blocks, float[] xs, float[] acc) {
+    public void q8Panel8(ByteBuffer p, int at, int blocks, float[] xs, int xsOff, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         int quants = at + blocks * L * 4;
-        if (blocks * Q8_BLOCK * 8 > xs.length) throw new IndexOutOfBoundsException();
+        if (xsOff < 0 || xsOff + blocks * Q8_BLOCK * 8 > xs.length) throw new IndexOutOfBoundsException();
         for (int blk = 0; blk < blocks; blk++) {
             FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
             // Two columns per pass: fewer loop and index instructions around the buffer checks, which the JIT
             // repeats for every load from a ByteBuffer (more columns per pass outgrow the JIT's inlining budget).
             for (int k = blk * Q8_BLOCK, end = k + Q8_BLOCK; k < end; k += 2) {
-                int q = quants + k * L, x = k * 8;
+                int q = quants + k * L, x = xsOff + k * 8;
                 FloatVector w0 = q8(p, q);
                 b0 = w0.fma(FloatVector.broadcast(F, xs[x]), b0);
                 b1 = w0.fma(FloatVector.broadcast(F, xs[x + 1]), b1);
