@@ -4,7 +4,8 @@
 # Usage: bench/serve.sh [MODEL_FILE] [THREADS] [CONCURRENCY] [MAX_TOKENS] [REQUESTS]
 # Env: CLIENT=raw|jdk (the load generator's HTTP client, default raw); SERVER_ROOT=DIR runs the node from
 # another built checkout (e.g. a git worktree of an older commit) while this checkout generates the load,
-# so two versions of the server are compared with the same client.
+# so two versions of the server are compared with the same client; SERVER_JAVA_OPTS: JVM options for the node
+# only (default: TROUPE_JAVA_OPTS), e.g. -D config overrides to compare settings.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVER_ROOT="${SERVER_ROOT:-$ROOT}"
@@ -19,7 +20,7 @@ cd "$ROOT"
 [ -f cluster-node/target/troupe-cluster-node.jar ] || mvn -q -DskipTests package
 name=$(basename "$MODEL" .gguf)
 data=$(mktemp -d)
-TROUPE_LOG_LEVEL=WARN "$SERVER_ROOT/bin/troupe" serve --model "$MODEL" --port "$PORT" --threads "$THREADS" --data-dir "$data" \
+TROUPE_LOG_LEVEL=WARN TROUPE_JAVA_OPTS="${SERVER_JAVA_OPTS:-${TROUPE_JAVA_OPTS:-}}" "$SERVER_ROOT/bin/troupe" serve --model "$MODEL" --port "$PORT" --threads "$THREADS" --data-dir "$data" \
   2>/tmp/troupe-bench-serve.log &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
