@@ -212,7 +212,7 @@ public final class ServeCommand {
             HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics, tenants.gate());
             AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
             ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
-                    .bind(api.concat(tenants.adminApi().route(), admin.route(), api.route()))
+                    .bindFlow(api.handler(api.concat(tenants.adminApi().route(), admin.route(), api.route())))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
             log.info("serving model '{}' version {} at http://{}:{}/v1", name, state.live(), http.host(), binding.localAddress().getPort());
 

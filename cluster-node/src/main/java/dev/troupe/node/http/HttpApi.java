@@ -108,6 +108,14 @@ public final class HttpApi extends AllDirectives {
         return starting.get();
     }
 
+    /**
+     * The server's per-connection handler for these routes: each connection gets a {@link ConnectionScope},
+     * so requests still waiting for their answer are cancelled when their client goes away.
+     */
+    public org.apache.pekko.stream.javadsl.Flow<org.apache.pekko.http.javadsl.model.HttpRequest, HttpResponse, ?> handler(Route routes) {
+        return ConnectionScope.watching(routes.flow(system));
+    }
+
     public Route route() {
         return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
                 path(segment("v1").slash("completions"), () -> post(() -> generate(false))),
@@ -127,7 +135,7 @@ public final class HttpApi extends AllDirectives {
 
     private Route generate(boolean chat) {
         String endpoint = chat ? "chat" : "completions";
-        return optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+        return extractRequest(http -> optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             long accepted = System.nanoTime();
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
@@ -143,9 +151,9 @@ public final class HttpApi extends AllDirectives {
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
             TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
             GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
-            return run(served, request, req, endpoint, admission, accepted)
+            return run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http))
                     .thenApply(r -> r.addHeader(RawHeader.create(VERSION_HEADER, served.version())));
-        }, endpoint)));
+        }, endpoint))));
     }
 
     /** The version serving this request key; 503 while no version of the model is ready. */
@@ -183,10 +191,27 @@ public final class HttpApi extends AllDirectives {
         return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
     }
 
+    /**
+     * Runs the request on its version's replica. Until its response has started (queued, or generating a
+     * plain response), the request is cancelled if its client's connection closes; a started stream cancels
+     * itself when the client goes away.
+     */
     private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                              TenantGate.Admission admission, long accepted) {
+                                              TenantGate.Admission admission, long accepted, ConnectionScope connection) {
+        String id = request.requestId();
+        ConnectionScope.Registration untilAnswered = connection.onClose(model.local() != null
+                ? () -> model.local().cancel(id) : () -> model.replica().tell(new Replica.Cancel(id)));
+        CompletionStage<HttpResponse> response = dispatch(model, request, req, endpoint, admission, accepted, untilAnswered::remove);
+        // A stream's own end releases the registration (see stream); any other response ends the request.
+        return response.whenComplete((r, t) -> {
+            if (t != null || !r.entity().isChunked()) untilAnswered.remove();
+        });
+    }
+
+    private CompletionStage<HttpResponse> dispatch(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
+                                                   TenantGate.Admission admission, long accepted, Runnable streamEnded) {
         if (model.local() != null) {
-            return req.stream() ? streamLocal(model, request, req, endpoint, admission)
+            return req.stream() ? streamLocal(model, request, req, endpoint, admission, streamEnded)
                     : collectLocal(model, request, req, endpoint, admission, accepted);
         }
         long start = System.nanoTime();
@@ -209,7 +234,7 @@ public final class HttpApi extends AllDirectives {
             }
             Source<GenerationEvent, NotUsed> all = Source.from(first).concat(pair.second());
             return CompletableFuture.completedFuture(stream(model, request, req, endpoint, all, start,
-                    () -> model.replica().tell(new Replica.Cancel(request.requestId()))));
+                    () -> model.replica().tell(new Replica.Cancel(request.requestId())), streamEnded));
         }).exceptionally(t -> {
             finish(model, endpoint, start, 504);
             model.replica().tell(new Replica.Cancel(request.requestId()));
@@ -299,7 +324,7 @@ public final class HttpApi extends AllDirectives {
      * sharding hop or an actor per request. The response starts once the first event says it was admitted.
      */
     private CompletionStage<HttpResponse> streamLocal(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                      String endpoint, TenantGate.Admission admission) {
+                                                      String endpoint, TenantGate.Admission admission, Runnable streamEnded) {
         long start = System.nanoTime();
         LocalEventSource events = new LocalEventSource();
         if (!model.local().submit(request, events)) return refused(model, endpoint, admission, start);
@@ -312,7 +337,7 @@ public final class HttpApi extends AllDirectives {
                     Source<GenerationEvent, NotUsed> all = Source.fromGraph(events)
                             .idleTimeout(settings.requestTimeout().plusSeconds(10))
                             .via(admission.observer());
-                    return stream(model, request, req, endpoint, all, start, cancel);
+                    return stream(model, request, req, endpoint, all, start, cancel, streamEnded);
                 }, system.executionContext());
     }
 
@@ -372,12 +397,15 @@ public final class HttpApi extends AllDirectives {
         return done;
     }
 
-    /** The SSE response over a request's events; cancel frees the sequence when the client goes away first. */
+    /**
+     * The SSE response over a request's events; cancel frees the sequence when the client goes away first,
+     * ended runs when the stream is over either way.
+     */
     private HttpResponse stream(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                Source<GenerationEvent, NotUsed> events, long start, Runnable cancel) {
+                                Source<GenerationEvent, NotUsed> events, long start, Runnable cancel, Runnable ended) {
         long created = System.currentTimeMillis() / 1000;
         String id = request.requestId();
-        AtomicBoolean ended = new AtomicBoolean();
+        AtomicBoolean finished = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
         AtomicLong last = new AtomicLong();
         AtomicInteger textOffset = new AtomicInteger();
@@ -402,7 +430,7 @@ public final class HttpApi extends AllDirectives {
                         ? ResponseRenderer.chatChunk(id, created, model.name(), null, t.text(), null, lp)
                         : ResponseRenderer.completionChunk(id, created, model.name(), t.text(), null, lp));
             } else if (e instanceof GenerationEvent.Finished f) {
-                ended.set(true);
+                finished.set(true);
                 out.add(req.chat()
                         ? ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason(), null)
                         : ResponseRenderer.completionChunk(id, created, model.name(), "", f.reason(), null));
@@ -412,7 +440,7 @@ public final class HttpApi extends AllDirectives {
                 countTokens(model, f.promptTokens(), f.completionTokens());
                 status.set(200);
             } else if (e instanceof GenerationEvent.Failed f) {
-                ended.set(true);
+                finished.set(true);
                 status.set(statusOf(f));
                 out.add(failure(f).toJson());
             }
@@ -426,8 +454,9 @@ public final class HttpApi extends AllDirectives {
                 .watchTermination((mat, done) -> {
                     done.whenComplete((d, t) -> {
                         // The client went away (or the stream broke) before the end: free the sequence.
-                        if (!ended.get()) cancel.run();
+                        if (!finished.get()) cancel.run();
                         finish(model, endpoint, start, status.get());
+                        ended.run();
                     });
                     return mat;
                 });
@@ -646,8 +675,12 @@ public final class HttpApi extends AllDirectives {
         return HttpResponse.create().withStatus(status).withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, body));
     }
 
+    /** nginx's status for a request whose client went away: the response is only logged and counted. */
+    private static final org.apache.pekko.http.javadsl.model.StatusCode CLIENT_CLOSED_REQUEST =
+            StatusCodes.custom(499, "Client Closed Request", "The client closed the connection before the response.", false, true);
+
     static HttpResponse error(ApiError e) {
-        HttpResponse r = json(StatusCodes.get(e.status()), e.toJson());
+        HttpResponse r = json(e.status() == 499 ? CLIENT_CLOSED_REQUEST : StatusCodes.get(e.status()), e.toJson());
         if (e.status() == 429 || e.status() == 503) {
             r = r.addHeader(RawHeader.create("Retry-After", String.valueOf(Math.max(1, e.retryAfterSeconds()))));
         }
