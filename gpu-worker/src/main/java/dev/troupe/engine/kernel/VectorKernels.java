@@ -368,6 +368,23 @@ public final class VectorKernels implements Kernels {
     public void blockWeightedSum(float[] p, int pOff, int n, float[] values, int base, int headDim, float[] out, int outOff) {
         int d = 0;
         int bound = F.loopBound(headDim);
+        // Three vectors of the head at once: independent FMA chains over the slots instead of one chain at
+        // a time (each lane still adds its slots in order, so the sums are the same).
+        for (; d + 3 * L <= bound; d += 3 * L) {
+            FloatVector a0 = FloatVector.fromArray(F, out, outOff + d);
+            FloatVector a1 = FloatVector.fromArray(F, out, outOff + d + L);
+            FloatVector a2 = FloatVector.fromArray(F, out, outOff + d + 2 * L);
+            for (int s = 0; s < n; s++) {
+                FloatVector w = FloatVector.broadcast(F, p[pOff + s]);
+                int v = base + s * headDim + d;
+                a0 = FloatVector.fromArray(F, values, v).fma(w, a0);
+                a1 = FloatVector.fromArray(F, values, v + L).fma(w, a1);
+                a2 = FloatVector.fromArray(F, values, v + 2 * L).fma(w, a2);
+            }
+            a0.intoArray(out, outOff + d);
+            a1.intoArray(out, outOff + d + L);
+            a2.intoArray(out, outOff + d + 2 * L);
+        }
         for (; d < bound; d += L) {
             FloatVector acc = FloatVector.fromArray(F, out, outOff + d);
             for (int s = 0; s < n; s++) acc = FloatVector.fromArray(F, values, base + s * headDim + d).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
