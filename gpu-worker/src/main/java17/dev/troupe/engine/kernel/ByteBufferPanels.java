@@ -66,30 +66,7 @@ final class ByteBufferPanels implements DirectPanels {
     public void f32Panel8(ByteBuffer p, int at, int cols, float[] xs, int xsOff, float[] acc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         if (xsOff < 0 || xsOff + cols * 8 > xs.length) throw new IndexOutOfBoundsException();
-        // Two columns per pass, as in q8Panel8; an odd last column alone.
-        int k = 0;
-        for (; k + 1 < cols; k += 2) {
-            int b = at + k * L * 4, x = xsOff + k * 8;
-            FloatVector w0 = FloatVector.fromByteBuffer(F, p, b, NATIVE);
-            a0 = w0.fma(FloatVector.broadcast(F, xs[x]), a0);
-            a1 = w0.fma(FloatVector.broadcast(F, xs[x + 1]), a1);
-            a2 = w0.fma(FloatVector.broadcast(F, xs[x + 2]), a2);
-            a3 = w0.fma(FloatVector.broadcast(F, xs[x + 3]), a3);
-            a4 = w0.fma(FloatVector.broadcast(F, xs[x + 4]), a4);
-            a5 = w0.fma(FloatVector.broadcast(F, xs[x + 5]), a5);
-            a6 = w0.fma(FloatVector.broadcast(F, xs[x + 6]), a6);
-            a7 = w0.fma(FloatVector.broadcast(F, xs[x + 7]), a7);
-            FloatVector w1 = FloatVector.fromByteBuffer(F, p, b + L * 4, NATIVE);
-            a0 = w1.fma(FloatVector.broadcast(F, xs[x + 8]), a0);
-            a1 = w1.fma(FloatVector.broadcast(F, xs[x + 9]), a1);
-            a2 = w1.fma(FloatVector.broadcast(F, xs[x + 10]), a2);
-            a3 = w1.fma(FloatVector.broadcast(F, xs[x + 11]), a3);
-            a4 = w1.fma(FloatVector.broadcast(F, xs[x + 12]), a4);
-            a5 = w1.fma(FloatVector.broadcast(F, xs[x + 13]), a5);
-            a6 = w1.fma(FloatVector.broadcast(F, xs[x + 14]), a6);
-            a7 = w1.fma(FloatVector.broadcast(F, xs[x + 15]), a7);
-        }
-        if (k < cols) {
+        for (int k = 0; k < cols; k++) {
             FloatVector w = FloatVector.fromByteBuffer(F, p, at + k * L * 4, NATIVE);
             int x = xsOff + k * 8;
             a0 = w.fma(FloatVector.broadcast(F, xs[x]), a0);
