@@ -96,7 +96,8 @@ class StepLoopFairnessTest {
     }
 
     /** One round's figures: B's unloaded TTFT median, B's TTFTs under the flood, and the loaded step time. */
-    private record FloodRound(long unloadedMedian, long[] loaded, long[] stepsWaited, long loadedStep, long fairnessPreemptions) {
+    /** requests: B's requests of the round, all counted in B's usage; loaded: the TTFTs of those that met A's backlog. */
+    private record FloodRound(long unloadedMedian, long[] loaded, long[] stepsWaited, long loadedStep, long fairnessPreemptions, int requests) {
         long worst() { return Arrays.stream(loaded).max().orElseThrow(); }
 
         long loadedMedian() { return loaded[loaded.length / 2]; }
@@ -137,7 +138,7 @@ class StepLoopFairnessTest {
         for (int round = 0; round < 5; round++) {
             FloodRound r = floodRound(round, bPrompt, bParams, expectedB, expectedFlood);
             rounds.add(r);
-            bRequests += 15 + r.loaded.length;
+            bRequests += r.requests;
             System.out.printf("fair step loop, round %d: B's TTFT unloaded median %.2f ms; under A's flood of 200 x %d "
                             + "tokens median %.2f ms, max %.2f ms (of %d requests; %.2fx unloaded); loaded step %.2f ms; "
                             + "bound 2 x unloaded + %.2f ms = %.2f ms; steps B waited for (0 or 1: the one running at its "
@@ -176,7 +177,9 @@ class StepLoopFairnessTest {
         long steps0 = loop.stats().steps(), floodStart = System.nanoTime();
         List<Long> loaded = new ArrayList<>();
         List<Long> stepsWaited = new ArrayList<>();
+        int bUnderFlood = 0;
         for (int k = 0; k < 50 && loop.stats().waiting() > 16; k++) {
+            bUnderFlood++;
             Thread.sleep(40);
             long[] stepsAtFirst = {-1};
             RecordingSink s = new RecordingSink("b" + round + "-" + k);
@@ -204,7 +207,8 @@ class StepLoopFairnessTest {
         // running when it came. Without flood protection B waits for one of A's generations to end (tens of steps).
         for (long w : stepsWaited) assertTrue(w <= 1, "B waited " + stepsWaited + " steps");
         return new FloodRound(unloaded[unloaded.length / 2], loaded.stream().mapToLong(Long::longValue).sorted().toArray(),
-                stepsWaited.stream().mapToLong(Long::longValue).toArray(), floodNanos / Math.max(1, floodSteps), preemptions);
+                stepsWaited.stream().mapToLong(Long::longValue).toArray(), floodNanos / Math.max(1, floodSteps), preemptions,
+                unloaded.length + bUnderFlood);
     }
 
     @Test

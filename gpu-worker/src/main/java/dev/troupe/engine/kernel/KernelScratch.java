@@ -72,5 +72,4 @@ public final class KernelScratch {
         stagedCols = cols;
         return st;
     }
-
 }
