@@ -60,6 +60,7 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 public final class HttpApi extends AllDirectives {
     private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
     private static final SecureRandom IDS = new SecureRandom();
+    private static final java.util.HexFormat HEX = java.util.HexFormat.of();
     /** A client's own request id: it picks the version under a canary split (retries stay on one version). */
     public static final String REQUEST_ID_HEADER = "X-Request-Id";
     /** Which version of the model served the response. */
@@ -707,8 +708,6 @@ public final class HttpApi extends AllDirectives {
     private static String randomId() {
         byte[] b = new byte[12];
         IDS.nextBytes(b);
-        StringBuilder sb = new StringBuilder();
-        for (byte x : b) sb.append(String.format("%02x", x));
-        return sb.toString();
+        return HEX.formatHex(b);
     }
 }

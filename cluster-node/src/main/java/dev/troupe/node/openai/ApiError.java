@@ -36,7 +36,9 @@ public final class ApiError extends RuntimeException {
 
     /** @param retryAfterSeconds the Retry-After to send with a 429 or 503 (0: the default of 1 s) */
     public ApiError(int status, String type, String message, String param, String code, long retryAfterSeconds) {
-        super(Objects.requireNonNull(message, "message"));
+        // No stack trace: an ApiError is an answer to the client, not a bug report (internal failures are
+        // logged with their own cause), and a flood of 4xx/429 should not pay for filling one in each time.
+        super(Objects.requireNonNull(message, "message"), null, false, false);
         this.status = status;
         this.type = Objects.requireNonNull(type, "type");
         this.param = param;
