@@ -274,7 +274,7 @@ public final class HttpApi extends AllDirectives {
             }
         };
         if (!model.local().submit(request, sink)) return refused(model, endpoint, admission, start);
-        return end.orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+        return backstop(end)
                 .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
                     long handedOff = System.nanoTime();
                     HttpResponse failed = localFailure(model, request, endpoint, admission, start, e, t);
@@ -288,6 +288,20 @@ public final class HttpApi extends AllDirectives {
                                 serverTiming(accepted, start, endedAt[0], handedOff, System.nanoTime())));
                     });
                 }, system.executionContext()).thenCompose(r -> r);
+    }
+
+    /**
+     * f, failed with a TimeoutException if the step loop has not completed it 10 s past the request timeout
+     * (the loop ends requests at their deadline itself; this is for a loop that stopped answering). On the
+     * actor system's scheduler, which ticks anyway: CompletableFuture.orTimeout wakes its timer thread for
+     * every request, in the middle of the engine's step on a small machine.
+     */
+    private <T> CompletableFuture<T> backstop(CompletableFuture<T> f) {
+        org.apache.pekko.actor.Cancellable timer = system.scheduler().scheduleOnce(settings.requestTimeout().plusSeconds(10),
+                () -> f.completeExceptionally(new java.util.concurrent.TimeoutException("no answer from the step loop")),
+                system.executionContext());
+        f.whenComplete((x, t) -> timer.cancel());
+        return f;
     }
 
     /** The local step loop refused a request (its queue is full, or it drains): 429 or 503. */
@@ -331,7 +345,7 @@ public final class HttpApi extends AllDirectives {
         if (!model.local().submit(request, events)) return refused(model, endpoint, admission, start);
         Runnable cancel = () -> model.local().cancel(request.requestId());
         // Off the loop thread (the first event completes there) before anything is built.
-        return events.first().orTimeout(settings.requestTimeout().plusSeconds(10).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+        return backstop(events.first())
                 .handleAsync((e, t) -> {
                     HttpResponse failed = localFailure(model, request, endpoint, admission, start, e, t);
                     if (failed != null) return failed;
