@@ -30,7 +30,7 @@ final class ServeBench {
             "  --model NAME         the served model name",
             "  --concurrency LIST   comma-separated client counts (default 1,8,32)",
             "  --max-tokens N       tokens per completion, generated in full (ignore_eos; default 64)",
-            "  --requests N         requests per concurrency level (default: 4 x concurrency, at least 8)",
+            "  --requests N         requests per concurrency level (default: 20 x concurrency, at least 8)",
             "  --prompt TEXT        prompt (default \"Once upon a time\")",
             "  --warm-up-s S        seconds of load before measuring, shared by the levels in order (default 10)",
             "  --client raw|jdk     raw: one keep-alive socket per client reading the SSE bytes itself (default; the",
@@ -69,7 +69,8 @@ final class ServeBench {
             load(c, client, http, url, target, body, new AtomicInteger(Integer.MAX_VALUE), System.nanoTime() + warmNanos / levels.length);
         }
         for (int c : levels) {
-            int requests = args.integer("requests", Math.max(8, 4 * c));
+            // 20 per client: a level measured over 4 requests per client was mostly its lockstep start and tail.
+            int requests = args.integer("requests", Math.max(8, 20 * c));
             long t0 = System.nanoTime();
             List<Sample> samples = load(c, client, http, url, target, body, new AtomicInteger(requests), t0 + Long.MAX_VALUE / 2);
             double wall = (System.nanoTime() - t0) / 1e9;
