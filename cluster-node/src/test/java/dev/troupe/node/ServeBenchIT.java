@@ -56,8 +56,9 @@ class ServeBenchIT {
                 assertTrue(ttft50 > 0 && ttft50 <= ttft99, j.toString());
                 // Tokens that arrive merged in one chunk (the tiny model outruns the stream) have 0 gaps between them.
                 assertTrue(itl50 >= 0 && itl50 <= itl99, j.toString());
-                double wall = j.get("wall_s").asDouble();
-                assertEquals(12 * 16 / wall, j.get("output_tokens_per_s").asDouble(), 0.01 * 12 * 16 / wall + 0.1, j.toString());
+                // wall_s is printed to the millisecond: the rate lies within what the rounded wall allows.
+                double wall = j.get("wall_s").asDouble(), rate = j.get("output_tokens_per_s").asDouble();
+                assertTrue(wall > 0 && rate >= 12 * 16 / (wall + 0.0006) && rate <= 12 * 16 / Math.max(1e-6, wall - 0.0006), j.toString());
             }
         } finally {
             node.stop();
