@@ -200,19 +200,20 @@ public final class HttpApi extends AllDirectives {
     private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
                                               TenantGate.Admission admission, long accepted, ConnectionScope connection) {
         String id = request.requestId();
-        ConnectionScope.Registration untilAnswered = connection.onClose(model.local() != null
-                ? () -> model.local().cancel(id) : () -> model.replica().tell(new Replica.Cancel(id)));
-        CompletionStage<HttpResponse> response = dispatch(model, request, req, endpoint, admission, accepted, untilAnswered::remove);
+        Runnable cancel = model.local() != null ? () -> model.local().cancel(id) : () -> model.replica().tell(new Replica.Cancel(id));
+        ConnectionScope.Registration untilAnswered = connection.onClose(cancel);
+        CompletionStage<HttpResponse> response = dispatch(model, request, req, endpoint, admission, accepted, cancel, untilAnswered::remove);
         // A stream's own end releases the registration (see stream); any other response ends the request.
         return response.whenComplete((r, t) -> {
             if (t != null || !r.entity().isChunked()) untilAnswered.remove();
         });
     }
 
+    /** cancel ends the request on its replica; streamEnded runs when a streamed response is over. */
     private CompletionStage<HttpResponse> dispatch(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                                   TenantGate.Admission admission, long accepted, Runnable streamEnded) {
+                                                   TenantGate.Admission admission, long accepted, Runnable cancel, Runnable streamEnded) {
         if (model.local() != null) {
-            return req.stream() ? streamLocal(model, request, req, endpoint, admission, streamEnded)
+            return req.stream() ? streamLocal(model, request, req, endpoint, admission, cancel, streamEnded)
                     : collectLocal(model, request, req, endpoint, admission, accepted);
         }
         long start = System.nanoTime();
@@ -234,11 +235,10 @@ public final class HttpApi extends AllDirectives {
                 return CompletableFuture.completedFuture(error(failure(f)));
             }
             Source<GenerationEvent, NotUsed> all = Source.from(first).concat(pair.second());
-            return CompletableFuture.completedFuture(stream(model, request, req, endpoint, all, start,
-                    () -> model.replica().tell(new Replica.Cancel(request.requestId())), streamEnded));
+            return CompletableFuture.completedFuture(stream(model, request, req, endpoint, all, start, cancel, streamEnded));
         }).exceptionally(t -> {
             finish(model, endpoint, start, 504);
-            model.replica().tell(new Replica.Cancel(request.requestId()));
+            cancel.run();
             return error(ApiError.timeout("the request did not finish in time"));
         });
     }
@@ -339,11 +339,11 @@ public final class HttpApi extends AllDirectives {
      * sharding hop or an actor per request. The response starts once the first event says it was admitted.
      */
     private CompletionStage<HttpResponse> streamLocal(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                      String endpoint, TenantGate.Admission admission, Runnable streamEnded) {
+                                                      String endpoint, TenantGate.Admission admission, Runnable cancel,
+                                                      Runnable streamEnded) {
         long start = System.nanoTime();
         LocalEventSource events = new LocalEventSource();
         if (!model.local().submit(request, events)) return refused(model, endpoint, admission, start);
-        Runnable cancel = () -> model.local().cancel(request.requestId());
         // Off the loop thread (the first event completes there) before anything is built.
         return backstop(events.first())
                 .handleAsync((e, t) -> {

@@ -240,17 +240,8 @@ public final class Sampler {
 
     /** Index of the largest scratch logit, lowest index on ties; 0 if all are -inf. */
     private int argmax() {
-        final float[] s = scratch;
-        int best = 0;
-        float bestVal = s[0];
-        for (int i = 1, n = vocabSize; i < n; i++) {
-            float v = s[i];
-            if (v > bestVal) {
-                bestVal = v;
-                best = i;
-            }
-        }
-        rowMax = bestVal;
+        int best = Argmax.firstMax(scratch, 0, vocabSize);
+        rowMax = scratch[best];
         return best;
     }
 
