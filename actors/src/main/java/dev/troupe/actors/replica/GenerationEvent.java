@@ -1,19 +1,38 @@
 package dev.troupe.actors.replica;
 
+import dev.troupe.actors.wire.CrossNode;
+
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * What a replica tells a request's sink. A request gets zero or more {@link Tokens} and then exactly one
  * {@link Finished} or {@link Failed}; nothing after that.
  */
-public sealed interface GenerationEvent permits GenerationEvent.Tokens, GenerationEvent.Finished, GenerationEvent.Failed {
+public sealed interface GenerationEvent extends CrossNode permits GenerationEvent.Tokens, GenerationEvent.Finished, GenerationEvent.Failed {
     String requestId();
 
     /**
      * Newly generated tokens and the text they completed (never half a UTF-8 character; text held back
      * while it may still become a stop string). logprobs: one entry per token when asked, else empty.
      */
-    record Tokens(String requestId, String text, int[] tokenIds, List<TokenLogprob> logprobs) implements GenerationEvent {}
+    record Tokens(String requestId, String text, int[] tokenIds, List<TokenLogprob> logprobs) implements GenerationEvent {
+        /** Two consecutive token events of a request as one: their texts, token ids and logprobs in order. */
+        public static Tokens merge(Tokens a, Tokens b) {
+            int[] ids = new int[a.tokenIds.length + b.tokenIds.length];
+            System.arraycopy(a.tokenIds, 0, ids, 0, a.tokenIds.length);
+            System.arraycopy(b.tokenIds, 0, ids, a.tokenIds.length, b.tokenIds.length);
+            List<TokenLogprob> lps;
+            if (a.logprobs.isEmpty()) lps = b.logprobs;
+            else if (b.logprobs.isEmpty()) lps = a.logprobs;
+            else {
+                lps = new ArrayList<>(a.logprobs.size() + b.logprobs.size());
+                lps.addAll(a.logprobs);
+                lps.addAll(b.logprobs);
+            }
+            return new Tokens(a.requestId, a.text + b.text, ids, lps);
+        }
+    }
 
     /** Generation ended normally. */
     record Finished(String requestId, FinishReason reason, int promptTokens, int completionTokens) implements GenerationEvent {}

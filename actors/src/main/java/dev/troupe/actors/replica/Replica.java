@@ -1,5 +1,6 @@
 package dev.troupe.actors.replica;
 
+import dev.troupe.actors.wire.CrossNode;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
@@ -7,88 +8,110 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
 /**
- * One model replica on this node: the front of a {@link StepLoop}, which owns the engine and runs on its
- * own thread. The actor never blocks; generated tokens go from the loop's thread straight to the
- * request's {@code replyTo}.
+ * A replica's entity: how other nodes reach a step loop on this node. Requests from this node's own
+ * gateway skip it ({@link LocalReplicaClient}); the entity submits the requests it receives to the same
+ * client and streams each request's events back to the sender in {@link EventBatch}es under a credit
+ * window ({@link EventOutbox}): a batch per step while the gateway keeps up, bigger merged batches when it
+ * falls behind, never more than {@link EventOutbox#WINDOW} unacknowledged batches on the wire.
  */
 public final class Replica extends AbstractBehavior<Replica.Command> {
 
-    public interface Command {}
+    public interface Command extends CrossNode {}
 
-    /** Generate; replyTo gets Tokens events and then exactly one Finished or Failed. */
-    public record Generate(GenerationRequest request, ActorRef<GenerationEvent> replyTo) implements Command {}
+    /**
+     * Generate; replyTo gets the request's events in batches, to acknowledge with {@link Ack}. The request's
+     * own deadline is on the sender's clock: timeoutNanos is what was left of it when sent (0 = none).
+     */
+    public record Generate(GenerationRequest request, long timeoutNanos, ActorRef<EventBatch> replyTo) implements Command {}
+
+    /** Events of one request, in order; seq counts the request's batches from 0. The last holds its terminal event. */
+    public record EventBatch(String requestId, int seq, List<GenerationEvent> events, ActorRef<Command> ackTo) implements CrossNode {}
+
+    /** The gateway took batch seq of the request: one more batch may be sent. */
+    public record Ack(String requestId, int seq) implements Command {}
 
     /** The client went away: free the sequence at the next iteration. */
     public record Cancel(String requestId) implements Command {}
 
     /** Embedding of one token sequence. */
-    public record Embed(int[] tokens, ActorRef<EmbedReply> replyTo) implements Command {}
+    public record Embed(int[] tokens, long timeoutMillis, ActorRef<EmbedReply> replyTo) implements Command {}
 
-    public record EmbedReply(float[] embedding, String error) {}
+    public record EmbedReply(float[] embedding, String error) implements CrossNode {}
 
     /** Readiness: is the loop alive (heartbeat age) and what is it doing. */
     public record Probe(ActorRef<ProbeReply> replyTo) implements Command {}
 
-    public record ProbeReply(String model, boolean draining, long heartbeatAgeMillis, StepLoop.Stats stats) {}
-
+    /** stats is null when the replica is not loaded. */
+    public record ProbeReply(String model, String node, boolean draining, long heartbeatAgeMillis, StepLoop.Stats stats) implements CrossNode {}
 
     /**
-     * Graceful shutdown: refuse later Generate commands and let the loop finish what it has within the
-     * grace period; replies when nothing is in flight. Sent through the same entity as the requests, so
-     * every Generate sent before it is submitted first.
+     * Graceful shutdown: refuse later requests and let the loop finish what it has within the grace period;
+     * replies when nothing is in flight.
      */
-    public record Drain(java.time.Duration grace, ActorRef<org.apache.pekko.Done> replyTo) implements Command {}
+    public record Drain(long graceMillis, ActorRef<Drained> replyTo) implements Command {}
+
+    public record Drained() implements CrossNode {}
 
     /** The version was unloaded: stop the entity (a later message finds {@link #notLoaded} instead). */
     public record Stop() implements Command {}
 
-    private final String model;
-    private final StepLoop loop;
-    private boolean draining;
+    /** From a request's outbox (loop thread): it has events to send. */
+    record Flush(String requestId) implements Command {}
 
-    public static Behavior<Command> create(String model, StepLoop loop) {
-        return Behaviors.setup(ctx -> new Replica(ctx, model, loop));
+    private final LocalReplicaClient local;
+    private final Map<String, EventOutbox> outboxes = new HashMap<>();
+
+    public static Behavior<Command> create(LocalReplicaClient local) {
+        return Behaviors.setup(ctx -> new Replica(ctx, local));
     }
 
     /**
-     * The entity of a version that is not loaded on this node (unloaded, or a late message after a
-     * rollout): every request ends at once with SHUTTING_DOWN (503, retry), readiness says not ready.
+     * The entity of a replica that is not loaded on its node (unloaded, or a late message after a rollout):
+     * every request ends at once with SHUTTING_DOWN (503, retry), readiness says not ready.
      */
-    public static Behavior<Command> notLoaded(String model) {
-        return Behaviors.receive(Command.class)
+    public static Behavior<Command> notLoaded(String model, String node) {
+        return Behaviors.setup(ctx -> Behaviors.receive(Command.class)
                 .onMessage(Generate.class, g -> {
-                    g.replyTo().tell(new GenerationEvent.Failed(g.request().requestId(), GenerationEvent.FailureKind.SHUTTING_DOWN,
-                            model + " is not loaded on this node", g.request().promptTokens().length, 0));
+                    GenerationRequest r = g.request();
+                    g.replyTo().tell(new EventBatch(r.requestId(), 0, List.of(new GenerationEvent.Failed(r.requestId(),
+                            GenerationEvent.FailureKind.SHUTTING_DOWN, model + " is not loaded on node " + node,
+                            r.promptTokens().length, 0)), ctx.getSelf()));
                     return Behaviors.same();
                 })
                 .onMessage(Embed.class, e -> {
-                    e.replyTo().tell(new EmbedReply(null, model + " is not loaded on this node"));
+                    e.replyTo().tell(new EmbedReply(null, model + " is not loaded on node " + node));
                     return Behaviors.same();
                 })
                 .onMessage(Probe.class, p -> {
-                    p.replyTo().tell(new ProbeReply(model, true, Long.MAX_VALUE, null));
+                    p.replyTo().tell(new ProbeReply(model, node, true, Long.MAX_VALUE, null));
                     return Behaviors.same();
                 })
                 .onMessage(Drain.class, d -> {
-                    d.replyTo().tell(org.apache.pekko.Done.getInstance());
+                    d.replyTo().tell(new Drained());
                     return Behaviors.same();
                 })
                 .onMessage(Stop.class, x -> Behaviors.stopped())
                 .onAnyMessage(x -> Behaviors.same())
-                .build();
+                .build());
     }
 
-    private Replica(ActorContext<Command> ctx, String model, StepLoop loop) {
+    private Replica(ActorContext<Command> ctx, LocalReplicaClient local) {
         super(ctx);
-        this.model = model;
-        this.loop = loop;
+        this.local = local;
     }
 
     @Override
     public Receive<Command> createReceive() {
         return newReceiveBuilder()
                 .onMessage(Generate.class, this::onGenerate)
+                .onMessage(Flush.class, this::onFlush)
+                .onMessage(Ack.class, this::onAck)
                 .onMessage(Cancel.class, this::onCancel)
                 .onMessage(Embed.class, this::onEmbed)
                 .onMessage(Probe.class, this::onProbe)
@@ -97,43 +120,59 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                 .build();
     }
 
-    private Behavior<Command> onDrain(Drain d) {
-        draining = true;
-        loop.drain(d.grace()).whenComplete((x, t) -> d.replyTo().tell(org.apache.pekko.Done.getInstance()));
+    private Behavior<Command> onGenerate(Generate g) {
+        GenerationRequest r = g.request();
+        // The deadline again on this node's clock.
+        long deadline = g.timeoutNanos() == 0 ? 0 : System.nanoTime() + g.timeoutNanos();
+        GenerationRequest here = new GenerationRequest(r.requestId(), r.promptTokens(), r.params(), deadline, r.tenant(), r.weight());
+        EventOutbox box = new EventOutbox(r.requestId(), g.replyTo(), getContext().getSelf());
+        outboxes.put(r.requestId(), box);
+        local.submit(here, box);
         return this;
     }
 
-    private Behavior<Command> onGenerate(Generate g) {
-        GenerationRequest r = g.request();
-        if (draining) {
-            g.replyTo().tell(new GenerationEvent.Failed(r.requestId(), GenerationEvent.FailureKind.SHUTTING_DOWN,
-                    "the server is shutting down", r.promptTokens().length, 0));
-        } else if (!loop.submit(r, g.replyTo()::tell)) {
-            g.replyTo().tell(new GenerationEvent.Failed(r.requestId(), GenerationEvent.FailureKind.QUEUE_FULL,
-                    "the replica of " + model + " has too many queued requests", r.promptTokens().length, 0));
+    private Behavior<Command> onFlush(Flush f) {
+        send(f.requestId());
+        return this;
+    }
+
+    private Behavior<Command> onAck(Ack a) {
+        EventOutbox box = outboxes.get(a.requestId());
+        if (box != null) {
+            box.acked();
+            send(a.requestId());
         }
         return this;
     }
 
+    private void send(String requestId) {
+        EventOutbox box = outboxes.get(requestId);
+        if (box != null && box.flush()) outboxes.remove(requestId);
+    }
+
     private Behavior<Command> onCancel(Cancel c) {
-        loop.cancel(c.requestId());
+        local.cancel(c.requestId());
+        return this;
+    }
+
+    private Behavior<Command> onDrain(Drain d) {
+        local.drain(Duration.ofMillis(d.graceMillis())).whenComplete((x, t) -> d.replyTo().tell(new Drained()));
         return this;
     }
 
     private Behavior<Command> onEmbed(Embed e) {
-        loop.embed(e.tokens()).whenComplete((v, err) ->
+        local.embed(e.tokens(), Duration.ofMillis(e.timeoutMillis())).whenComplete((v, err) ->
                 e.replyTo().tell(err == null ? new EmbedReply(v, null) : new EmbedReply(null, rootMessage(err))));
         return this;
     }
 
     private Behavior<Command> onProbe(Probe p) {
-        long age = (System.nanoTime() - loop.lastHeartbeatNanos()) / 1_000_000;
-        p.replyTo().tell(new ProbeReply(model, draining, age, loop.stats()));
+        local.probe(Duration.ofSeconds(1)).thenAccept(p.replyTo()::tell);
         return this;
     }
 
-
-    private static String rootMessage(Throwable t) {
+    /** The innermost cause's message, for an error told to another node (exceptions do not cross). */
+    public static String rootMessage(Throwable t) {
         while (t.getCause() != null && (t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)) {
             t = t.getCause();
         }

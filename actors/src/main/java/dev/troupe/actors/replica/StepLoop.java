@@ -217,6 +217,11 @@ public final class StepLoop implements AutoCloseable {
         return f;
     }
 
+    /** True once the loop drains or is closed: it takes no more requests. */
+    public boolean draining() {
+        return draining || closed;
+    }
+
     /** When the loop last completed an iteration (busy or idle), on the System.nanoTime clock. */
     public long lastHeartbeatNanos() {
         return heartbeat;

@@ -2,6 +2,7 @@ package dev.troupe.node.deploy;
 
 import dev.troupe.actors.registry.ModelRegistry;
 import dev.troupe.actors.replica.Replica;
+import dev.troupe.actors.replica.ReplicaClient;
 import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.tokenizer.Tokenizer;
@@ -175,11 +176,7 @@ public final class ModelDeployments implements AutoCloseable {
      */
     public CompletableFuture<Void> drain(Duration grace) {
         List<CompletableFuture<?>> all = new ArrayList<>();
-        for (LoadedVersion v : loaded()) {
-            all.add(v.served().replica().<org.apache.pekko.Done>ask(to -> new Replica.Drain(grace, to), grace.plusSeconds(10))
-                    .toCompletableFuture()
-                    .exceptionallyCompose(t -> v.loop().drain(grace).thenApply(x -> org.apache.pekko.Done.getInstance())));
-        }
+        for (LoadedVersion v : loaded()) all.add(v.served().replica().drain(grace).toCompletableFuture());
         return CompletableFuture.allOf(all.toArray(new CompletableFuture[0]));
     }
 
@@ -328,7 +325,8 @@ public final class ModelDeployments implements AutoCloseable {
 
     // ------------------------------------------------------------------ loading one version
 
-    private String entityId(String version) {
+    /** A version's replica on this node ({@code name@version}; one per node for now). */
+    private String replicaName(String version) {
         return model + "@" + version;
     }
 
@@ -350,13 +348,11 @@ public final class ModelDeployments implements AutoCloseable {
             Tokenizer tokenizer = Tokenizer.fromGguf(engine.file());
             loop = new StepLoop(engine, tokenizer, settings.loop());
             loop.start();
-            String id = entityId(info.version());
-            sharding.registerLocal(id, loop);
+            ReplicaClient replica = sharding.registerLocal(replicaName(info.version()), loop);
             String template = engine.file().has("tokenizer.chat_template") ? engine.file().getString("tokenizer.chat_template") : null;
             ServedModel served = new ServedModel(model, info.version(), tokenizer, engine.config().contextLength(),
-                    ChatTemplate.fromGguf(template), sharding.replica(id), loop, info.registeredAt().getEpochSecond());
-            Replica.ProbeReply probe = served.replica().<Replica.ProbeReply>ask(Replica.Probe::new, Duration.ofSeconds(10))
-                    .toCompletableFuture().get(15, TimeUnit.SECONDS);
+                    ChatTemplate.fromGguf(template), replica, info.registeredAt().getEpochSecond());
+            Replica.ProbeReply probe = replica.probe(Duration.ofSeconds(10)).toCompletableFuture().get(15, TimeUnit.SECONDS);
             if (probe.heartbeatAgeMillis() > settings.maxHeartbeatAge().toMillis()) {
                 throw new IllegalStateException("the step loop of " + info.version() + " is not running (heartbeat "
                         + probe.heartbeatAgeMillis() + " ms old)");
@@ -364,7 +360,7 @@ public final class ModelDeployments implements AutoCloseable {
             return new LoadedVersion(info.version(), engine, loop, served);
         } catch (Exception | Error e) {
             if (loop != null) loop.close();
-            sharding.unregisterLocal(entityId(info.version()));
+            sharding.unregisterLocal(replicaName(info.version()));
             engine.close();
             throw e;
         }
@@ -372,8 +368,7 @@ public final class ModelDeployments implements AutoCloseable {
 
     private void closeQuietly(LoadedVersion v) {
         try {
-            v.served().replica().tell(new Replica.Stop());
-            sharding.unregisterLocal(entityId(v.version()));
+            sharding.unregisterLocal(replicaName(v.version()));
             v.loop().close();
             v.engine().close();
         } catch (Exception e) {

@@ -33,7 +33,6 @@ import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.OverflowStrategy;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
-import org.apache.pekko.stream.typed.javadsl.ActorSource;
 import org.apache.pekko.util.ByteString;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -65,6 +64,8 @@ public final class HttpApi extends AllDirectives {
     public static final String REQUEST_ID_HEADER = "X-Request-Id";
     /** Which version of the model served the response. */
     public static final String VERSION_HEADER = "X-Troupe-Version";
+    /** Which node's replica generated the response ({@code host:port} of its cluster address). */
+    public static final String NODE_HEADER = "X-Troupe-Node";
     /** The version label of requests refused before a version was chosen. */
     static final String NO_VERSION = "none";
 
@@ -152,9 +153,13 @@ public final class HttpApi extends AllDirectives {
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
             TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
             GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
-            return run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http))
-                    .thenApply(r -> r.addHeader(RawHeader.create(VERSION_HEADER, served.version())));
+            return run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http)).thenApply(r -> served(r, served));
         }, endpoint))));
+    }
+
+    /** A response of the replica's: which version it is and which node generated it. */
+    private static HttpResponse served(HttpResponse r, ServedModel model) {
+        return r.addHeader(RawHeader.create(VERSION_HEADER, model.version())).addHeader(RawHeader.create(NODE_HEADER, model.replica().node()));
     }
 
     /** The version serving this request key; 503 while no version of the model is ready. */
@@ -193,94 +198,49 @@ public final class HttpApi extends AllDirectives {
     }
 
     /**
-     * Runs the request on its version's replica. Until its response has started (queued, or generating a
-     * plain response), the request is cancelled if its client's connection closes; a started stream cancels
-     * itself when the client goes away.
+     * Runs the request on its version's replica, on this node or another (one path for both). Until its
+     * response has started (queued, or generating a plain response), the request is cancelled if its
+     * client's connection closes; a started stream cancels itself when the client goes away.
      */
     private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
                                               TenantGate.Admission admission, long accepted, ConnectionScope connection) {
         String id = request.requestId();
-        Runnable cancel = model.local() != null ? () -> model.local().cancel(id) : () -> model.replica().tell(new Replica.Cancel(id));
+        Runnable cancel = () -> model.replica().cancel(id);
         ConnectionScope.Registration untilAnswered = connection.onClose(cancel);
-        CompletionStage<HttpResponse> response = dispatch(model, request, req, endpoint, admission, accepted, cancel, untilAnswered::remove);
+        CompletionStage<HttpResponse> response = req.stream()
+                ? streamed(model, request, req, endpoint, admission, cancel, untilAnswered::remove)
+                : collected(model, request, req, endpoint, admission, accepted);
         // A stream's own end releases the registration (see stream); any other response ends the request.
         return response.whenComplete((r, t) -> {
             if (t != null || !r.entity().isChunked()) untilAnswered.remove();
         });
     }
 
-    /** cancel ends the request on its replica; streamEnded runs when a streamed response is over. */
-    private CompletionStage<HttpResponse> dispatch(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                                   TenantGate.Admission admission, long accepted, Runnable cancel, Runnable streamEnded) {
-        if (model.local() != null) {
-            return req.stream() ? streamLocal(model, request, req, endpoint, admission, cancel, streamEnded)
-                    : collectLocal(model, request, req, endpoint, admission, accepted);
-        }
-        long start = System.nanoTime();
-        Pair<ActorRef<GenerationEvent>, Source<GenerationEvent, NotUsed>> events = ActorSource.<GenerationEvent>actorRef(
-                        e -> false, e -> Optional.empty(), request.params().maxTokens() + 16, OverflowStrategy.fail())
-                .takeWhile(e -> !isTerminal(e), true)
-                .idleTimeout(settings.requestTimeout().plusSeconds(10))
-                .via(admission.observer())
-                .preMaterialize(materializer);
-        model.replica().tell(new Replica.Generate(request, events.first()));
-        // A plain response is built from all events in one pass, whatever they turn out to be.
-        if (!req.stream()) return collect(model, request, req, endpoint, events.second(), start);
-        // A stream commits to 200 with its first byte: wait for the first event to know it was admitted.
-        return events.second().prefixAndTail(1).runWith(Sink.head(), materializer).<HttpResponse>thenCompose(pair -> {
-            List<GenerationEvent> first = pair.first();
-            if (!first.isEmpty() && first.get(0) instanceof GenerationEvent.Failed) {
-                GenerationEvent.Failed f = (GenerationEvent.Failed) first.get(0);
-                finish(model, endpoint, start, statusOf(f));
-                return CompletableFuture.completedFuture(error(failure(f)));
-            }
-            Source<GenerationEvent, NotUsed> all = Source.from(first).concat(pair.second());
-            return CompletableFuture.completedFuture(stream(model, request, req, endpoint, all, start, cancel, streamEnded));
-        }).exceptionally(t -> {
-            finish(model, endpoint, start, 504);
-            cancel.run();
-            return error(ApiError.timeout("the request did not finish in time"));
-        });
-    }
-
     /**
-     * A non-streaming request whose replica runs on this node goes straight to its step loop: the sink
-     * (on the loop thread) only accumulates, and the response is rendered on the actor system's dispatcher.
-     * This skips the sharding hops and the event stream, most of the serving path's own latency.
+     * A plain (non-streaming) request: the sink (on the replica's delivering thread) only accumulates, and
+     * the response is rendered on the actor system's dispatcher.
      */
-    private CompletionStage<HttpResponse> collectLocal(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                       String endpoint, TenantGate.Admission admission, long accepted) {
+    private CompletionStage<HttpResponse> collected(ServedModel model, GenerationRequest request, CompletionRequest req,
+                                                    String endpoint, TenantGate.Admission admission, long accepted) {
         long start = System.nanoTime();
-        long[] endedAt = new long[1]; // written on the loop thread before end completes
+        long[] endedAt = new long[1]; // written on the delivering thread before end completes
         CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
-        StringBuilder text = new StringBuilder();
-        LogprobsAccumulator logprobs = req.logprobs() >= 0 ? new LogprobsAccumulator() : null;
-        GenerationSink sink = new GenerationSink() {
-            private boolean first = true;
-
-            @Override
-            public void onEvent(GenerationEvent e) {
-                if (e instanceof GenerationEvent.Tokens t) {
-                    if (first && !t.text().isEmpty()) {
-                        first = false;
-                        metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((System.nanoTime() - start) / 1e9);
-                    }
-                    text.append(t.text());
-                    if (logprobs != null) logprobs.add(t.logprobs());
-                } else {
-                    endedAt[0] = System.nanoTime();
-                    end.complete(e);
-                }
+        TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
+        model.replica().submit(request, e -> {
+            if (e instanceof GenerationEvent.Tokens t) {
+                tokens.add(t);
+            } else {
+                endedAt[0] = System.nanoTime();
+                end.complete(e);
             }
-        };
-        if (!model.local().submit(request, sink)) return refused(model, endpoint, admission, start);
+        });
         return backstop(end)
                 .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
                     long handedOff = System.nanoTime();
-                    HttpResponse failed = localFailure(model, request, endpoint, admission, start, e, t);
+                    HttpResponse failed = endedBeforeResponse(model, request, endpoint, admission, start, e, t);
                     if (failed != null) return CompletableFuture.completedFuture(failed);
                     GenerationEvent.Finished f = (GenerationEvent.Finished) e;
-                    String body = render(model, request, req, text, f, logprobs);
+                    String body = render(model, request, req, tokens, f);
                     // The response completes once its usage is recorded (exactly once per request key).
                     return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
                         finish(model, endpoint, start, 200);
@@ -291,42 +251,34 @@ public final class HttpApi extends AllDirectives {
     }
 
     /**
-     * f, failed with a TimeoutException if the step loop has not completed it 10 s past the request timeout
-     * (the loop ends requests at their deadline itself; this is for a loop that stopped answering). On the
+     * f, failed with a TimeoutException if the replica has not completed it 10 s past the request timeout
+     * (the replica ends requests at their deadline itself; this is for one that stopped answering). On the
      * actor system's scheduler, which ticks anyway: CompletableFuture.orTimeout wakes its timer thread for
      * every request, in the middle of the engine's step on a small machine.
      */
     private <T> CompletableFuture<T> backstop(CompletableFuture<T> f) {
         org.apache.pekko.actor.Cancellable timer = system.scheduler().scheduleOnce(settings.requestTimeout().plusSeconds(10),
-                () -> f.completeExceptionally(new java.util.concurrent.TimeoutException("no answer from the step loop")),
+                () -> f.completeExceptionally(new java.util.concurrent.TimeoutException("no answer from the replica")),
                 system.executionContext());
         f.whenComplete((x, t) -> timer.cancel());
         return f;
     }
 
-    /** The local step loop refused a request (its queue is full, or it drains): 429 or 503. */
-    private CompletionStage<HttpResponse> refused(ServedModel model, String endpoint, TenantGate.Admission admission, long start) {
-        ApiError refused = draining.get() ? ApiError.unavailable("the server is shutting down")
-                : ApiError.rateLimited("the replica of " + model.name() + " has too many queued requests");
-        admission.ended(0);
-        finish(model, endpoint, start, refused.status());
-        return CompletableFuture.completedFuture(error(refused));
-    }
-
     /**
-     * A request on the local step loop ended before its response could start (t: no event in time, e: a
-     * failure): the error response, with the request's accounting closed; null when it goes on.
+     * A request that ended before its response could start (t: no event in time, e: a refusal or failure):
+     * the error response, with the request's accounting closed; null when it goes on.
      */
-    private HttpResponse localFailure(ServedModel model, GenerationRequest request, String endpoint, TenantGate.Admission admission,
-                                      long start, GenerationEvent e, Throwable t) {
+    private HttpResponse endedBeforeResponse(ServedModel model, GenerationRequest request, String endpoint, TenantGate.Admission admission,
+                                             long start, GenerationEvent e, Throwable t) {
         if (t != null) {
-            model.local().cancel(request.requestId());
+            model.replica().cancel(request.requestId());
             admission.ended(0);
             finish(model, endpoint, start, 504);
             return error(ApiError.timeout("the request did not finish in time"));
         }
         if (e instanceof GenerationEvent.Failed f) {
-            admission.ended(f.promptTokens() + f.completionTokens());
+            // A refused request used nothing.
+            admission.ended(f.kind() == GenerationEvent.FailureKind.QUEUE_FULL ? 0 : f.promptTokens() + f.completionTokens());
             finish(model, endpoint, start, statusOf(f));
             return error(failure(f));
         }
@@ -334,20 +286,21 @@ public final class HttpApi extends AllDirectives {
     }
 
     /**
-     * A streaming request whose replica runs on this node: its events go from the loop thread into the
-     * response through a {@link LocalEventSource} (tokens merged while the response is behind), without the
-     * sharding hop or an actor per request. The response starts once the first event says it was admitted.
+     * A streaming request: its events go from the replica's delivering thread (the local step loop, or this
+     * node's stream receiver) into the response through a {@link ResponseEventSource} (tokens merged while
+     * the response is behind), without an actor per request. The response starts once the first event says
+     * the request was admitted.
      */
-    private CompletionStage<HttpResponse> streamLocal(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                      String endpoint, TenantGate.Admission admission, Runnable cancel,
-                                                      Runnable streamEnded) {
+    private CompletionStage<HttpResponse> streamed(ServedModel model, GenerationRequest request, CompletionRequest req,
+                                                   String endpoint, TenantGate.Admission admission, Runnable cancel,
+                                                   Runnable streamEnded) {
         long start = System.nanoTime();
-        LocalEventSource events = new LocalEventSource();
-        if (!model.local().submit(request, events)) return refused(model, endpoint, admission, start);
-        // Off the loop thread (the first event completes there) before anything is built.
+        ResponseEventSource events = new ResponseEventSource();
+        model.replica().submit(request, events);
+        // Off the delivering thread (the first event completes there) before anything is built.
         return backstop(events.first())
                 .handleAsync((e, t) -> {
-                    HttpResponse failed = localFailure(model, request, endpoint, admission, start, e, t);
+                    HttpResponse failed = endedBeforeResponse(model, request, endpoint, admission, start, e, t);
                     if (failed != null) return failed;
                     Source<GenerationEvent, NotUsed> all = Source.fromGraph(events)
                             .idleTimeout(settings.requestTimeout().plusSeconds(10))
@@ -358,9 +311,10 @@ public final class HttpApi extends AllDirectives {
 
     /**
      * Where a plain request's time went inside the node (W3C Server-Timing, ms): {@code prep} parsing,
-     * tokenizing and admission; {@code engine} from submission to the step loop to its last event (queueing,
-     * steps, the loop thread's wake-up); {@code handoff} from the loop thread to the dispatcher; {@code
-     * finish} rendering and recording usage. Time outside these is Pekko HTTP's and the network's.
+     * tokenizing and admission; {@code engine} from submission to the replica to its last event (queueing,
+     * steps, the network for a remote replica, the delivering thread's wake-up); {@code handoff} from that
+     * thread to the dispatcher; {@code finish} rendering and recording usage. Time outside these is Pekko
+     * HTTP's and the network's.
      */
     private static String serverTiming(long accepted, long submitted, long ended, long handedOff, long done) {
         return String.format(java.util.Locale.ROOT, "prep;dur=%.3f, engine;dur=%.3f, handoff;dur=%.3f, finish;dur=%.3f",
@@ -368,48 +322,15 @@ public final class HttpApi extends AllDirectives {
     }
 
     /** The JSON body of a finished plain (non-streaming) completion or chat completion; counts its tokens. */
-    private String render(ServedModel model, GenerationRequest request, CompletionRequest req, CharSequence text,
-                          GenerationEvent.Finished f, LogprobsAccumulator logprobs) {
+    private String render(ServedModel model, GenerationRequest request, CompletionRequest req, TokenAccumulator tokens,
+                          GenerationEvent.Finished f) {
         countTokens(model, f.promptTokens(), f.completionTokens());
         long created = System.currentTimeMillis() / 1000;
         return req.chat()
-                ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), text.toString(),
-                        f.reason(), f.promptTokens(), f.completionTokens(), logprobs)
-                : ResponseRenderer.completion(request.requestId(), created, model.name(), text.toString(),
-                        f.reason(), f.promptTokens(), f.completionTokens(), logprobs);
-    }
-
-    private CompletionStage<HttpResponse> collect(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                 Source<GenerationEvent, NotUsed> events, long start) {
-        CompletableFuture<HttpResponse> done = new CompletableFuture<>();
-        StringBuilder text = new StringBuilder();
-        LogprobsAccumulator logprobs = req.logprobs() >= 0 ? new LogprobsAccumulator() : null;
-        AtomicLong firstToken = new AtomicLong();
-        AtomicInteger status = new AtomicInteger(504);
-        events.runForeach(e -> {
-            if (e instanceof GenerationEvent.Tokens t) {
-                if (firstToken.get() == 0 && !t.text().isEmpty()) {
-                    firstToken.set(System.nanoTime());
-                    metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((firstToken.get() - start) / 1e9);
-                }
-                text.append(t.text());
-                if (logprobs != null) logprobs.add(t.logprobs());
-            } else if (e instanceof GenerationEvent.Finished f) {
-                String body = render(model, request, req, text, f, logprobs);
-                status.set(200);
-                done.complete(json(StatusCodes.OK, body));
-            } else if (e instanceof GenerationEvent.Failed f) {
-                status.set(statusOf(f));
-                done.complete(error(failure(f)));
-            }
-        }, materializer).whenComplete((d, t) -> {
-            finish(model, endpoint, start, status.get());
-            if (!done.isDone()) {
-                model.replica().tell(new Replica.Cancel(request.requestId()));
-                done.complete(error(ApiError.timeout("the request did not finish in time")));
-            }
-        });
-        return done;
+                ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), tokens.text(),
+                        f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs())
+                : ResponseRenderer.completion(request.requestId(), created, model.name(), tokens.text(),
+                        f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs());
     }
 
     /**
@@ -422,8 +343,7 @@ public final class HttpApi extends AllDirectives {
         String id = request.requestId();
         AtomicBoolean finished = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
-        AtomicLong last = new AtomicLong();
-        AtomicInteger textOffset = new AtomicInteger();
+        TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
         AtomicInteger status = new AtomicInteger(499);
         Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
             List<String> out = new ArrayList<>(3);
@@ -431,16 +351,8 @@ public final class HttpApi extends AllDirectives {
                 out.add(ResponseRenderer.chatChunk(id, created, model.name(), "assistant", "", null, null));
             }
             if (e instanceof GenerationEvent.Tokens t) {
-                if (t.text().isEmpty() && t.logprobs().isEmpty()) return toBytes(out);
-                long now = System.nanoTime();
-                if (last.get() == 0) metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((now - start) / 1e9);
-                else metrics.interTokenLatency.labelValues(model.name(), model.version()).observe((now - last.get()) / 1e9);
-                last.set(now);
-                LogprobsAccumulator lp = null;
-                if (req.logprobs() >= 0) {
-                    lp = LogprobsAccumulator.chunk(t.logprobs(), textOffset.get());
-                    textOffset.set(lp.endOffset());
-                }
+                if (!tokens.add(t)) return toBytes(out);
+                LogprobsAccumulator lp = tokens.lastChunkLogprobs();
                 out.add(req.chat()
                         ? ResponseRenderer.chatChunk(id, created, model.name(), null, t.text(), null, lp)
                         : ResponseRenderer.completionChunk(id, created, model.name(), t.text(), null, lp));
@@ -504,10 +416,6 @@ public final class HttpApi extends AllDirectives {
         metrics.completionTokens.labelValues(model.name(), model.version()).inc(completion);
     }
 
-    private static boolean isTerminal(GenerationEvent e) {
-        return e instanceof GenerationEvent.Finished || e instanceof GenerationEvent.Failed;
-    }
-
     private static int statusOf(GenerationEvent.Failed f) {
         return failure(f).status();
     }
@@ -550,24 +458,19 @@ public final class HttpApi extends AllDirectives {
             TenantGate.Admission admission = gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model());
             List<CompletableFuture<float[]>> parts = new ArrayList<>();
             for (int[] t : inputs) {
-                parts.add(model.replica().<Replica.EmbedReply>ask(r -> new Replica.Embed(t, r), settings.requestTimeout())
-                        .toCompletableFuture().thenApply(reply -> {
-                            if (reply.error() != null) throw ApiError.internal(reply.error());
-                            return reply.embedding();
-                        }));
+                parts.add(model.replica().embed(t, settings.requestTimeout()).toCompletableFuture());
             }
             long start = System.nanoTime();
             return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).<CompletionStage<HttpResponse>>handle((v, t) -> {
                 if (t != null) {
                     admission.ended(promptTokens);
                     finish(model, "embeddings", start, 500);
-                    Throwable c = t.getCause() != null ? t.getCause() : t;
-                    return CompletableFuture.completedFuture(error(c instanceof ApiError ? (ApiError) c : ApiError.internal("embedding failed")));
+                    log.warn("embedding failed: {}", Replica.rootMessage(t));
+                    return CompletableFuture.completedFuture(error(ApiError.internal("embedding failed: " + Replica.rootMessage(t))));
                 }
                 List<float[]> vectors = new ArrayList<>();
                 for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
-                HttpResponse ok = json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens))
-                        .addHeader(RawHeader.create(VERSION_HEADER, model.version()));
+                HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens)), model);
                 return admission.finished(promptTokens, 0).thenApply(x -> {
                     finish(model, "embeddings", start, 200);
                     return ok;
@@ -585,7 +488,7 @@ public final class HttpApi extends AllDirectives {
         }
         List<CompletableFuture<String>> probes = new ArrayList<>();
         for (ServedModel m : versions) {
-            probes.add(m.replica().<Replica.ProbeReply>ask(Replica.Probe::new, Duration.ofSeconds(2)).toCompletableFuture()
+            probes.add(m.replica().probe(Duration.ofSeconds(2)).toCompletableFuture()
                     .thenApply(p -> {
                         boolean ok = !p.draining() && p.heartbeatAgeMillis() <= settings.maxHeartbeatAge().toMillis();
                         return String.format("\"%s\":{\"ready\":%b,\"heartbeat_age_ms\":%d,\"running\":%d,\"waiting\":%d}",

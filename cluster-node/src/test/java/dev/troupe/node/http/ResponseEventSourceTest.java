@@ -18,7 +18,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class LocalEventSourceTest {
+class ResponseEventSourceTest {
     static ActorSystem<Void> system;
     static Materializer mat;
 
@@ -66,7 +66,7 @@ class LocalEventSourceTest {
 
     @Test
     void eventsBeforeTheStreamStartsArriveMergedThenTheTerminal() throws Exception {
-        LocalEventSource s = new LocalEventSource();
+        ResponseEventSource s = new ResponseEventSource();
         for (int i = 0; i < 5; i++) s.onEvent(token(i, true));
         s.onEvent(new GenerationEvent.Finished("r", FinishReason.LENGTH, 3, 5));
         GenerationEvent.Tokens first = assertInstanceOf(GenerationEvent.Tokens.class, s.first().getNow(null));
@@ -79,7 +79,7 @@ class LocalEventSourceTest {
 
     @Test
     void aSlowResponseGetsTokensMergedAndLosesNone() throws Exception {
-        LocalEventSource s = new LocalEventSource();
+        ResponseEventSource s = new ResponseEventSource();
         // The consumer takes 5 ms per element; the producer sends 400 tokens 0.05 ms apart.
         CompletableFuture<List<GenerationEvent>> done = Source.fromGraph(s)
                 .mapAsync(1, e -> CompletableFuture.supplyAsync(() -> e, CompletableFuture.delayedExecutor(5, TimeUnit.MILLISECONDS)))
@@ -101,7 +101,7 @@ class LocalEventSourceTest {
 
     @Test
     void aResponseThatKeepsUpGetsAnElementPerEvent() throws Exception {
-        LocalEventSource s = new LocalEventSource();
+        ResponseEventSource s = new ResponseEventSource();
         CompletableFuture<List<GenerationEvent>> done = Source.fromGraph(s).runWith(Sink.seq(), mat).toCompletableFuture();
         for (int i = 0; i < 20; i++) {
             s.onEvent(token(i, false));
@@ -115,7 +115,7 @@ class LocalEventSourceTest {
 
     @Test
     void aFailureEndsTheStreamAfterTheTokensBeforeIt() throws Exception {
-        LocalEventSource s = new LocalEventSource();
+        ResponseEventSource s = new ResponseEventSource();
         CompletableFuture<List<GenerationEvent>> done = Source.fromGraph(s).idleTimeout(Duration.ofSeconds(10))
                 .runWith(Sink.seq(), mat).toCompletableFuture();
         s.onEvent(token(0, false));

@@ -16,15 +16,16 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A streaming request's events straight from a step loop on this node into the HTTP response: the sink
- * side runs on the loop thread, the source side is a one-shot stream stage. Tokens that arrive while the
+ * A streaming request's events into the HTTP response: the sink side runs on the replica's delivering
+ * thread (a local step loop's, or the stream receiver's for a remote replica), the source side is a
+ * one-shot stream stage. Tokens that arrive while the
  * response is still writing earlier ones are merged into one event (one SSE chunk): a stream that keeps up
  * gets a chunk per step, one that falls behind costs one write per catch-up instead of one per token, and
  * the loop thread wakes the stream only when it is waiting for an event. Holds at most a few events: the
  * merged tokens and the terminal one.
  */
-final class LocalEventSource extends GraphStage<SourceShape<GenerationEvent>> implements GenerationSink {
-    private final Outlet<GenerationEvent> out = Outlet.create("LocalEventSource.out");
+final class ResponseEventSource extends GraphStage<SourceShape<GenerationEvent>> implements GenerationSink {
+    private final Outlet<GenerationEvent> out = Outlet.create("ResponseEventSource.out");
     private final SourceShape<GenerationEvent> shape = SourceShape.of(out);
     private final Object lock = new Object();
     private final ArrayDeque<GenerationEvent> pending = new ArrayDeque<>(2);
@@ -47,7 +48,7 @@ final class LocalEventSource extends GraphStage<SourceShape<GenerationEvent>> im
         synchronized (lock) {
             if (e instanceof GenerationEvent.Tokens t && pending.peekLast() instanceof GenerationEvent.Tokens before) {
                 pending.pollLast();
-                pending.addLast(merge(before, t));
+                pending.addLast(GenerationEvent.Tokens.merge(before, t));
             } else {
                 pending.addLast(e);
             }
@@ -58,22 +59,6 @@ final class LocalEventSource extends GraphStage<SourceShape<GenerationEvent>> im
         }
         first.complete(e);
         if (w != null) w.invoke(null);
-    }
-
-    /** Two consecutive token events as one: their texts, token ids and logprobs in order. */
-    static GenerationEvent.Tokens merge(GenerationEvent.Tokens a, GenerationEvent.Tokens b) {
-        int[] ids = new int[a.tokenIds().length + b.tokenIds().length];
-        System.arraycopy(a.tokenIds(), 0, ids, 0, a.tokenIds().length);
-        System.arraycopy(b.tokenIds(), 0, ids, a.tokenIds().length, b.tokenIds().length);
-        List<GenerationEvent.TokenLogprob> lps;
-        if (a.logprobs().isEmpty()) lps = b.logprobs();
-        else if (b.logprobs().isEmpty()) lps = a.logprobs();
-        else {
-            lps = new ArrayList<>(a.logprobs().size() + b.logprobs().size());
-            lps.addAll(a.logprobs());
-            lps.addAll(b.logprobs());
-        }
-        return new GenerationEvent.Tokens(a.requestId(), a.text() + b.text(), ids, lps);
     }
 
     @Override

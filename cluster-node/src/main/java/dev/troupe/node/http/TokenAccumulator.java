@@ -1,0 +1,56 @@
+package dev.troupe.node.http;
+
+import dev.troupe.actors.replica.GenerationEvent;
+import dev.troupe.node.openai.LogprobsAccumulator;
+
+/**
+ * A response's view of its request's token events, the same for a plain response and a stream: the
+ * completion text so far, the logprobs with their text offsets, and the latency metrics (time to the
+ * first token, then between tokens). Used by one thread at a time.
+ */
+final class TokenAccumulator {
+    private final ServedModel model;
+    private final NodeMetrics metrics;
+    private final long start;
+    private final StringBuilder text = new StringBuilder();
+    private final LogprobsAccumulator logprobs;
+    private LogprobsAccumulator lastChunk;
+    private long last;
+
+    /** start: when the request was submitted; logprobs: whether they were asked for. */
+    TokenAccumulator(ServedModel model, NodeMetrics metrics, long start, boolean logprobs) {
+        this.model = model;
+        this.metrics = metrics;
+        this.start = start;
+        this.logprobs = logprobs ? new LogprobsAccumulator() : null;
+    }
+
+    /** Takes one token event; false when it carries nothing to show (no text, no logprobs). */
+    boolean add(GenerationEvent.Tokens t) {
+        if (t.text().isEmpty() && t.logprobs().isEmpty()) return false;
+        long now = System.nanoTime();
+        if (last == 0) metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((now - start) / 1e9);
+        else metrics.interTokenLatency.labelValues(model.name(), model.version()).observe((now - last) / 1e9);
+        last = now;
+        text.append(t.text());
+        if (logprobs != null) {
+            lastChunk = LogprobsAccumulator.chunk(t.logprobs(), logprobs.endOffset());
+            logprobs.add(t.logprobs());
+        }
+        return true;
+    }
+
+    String text() {
+        return text.toString();
+    }
+
+    /** All logprobs so far (a plain response's), or null when not asked for. */
+    LogprobsAccumulator logprobs() {
+        return logprobs;
+    }
+
+    /** The last event's logprobs, offsets continuing the completion's (a stream chunk's), or null when not asked for. */
+    LogprobsAccumulator lastChunkLogprobs() {
+        return lastChunk;
+    }
+}
