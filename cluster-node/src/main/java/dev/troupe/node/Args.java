@@ -14,6 +14,7 @@ final class Args {
     }
 
     private final Map<String, String> values = new LinkedHashMap<>();
+    private final Map<String, List<String>> repeated = new LinkedHashMap<>();
     private final List<String> positional = new ArrayList<>();
 
     Args(String[] argv, int from, Set<String> known, Set<String> flags) {
@@ -37,6 +38,7 @@ final class Args {
                     value = argv[++i];
                 }
                 values.put(name, value);
+                repeated.computeIfAbsent(name, k -> new ArrayList<>()).add(value);
             } else {
                 positional.add(a);
             }
@@ -46,6 +48,9 @@ final class Args {
     List<String> positional() { return positional; }
 
     boolean has(String name) { return values.containsKey(name); }
+
+    /** Every value of an option that may repeat, in order (empty when absent); the other accessors see the last. */
+    List<String> all(String name) { return repeated.getOrDefault(name, List.of()); }
 
     String string(String name, String fallback) { return values.getOrDefault(name, fallback); }
 

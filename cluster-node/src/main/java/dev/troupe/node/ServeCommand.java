@@ -6,6 +6,7 @@ import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.model.LlamaConfig;
+import dev.troupe.node.cluster.ClusterSettings;
 import dev.troupe.node.deploy.CanaryMonitor;
 import dev.troupe.node.deploy.DeploymentSettings;
 import dev.troupe.node.deploy.LoadedVersion;
@@ -40,6 +41,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -57,7 +59,8 @@ public final class ServeCommand {
             "usage: bin/troupe serve --model FILE [options]",
             "",
             "Serves the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions,",
-            "/v1/models, /v1/embeddings), with /health/live, /health/ready and /metrics.",
+            "/v1/models, /v1/embeddings), with /health/live, /health/ready and /metrics. Without --seed the node",
+            "forms its own cluster; with seeds it joins theirs (docs/deploy.md).",
             "  --model FILE      GGUF model file (llama architecture; F32, F16 or Q8_0)",
             "  --name NAME       the model's name in the API (default: the file name without .gguf)",
             "  --host HOST       address to listen on (default 127.0.0.1; env TROUPE_HOST)",
@@ -65,6 +68,12 @@ public final class ServeCommand {
             "  --port PORT       HTTP port (default 8080; env TROUPE_PORT; 0 = any free port)",
             "  --threads T       engine CPU threads (default: all cores; env TROUPE_THREADS)",
             "  --data-dir DIR    where the node keeps its journal (default ./data; env TROUPE_DATA_DIR)",
+            "  --cluster-port C  this node's cluster (Artery) port (default 0 = any; env TROUPE_CLUSTER_PORT)",
+            "  --cluster-host H  the address other nodes reach this node at (default 127.0.0.1; env TROUPE_CLUSTER_HOST)",
+            "  --seed HOST:PORT  a cluster node to join (repeat for several; env TROUPE_SEEDS=h:p,h:p)",
+            "  --roles R         gateway,worker (default both; env TROUPE_ROLES)",
+            "  --journal J       h2 (a file under --data-dir, one node) or postgres (shared by a cluster; env TROUPE_JOURNAL)",
+            "  --journal-url URL the PostgreSQL JDBC URL (env TROUPE_JOURNAL_URL)",
             "  --config FILE     HOCON file overriding the defaults (see config/src/main/resources/reference.conf)",
             "Precedence: flags, then --config, then TROUPE_* environment variables, then the defaults.",
             "");
@@ -135,7 +144,8 @@ public final class ServeCommand {
                 return 0;
             }
         }
-        Args args = new Args(argv, 1, Set.of("model", "name", "host", "port", "threads", "config", "data-dir"), Set.of());
+        Args args = new Args(argv, 1, Set.of("model", "name", "host", "port", "threads", "config", "data-dir", "cluster-port",
+                "cluster-host", "seed", "roles", "journal", "journal-url"), Set.of());
         Path modelFile = Path.of(args.required("model"));
         if (!Files.isRegularFile(modelFile)) throw new Args.UsageException("model file not found: " + modelFile);
         Map<String, Object> flags = new HashMap<>();
@@ -143,6 +153,12 @@ public final class ServeCommand {
         if (args.has("port")) flags.put("troupe.http.port", args.integer("port", 8080));
         if (args.has("threads")) flags.put("troupe.engine.threads", args.integer("threads", 0));
         if (args.has("data-dir")) flags.put("troupe.data-dir", args.required("data-dir"));
+        if (args.has("cluster-port")) flags.put("troupe.cluster.port", args.integer("cluster-port", 0));
+        if (args.has("cluster-host")) flags.put("troupe.cluster.host", args.required("cluster-host"));
+        if (args.has("seed")) flags.put("troupe.cluster.seeds", args.all("seed"));
+        if (args.has("roles")) flags.put("troupe.cluster.roles", List.of(args.required("roles").split(",")));
+        if (args.has("journal")) flags.put("troupe.journal.kind", args.required("journal"));
+        if (args.has("journal-url")) flags.put("troupe.journal.postgres.url", args.required("journal-url"));
         Config fileConf = ConfigFactory.empty();
         if (args.has("config")) {
             Path f = Path.of(args.required("config"));
@@ -150,6 +166,11 @@ public final class ServeCommand {
             fileConf = ConfigFactory.parseFile(f.toFile());
         }
         Config config = ConfigFactory.parseMap(flags).withFallback(fileConf).withFallback(nodeDefaults()).resolve();
+        try {
+            ClusterSettings.from(config);
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException(e.getMessage());
+        }
         String name = args.string("name", defaultName(modelFile));
         Node node = start(modelFile, name, config);
         out.flush();
@@ -180,17 +201,17 @@ public final class ServeCommand {
         Path dataDir = Path.of(config.getString("troupe.data-dir")).toAbsolutePath();
         Files.createDirectories(dataDir);
         config = JournalConfig.fromSettings(config, dataDir).withFallback(config);
-        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "troupe", config);
+        ClusterSettings cluster = ClusterSettings.from(config);
+        if (!cluster.formsOwnCluster() && !config.getString("troupe.journal.kind").equals("postgres")) {
+            throw new IllegalStateException("a node that joins a cluster needs the cluster's shared journal (--journal postgres): "
+                    + "each entity has one writer somewhere in the cluster, and an H2 file is one node's");
+        }
+        config = cluster.pekko().withFallback(config);
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM, config);
         ModelDeployments deployments = null;
         CanaryMonitor canary = null;
         try {
-            Cluster cluster = Cluster.get(system);
-            cluster.manager().tell(Join.create(cluster.selfMember().address()));
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (cluster.selfMember().status() != MemberStatus.up()) {
-                if (System.nanoTime() > until) throw new IllegalStateException("the node did not join its own cluster in 20 s");
-                Thread.sleep(20);
-            }
+            joinCluster(system, cluster);
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
             // Tenants first: a public address without tenants refuses to start before any model loads.
             TenantSetup tenants = TenantSetup.start(system, config, config.getString("troupe.http.host"));
@@ -248,6 +269,24 @@ public final class ServeCommand {
             system.terminate();
             throw e;
         }
+    }
+
+    /** Joins the seeds (or this node itself) and waits until this node is Up. */
+    private static void joinCluster(ActorSystem<?> system, ClusterSettings settings) throws InterruptedException {
+        Cluster cluster = Cluster.get(system);
+        // With seeds the cluster extension joins them by itself (pekko.cluster.seed-nodes).
+        if (settings.formsOwnCluster()) cluster.manager().tell(Join.create(cluster.selfMember().address()));
+        long until = System.nanoTime() + settings.joinTimeout().toNanos();
+        while (cluster.selfMember().status() != MemberStatus.up()) {
+            if (System.nanoTime() > until) {
+                throw new IllegalStateException(settings.formsOwnCluster() ? "the node did not join its own cluster in " + settings.joinTimeout()
+                        : "the node could not join the cluster of " + settings.seeds() + " in " + settings.joinTimeout()
+                        + " (are the seeds running and reachable on their cluster ports?)");
+            }
+            Thread.sleep(20);
+        }
+        log.info("node {} is up in a cluster of {} (roles {})", cluster.selfMember().address(),
+                java.util.stream.StreamSupport.stream(cluster.state().getMembers().spliterator(), false).count(), settings.roles());
     }
 
     /**
