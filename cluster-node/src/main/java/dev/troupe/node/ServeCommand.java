@@ -217,10 +217,13 @@ public final class ServeCommand {
             TenantSetup tenants = TenantSetup.start(system, config, config.getString("troupe.http.host"));
             ActorRef<ModelRegistry.Command> registry = registerFirstVersion(system, name, modelFile);
             ReplicaSharding sharding = new ReplicaSharding(system);
-            deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config));
+            deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker());
             ModelRegistry.State state = deployments.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
             try {
-                deployments.whenReady(state.live()).get(config.getDuration("troupe.deployments.load-timeout").toMillis(), TimeUnit.MILLISECONDS);
+                // A worker loads the live version itself (and fails fast if it cannot); a gateway waits for another node's.
+                String live = state.live();
+                ModelDeployments dd = deployments;
+                (cluster.isWorker() ? dd.whenReady(live).thenCompose(v -> dd.whenRoutable(live)) : dd.whenRoutable(live)).get(config.getDuration("troupe.deployments.load-timeout").toMillis(), TimeUnit.MILLISECONDS);
             } catch (java.util.concurrent.ExecutionException e) {
                 throw new IllegalStateException("cannot load the live version " + state.live() + " of model '" + name + "': "
                         + e.getCause().getMessage(), e.getCause());

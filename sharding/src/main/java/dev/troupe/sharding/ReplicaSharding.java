@@ -29,17 +29,40 @@ public final class ReplicaSharding {
 
     private final ClusterSharding sharding;
     private final String self;
-    private final Map<String, LocalReplicaClient> locals = new ConcurrentHashMap<>();
+    private final Map<String, LocalReplica> locals = new ConcurrentHashMap<>();
     private final ActorRef<Replica.EventBatch> receiver;
     private final StreamReceiver.Sinks sinks = new StreamReceiver.Sinks();
+    private final ReplicaDirectory directory;
+    private final Map<String, ReplicaClient> remotes = new ConcurrentHashMap<>();
+    private final ActorRef<ReplicaDirectoryKeeper.Command> keeper;
 
+    private record LocalReplica(String model, String version, LocalReplicaClient client) {
+        ReplicaStatus status(String node) {
+            StepLoop.Stats s = client.loop().stats();
+            return new ReplicaStatus(node, client.name(), model, version, !client.loop().draining(), s.waiting(), s.running(),
+                    s.kvBlocksFree(), s.kvBlocksUsed() + s.kvBlocksFree());
+        }
+    }
+
+    /** Announces this node's replicas every 250 ms; an announcement counts for 2 s. */
     public ReplicaSharding(ActorSystem<?> system) {
+        this(system, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2));
+    }
+
+    /**
+     * @param announceEvery how often this node announces its replicas' state and load
+     * @param expiry        how long an announcement counts (a node that stops announcing drops out after it)
+     */
+    public ReplicaSharding(ActorSystem<?> system, java.time.Duration announceEvery, java.time.Duration expiry) {
         this.sharding = ClusterSharding.get(system);
         this.self = PinnedToNode.shardOf(Cluster.get(system).selfMember().address());
         this.receiver = system.systemActorOf(StreamReceiver.create(sinks), "replica-streams", Props.empty());
+        this.directory = new ReplicaDirectory(expiry);
+        this.keeper = system.systemActorOf(ReplicaDirectoryKeeper.create(directory, this::localStatuses, announceEvery),
+                "replica-directory", Props.empty());
         sharding.init(Entity.of(TYPE_KEY, ctx -> {
-            LocalReplicaClient local = locals.get(ctx.getEntityId());
-            return local == null ? Replica.notLoaded(nameOf(ctx.getEntityId()), self) : Replica.create(local);
+            LocalReplica local = locals.get(ctx.getEntityId());
+            return local == null ? Replica.notLoaded(nameOf(ctx.getEntityId()), self) : Replica.create(local.client());
         }).withMessageExtractor(new NodeExtractor()).withAllocationStrategy(new PinnedToNode(system)));
     }
 
@@ -56,31 +79,57 @@ public final class ReplicaSharding {
         return entityId.substring(entityId.indexOf('|') + 1);
     }
 
-    /** Serves a step loop of this node as replica {@code name}: reachable from every node from now on. */
-    public LocalReplicaClient registerLocal(String name, StepLoop loop) {
-        LocalReplicaClient client = new LocalReplicaClient(name, self, loop);
-        locals.put(entityId(self, name), client);
-        return client;
+    /** The cluster's replicas as this node sees them. */
+    public ReplicaDirectory directory() {
+        return directory;
     }
 
-    /** The replica was unloaded: its entity stops, and starts as not loaded if messaged again. */
-    public void unregisterLocal(String name) {
-        String id = entityId(self, name);
-        if (locals.remove(id) != null) sharding.entityRefFor(TYPE_KEY, id).tell(new Replica.Stop());
+    private java.util.List<ReplicaStatus> localStatuses() {
+        java.util.List<ReplicaStatus> out = new java.util.ArrayList<>();
+        for (LocalReplica r : locals.values()) out.add(r.status(self));
+        return out;
+    }
+
+    /** The name of a model version's replica on a node. */
+    public static String replicaName(String model, String version) {
+        return model + "@" + version;
+    }
+
+    /**
+     * Serves a step loop of this node as the replica of a model version: reachable from every node, and
+     * in every node's directory within an announcement, from now on.
+     */
+    public LocalReplicaClient registerLocal(String model, String version, StepLoop loop) {
+        String name = replicaName(model, version);
+        LocalReplica r = new LocalReplica(model, version, new LocalReplicaClient(name, self, loop));
+        locals.put(entityId(self, name), r);
+        directory.file(r.status(self), System.nanoTime());
+        return r.client();
+    }
+
+    /** The replica was unloaded: withdrawn from the directories, its entity stops (and starts as not loaded if messaged again). */
+    public void unregisterLocal(String model, String version) {
+        String id = entityId(self, replicaName(model, version));
+        LocalReplica r = locals.remove(id);
+        if (r != null) {
+            keeper.tell(new ReplicaDirectoryKeeper.Withdraw(new ReplicaStatus(self, r.client().name(), model, version, false, 0, 0, 0, 0)));
+            sharding.entityRefFor(TYPE_KEY, id).tell(new Replica.Stop());
+        }
     }
 
     /** Replica {@code name} on {@code node}: direct when it runs here, through its entity otherwise. */
     public ReplicaClient client(String node, String name) {
         if (node.equals(self)) {
-            LocalReplicaClient local = locals.get(entityId(node, name));
-            if (local != null) return local;
+            LocalReplica local = locals.get(entityId(node, name));
+            if (local != null) return local.client();
         }
         return remote(node, name);
     }
 
     /** Always through the entity, even for a replica on this node (tests of the remote path). */
     public ReplicaClient remote(String node, String name) {
-        return new RemoteReplicaClient(sharding.entityRefFor(TYPE_KEY, entityId(node, name)), node, receiver, sinks);
+        return remotes.computeIfAbsent(entityId(node, name),
+                id -> new RemoteReplicaClient(sharding.entityRefFor(TYPE_KEY, id), node, receiver, sinks));
     }
 
     /** The shard of an entity is the node named before its '|'. */

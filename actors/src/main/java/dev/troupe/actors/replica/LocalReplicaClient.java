@@ -20,6 +20,11 @@ public final class LocalReplicaClient implements ReplicaClient {
         this.loop = loop;
     }
 
+    /** The replica's name (its entity's, without the node). */
+    public String name() {
+        return model;
+    }
+
     public StepLoop loop() {
         return loop;
     }

@@ -2,7 +2,7 @@ package dev.troupe.node.deploy;
 
 import dev.troupe.actors.registry.ModelRegistry;
 import dev.troupe.actors.replica.Replica;
-import dev.troupe.actors.replica.ReplicaClient;
+import dev.troupe.actors.replica.LocalReplicaClient;
 import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.tokenizer.Tokenizer;
@@ -77,6 +77,8 @@ public final class ModelDeployments implements AutoCloseable {
     private final ActorRef<ModelRegistry.Command> registry;
     private final ReplicaSharding sharding;
     private final DeploymentSettings settings;
+    private final boolean worker;
+    private final dev.troupe.scheduler.ReplicaRouter replicaRouter;
     private final VersionRouter router = new VersionRouter();
     private final ExecutorService loader;
     private final ScheduledExecutorService ticker;
@@ -84,11 +86,17 @@ public final class ModelDeployments implements AutoCloseable {
 
     // Guarded by this.
     private final Map<String, Slot> slots = new TreeMap<>();
+    /** What a gateway needs of each deployed version (from its file's metadata, not its weights). */
+    private final Map<String, ServedModel> cards = new TreeMap<>();
+    private final Map<String, CompletableFuture<Void>> routable = new TreeMap<>();
     private ModelRegistry.State desired = ModelRegistry.State.EMPTY;
     private boolean closed;
 
+    /** worker: this node runs replicas of the versions with traffic (else it only routes to other nodes'). */
     public ModelDeployments(ActorSystem<?> system, String model, ActorRef<ModelRegistry.Command> registry,
-                            ReplicaSharding sharding, DeploymentSettings settings) {
+                            ReplicaSharding sharding, DeploymentSettings settings, boolean worker) {
+        this.worker = worker;
+        this.replicaRouter = new dev.troupe.scheduler.ReplicaRouter(dev.troupe.scheduler.ReplicaRouter.Config.defaults());
         this.system = system;
         this.model = model;
         this.registry = registry;
@@ -119,7 +127,7 @@ public final class ModelDeployments implements AutoCloseable {
      * traffic); other deployed versions start cold. Then follows every change made through {@link #command}.
      */
     public CompletionStage<ModelRegistry.State> start() {
-        ticker.scheduleWithFixedDelay(this::tick, 1, 1, TimeUnit.SECONDS);
+        ticker.scheduleWithFixedDelay(this::tick, 250, 250, TimeUnit.MILLISECONDS);
         return state().thenApply(s -> {
             apply(s, true);
             return s;
@@ -151,6 +159,15 @@ public final class ModelDeployments implements AutoCloseable {
                 : s.ready;
     }
 
+    /** Completes once some replica of the version, on any node, takes this gateway's requests. */
+    public synchronized CompletableFuture<Void> whenRoutable(String version) {
+        CompletableFuture<Void> f = routable.computeIfAbsent(version, v -> new CompletableFuture<>());
+        if (router.effectiveWeights().containsKey(version) || (cards.containsKey(version) && cards.get(version).replicas().any())) {
+            f.complete(null);
+        }
+        return f;
+    }
+
     /** Loads a deployed version again if it failed or went cold (an explicit deploy asks for it). */
     public synchronized void ensureLoaded(String version) {
         Slot s = slots.get(version);
@@ -176,7 +193,7 @@ public final class ModelDeployments implements AutoCloseable {
      */
     public CompletableFuture<Void> drain(Duration grace) {
         List<CompletableFuture<?>> all = new ArrayList<>();
-        for (LoadedVersion v : loaded()) all.add(v.served().replica().drain(grace).toCompletableFuture());
+        for (LoadedVersion v : loaded()) all.add(v.replica().drain(grace).toCompletableFuture());
         return CompletableFuture.allOf(all.toArray(new CompletableFuture[0]));
     }
 
@@ -211,8 +228,10 @@ public final class ModelDeployments implements AutoCloseable {
             if (closed) return;
             desired = s;
             for (String version : s.versions().keySet()) {
-                Slot slot = slots.get(version);
                 boolean deployed = isDeployed(s, version);
+                if (deployed && !cards.containsKey(version)) card(s.versions().get(version));
+                if (!worker) continue;
+                Slot slot = slots.get(version);
                 boolean needed = deployed && hasTraffic(s, version);
                 if (deployed && slot == null && startingUp && !needed) {
                     slot = new Slot(version);
@@ -229,23 +248,53 @@ public final class ModelDeployments implements AutoCloseable {
         for (var l : listeners) l.accept(s);
     }
 
-    /** Serves the registry's split over the ready versions; keeps the old table while none of them is ready. */
+    /** What a gateway needs of a version, read from its file's header and tokenizer (no weights); null if it cannot be read here. */
+    private void card(ModelRegistry.VersionInfo info) {
+        try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(Path.of(info.path()))) {
+            String template = f.has("tokenizer.chat_template") ? f.getString("tokenizer.chat_template") : null;
+            cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.fromGguf(f),
+                    dev.troupe.engine.model.LlamaConfig.from(f).contextLength(), ChatTemplate.fromGguf(template),
+                    new dev.troupe.sharding.VersionReplicas(model, info.version(), sharding, replicaRouter),
+                    info.registeredAt().getEpochSecond(), null));
+        } catch (Exception e) {
+            log.warn("model '{}': version {} cannot be routed by this node: its file {} cannot be read here: {}", model,
+                    info.version(), info.path(), e.getMessage());
+        }
+    }
+
+    /**
+     * Serves the registry's split over the versions with a ready replica anywhere in the cluster; keeps the
+     * old table while none of them has one.
+     */
     private void republish() {
         Map<String, ServedModel> ready = new TreeMap<>();
-        for (Slot s : slots.values()) if (s.phase == Phase.READY) ready.put(s.version, s.loaded.served());
+        for (ServedModel card : cards.values()) {
+            if (isDeployed(desired, card.version()) && card.replicas().any()) {
+                ready.put(card.version(), card);
+                CompletableFuture<Void> f = routable.get(card.version());
+                if (f != null) f.complete(null);
+            }
+        }
         if (!router.publish(desired.traffic(), ready)) {
             boolean stillReady = !router.versions().isEmpty();
             for (ServedModel m : router.versions()) stillReady &= ready.containsKey(m.version());
             if (!stillReady) router.clear();
         }
         long now = System.nanoTime();
-        for (ServedModel m : router.versions()) slots.get(m.version()).lastRoutedNanos = now;
+        for (ServedModel m : router.versions()) {
+            Slot slot = slots.get(m.version());
+            if (slot != null) slot.lastRoutedNanos = now;
+        }
     }
 
-    /** Once a second: versions without traffic past the keep-warm window are drained and unloaded. */
+    /**
+     * Four times a second: the routing table follows the cluster's replicas, and versions without traffic
+     * past the keep-warm window are drained and unloaded.
+     */
     private synchronized void tick() {
         if (closed) return;
         try {
+            republish();
             long now = System.nanoTime();
             java.util.Set<String> routed = router.effectiveWeights().keySet();
             for (Slot s : slots.values()) {
@@ -325,11 +374,6 @@ public final class ModelDeployments implements AutoCloseable {
 
     // ------------------------------------------------------------------ loading one version
 
-    /** A version's replica on this node ({@code name@version}; one per node for now). */
-    private String replicaName(String version) {
-        return model + "@" + version;
-    }
-
     private LoadedVersion load(ModelRegistry.VersionInfo info) throws Exception {
         Path path = Path.of(info.path());
         if (!Files.isRegularFile(path)) throw new java.io.IOException("model file not found: " + path);
@@ -348,19 +392,16 @@ public final class ModelDeployments implements AutoCloseable {
             Tokenizer tokenizer = Tokenizer.fromGguf(engine.file());
             loop = new StepLoop(engine, tokenizer, settings.loop());
             loop.start();
-            ReplicaClient replica = sharding.registerLocal(replicaName(info.version()), loop);
-            String template = engine.file().has("tokenizer.chat_template") ? engine.file().getString("tokenizer.chat_template") : null;
-            ServedModel served = new ServedModel(model, info.version(), tokenizer, engine.config().contextLength(),
-                    ChatTemplate.fromGguf(template), replica, info.registeredAt().getEpochSecond());
+            LocalReplicaClient replica = sharding.registerLocal(model, info.version(), loop);
             Replica.ProbeReply probe = replica.probe(Duration.ofSeconds(10)).toCompletableFuture().get(15, TimeUnit.SECONDS);
             if (probe.heartbeatAgeMillis() > settings.maxHeartbeatAge().toMillis()) {
                 throw new IllegalStateException("the step loop of " + info.version() + " is not running (heartbeat "
                         + probe.heartbeatAgeMillis() + " ms old)");
             }
-            return new LoadedVersion(info.version(), engine, loop, served);
+            return new LoadedVersion(info.version(), engine, loop, replica);
         } catch (Exception | Error e) {
             if (loop != null) loop.close();
-            sharding.unregisterLocal(replicaName(info.version()));
+            sharding.unregisterLocal(model, info.version());
             engine.close();
             throw e;
         }
@@ -368,7 +409,7 @@ public final class ModelDeployments implements AutoCloseable {
 
     private void closeQuietly(LoadedVersion v) {
         try {
-            sharding.unregisterLocal(replicaName(v.version()));
+            sharding.unregisterLocal(model, v.version());
             v.loop().close();
             v.engine().close();
         } catch (Exception e) {

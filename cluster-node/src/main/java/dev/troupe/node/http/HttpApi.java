@@ -146,11 +146,12 @@ public final class HttpApi extends AllDirectives {
             gate.requireAllowed(who, req.model());
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             // The canary split hashes the client's request id when it sends one, so its retries stay on one version.
-            ServedModel served = pick(clientId.filter(x -> !x.isBlank()).orElse(id));
-            String prompt = chat ? served.chatTemplate().render(req.messages()) : req.prompt();
-            int[] tokens = served.tokenizer().encode(prompt, served.tokenizer().addBosByDefault());
-            SamplingParams params = fitToContext(served, chat ? withTemplateStops(served, req.params()) : req.params(), tokens.length);
+            ServedModel version = pick(clientId.filter(x -> !x.isBlank()).orElse(id));
+            String prompt = chat ? version.chatTemplate().render(req.messages()) : req.prompt();
+            int[] tokens = version.tokenizer().encode(prompt, version.tokenizer().addBosByDefault());
+            SamplingParams params = fitToContext(version, chat ? withTemplateStops(version, req.params()) : req.params(), tokens.length);
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
+            ServedModel served = routed(version, tokens);
             TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
             GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
             return run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http)).thenApply(r -> served(r, served));
@@ -160,6 +161,15 @@ public final class HttpApi extends AllDirectives {
     /** A response of the replica's: which version it is and which node generated it. */
     private static HttpResponse served(HttpResponse r, ServedModel model) {
         return r.addHeader(RawHeader.create(VERSION_HEADER, model.version())).addHeader(RawHeader.create(NODE_HEADER, model.replica().node()));
+    }
+
+    /** The version bound to the replica that serves this prompt; 503 while none of its replicas is ready. */
+    private static ServedModel routed(ServedModel version, int[] prompt) {
+        ServedModel served = version.routed(prompt);
+        if (served == null) {
+            throw ApiError.unavailable("no replica of model '" + version.name() + "' version " + version.version() + " is ready in the cluster");
+        }
+        return served;
     }
 
     /** The version serving this request key; 503 while no version of the model is ready. */
@@ -442,18 +452,19 @@ public final class HttpApi extends AllDirectives {
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
             requireModel(req.model());
             gate.requireAllowed(who, req.model());
-            ServedModel model = pick(randomId());
+            ServedModel version = pick(randomId());
             List<int[]> inputs = new ArrayList<>();
             int total = 0;
             for (int i = 0; i < req.inputs().size(); i++) {
-                int[] t = model.tokenizer().encode(req.inputs().get(i), model.tokenizer().addBosByDefault());
-                if (t.length > model.contextLength()) {
+                int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
+                if (t.length > version.contextLength()) {
                     throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
-                            + model.contextLength() + " tokens", "input");
+                            + version.contextLength() + " tokens", "input");
                 }
                 inputs.add(t);
                 total += t.length;
             }
+            ServedModel model = routed(version, inputs.get(0));
             int promptTokens = total;
             TenantGate.Admission admission = gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model());
             List<CompletableFuture<float[]>> parts = new ArrayList<>();
@@ -487,7 +498,12 @@ public final class HttpApi extends AllDirectives {
                     + modelName + " is ready\"}"));
         }
         List<CompletableFuture<String>> probes = new ArrayList<>();
-        for (ServedModel m : versions) {
+        for (ServedModel version : versions) {
+            ServedModel m = version.routed(new int[0]);
+            if (m == null) {
+                probes.add(CompletableFuture.completedFuture("\"" + version.version() + "\":{\"ready\":false,\"reason\":\"no replica is ready\"}"));
+                continue;
+            }
             probes.add(m.replica().probe(Duration.ofSeconds(2)).toCompletableFuture()
                     .thenApply(p -> {
                         boolean ok = !p.draining() && p.heartbeatAgeMillis() <= settings.maxHeartbeatAge().toMillis();

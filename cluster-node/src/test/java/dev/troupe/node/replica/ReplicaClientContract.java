@@ -35,10 +35,15 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 abstract class ReplicaClientContract {
     static final Path MODEL = locate("stories260K-f32.gguf");
+    /** Slow enough (about 1,000 tokens/s on one thread) to act on a request mid-way; stories260K runs 5x faster. */
+    static final Path SLOW_MODEL = locate("random15M-q8_0.gguf");
     private static LlamaModel model;
+    private static LlamaModel slowModel;
+    private static Tokenizer slowTokenizer;
     static Tokenizer tokenizer;
     private StepLoop loop;
     private ReplicaClient client;
+    private String testName;
     private final List<Recorder> recorders = new ArrayList<>();
 
     /** Serves the loop through the implementation under test. */
@@ -62,9 +67,24 @@ abstract class ReplicaClientContract {
             model = LlamaModel.load(MODEL, EngineOptions.defaults().withThreads(1));
             tokenizer = Tokenizer.fromGguf(model.file());
         }
+        testName = info.getTestMethod().orElseThrow().getName();
         loop = new StepLoop(model, tokenizer, new StepLoop.Config(2, 64, 2, Duration.ofMillis(5)));
         loop.start();
-        client = clientFor(loop, "contract@" + info.getTestMethod().orElseThrow().getName());
+        client = clientFor(loop, testName);
+    }
+
+    /** This test runs on the slow model instead. */
+    private Tokenizer onSlowModel() throws Exception {
+        Assumptions.assumeTrue(SLOW_MODEL != null, "../shared/models/random15M-q8_0.gguf not found");
+        if (slowModel == null) {
+            slowModel = LlamaModel.load(SLOW_MODEL, EngineOptions.defaults().withThreads(1));
+            slowTokenizer = Tokenizer.fromGguf(slowModel.file());
+        }
+        loop.close();
+        loop = new StepLoop(slowModel, slowTokenizer, new StepLoop.Config(2, 64, 2, Duration.ofMillis(5)));
+        loop.start();
+        client = clientFor(loop, testName + "-slow");
+        return slowTokenizer;
     }
 
     @AfterEach
@@ -76,13 +96,19 @@ abstract class ReplicaClientContract {
     @AfterAll
     static void closeModel() throws Exception {
         if (model != null) model.close();
+        if (slowModel != null) slowModel.close();
         model = null;
+        slowModel = null;
     }
 
     private Recorder submit(String id, String prompt, SamplingParams p, long deadlineNanos) {
+        return submit(tokenizer, id, prompt, p, deadlineNanos);
+    }
+
+    private Recorder submit(Tokenizer t, String id, String prompt, SamplingParams p, long deadlineNanos) {
         Recorder r = new Recorder(id);
         recorders.add(r);
-        client.submit(new GenerationRequest(id, tokenizer.encode(prompt, true), p, deadlineNanos), r);
+        client.submit(new GenerationRequest(id, t.encode(prompt, true), p, deadlineNanos), r);
         return r;
     }
 
@@ -137,13 +163,14 @@ abstract class ReplicaClientContract {
 
     @Test
     void cancellingFreesTheSequenceAndItsKvBlocks() throws Exception {
-        Recorder r = submit("long", "Once upon a time", SamplingParams.builder().temperature(0f).maxTokens(400).ignoreEos(true).build());
+        Tokenizer slow = onSlowModel();
+        Recorder r = submit(slow, "long", "Once upon a time", SamplingParams.builder().temperature(0f).maxTokens(240).ignoreEos(true).build(), 0);
         r.firstTokens.get(30, TimeUnit.SECONDS);
         assertTrue(loop.stats().kvBlocksUsed() > 0);
         client.cancel("long");
         GenerationEvent.Failed f = r.failed();
         assertEquals(FailureKind.CANCELLED, f.kind());
-        assertTrue(f.completionTokens() < 400, "cancelled mid-way: " + f.completionTokens());
+        assertTrue(f.completionTokens() < 240, "cancelled mid-way: " + f.completionTokens());
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (loop.stats().kvBlocksUsed() != 0 || loop.stats().running() != 0) {
             assertTrue(System.nanoTime() < until, "KV blocks still used: " + loop.stats());
@@ -152,10 +179,11 @@ abstract class ReplicaClientContract {
     }
 
     @Test
-    void aDeadlineEndsTheRequest() {
-        // 500 tokens cannot be generated in 20 ms (the replica checks the deadline every step).
+    void aDeadlineEndsTheRequest() throws Exception {
+        // 240 tokens of the slow model cannot be generated in 20 ms (the replica checks the deadline every step).
+        Tokenizer slow = onSlowModel();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
-        Recorder r = submit("late", "Once upon a time", SamplingParams.builder().temperature(0f).maxTokens(500)
+        Recorder r = submit(slow, "late", "Once upon a time", SamplingParams.builder().temperature(0f).maxTokens(240)
                 .ignoreEos(true).build(), deadline);
         GenerationEvent.Failed f = r.failed();
         assertEquals(FailureKind.DEADLINE_EXCEEDED, f.kind());
@@ -196,7 +224,9 @@ abstract class ReplicaClientContract {
 
     @Test
     void aDrainLetsRunningRequestsFinishAndRefusesNewOnes() throws Exception {
-        Recorder running = submit("running", "Once upon a time", SamplingParams.greedy(40));
+        Tokenizer slow = onSlowModel();
+        Recorder running = submit(slow, "running", "Once upon a time", SamplingParams.builder().temperature(0f).maxTokens(40)
+                .ignoreEos(true).build(), 0);
         running.firstTokens.get(30, TimeUnit.SECONDS);
         CompletableFuture<Void> drained = client.drain(Duration.ofSeconds(30)).toCompletableFuture();
         drained.get(40, TimeUnit.SECONDS);
