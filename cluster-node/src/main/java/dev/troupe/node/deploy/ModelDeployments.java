@@ -10,6 +10,7 @@ import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.sharding.ReplicaSharding;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.japi.function.Function;
 import org.slf4j.Logger;
@@ -73,7 +74,7 @@ public final class ModelDeployments implements AutoCloseable {
 
     private final ActorSystem<?> system;
     private final String model;
-    private final ActorRef<ModelRegistry.Command> registry;
+    private final RecipientRef<ModelRegistry.Command> registry;
     private final ReplicaSharding sharding;
     private final DeploymentSettings settings;
     private final VersionRouter router = new VersionRouter();
@@ -86,7 +87,7 @@ public final class ModelDeployments implements AutoCloseable {
     private ModelRegistry.State desired = ModelRegistry.State.EMPTY;
     private boolean closed;
 
-    public ModelDeployments(ActorSystem<?> system, String model, ActorRef<ModelRegistry.Command> registry,
+    public ModelDeployments(ActorSystem<?> system, String model, RecipientRef<ModelRegistry.Command> registry,
                             ReplicaSharding sharding, DeploymentSettings settings) {
         this.system = system;
         this.model = model;
