@@ -17,6 +17,7 @@ import dev.troupe.node.http.HttpApi;
 import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
 import dev.troupe.node.http.ServedModel;
+import dev.troupe.sharding.ModelRegistrySharding;
 import dev.troupe.sharding.ReplicaSharding;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -24,7 +25,7 @@ import dev.troupe.actors.registry.JournalConfig;
 import dev.troupe.actors.registry.ModelRegistry;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.persistence.jdbc.testkit.javadsl.SchemaUtils;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -215,7 +216,7 @@ public final class ServeCommand {
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
             // Tenants first: a public address without tenants refuses to start before any model loads.
             TenantSetup tenants = TenantSetup.start(system, config, config.getString("troupe.http.host"));
-            ActorRef<ModelRegistry.Command> registry = registerFirstVersion(system, name, modelFile);
+            RecipientRef<ModelRegistry.Command> registry = registerFirstVersion(system, name, modelFile);
             ReplicaSharding sharding = new ReplicaSharding(system);
             deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker());
             ModelRegistry.State state = deployments.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
@@ -297,9 +298,9 @@ public final class ServeCommand {
      * promotes it, so the quick start needs no admin call. Restarting with the same file adds no events and
      * leaves later rollouts and rollbacks as they are; a different file under the same name is refused.
      */
-    private static ActorRef<ModelRegistry.Command> registerFirstVersion(ActorSystem<?> system, String name, Path file) throws Exception {
-        String actorName = "model-registry-" + java.net.URLEncoder.encode(name, java.nio.charset.StandardCharsets.UTF_8);
-        ActorRef<ModelRegistry.Command> registry = system.systemActorOf(ModelRegistry.create(name, 50), actorName, Props.empty());
+    private static RecipientRef<ModelRegistry.Command> registerFirstVersion(ActorSystem<?> system, String name, Path file) throws Exception {
+        // A sharded entity, not an actor per node: one writer of the model's registry in the whole cluster.
+        RecipientRef<ModelRegistry.Command> registry = new ModelRegistrySharding(system, 50).registry(name);
         String sha = Sha256.of(file);
         ModelRegistry.Reply r = ask(system, registry, to -> new ModelRegistry.RegisterVersion("serve", "v1", file.toAbsolutePath().toString(),
                 sha, LlamaConfig.ARCHITECTURE, modelParameters(file), to));
@@ -327,7 +328,7 @@ public final class ServeCommand {
         }
     }
 
-    private static ModelRegistry.Reply ask(ActorSystem<?> system, ActorRef<ModelRegistry.Command> registry,
+    private static ModelRegistry.Reply ask(ActorSystem<?> system, RecipientRef<ModelRegistry.Command> registry,
                                            org.apache.pekko.japi.function.Function<ActorRef<ModelRegistry.Reply>, ModelRegistry.Command> message)
             throws Exception {
         return AskPattern.ask(registry, message, Duration.ofSeconds(30), system.scheduler()).toCompletableFuture().get(40, TimeUnit.SECONDS);

@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Two nodes in one real cluster (two actor systems over Artery TCP on loopback, one journal): a key issued
  * or revoked through either node is known to both nodes' tenant directories within a second, whichever
- * node sharding placed the tenant entity on (the commands that cross nodes travel as JSON).
+ * node sharding placed the tenant entity on (the commands that cross nodes travel
+ * in the Kryo wire format, see docs/wire.md).
  */
 class TenantsAcrossNodesIT {
     @TempDir Path dir;

@@ -1,5 +1,6 @@
 package dev.troupe.actors.registry;
 
+import dev.troupe.actors.wire.CrossNode;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -47,7 +48,8 @@ public final class ModelRegistry
 
     // ---------------------------------------------------------------- commands
 
-    public interface Command {}
+    /** Crosses nodes: the registry is one entity in the cluster, commanded from every node. */
+    public interface Command extends CrossNode {}
 
     public record RegisterVersion(String actor, String version, String path, String sha256, String architecture,
                                   Map<String, String> parameters, ActorRef<Reply> replyTo) implements Command {}
@@ -75,7 +77,7 @@ public final class ModelRegistry
 
     // ---------------------------------------------------------------- replies
 
-    public interface Reply {
+    public interface Reply extends CrossNode {
         record Accepted(State state) implements Reply {}
 
         record Rejected(String message) implements Reply {}

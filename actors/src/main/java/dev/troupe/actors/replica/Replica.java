@@ -61,8 +61,8 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     /** The version was unloaded: stop the entity (a later message finds {@link #notLoaded} instead). */
     public record Stop() implements Command {}
 
-    /** From a request's outbox (loop thread): it has events to send. */
-    record Flush(String requestId) implements Command {}
+    /** From a request's outbox (loop thread) to its own entity: it has events to send. Never crosses nodes. */
+    public record Flush(String requestId) implements Command {}
 
     private final LocalReplicaClient local;
     private final Map<String, EventOutbox> outboxes = new HashMap<>();

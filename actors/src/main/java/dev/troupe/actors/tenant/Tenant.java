@@ -4,6 +4,7 @@ import dev.troupe.actors.registry.JournalConfig;
 
 import dev.troupe.actors.registry.JsonSerializable;
 import dev.troupe.actors.registry.ModelRegistry.HistoryEntry;
+import dev.troupe.actors.wire.CrossNode;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -53,8 +54,8 @@ public final class Tenant extends EventSourcedBehaviorWithEnforcedReplies<Tenant
 
     // ---------------------------------------------------------------- commands
 
-    /** JSON on the wire: a request on one node reaches the entity wherever sharding placed it. */
-    public interface Command extends JsonSerializable {}
+    /** Crosses nodes: a request on one node reaches the entity wherever sharding placed it. */
+    public interface Command extends CrossNode {}
 
     public record Create(String actor, int weight, Quotas quotas, List<String> models, ActorRef<Reply> replyTo)
             implements Command {}
@@ -77,7 +78,7 @@ public final class Tenant extends EventSourcedBehaviorWithEnforcedReplies<Tenant
 
     // ---------------------------------------------------------------- replies
 
-    public interface Reply extends JsonSerializable {
+    public interface Reply extends CrossNode {
         record Accepted(State state) implements Reply {}
 
         record Rejected(Why why, String message) implements Reply {}
@@ -89,7 +90,7 @@ public final class Tenant extends EventSourcedBehaviorWithEnforcedReplies<Tenant
     public enum Why { INVALID, NOT_FOUND, CONFLICT }
 
     /** Published on {@link #TOPIC} after every persisted change. */
-    public record Changed(State state) implements JsonSerializable {}
+    public record Changed(State state) implements CrossNode {}
 
     // ---------------------------------------------------------------- events
 

@@ -3,6 +3,7 @@ package dev.troupe.actors.tenant;
 import dev.troupe.actors.registry.JournalConfig;
 
 import dev.troupe.actors.registry.JsonSerializable;
+import dev.troupe.actors.wire.CrossNode;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -37,8 +38,8 @@ public final class UsageLedger
 
     // ---------------------------------------------------------------- protocol
 
-    /** JSON on the wire: a request on one node reaches the entity wherever sharding placed it. */
-    public interface Command extends JsonSerializable {}
+    /** Crosses nodes: a request on one node reaches the entity wherever sharding placed it. */
+    public interface Command extends CrossNode {}
 
     /** {@code replyTo} may be null (fire and forget from the request path). */
     public record Record(String requestKey, String model, LocalDate day, int promptTokens, int completionTokens,
@@ -46,7 +47,7 @@ public final class UsageLedger
 
     public record GetUsage(ActorRef<Reply> replyTo) implements Command {}
 
-    public interface Reply extends JsonSerializable {
+    public interface Reply extends CrossNode {
         /** {@code counted} false: the key was seen before, nothing was added. */
         record Recorded(boolean counted) implements Reply {}
 

@@ -11,6 +11,7 @@ import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.sharding.ReplicaSharding;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.japi.function.Function;
 import org.slf4j.Logger;
@@ -74,7 +75,7 @@ public final class ModelDeployments implements AutoCloseable {
 
     private final ActorSystem<?> system;
     private final String model;
-    private final ActorRef<ModelRegistry.Command> registry;
+    private final RecipientRef<ModelRegistry.Command> registry;
     private final ReplicaSharding sharding;
     private final DeploymentSettings settings;
     private final boolean worker;
@@ -93,7 +94,7 @@ public final class ModelDeployments implements AutoCloseable {
     private boolean closed;
 
     /** worker: this node runs replicas of the versions with traffic (else it only routes to other nodes'). */
-    public ModelDeployments(ActorSystem<?> system, String model, ActorRef<ModelRegistry.Command> registry,
+    public ModelDeployments(ActorSystem<?> system, String model, RecipientRef<ModelRegistry.Command> registry,
                             ReplicaSharding sharding, DeploymentSettings settings, boolean worker) {
         this.worker = worker;
         this.replicaRouter = new dev.troupe.scheduler.ReplicaRouter(dev.troupe.scheduler.ReplicaRouter.Config.defaults());
