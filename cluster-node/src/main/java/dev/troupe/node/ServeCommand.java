@@ -18,6 +18,7 @@ import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
 import dev.troupe.node.http.ServedModel;
 import dev.troupe.sharding.ModelRegistrySharding;
+import dev.troupe.sharding.RegistryFeed;
 import dev.troupe.sharding.ReplicaSharding;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -25,6 +26,7 @@ import dev.troupe.actors.registry.JournalConfig;
 import dev.troupe.actors.registry.ModelRegistry;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.persistence.jdbc.testkit.javadsl.SchemaUtils;
@@ -216,9 +218,15 @@ public final class ServeCommand {
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
             // Tenants first: a public address without tenants refuses to start before any model loads.
             TenantSetup tenants = TenantSetup.start(system, config, config.getString("troupe.http.host"));
-            RecipientRef<ModelRegistry.Command> registry = registerFirstVersion(system, name, modelFile);
+            // A sharded entity, not an actor per node: one writer of the model's registry in the whole cluster.
+            ModelRegistrySharding registries = new ModelRegistrySharding(system, 50);
+            RecipientRef<ModelRegistry.Command> registry = registries.registry(name);
+            String sha = Sha256.of(modelFile);
+            registerFirstVersion(system, registry, name, modelFile, sha);
             ReplicaSharding sharding = new ReplicaSharding(system);
-            deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker());
+            deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker(),
+                    Map.of(sha, modelFile.toAbsolutePath()));
+            system.systemActorOf(RegistryFeed.create(registries.changes(), name, deployments::follow), "registry-feed", Props.empty());
             ModelRegistry.State state = deployments.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
             try {
                 // A worker loads the live version itself (and fails fast if it cannot); a gateway waits for another node's.
@@ -298,25 +306,36 @@ public final class ServeCommand {
      * promotes it, so the quick start needs no admin call. Restarting with the same file adds no events and
      * leaves later rollouts and rollbacks as they are; a different file under the same name is refused.
      */
-    private static RecipientRef<ModelRegistry.Command> registerFirstVersion(ActorSystem<?> system, String name, Path file) throws Exception {
-        // A sharded entity, not an actor per node: one writer of the model's registry in the whole cluster.
-        RecipientRef<ModelRegistry.Command> registry = new ModelRegistrySharding(system, 50).registry(name);
-        String sha = Sha256.of(file);
+    private static void registerFirstVersion(ActorSystem<?> system, RecipientRef<ModelRegistry.Command> registry, String name, Path file,
+                                             String sha) throws Exception {
         ModelRegistry.Reply r = ask(system, registry, to -> new ModelRegistry.RegisterVersion("serve", "v1", file.toAbsolutePath().toString(),
                 sha, LlamaConfig.ARCHITECTURE, modelParameters(file), to));
+        ModelRegistry.State state;
         if (r instanceof ModelRegistry.Reply.Rejected rejected) {
-            throw new IllegalStateException("cannot register " + file + " as v1 of model '" + name + "': " + rejected.message()
-                    + " (serve another name with --name, or use another --data-dir)");
+            // Another node registered the same file from its own path: this node serves its copy of it.
+            state = currentState(system, registry);
+            ModelRegistry.VersionInfo v1 = state.versions().get("v1");
+            if (v1 == null || !v1.sha256().equals(sha)) {
+                throw new IllegalStateException("cannot register " + file + " as v1 of model '" + name + "': " + rejected.message()
+                        + " (serve another name with --name, or use another --data-dir)");
+            }
+        } else {
+            state = ((ModelRegistry.Reply.Accepted) r).state();
         }
-        ModelRegistry.State state = ((ModelRegistry.Reply.Accepted) r).state();
         if (state.live() == null) {
             r = ask(system, registry, to -> new ModelRegistry.Deploy("serve", "v1", 1, 1, to));
             if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot deploy v1: " + rejected.message());
             r = ask(system, registry, to -> new ModelRegistry.Promote("serve", "v1", to));
-            if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot promote v1: " + rejected.message());
+            // Nodes started together may both promote v1: one of them wins, which is all either wants.
+            if (r instanceof ModelRegistry.Reply.Rejected rejected && currentState(system, registry).live() == null) {
+                throw new IllegalStateException("cannot promote v1: " + rejected.message());
+            }
             log.info("model '{}': v1 ({}, sha256 {}) registered and live", name, file.getFileName(), sha.substring(0, 12));
         }
-        return registry;
+    }
+
+    private static ModelRegistry.State currentState(ActorSystem<?> system, RecipientRef<ModelRegistry.Command> registry) throws Exception {
+        return ((ModelRegistry.Reply.Current) ask(system, registry, ModelRegistry.GetState::new)).state();
     }
 
     /** What the registry records of a model file: its shape, read from the GGUF header. */

@@ -1,7 +1,12 @@
 package dev.troupe.sharding;
 
 import dev.troupe.actors.registry.ModelRegistry;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+
+import java.time.Clock;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
@@ -17,11 +22,19 @@ public final class ModelRegistrySharding {
             EntityTypeKey.create(ModelRegistry.Command.class, "model-registry");
 
     private final ClusterSharding sharding;
+    private final ActorRef<Topic.Command<ModelRegistry.Changed>> topic;
 
     /** @param snapshotEvery snapshot the registries after every N events (0 = never) */
     public ModelRegistrySharding(ActorSystem<?> system, int snapshotEvery) {
         this.sharding = ClusterSharding.get(system);
-        sharding.init(Entity.of(TYPE_KEY, ctx -> ModelRegistry.create(ctx.getEntityId(), snapshotEvery)));
+        this.topic = system.systemActorOf(Topic.create(ModelRegistry.Changed.class, ModelRegistry.TOPIC), "model-registry-topic",
+                Props.empty());
+        sharding.init(Entity.of(TYPE_KEY, ctx -> ModelRegistry.create(ctx.getEntityId(), topic, snapshotEvery, Clock.systemUTC())));
+    }
+
+    /** This node's end of the topic every registry publishes its accepted changes on. */
+    public ActorRef<Topic.Command<ModelRegistry.Changed>> changes() {
+        return topic;
     }
 
     /** The registry of one model, wherever sharding runs it. */

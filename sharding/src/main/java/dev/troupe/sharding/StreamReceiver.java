@@ -65,8 +65,9 @@ final class StreamReceiver extends AbstractBehavior<Replica.EventBatch> {
 
     private Behavior<Replica.EventBatch> onBatch(Replica.EventBatch b) {
         String id = b.requestId();
-        GenerationSink sink = sinks.get(id);
         boolean terminal = !(b.events().get(b.events().size() - 1) instanceof GenerationEvent.Tokens);
+        // Removed before the terminal event is told: its sink may submit the request again at once (a retry).
+        GenerationSink sink = terminal ? sinks.remove(id) : sinks.get(id);
         if (sink == null) {
             // The request already ended here (its backstop timed out): stop the generation there too.
             if (!terminal) b.ackTo().tell(new Replica.Cancel(id));
@@ -75,7 +76,6 @@ final class StreamReceiver extends AbstractBehavior<Replica.EventBatch> {
         }
         Set<String> open = byReplica.get(b.ackTo());
         if (terminal) {
-            sinks.remove(id);
             if (open != null && open.remove(id) && open.isEmpty()) {
                 byReplica.remove(b.ackTo());
                 getContext().unwatch(b.ackTo());

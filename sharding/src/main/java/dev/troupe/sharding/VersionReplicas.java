@@ -39,9 +39,25 @@ public final class VersionReplicas {
         return !sharding.directory().ready(model, version).isEmpty();
     }
 
-    /** The replica for a request with this prompt, or null when none is ready. */
+    /**
+     * The replica for a request with this prompt, or null when none is ready. The returned client serves
+     * one request: if the replica refuses it as shutting down before anything was generated (a node
+     * leaving, a version unloading), it is submitted again to another ready replica, up to
+     * {@link #MAX_ATTEMPTS} replicas in all.
+     */
     public ReplicaClient pick(int[] prompt) {
-        List<ReplicaStatus> ready = sharding.directory().ready(model, version);
+        Pick first = choose(prompt, java.util.Set.of());
+        return first == null ? null : new Routed(prompt, first);
+    }
+
+    /** Most replicas one request is submitted to before its refusal stands. */
+    static final int MAX_ATTEMPTS = 3;
+
+    private record Pick(String id, ReplicaClient replica, AtomicInteger outstanding) {}
+
+    private Pick choose(int[] prompt, java.util.Set<String> excluded) {
+        List<ReplicaStatus> ready = new ArrayList<>(sharding.directory().ready(model, version));
+        ready.removeIf(s -> excluded.contains(s.id()));
         if (ready.isEmpty()) return null;
         List<ReplicaRouter.Candidate> candidates = new ArrayList<>(ready.size());
         for (ReplicaStatus s : ready) {
@@ -49,47 +65,80 @@ public final class VersionReplicas {
         }
         int i = router.pick(candidates, router.prefixKey(prompt), System.nanoTime(), n -> ThreadLocalRandom.current().nextInt(n));
         ReplicaStatus s = ready.get(i);
-        return new Counted(sharding.client(s.node(), s.name()), counter(s.id()));
+        return new Pick(s.id(), sharding.client(s.node(), s.name()), counter(s.id()));
     }
 
     private AtomicInteger counter(String replicaId) {
         return outstanding.computeIfAbsent(replicaId, k -> new AtomicInteger());
     }
 
-    /** A replica with this gateway's requests on it counted until their terminal event. */
-    private record Counted(ReplicaClient replica, AtomicInteger outstanding) implements ReplicaClient {
+    /**
+     * One request's replica: counts the request as outstanding there until its terminal event, and moves
+     * it to another replica when it is refused as shutting down before its first token.
+     */
+    private final class Routed implements ReplicaClient {
+        private final int[] prompt;
+        private volatile Pick current;
+        private final java.util.Set<String> tried = ConcurrentHashMap.newKeySet();
+
+        Routed(int[] prompt, Pick first) {
+            this.prompt = prompt;
+            this.current = first;
+        }
+
         @Override
         public String node() {
-            return replica.node();
+            return current.replica().node();
         }
 
         @Override
         public void submit(GenerationRequest request, GenerationSink sink) {
-            outstanding.incrementAndGet();
-            replica.submit(request, e -> {
-                if (!(e instanceof GenerationEvent.Tokens)) outstanding.decrementAndGet();
-                sink.onEvent(e);
+            Pick p = current;
+            tried.add(p.id());
+            p.outstanding().incrementAndGet();
+            p.replica().submit(request, new GenerationSink() {
+                private boolean started;
+
+                @Override
+                public void onEvent(GenerationEvent e) {
+                    if (e instanceof GenerationEvent.Tokens) {
+                        started = true;
+                        sink.onEvent(e);
+                        return;
+                    }
+                    p.outstanding().decrementAndGet();
+                    if (!started && e instanceof GenerationEvent.Failed f && f.kind() == GenerationEvent.FailureKind.SHUTTING_DOWN
+                            && tried.size() < MAX_ATTEMPTS) {
+                        Pick next = choose(prompt, tried);
+                        if (next != null) {
+                            current = next;
+                            submit(request, sink);
+                            return;
+                        }
+                    }
+                    sink.onEvent(e);
+                }
             });
         }
 
         @Override
         public void cancel(String requestId) {
-            replica.cancel(requestId);
+            current.replica().cancel(requestId);
         }
 
         @Override
         public CompletionStage<float[]> embed(int[] tokens, Duration timeout) {
-            return replica.embed(tokens, timeout);
+            return current.replica().embed(tokens, timeout);
         }
 
         @Override
         public CompletionStage<Replica.ProbeReply> probe(Duration timeout) {
-            return replica.probe(timeout);
+            return current.replica().probe(timeout);
         }
 
         @Override
         public CompletionStage<Void> drain(Duration grace) {
-            return replica.drain(grace);
+            return current.replica().drain(grace);
         }
     }
 }

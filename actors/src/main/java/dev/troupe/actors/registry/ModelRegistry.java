@@ -77,6 +77,12 @@ public final class ModelRegistry
 
     // ---------------------------------------------------------------- replies
 
+    /** The pub-sub topic every accepted change is published on, so every node follows every registry. */
+    public static final String TOPIC = "troupe-model-registry";
+
+    /** Published on {@link #TOPIC} after every persisted change. */
+    public record Changed(String model, State state) implements CrossNode {}
+
     public interface Reply extends CrossNode {
         record Accepted(State state) implements Reply {}
 
@@ -255,24 +261,35 @@ public final class ModelRegistry
 
     // ---------------------------------------------------------------- behavior
 
+    private final String model;
     private final Clock clock;
     private final int snapshotEvery;
+    private final ActorRef<org.apache.pekko.actor.typed.pubsub.Topic.Command<Changed>> topic;
 
     /** @param snapshotEvery snapshot after every N events (keeping 2), or 0 for none */
     public static Behavior<Command> create(String model, int snapshotEvery) {
-        return create(model, snapshotEvery, Clock.systemUTC());
+        return create(model, null, snapshotEvery, Clock.systemUTC());
     }
 
     public static Behavior<Command> create(String model, int snapshotEvery, Clock clock) {
-        return new ModelRegistry(model, snapshotEvery, clock);
+        return create(model, null, snapshotEvery, clock);
+    }
+
+    /** @param topic where accepted changes are published (null: nowhere) */
+    public static Behavior<Command> create(String model, ActorRef<org.apache.pekko.actor.typed.pubsub.Topic.Command<Changed>> topic,
+                                           int snapshotEvery, Clock clock) {
+        return new ModelRegistry(model, topic, snapshotEvery, clock);
     }
 
     public static PersistenceId persistenceId(String model) {
         return PersistenceId.ofUniqueId(PERSISTENCE_PREFIX + model);
     }
 
-    private ModelRegistry(String model, int snapshotEvery, Clock clock) {
+    private ModelRegistry(String model, ActorRef<org.apache.pekko.actor.typed.pubsub.Topic.Command<Changed>> topic, int snapshotEvery,
+                          Clock clock) {
         super(persistenceId(model));
+        this.model = model;
+        this.topic = topic;
         this.clock = clock;
         this.snapshotEvery = snapshotEvery;
     }
@@ -311,7 +328,11 @@ public final class ModelRegistry
     }
 
     private ReplyEffect<Event, State> persist(Event e, ActorRef<Reply> replyTo) {
-        return Effect().persist(e).thenReply(replyTo, Reply.Accepted::new);
+        return Effect().persist(e).thenRun(this::publish).thenReply(replyTo, Reply.Accepted::new);
+    }
+
+    private void publish(State s) {
+        if (topic != null) topic.tell(org.apache.pekko.actor.typed.pubsub.Topic.publish(new Changed(model, s)));
     }
 
     private static boolean blank(String s) {

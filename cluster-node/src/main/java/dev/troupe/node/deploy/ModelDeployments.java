@@ -79,6 +79,8 @@ public final class ModelDeployments implements AutoCloseable {
     private final ReplicaSharding sharding;
     private final DeploymentSettings settings;
     private final boolean worker;
+    /** Model files this node has at hand, by sha256: used for a version registered from another node's path. */
+    private final Map<String, Path> localFiles;
     private final dev.troupe.scheduler.ReplicaRouter replicaRouter;
     private final VersionRouter router = new VersionRouter();
     private final ExecutorService loader;
@@ -92,11 +94,13 @@ public final class ModelDeployments implements AutoCloseable {
     private final Map<String, CompletableFuture<Void>> routable = new TreeMap<>();
     private ModelRegistry.State desired = ModelRegistry.State.EMPTY;
     private boolean closed;
+    private long ticks;
 
     /** worker: this node runs replicas of the versions with traffic (else it only routes to other nodes'). */
     public ModelDeployments(ActorSystem<?> system, String model, RecipientRef<ModelRegistry.Command> registry,
-                            ReplicaSharding sharding, DeploymentSettings settings, boolean worker) {
+                            ReplicaSharding sharding, DeploymentSettings settings, boolean worker, Map<String, Path> localFiles) {
         this.worker = worker;
+        this.localFiles = Map.copyOf(localFiles);
         this.replicaRouter = new dev.troupe.scheduler.ReplicaRouter(dev.troupe.scheduler.ReplicaRouter.Config.defaults());
         this.system = system;
         this.model = model;
@@ -133,6 +137,20 @@ public final class ModelDeployments implements AutoCloseable {
             apply(s, true);
             return s;
         });
+    }
+
+    /**
+     * A registry state published by the registry (a change made through any node). States can arrive out
+     * of order with the replies of this node's own commands: an older one than applied is ignored.
+     */
+    public void follow(ModelRegistry.State s) {
+        apply(s, false);
+    }
+
+    /** Where this node reads a version's file: its registered path, or this node's own copy of the same bytes. */
+    private Path fileOf(ModelRegistry.VersionInfo info) {
+        Path mine = localFiles.get(info.sha256());
+        return mine != null ? mine : Path.of(info.path());
     }
 
     /** Called with the registry's state after every accepted change (e.g. by the canary monitor). */
@@ -226,7 +244,7 @@ public final class ModelDeployments implements AutoCloseable {
 
     private void apply(ModelRegistry.State s, boolean startingUp) {
         synchronized (this) {
-            if (closed) return;
+            if (closed || s.history().size() < desired.history().size()) return;
             desired = s;
             for (String version : s.versions().keySet()) {
                 boolean deployed = isDeployed(s, version);
@@ -251,7 +269,7 @@ public final class ModelDeployments implements AutoCloseable {
 
     /** What a gateway needs of a version, read from its file's header and tokenizer (no weights); null if it cannot be read here. */
     private void card(ModelRegistry.VersionInfo info) {
-        try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(Path.of(info.path()))) {
+        try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(fileOf(info))) {
             String template = f.has("tokenizer.chat_template") ? f.getString("tokenizer.chat_template") : null;
             cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.fromGguf(f),
                     dev.troupe.engine.model.LlamaConfig.from(f).contextLength(), ChatTemplate.fromGguf(template),
@@ -295,6 +313,8 @@ public final class ModelDeployments implements AutoCloseable {
     private synchronized void tick() {
         if (closed) return;
         try {
+            // In case a published change was lost: the registry's state, read again every 5 s.
+            if (++ticks % 20 == 0) state().thenAccept(this::follow);
             republish();
             long now = System.nanoTime();
             java.util.Set<String> routed = router.effectiveWeights().keySet();
@@ -376,7 +396,7 @@ public final class ModelDeployments implements AutoCloseable {
     // ------------------------------------------------------------------ loading one version
 
     private LoadedVersion load(ModelRegistry.VersionInfo info) throws Exception {
-        Path path = Path.of(info.path());
+        Path path = fileOf(info);
         if (!Files.isRegularFile(path)) throw new java.io.IOException("model file not found: " + path);
         String sha = Sha256.of(path);
         if (!sha.equals(info.sha256())) {

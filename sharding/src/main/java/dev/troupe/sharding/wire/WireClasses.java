@@ -140,7 +140,8 @@ public final class WireClasses {
             entry(268, GenerationEvent.FailureKind.class),
             entry(269, GenerationEvent.TokenLogprob.class),
             entry(270, StepLoop.Stats.class),
-            entry(271, ReplicaStatus.class)
+            entry(271, ReplicaStatus.class),
+            entry(116, ModelRegistry.Changed.class)
 
             // ---- append new entries above this line, with new ids
     );

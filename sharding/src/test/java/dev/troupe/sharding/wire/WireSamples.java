@@ -96,6 +96,7 @@ final class WireSamples {
         out.add(registry.versions().get("v1"));
         out.add(registry.deployments().get("v2"));
         out.add(registry.history().get(0));
+        out.add(new ModelRegistry.Changed("m", registry));
         // tenants
         out.add(new Tenant.Create("admin", 2, quotas, List.of("m1"), tenantReplies));
         out.add(new Tenant.IssueKey("admin", "k3", "s", "h", tenantReplies));

@@ -1,0 +1,138 @@
+package dev.troupe.node.replica;
+
+import dev.troupe.actors.replica.GenerationEvent;
+import dev.troupe.actors.replica.GenerationRequest;
+import dev.troupe.actors.replica.ReplicaClient;
+import dev.troupe.actors.replica.StepLoop;
+import dev.troupe.engine.EngineOptions;
+import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.sampling.SamplingParams;
+import dev.troupe.engine.tokenizer.Tokenizer;
+import dev.troupe.scheduler.ReplicaRouter;
+import dev.troupe.sharding.ReplicaSharding;
+import dev.troupe.sharding.ReplicaStatus;
+import dev.troupe.sharding.VersionReplicas;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Routing over a cluster's replicas (three nodes in one JVM, each with a replica of the same version): every
+ * gateway's directory sees all of them, traffic spreads over them, a replica that drains moves requests it
+ * refused to another replica before their first token, and a node that leaves takes its replica out of
+ * every directory.
+ */
+class ClusterRoutingIT {
+    private InProcessCluster cluster;
+    private final List<ReplicaSharding> shardings = new ArrayList<>();
+    private final List<LlamaModel> models = new ArrayList<>();
+    private final List<StepLoop> loops = new ArrayList<>();
+    private Tokenizer tokenizer;
+
+    @BeforeEach
+    void start() throws Exception {
+        Assumptions.assumeTrue(ReplicaClientContract.MODEL != null, "../shared/models/stories260K-f32.gguf not found");
+        cluster = InProcessCluster.start(3);
+        for (int i = 0; i < 3; i++) {
+            LlamaModel m = LlamaModel.load(ReplicaClientContract.MODEL, EngineOptions.defaults().withThreads(1));
+            models.add(m);
+            tokenizer = Tokenizer.fromGguf(m.file());
+            StepLoop loop = new StepLoop(m, tokenizer, new StepLoop.Config(4, 64, 64, Duration.ofMillis(5)));
+            loop.start();
+            loops.add(loop);
+            ReplicaSharding s = new ReplicaSharding(cluster.node(i), Duration.ofMillis(100), Duration.ofSeconds(1));
+            s.registerLocal("m", "v1", loop);
+            shardings.add(s);
+        }
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        for (StepLoop l : loops) l.close();
+        if (cluster != null) cluster.close();
+        for (LlamaModel m : models) m.close();
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < until, what + " within 10 s");
+            Thread.sleep(10);
+        }
+    }
+
+    private VersionReplicas replicasSeenBy(int gateway) {
+        return new VersionReplicas("m", "v1", shardings.get(gateway), new ReplicaRouter(ReplicaRouter.Config.defaults()));
+    }
+
+    /** Submits a greedy request through a gateway's routing; completes with its node and terminal event. */
+    private CompletableFuture<Map.Entry<String, GenerationEvent>> generate(VersionReplicas replicas, String id, int maxTokens) {
+        int[] prompt = tokenizer.encode("Once upon a time", true);
+        ReplicaClient r = replicas.pick(prompt);
+        assertNotNull(r, "a replica is ready");
+        CompletableFuture<Map.Entry<String, GenerationEvent>> done = new CompletableFuture<>();
+        r.submit(new GenerationRequest(id, prompt, SamplingParams.greedy(maxTokens), 0), e -> {
+            if (!(e instanceof GenerationEvent.Tokens)) done.complete(Map.entry(r.node(), e));
+        });
+        return done;
+    }
+
+    @Test
+    void everyGatewaySeesEveryReplicaAndSpreadsRequestsOverThem() throws Exception {
+        for (ReplicaSharding s : shardings) await(() -> s.directory().ready("m", "v1").size() == 3, "3 replicas in every directory");
+        VersionReplicas replicas = replicasSeenBy(0);
+        List<CompletableFuture<Map.Entry<String, GenerationEvent>>> all = new ArrayList<>();
+        for (int i = 0; i < 60; i++) all.add(generate(replicas, "r" + i, 8));
+        Map<String, Integer> byNode = new HashMap<>();
+        for (var f : all) {
+            var outcome = f.get(60, TimeUnit.SECONDS);
+            assertInstanceOf(GenerationEvent.Finished.class, outcome.getValue());
+            byNode.merge(outcome.getKey(), 1, Integer::sum);
+        }
+        assertEquals(3, byNode.size(), "every node served: " + byNode);
+    }
+
+    @Test
+    void aDrainingReplicasRefusalsGoToAnotherReplicaBeforeTheirFirstToken() throws Exception {
+        for (ReplicaSharding s : shardings) await(() -> s.directory().ready("m", "v1").size() == 3, "3 replicas in every directory");
+        // Node 2's replica drains; until its next announcement (100 ms) gateways still route to it.
+        loops.get(2).drain(Duration.ofSeconds(5));
+        VersionReplicas replicas = replicasSeenBy(0);
+        List<CompletableFuture<Map.Entry<String, GenerationEvent>>> all = new ArrayList<>();
+        for (int i = 0; i < 30; i++) all.add(generate(replicas, "d" + i, 4));
+        for (var f : all) {
+            var outcome = f.get(60, TimeUnit.SECONDS);
+            assertInstanceOf(GenerationEvent.Finished.class, outcome.getValue(), () -> "refused: " + outcome);
+            assertNotEquals(shardings.get(2).selfNode(), outcome.getKey());
+        }
+        await(() -> shardings.get(0).directory().ready("m", "v1").size() == 2, "the drained replica out of the directory");
+    }
+
+    @Test
+    void aNodeThatLeavesTakesItsReplicaOutOfEveryDirectory() throws Exception {
+        for (ReplicaSharding s : shardings) await(() -> s.directory().ready("m", "v1").size() == 3, "3 replicas in every directory");
+        String leaving = shardings.get(2).selfNode();
+        cluster.node(2).terminate();
+        cluster.node(2).getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        cluster.nodes.remove(2);
+        for (int i = 0; i < 2; i++) {
+            ReplicaSharding s = shardings.get(i);
+            await(() -> s.directory().ready("m", "v1").stream().map(ReplicaStatus::node).noneMatch(leaving::equals),
+                    "the leaving node's replica out of node " + i + "'s directory");
+        }
+        var outcome = generate(replicasSeenBy(0), "after", 4).get(30, TimeUnit.SECONDS);
+        assertInstanceOf(GenerationEvent.Finished.class, outcome.getValue());
+    }
+}
