@@ -1,0 +1,195 @@
+package dev.troupe.multijvm;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Three real node JVMs on 127.0.0.1 form one cluster over Aeron UDP with a shared PostgreSQL journal; a
+ * fourth joins and leaves. Everything is driven over HTTP, as a user would.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ClusterIT {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String MODEL = "stories";
+    private static final Duration READY = Duration.ofSeconds(120);
+    private static Path dir;
+    private static ClusterJournal journal;
+    private static final List<NodeProcess> nodes = new ArrayList<>();
+
+    @BeforeAll
+    static void startCluster() throws Exception {
+        Path model = NodeProcess.sharedModel("stories260K-f32.gguf");
+        Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");
+        Assumptions.assumeTrue(Files.isRegularFile(NodeProcess.root().resolve("cluster-node/target/troupe-cluster-node.jar")),
+                "the build is not packaged (mvn -DskipTests package)");
+        journal = ClusterJournal.create();
+        dir = Files.createTempDirectory("troupe-cluster-it");
+        int seed = NodeProcess.freePort();
+        nodes.add(NodeProcess.start("node1", dir, model, MODEL, journal.url(), seed, List.of()).awaitReady(READY));
+        nodes.add(NodeProcess.start("node2", dir, model, MODEL, journal.url(), NodeProcess.freePort(), List.of(seed)));
+        nodes.add(NodeProcess.start("node3", dir, model, MODEL, journal.url(), NodeProcess.freePort(), List.of(seed)));
+        for (NodeProcess n : nodes) n.awaitReady(READY);
+    }
+
+    @AfterAll
+    static void stopCluster() throws Exception {
+        for (NodeProcess n : nodes) n.close();
+        if (journal != null) journal.close();
+    }
+
+    private static String completion(String prompt, int maxTokens) {
+        return "{\"model\":\"" + MODEL + "\",\"prompt\":" + JSON.valueToTree(prompt) + ",\"max_tokens\":" + maxTokens + ",\"temperature\":0}";
+    }
+
+    private static String header(HttpResponse<?> r, String name) {
+        return r.headers().firstValue(name).orElse(null);
+    }
+
+    /** Until every gateway has routed requests to all of these nodes' replicas (announcements take a moment). */
+    private static void awaitReplicasOn(List<NodeProcess> gateways, Set<String> nodesExpected) throws Exception {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        for (NodeProcess g : gateways) {
+            Set<String> seen = new TreeSet<>();
+            while (!seen.containsAll(nodesExpected)) {
+                assertTrue(System.nanoTime() < until, g.name + " routed only to " + seen + ", expected " + nodesExpected);
+                HttpResponse<String> r = g.post("/v1/completions", completion("Hi", 1));
+                assertEquals(200, r.statusCode(), r.body());
+                seen.add(header(r, "X-Troupe-Node"));
+            }
+        }
+    }
+
+    private static Set<String> clusterAddresses(List<NodeProcess> ns) {
+        Set<String> out = new TreeSet<>();
+        for (NodeProcess n : ns) out.add("127.0.0.1:" + n.clusterPort);
+        return out;
+    }
+
+    @Test
+    @Order(1)
+    void everyGatewayServesTheReferenceTextsFromReplicasOnEveryNode() throws Exception {
+        awaitReplicasOn(nodes, clusterAddresses(nodes));
+        List<String> lines = Files.readAllLines(NodeProcess.sharedModel("stories260K-greedy.jsonl"));
+        Set<String> served = new TreeSet<>();
+        for (NodeProcess g : nodes) {
+            for (String line : lines) {
+                if (line.isBlank()) continue;
+                JsonNode ref = JSON.readTree(line);
+                for (int rep = 0; rep < 2; rep++) {
+                    HttpResponse<String> r = g.post("/v1/completions", completion(ref.get("prompt").asText(), ref.get("max_tokens").asInt()));
+                    assertEquals(200, r.statusCode(), r.body());
+                    assertEquals(ref.get("completion").asText(), JSON.readTree(r.body()).get("choices").get(0).get("text").asText(),
+                            "reference text through " + g.name + " from " + header(r, "X-Troupe-Node"));
+                    assertEquals("v1", header(r, "X-Troupe-Version"));
+                    served.add(header(r, "X-Troupe-Node"));
+                }
+            }
+        }
+        assertEquals(clusterAddresses(nodes), served, "replicas on all three nodes served");
+    }
+
+    @Test
+    @Order(2)
+    void aRollbackThroughOneGatewayTakesEffectOnEveryGateway() throws Exception {
+        NodeProcess first = nodes.get(0);
+        String m = "/admin/models/" + MODEL;
+        String path = NodeProcess.sharedModel("stories260K-f32.gguf").toAbsolutePath().toString();
+        String sha = JSON.readTree(first.admin("GET", m, null).body()).get("versions").get("v1").get("sha256").asText();
+        assertEquals(201, first.admin("POST", m + "/versions", "{\"version\":\"v2\",\"path\":\"" + path + "\",\"sha256\":\"" + sha + "\"}").statusCode());
+        assertEquals(202, first.admin("POST", m + "/deployments", "{\"version\":\"v2\",\"replicas\":3}").statusCode());
+        List<Long> millis = new ArrayList<>();
+        for (int round = 0; round < 6; round++) {
+            NodeProcess via = nodes.get(round % 3);
+            HttpResponse<String> promoted = via.admin("POST", m + "/promote", "{\"version\":\"v2\"}");
+            assertEquals(200, promoted.statusCode(), promoted.body());
+            for (NodeProcess g : nodes) awaitVersion(g, "v2", Duration.ofSeconds(60));
+            HttpResponse<String> back = via.admin("POST", m + "/rollback", "{\"reason\":\"round " + round + "\"}");
+            assertEquals(200, back.statusCode(), back.body());
+            long t0 = System.nanoTime();
+            for (NodeProcess g : nodes) awaitVersion(g, "v1", Duration.ofSeconds(10));
+            millis.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+        }
+        Collections.sort(millis);
+        System.out.println("rollback propagation to every gateway (ms, sorted): " + millis + " p50 " + millis.get(millis.size() / 2)
+                + " max " + millis.get(millis.size() - 1));
+        assertTrue(millis.get(millis.size() - 1) < 5_000, "rollback reached every gateway within 5 s: " + millis);
+    }
+
+    private static void awaitVersion(NodeProcess g, String version, Duration limit) throws Exception {
+        long until = System.nanoTime() + limit.toNanos();
+        while (true) {
+            HttpResponse<String> r = g.post("/v1/completions", completion("Hi", 1));
+            if (r.statusCode() == 200 && version.equals(header(r, "X-Troupe-Version"))) return;
+            assertTrue(System.nanoTime() < until, g.name + " still serves " + header(r, "X-Troupe-Version") + " (" + r.statusCode()
+                    + "), expected " + version);
+            Thread.sleep(5);
+        }
+    }
+
+    @Test
+    @Order(3)
+    void aNodeJoinsServesAndLeavesOnSigtermWithRequestsInFlightAndNoneFails() throws Exception {
+        Path model = NodeProcess.sharedModel("stories260K-f32.gguf");
+        NodeProcess fourth = NodeProcess.start("node4", dir, model, MODEL, journal.url(), NodeProcess.freePort(),
+                List.of(nodes.get(0).clusterPort)).awaitReady(READY);
+        List<NodeProcess> all = new ArrayList<>(nodes);
+        all.add(fourth);
+        try {
+            awaitReplicasOn(nodes, clusterAddresses(all));
+            ExecutorService clients = Executors.newFixedThreadPool(24);
+            List<Future<HttpResponse<String>>> inFlight = new ArrayList<>();
+            String reference = JSON.readTree(Files.readAllLines(NodeProcess.sharedModel("stories260K-greedy.jsonl")).get(1))
+                    .get("completion").asText();
+            for (int i = 0; i < 72; i++) {
+                NodeProcess g = nodes.get(i % 3);
+                inFlight.add(clients.submit(() -> g.post("/v1/completions", completion("Once upon a time", 80))));
+                if (i == 24) CompletableFuture.runAsync(() -> {
+                    try {
+                        assertEquals(0, fourth.stop(Duration.ofSeconds(60)));
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+            }
+            for (Future<HttpResponse<String>> f : inFlight) {
+                HttpResponse<String> r = f.get(120, TimeUnit.SECONDS);
+                assertEquals(200, r.statusCode(), r.body());
+                assertEquals(reference, JSON.readTree(r.body()).get("choices").get(0).get("text").asText());
+            }
+            clients.shutdown();
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (fourth.alive()) {
+                assertTrue(System.nanoTime() < until, "node4 did not exit:\n" + fourth.tail());
+                Thread.sleep(50);
+            }
+            // The survivors keep serving.
+            for (NodeProcess g : nodes) assertEquals(200, g.post("/v1/completions", completion("Hi", 4)).statusCode());
+        } finally {
+            fourth.close();
+        }
+    }
+}

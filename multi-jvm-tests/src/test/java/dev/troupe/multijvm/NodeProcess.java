@@ -1,0 +1,144 @@
+package dev.troupe.multijvm;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** One node: a real {@code bin/troupe serve} process of this checkout, its log in a file, driven over HTTP. */
+final class NodeProcess implements AutoCloseable {
+    static final String ADMIN_TOKEN = "multi-jvm-secret";
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    final String name;
+    final int httpPort;
+    final int clusterPort;
+    final Path log;
+    private final Process process;
+
+    private NodeProcess(String name, int httpPort, int clusterPort, Path log, Process process) {
+        this.name = name;
+        this.httpPort = httpPort;
+        this.clusterPort = clusterPort;
+        this.log = log;
+        this.process = process;
+    }
+
+    static Path root() {
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve("bin/troupe")) && Files.isRegularFile(p.resolve("pom.xml"))) return p;
+        }
+        throw new IllegalStateException("bin/troupe not found above " + Path.of("").toAbsolutePath());
+    }
+
+    static Path sharedModel(String file) {
+        return root().resolveSibling("shared").resolve("models").resolve(file);
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** Starts a node serving model (named modelName) with the cluster's journal; seeds may be empty. */
+    static NodeProcess start(String name, Path dir, Path model, String modelName, String journalUrl, int clusterPort,
+                             List<Integer> seeds, String... extra) throws IOException {
+        int http = freePort();
+        List<String> cmd = new ArrayList<>(List.of(root().resolve("bin/troupe").toString(), "serve",
+                "--model", model.toString(), "--name", modelName, "--port", String.valueOf(http),
+                "--cluster-port", String.valueOf(clusterPort), "--journal", "postgres", "--journal-url", journalUrl,
+                "--data-dir", dir.resolve(name).toString()));
+        for (int s : seeds) {
+            cmd.add("--seed");
+            cmd.add("127.0.0.1:" + s);
+        }
+        cmd.addAll(List.of(extra));
+        Path log = dir.resolve(name + ".log");
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(root().toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().put("TROUPE_THREADS", "1");
+        pb.environment().put("TROUPE_WARM_UP", "0s");
+        pb.environment().put("TROUPE_ADMIN_TOKEN", ADMIN_TOKEN);
+        pb.environment().put("TROUPE_AERON_DIR", dir.resolve(name + "-aeron").toString());
+        pb.environment().put("TROUPE_JAVA_OPTS", "-Xmx512m");
+        return new NodeProcess(name, http, clusterPort, log, pb.start());
+    }
+
+    String url(String path) {
+        return "http://127.0.0.1:" + httpPort + path;
+    }
+
+    /** Waits until /health/ready answers 200. */
+    NodeProcess awaitReady(Duration limit) throws Exception {
+        long until = System.nanoTime() + limit.toNanos();
+        while (System.nanoTime() < until) {
+            if (!process.isAlive()) throw new AssertionError(name + " exited with " + process.exitValue() + ":\n" + tail());
+            try {
+                if (get("/health/ready").statusCode() == 200) return this;
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError(name + " not ready in " + limit + ":\n" + tail());
+    }
+
+    HttpResponse<String> get(String path) throws IOException, InterruptedException {
+        return HTTP.send(HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(30)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
+        return HTTP.send(HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(60))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<String> admin(String method, String path, String json) throws IOException, InterruptedException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(60))
+                .header("Authorization", "Bearer " + ADMIN_TOKEN).header("Content-Type", "application/json");
+        b = json == null ? b.method(method, HttpRequest.BodyPublishers.noBody()) : b.method(method, HttpRequest.BodyPublishers.ofString(json));
+        return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** SIGTERM: drain, leave the cluster, exit; returns the exit code. */
+    int stop(Duration limit) throws Exception {
+        process.destroy();
+        if (!process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) throw new AssertionError(name + " did not exit after SIGTERM:\n" + tail());
+        return process.exitValue();
+    }
+
+    boolean alive() {
+        return process.isAlive();
+    }
+
+    String tail() {
+        try {
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+        } catch (IOException e) {
+            return "(no log: " + e + ")";
+        }
+    }
+
+    @Override
+    public void close() {
+        if (process.isAlive()) {
+            process.destroyForcibly();
+            try {
+                process.waitFor(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
