@@ -13,6 +13,7 @@ import dev.troupe.node.deploy.LoadedVersion;
 import dev.troupe.node.deploy.ModelDeployments;
 import dev.troupe.node.deploy.Sha256;
 import dev.troupe.node.http.AdminApi;
+import dev.troupe.node.http.ClusterAdminApi;
 import dev.troupe.node.http.HttpApi;
 import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
@@ -244,8 +245,9 @@ public final class ServeCommand {
             HttpSettings http = HttpSettings.from(config);
             HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics, tenants.gate());
             AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
+            ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), config.getString("troupe.admin.token"));
             ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
-                    .bindFlow(api.handler(api.concat(tenants.adminApi().route(), admin.route(), api.route())))
+                    .bindFlow(api.handler(api.concat(tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route())))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
             log.info("serving model '{}' version {} at http://{}:{}/v1", name, state.live(), http.host(), binding.localAddress().getPort());
 

@@ -110,6 +110,26 @@ class ClusterIT {
             }
         }
         assertEquals(clusterAddresses(nodes), served, "replicas on all three nodes served");
+        for (NodeProcess g : nodes) {
+            assertEquals(401, g.get("/admin/cluster").statusCode());
+            JsonNode c = JSON.readTree(g.admin("GET", "/admin/cluster", null).body());
+            assertEquals("127.0.0.1:" + g.clusterPort, c.get("self").asText());
+            Set<String> up = new TreeSet<>();
+            for (JsonNode m : c.get("members")) {
+                if (m.get("status").asText().equals("up") && m.get("reachable").asBoolean()) up.add(m.get("node").asText());
+                assertEquals("[\"gateway\",\"worker\"]", m.get("roles").toString());
+            }
+            assertEquals(clusterAddresses(nodes), up);
+            Set<String> replicaNodes = new TreeSet<>();
+            for (JsonNode r : c.get("replicas")) {
+                assertEquals(MODEL, r.get("model").asText());
+                assertEquals("v1", r.get("version").asText());
+                assertEquals("ready", r.get("state").asText());
+                assertTrue(r.get("kv_blocks_total").asInt() > 0);
+                replicaNodes.add(r.get("node").asText());
+            }
+            assertEquals(clusterAddresses(nodes), replicaNodes, "one replica per node in " + g.name + "'s view");
+        }
     }
 
     @Test
