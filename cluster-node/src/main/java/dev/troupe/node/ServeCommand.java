@@ -7,6 +7,8 @@ import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.model.LlamaConfig;
 import dev.troupe.node.cluster.ClusterSettings;
+import dev.troupe.node.cluster.RoutingSettings;
+import dev.troupe.scheduler.ReplicaRouter;
 import dev.troupe.node.deploy.CanaryMonitor;
 import dev.troupe.node.deploy.DeploymentSettings;
 import dev.troupe.node.deploy.LoadedVersion;
@@ -172,6 +174,7 @@ public final class ServeCommand {
         Config config = ConfigFactory.parseMap(flags).withFallback(fileConf).withFallback(nodeDefaults()).resolve();
         try {
             ClusterSettings.from(config);
+            RoutingSettings.from(config);
         } catch (IllegalArgumentException e) {
             throw new Args.UsageException(e.getMessage());
         }
@@ -224,9 +227,10 @@ public final class ServeCommand {
             RecipientRef<ModelRegistry.Command> registry = registries.registry(name);
             String sha = Sha256.of(modelFile);
             registerFirstVersion(system, registry, name, modelFile, sha);
-            ReplicaSharding sharding = new ReplicaSharding(system);
+            RoutingSettings routing = RoutingSettings.from(config);
+            ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry());
             deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker(),
-                    Map.of(sha, modelFile.toAbsolutePath()));
+                    Map.of(sha, modelFile.toAbsolutePath()), new ReplicaRouter(routing.router()));
             system.systemActorOf(RegistryFeed.create(registries.changes(), name, deployments::follow), "registry-feed", Props.empty());
             ModelRegistry.State state = deployments.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
             try {

@@ -98,10 +98,11 @@ public final class ModelDeployments implements AutoCloseable {
 
     /** worker: this node runs replicas of the versions with traffic (else it only routes to other nodes'). */
     public ModelDeployments(ActorSystem<?> system, String model, RecipientRef<ModelRegistry.Command> registry,
-                            ReplicaSharding sharding, DeploymentSettings settings, boolean worker, Map<String, Path> localFiles) {
+                            ReplicaSharding sharding, DeploymentSettings settings, boolean worker, Map<String, Path> localFiles,
+                            dev.troupe.scheduler.ReplicaRouter replicaRouter) {
         this.worker = worker;
         this.localFiles = Map.copyOf(localFiles);
-        this.replicaRouter = new dev.troupe.scheduler.ReplicaRouter(dev.troupe.scheduler.ReplicaRouter.Config.defaults());
+        this.replicaRouter = replicaRouter;
         this.system = system;
         this.model = model;
         this.registry = registry;
