@@ -1,0 +1,106 @@
+package dev.troupe.scheduler;
+
+import dev.troupe.scheduler.PlacementPlanner.Assignment;
+import dev.troupe.scheduler.PlacementPlanner.Plan;
+import dev.troupe.scheduler.PlacementPlanner.ReplicaKey;
+import dev.troupe.scheduler.PlacementPlanner.Slice;
+import dev.troupe.scheduler.PlacementPlanner.Want;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class PlacementPlannerTest {
+    private static final long GB = 1L << 30;
+
+    private static List<Want> replicas(String model, String version, int n, long bytes) {
+        List<Want> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(new Want(new ReplicaKey(model, version, i), bytes));
+        return out;
+    }
+
+    private static Map<ReplicaKey, Assignment> apply(Map<ReplicaKey, Assignment> current, Plan p) {
+        Map<ReplicaKey, Assignment> next = new HashMap<>(current);
+        next.keySet().removeAll(p.release().keySet());
+        next.putAll(p.place());
+        return next;
+    }
+
+    private static final List<Slice> THREE = List.of(new Slice("a/0", "a", 8 * GB), new Slice("b/0", "b", 8 * GB), new Slice("c/0", "c", 8 * GB));
+    private static final Set<String> ABC = Set.of("a", "b", "c");
+
+    @Test
+    void oneModelsReplicasSpreadOverNodes() {
+        Plan p = PlacementPlanner.plan(THREE, ABC, replicas("m", "v1", 3, 2 * GB), Map.of());
+        Set<String> nodes = new HashSet<>();
+        for (Assignment a : p.place().values()) nodes.add(a.node());
+        assertEquals(Set.of("a", "b", "c"), nodes);
+        assertTrue(p.release().isEmpty() && p.unplaceable().isEmpty());
+    }
+
+    @Test
+    void aStablePlacementChangesNothingAndScalingAddsOnlyTheNewReplica() {
+        Map<ReplicaKey, Assignment> current = apply(Map.of(), PlacementPlanner.plan(THREE, ABC, replicas("m", "v1", 3, 2 * GB), Map.of()));
+        assertTrue(PlacementPlanner.plan(THREE, ABC, replicas("m", "v1", 3, 2 * GB), current).isEmpty());
+        List<Slice> four = new ArrayList<>(THREE);
+        four.add(new Slice("d/0", "d", 8 * GB));
+        Plan scaled = PlacementPlanner.plan(four, Set.of("a", "b", "c", "d"), replicas("m", "v1", 4, 2 * GB), current);
+        assertEquals(Map.of(new ReplicaKey("m", "v1", 3), new Assignment("d/0", "d", 2 * GB)), scaled.place(), "the new replica on the new node");
+        assertTrue(scaled.release().isEmpty());
+        Plan down = PlacementPlanner.plan(four, Set.of("a", "b", "c", "d"), replicas("m", "v1", 2, 2 * GB), apply(current, scaled));
+        assertEquals(Set.of(new ReplicaKey("m", "v1", 2), new ReplicaKey("m", "v1", 3)), down.release().keySet());
+    }
+
+    @Test
+    void aNodeThatLeavesHasItsReplicasPlacedAgainOnTheOthers() {
+        Map<ReplicaKey, Assignment> current = apply(Map.of(), PlacementPlanner.plan(THREE, ABC, replicas("m", "v1", 2, 2 * GB), Map.of()));
+        String gone = current.get(new ReplicaKey("m", "v1", 0)).node();
+        List<Slice> left = THREE.stream().filter(s -> !s.node().equals(gone)).toList();
+        Set<String> members = new HashSet<>(ABC);
+        members.remove(gone);
+        Plan p = PlacementPlanner.plan(left, members, replicas("m", "v1", 2, 2 * GB), current);
+        assertEquals(Set.of(new ReplicaKey("m", "v1", 0)), p.release().keySet());
+        assertTrue(p.release().get(new ReplicaKey("m", "v1", 0)).contains("left"));
+        Assignment again = p.place().get(new ReplicaKey("m", "v1", 0));
+        assertNotNull(again);
+        assertNotEquals(gone, again.node());
+        assertNotEquals(current.get(new ReplicaKey("m", "v1", 1)).node(), again.node(), "still spread over two nodes");
+    }
+
+    @Test
+    void aMemberWhoseSlicesAreNotKnownYetKeepsItsReplicas() {
+        Map<ReplicaKey, Assignment> current = apply(Map.of(), PlacementPlanner.plan(THREE, ABC, replicas("m", "v1", 3, 2 * GB), Map.of()));
+        Plan p = PlacementPlanner.plan(List.of(), ABC, replicas("m", "v1", 3, 2 * GB), current);
+        assertTrue(p.isEmpty(), "nothing moves while the slices are being announced: " + p);
+    }
+
+    @Test
+    void memoryLimitsWhatFitsAndWhatFitsNowhereSaysWhy() {
+        List<Slice> small = List.of(new Slice("a/0", "a", 5 * GB));
+        Plan p = PlacementPlanner.plan(small, Set.of("a"), replicas("m", "v1", 3, 2 * GB), Map.of());
+        assertEquals(2, p.place().size());
+        assertEquals(1, p.unplaceable().size());
+        assertTrue(p.unplaceable().values().iterator().next().contains("needs 2048 MiB; the largest free slice has 1024 MiB"),
+                p.unplaceable().toString());
+        Plan none = PlacementPlanner.plan(List.of(), Set.of(), replicas("m", "v1", 1, GB), Map.of());
+        assertEquals("no worker slice in the cluster", none.unplaceable().values().iterator().next());
+    }
+
+    @Test
+    void twoVersionsShareSlicesByMemory() {
+        List<Want> wants = new ArrayList<>(replicas("m", "v1", 2, 3 * GB));
+        wants.addAll(replicas("m", "v2", 2, 3 * GB));
+        List<Slice> two = List.of(new Slice("a/0", "a", 8 * GB), new Slice("b/0", "b", 8 * GB));
+        Plan p = PlacementPlanner.plan(two, Set.of("a", "b"), wants, Map.of());
+        assertEquals(4, p.place().size());
+        for (String v : List.of("v1", "v2")) {
+            assertNotEquals(p.place().get(new ReplicaKey("m", v, 0)).node(), p.place().get(new ReplicaKey("m", v, 1)).node(), v + " spread");
+        }
+    }
+}
