@@ -8,6 +8,7 @@ import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.model.LlamaConfig;
 import dev.troupe.node.cluster.ClusterSettings;
 import dev.troupe.node.cluster.RoutingSettings;
+import dev.troupe.node.cluster.WorkerSettings;
 import dev.troupe.scheduler.ReplicaRouter;
 import dev.troupe.node.deploy.CanaryMonitor;
 import dev.troupe.node.deploy.DeploymentSettings;
@@ -21,7 +22,8 @@ import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
 import dev.troupe.node.http.ServedModel;
 import dev.troupe.sharding.ModelRegistrySharding;
-import dev.troupe.sharding.RegistryFeed;
+import dev.troupe.sharding.TopicFeed;
+import dev.troupe.sharding.PlacementSingleton;
 import dev.troupe.sharding.ReplicaSharding;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -175,6 +177,7 @@ public final class ServeCommand {
         try {
             ClusterSettings.from(config);
             RoutingSettings.from(config);
+            WorkerSettings.from(config);
         } catch (IllegalArgumentException e) {
             throw new Args.UsageException(e.getMessage());
         }
@@ -228,16 +231,22 @@ public final class ServeCommand {
             String sha = Sha256.of(modelFile);
             registerFirstVersion(system, registry, name, modelFile, sha);
             RoutingSettings routing = RoutingSettings.from(config);
-            ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry());
+            WorkerSettings worker = WorkerSettings.from(config);
+            ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(),
+                    cluster.isWorker() ? worker.sliceMemory() : List.of());
+            PlacementSingleton placement = new PlacementSingleton(system, sharding.directory(), worker.placementTick(), worker.placementSettle());
             deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker(),
                     Map.of(sha, modelFile.toAbsolutePath()), new ReplicaRouter(routing.router()));
-            system.systemActorOf(RegistryFeed.create(registries.changes(), name, deployments::follow), "registry-feed", Props.empty());
+            ModelDeployments following = deployments;
+            deployments.demandTo(placement.placement()::tell);
+            placement.follow(following::followPlacement);
+            system.systemActorOf(TopicFeed.create(registries.changes(), c -> {
+                if (c.model().equals(name)) following.follow(c.state());
+            }), "registry-feed", Props.empty());
             ModelRegistry.State state = deployments.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
             try {
-                // A worker loads the live version itself (and fails fast if it cannot); a gateway waits for another node's.
-                String live = state.live();
-                ModelDeployments dd = deployments;
-                (cluster.isWorker() ? dd.whenReady(live).thenCompose(v -> dd.whenRoutable(live)) : dd.whenRoutable(live)).get(config.getDuration("troupe.deployments.load-timeout").toMillis(), TimeUnit.MILLISECONDS);
+                // A replica of the live version ready somewhere (this node's own, if placement puts it here, fails fast if it cannot load).
+                deployments.whenRoutable(state.live()).get(config.getDuration("troupe.deployments.load-timeout").toMillis(), TimeUnit.MILLISECONDS);
             } catch (java.util.concurrent.ExecutionException e) {
                 throw new IllegalStateException("cannot load the live version " + state.live() + " of model '" + name + "': "
                         + e.getCause().getMessage(), e.getCause());
@@ -249,7 +258,7 @@ public final class ServeCommand {
             HttpSettings http = HttpSettings.from(config);
             HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics, tenants.gate());
             AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
-            ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), config.getString("troupe.admin.token"));
+            ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), placement::latest, config.getString("troupe.admin.token"));
             ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
                     .bindFlow(api.handler(api.concat(tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route())))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);

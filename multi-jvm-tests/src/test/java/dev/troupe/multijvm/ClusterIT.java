@@ -91,7 +91,10 @@ class ClusterIT {
 
     @Test
     @Order(1)
-    void everyGatewayServesTheReferenceTextsFromReplicasOnEveryNode() throws Exception {
+    void aModelDeployedWithThreeReplicasGetsOnePerNodeAndEveryGatewayServesTheReferenceTexts() throws Exception {
+        // `serve` deploys v1 with one replica: scaling it to three puts one on every node.
+        HttpResponse<String> scaled = nodes.get(1).admin("POST", "/admin/models/" + MODEL + "/deployments", "{\"version\":\"v1\",\"replicas\":3}");
+        assertEquals(202, scaled.statusCode(), scaled.body());
         awaitReplicasOn(nodes, clusterAddresses(nodes));
         List<String> lines = Files.readAllLines(NodeProcess.sharedModel("stories260K-greedy.jsonl"));
         Set<String> served = new TreeSet<>();
@@ -172,13 +175,18 @@ class ClusterIT {
 
     @Test
     @Order(3)
-    void aNodeJoinsServesAndLeavesOnSigtermWithRequestsInFlightAndNoneFails() throws Exception {
+    void aJoiningNodeTakesTheNewReplicaThenLeavesOnSigtermWithRequestsInFlightAndNoneFailsAndAnotherJoiningNodeTakesItsReplica()
+            throws Exception {
         Path model = NodeProcess.sharedModel("stories260K-f32.gguf");
         NodeProcess fourth = NodeProcess.start("node4", dir, model, MODEL, journal.url(), NodeProcess.freePort(),
                 List.of(nodes.get(0).clusterPort)).awaitReady(READY);
         List<NodeProcess> all = new ArrayList<>(nodes);
         all.add(fourth);
         try {
+            // Three replicas on three nodes: the fourth runs none until the deployment is scaled to four.
+            assertEquals(Set.of(), replicaNodesOf(fourth, "v1").stream().filter(n -> n.endsWith(":" + fourth.clusterPort)).collect(
+                    java.util.stream.Collectors.toSet()));
+            assertEquals(202, nodes.get(2).admin("POST", "/admin/models/" + MODEL + "/deployments", "{\"version\":\"v1\",\"replicas\":4}").statusCode());
             awaitReplicasOn(nodes, clusterAddresses(all));
             ExecutorService clients = Executors.newFixedThreadPool(24);
             List<Future<HttpResponse<String>>> inFlight = new ArrayList<>();
@@ -206,10 +214,46 @@ class ClusterIT {
                 assertTrue(System.nanoTime() < until, "node4 did not exit:\n" + fourth.tail());
                 Thread.sleep(50);
             }
-            // The survivors keep serving.
+            // The survivors keep serving; the fourth replica has nowhere to go (one per node) and says why.
             for (NodeProcess g : nodes) assertEquals(200, g.post("/v1/completions", completion("Hi", 4)).statusCode());
+            awaitUnplaceable(nodes.get(0), MODEL + "@v1#3");
         } finally {
             fourth.close();
+        }
+        // A new node joins: the replica is placed there; measure from its start to its replica serving.
+        long t0 = System.nanoTime();
+        NodeProcess fifth = NodeProcess.start("node5", dir, model, MODEL, journal.url(), NodeProcess.freePort(),
+                List.of(nodes.get(0).clusterPort));
+        try {
+            List<NodeProcess> now = new ArrayList<>(nodes);
+            now.add(fifth);
+            awaitReplicasOn(nodes, clusterAddresses(now));
+            System.out.println("re-placement onto a joining node: " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)
+                    + " ms from its start to its replica serving");
+        } finally {
+            fifth.stop(Duration.ofSeconds(60));
+            fifth.close();
+        }
+    }
+
+    private static Set<String> replicaNodesOf(NodeProcess g, String version) throws Exception {
+        Set<String> out = new TreeSet<>();
+        for (JsonNode r : JSON.readTree(g.admin("GET", "/admin/cluster", null).body()).get("replicas")) {
+            if (r.get("version").asText().equals(version)) out.add(r.get("node").asText());
+        }
+        return out;
+    }
+
+    private static void awaitUnplaceable(NodeProcess g, String replica) throws Exception {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            JsonNode why = JSON.readTree(g.admin("GET", "/admin/cluster", null).body()).get("placement").get("unplaceable").get(replica);
+            if (why != null) {
+                assertTrue(why.asText().contains("one per node"), why.asText());
+                return;
+            }
+            assertTrue(System.nanoTime() < until, replica + " not reported unplaceable");
+            Thread.sleep(100);
         }
     }
 }

@@ -18,9 +18,10 @@ import java.util.TreeMap;
  * <li>An assignment stays while its replica is wanted and its slice exists, or its slice's node is still a
  *     member (a member whose slices were not heard of yet keeps what it hosts: no churn after a restart).</li>
  * <li>Assignments of replicas no longer wanted, or on slices of nodes that left, are released.</li>
- * <li>Each wanted replica without a slice (in key order) goes to a slice with room for it: fewest replicas of
- *     the same model version on the slice's node first (spread over nodes), then the most free memory, then
- *     the slice id. A replica that fits nowhere is unplaceable, with the numbers.</li>
+ * <li>Each wanted replica without a slice (in key order) goes to a slice with room for it on a node that runs
+ *     no replica of the same model version yet (a node runs one replica of a version: it would only split the
+ *     node's cores), the most free memory first, then the slice id. A replica that fits nowhere is
+ *     unplaceable, with the numbers.</li>
  * </ol>
  */
 public final class PlacementPlanner {
@@ -37,10 +38,6 @@ public final class PlacementPlanner {
         @Override
         public int compareTo(ReplicaKey o) {
             return ORDER.compare(this, o);
-        }
-
-        public String version() {
-            return version;
         }
     }
 
@@ -94,23 +91,26 @@ public final class PlacementPlanner {
             String version = w.key().model() + "@" + w.key().version();
             Slice best = null;
             long bestFree = -1;
-            int bestSpread = Integer.MAX_VALUE;
             long largestFree = 0;
+            boolean roomOnlyWhereRunning = false;
             for (Slice s : ordered) {
                 long free = s.memoryBytes() - used.getOrDefault(s.id(), 0L);
-                largestFree = Math.max(largestFree, free);
+                boolean running = perNodeVersion.getOrDefault(s.node() + "|" + version, 0) > 0;
+                if (!running) largestFree = Math.max(largestFree, free);
                 if (free < w.memoryBytes()) continue;
-                int spread = perNodeVersion.getOrDefault(s.node() + "|" + version, 0);
-                if (spread < bestSpread || (spread == bestSpread && free > bestFree)) {
+                if (running) {
+                    roomOnlyWhereRunning = true;
+                    continue;
+                }
+                if (free > bestFree) {
                     best = s;
                     bestFree = free;
-                    bestSpread = spread;
                 }
             }
             if (best == null) {
                 unplaceable.put(w.key(), slices.isEmpty() ? "no worker slice in the cluster"
-                        : "needs " + mib(w.memoryBytes()) + " MiB; the largest free slice has " + mib(largestFree) + " MiB of "
-                        + slices.size() + " slice(s)");
+                        : "needs " + mib(w.memoryBytes()) + " MiB; the largest free slice on a node without " + version + " has "
+                        + mib(largestFree) + " MiB" + (roomOnlyWhereRunning ? " (the nodes with room run one already: one per node)" : ""));
                 continue;
             }
             Assignment a = new Assignment(best.id(), best.node(), w.memoryBytes());

@@ -82,12 +82,16 @@ class PlacementPlannerTest {
 
     @Test
     void memoryLimitsWhatFitsAndWhatFitsNowhereSaysWhy() {
-        List<Slice> small = List.of(new Slice("a/0", "a", 5 * GB));
-        Plan p = PlacementPlanner.plan(small, Set.of("a"), replicas("m", "v1", 3, 2 * GB), Map.of());
-        assertEquals(2, p.place().size());
-        assertEquals(1, p.unplaceable().size());
-        assertTrue(p.unplaceable().values().iterator().next().contains("needs 2048 MiB; the largest free slice has 1024 MiB"),
-                p.unplaceable().toString());
+        List<Slice> small = List.of(new Slice("a/0", "a", 5 * GB), new Slice("b/0", "b", GB));
+        Plan p = PlacementPlanner.plan(small, Set.of("a", "b"), replicas("m", "v1", 2, 2 * GB), Map.of());
+        assertEquals(Map.of(new ReplicaKey("m", "v1", 0), new Assignment("a/0", "a", 2 * GB)), p.place());
+        assertEquals("needs 2048 MiB; the largest free slice on a node without m@v1 has 1024 MiB (the nodes with room run one already: one per node)",
+                p.unplaceable().get(new ReplicaKey("m", "v1", 1)));
+        Plan tooBig = PlacementPlanner.plan(small, Set.of("a", "b"), replicas("m", "v1", 1, 6 * GB), Map.of());
+        assertEquals("needs 6144 MiB; the largest free slice on a node without m@v1 has 5120 MiB", tooBig.unplaceable().get(new ReplicaKey("m", "v1", 0)));
+        Plan crowded = PlacementPlanner.plan(List.of(new Slice("a/0", "a", 8 * GB)), Set.of("a"), replicas("m", "v1", 2, 2 * GB), Map.of());
+        assertEquals(1, crowded.place().size());
+        assertTrue(crowded.unplaceable().get(new ReplicaKey("m", "v1", 1)).endsWith("has 0 MiB (the nodes with room run one already: one per node)"));
         Plan none = PlacementPlanner.plan(List.of(), Set.of(), replicas("m", "v1", 1, GB), Map.of());
         assertEquals("no worker slice in the cluster", none.unplaceable().values().iterator().next());
     }

@@ -1,50 +1,66 @@
 package dev.troupe.sharding;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * This node's view of every replica in the cluster, from their nodes' announcements: which replicas serve
- * a model version, and how loaded each last said it was. An announcement older than the expiry (a node
- * that stopped announcing) no longer counts; a lost node's replicas are dropped at once. Thread-safe.
+ * This node's view of every node's slices and replicas, from their announcements: which replicas serve a
+ * model version and how loaded each last said it was, and which slices the cluster has. A node's newest
+ * announcement replaces its previous one; one older than the expiry (a node that stopped announcing) no
+ * longer counts, and a lost node is dropped at once. Thread-safe.
  */
 public final class ReplicaDirectory {
-    private record Entry(ReplicaStatus status, long heardNanos) {}
+    private record Heard(NodeAnnouncement announcement, long atNanos) {}
 
-    private final ConcurrentHashMap<String, Entry> byId = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Heard> byNode = new ConcurrentHashMap<>();
     private final long expiryNanos;
 
     public ReplicaDirectory(java.time.Duration expiry) {
         this.expiryNanos = expiry.toNanos();
     }
 
-    void file(ReplicaStatus s, long nowNanos) {
-        byId.put(s.id(), new Entry(s, nowNanos));
+    void file(NodeAnnouncement a, long nowNanos) {
+        byNode.put(a.node(), new Heard(a, nowNanos));
     }
 
     void dropNode(String node) {
-        byId.values().removeIf(e -> e.status().node().equals(node));
+        byNode.remove(node);
     }
 
-    /** The ready replicas of a model version with fresh announcements, in id order. */
-    public List<ReplicaStatus> ready(String model, String version) {
+    private List<NodeAnnouncement> fresh() {
         long now = System.nanoTime();
-        List<ReplicaStatus> out = new ArrayList<>();
-        for (Entry e : byId.values()) {
-            ReplicaStatus s = e.status();
-            if (s.ready() && now - e.heardNanos() <= expiryNanos && s.model().equals(model) && s.version().equals(version)) out.add(s);
-        }
-        out.sort(java.util.Comparator.comparing(ReplicaStatus::id));
+        List<NodeAnnouncement> out = new ArrayList<>();
+        for (Heard h : byNode.values()) if (now - h.atNanos() <= expiryNanos) out.add(h.announcement());
         return out;
     }
 
-    /** Every replica with a fresh announcement (ready or not), in id order: the cluster's replicas as seen here. */
-    public List<ReplicaStatus> all() {
-        long now = System.nanoTime();
+    /** The ready replicas of a model version, in id order. */
+    public List<ReplicaStatus> ready(String model, String version) {
         List<ReplicaStatus> out = new ArrayList<>();
-        for (Entry e : byId.values()) if (now - e.heardNanos() <= expiryNanos) out.add(e.status());
-        out.sort(java.util.Comparator.comparing(ReplicaStatus::id));
+        for (NodeAnnouncement a : fresh()) {
+            for (ReplicaStatus s : a.replicas()) {
+                if (s.ready() && s.model().equals(model) && s.version().equals(version)) out.add(s);
+            }
+        }
+        out.sort(Comparator.comparing(ReplicaStatus::id));
+        return out;
+    }
+
+    /** Every announced replica (ready or draining), in id order. */
+    public List<ReplicaStatus> all() {
+        List<ReplicaStatus> out = new ArrayList<>();
+        for (NodeAnnouncement a : fresh()) out.addAll(a.replicas());
+        out.sort(Comparator.comparing(ReplicaStatus::id));
+        return out;
+    }
+
+    /** Every announced slice, in id order. */
+    public List<SliceInfo> slices() {
+        List<SliceInfo> out = new ArrayList<>();
+        for (NodeAnnouncement a : fresh()) out.addAll(a.slices());
+        out.sort(Comparator.comparing(SliceInfo::id));
         return out;
     }
 }

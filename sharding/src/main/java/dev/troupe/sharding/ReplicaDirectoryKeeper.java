@@ -12,12 +12,11 @@ import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 
 import java.time.Duration;
-import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * Keeps this node's {@link ReplicaDirectory} current: every interval it announces the node's own replicas
- * on the cluster's replicas topic, it files every announcement it hears (its own included), and it drops
+ * Keeps this node's {@link ReplicaDirectory} current: every interval (and at once when they change) it
+ * announces the node's own slices and replicas on the cluster's topic, it files every announcement it hears (its own included), and it drops
  * a node's replicas as soon as the node is unreachable or leaves, instead of waiting for them to expire.
  */
 final class ReplicaDirectoryKeeper extends AbstractBehavior<ReplicaDirectoryKeeper.Command> {
@@ -25,32 +24,32 @@ final class ReplicaDirectoryKeeper extends AbstractBehavior<ReplicaDirectoryKeep
 
     private record Tick() implements Command {}
 
-    private record Heard(ReplicaStatus status) implements Command {}
+    private record Heard(NodeAnnouncement announcement) implements Command {}
 
     private record NodeLost(String node) implements Command {}
 
-    /** A replica of this node is gone (unloaded): tell the cluster now rather than let it expire. */
-    record Withdraw(ReplicaStatus gone) implements Command {}
+    /** This node's replicas changed (one was added or withdrawn): announce now rather than at the next tick. */
+    record AnnounceNow() implements Command {}
 
     static final String TOPIC = "troupe-replicas";
 
     private final ReplicaDirectory directory;
-    private final Supplier<List<ReplicaStatus>> local;
-    private final ActorRef<Topic.Command<ReplicaStatus>> topic;
+    private final Supplier<NodeAnnouncement> local;
+    private final ActorRef<Topic.Command<NodeAnnouncement>> topic;
 
-    static Behavior<Command> create(ReplicaDirectory directory, Supplier<List<ReplicaStatus>> local, Duration interval) {
+    static Behavior<Command> create(ReplicaDirectory directory, Supplier<NodeAnnouncement> local, Duration interval) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
             timers.startTimerWithFixedDelay(new Tick(), interval);
             return new ReplicaDirectoryKeeper(ctx, directory, local);
         }));
     }
 
-    private ReplicaDirectoryKeeper(ActorContext<Command> ctx, ReplicaDirectory directory, Supplier<List<ReplicaStatus>> local) {
+    private ReplicaDirectoryKeeper(ActorContext<Command> ctx, ReplicaDirectory directory, Supplier<NodeAnnouncement> local) {
         super(ctx);
         this.directory = directory;
         this.local = local;
-        this.topic = ctx.spawn(Topic.create(ReplicaStatus.class, TOPIC), "topic");
-        topic.tell(Topic.subscribe(ctx.messageAdapter(ReplicaStatus.class, Heard::new)));
+        this.topic = ctx.spawn(Topic.create(NodeAnnouncement.class, TOPIC), "topic");
+        topic.tell(Topic.subscribe(ctx.messageAdapter(NodeAnnouncement.class, Heard::new)));
         ActorRef<ClusterEvent.ReachabilityEvent> unreachable = ctx.messageAdapter(ClusterEvent.ReachabilityEvent.class,
                 e -> e instanceof ClusterEvent.UnreachableMember u ? new NodeLost(PinnedToNode.shardOf(u.member().address())) : new Tick());
         ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class,
@@ -65,14 +64,10 @@ final class ReplicaDirectoryKeeper extends AbstractBehavior<ReplicaDirectoryKeep
         return newReceiveBuilder()
                 .onMessage(Tick.class, t -> onTick())
                 .onMessage(Heard.class, h -> {
-                    directory.file(h.status(), System.nanoTime());
+                    directory.file(h.announcement(), System.nanoTime());
                     return this;
                 })
-                .onMessage(Withdraw.class, w -> {
-                    directory.file(w.gone(), System.nanoTime());
-                    topic.tell(Topic.publish(w.gone()));
-                    return this;
-                })
+                .onMessage(AnnounceNow.class, a -> onTick())
                 .onMessage(NodeLost.class, n -> {
                     directory.dropNode(n.node());
                     return this;
@@ -81,10 +76,9 @@ final class ReplicaDirectoryKeeper extends AbstractBehavior<ReplicaDirectoryKeep
     }
 
     private Behavior<Command> onTick() {
-        for (ReplicaStatus s : local.get()) {
-            directory.file(s, System.nanoTime());
-            topic.tell(Topic.publish(s));
-        }
+        NodeAnnouncement a = local.get();
+        directory.file(a, System.nanoTime());
+        topic.tell(Topic.publish(a));
         return this;
     }
 }

@@ -34,6 +34,7 @@ public final class ReplicaSharding {
     private final StreamReceiver.Sinks sinks = new StreamReceiver.Sinks();
     private final ReplicaDirectory directory;
     private final Map<String, ReplicaClient> remotes = new ConcurrentHashMap<>();
+    private final java.util.List<SliceInfo> slices;
     private final ActorRef<ReplicaDirectoryKeeper.Command> keeper;
 
     private record LocalReplica(String model, String version, LocalReplicaClient client) {
@@ -44,21 +45,25 @@ public final class ReplicaSharding {
         }
     }
 
-    /** Announces this node's replicas every 250 ms; an announcement counts for 2 s. */
+    /** Announces this node's replicas (no slices) every 250 ms; an announcement counts for 2 s. */
     public ReplicaSharding(ActorSystem<?> system) {
-        this(system, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2));
+        this(system, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2), java.util.List.of());
     }
 
     /**
      * @param announceEvery how often this node announces its replicas' state and load
      * @param expiry        how long an announcement counts (a node that stops announcing drops out after it)
+     * @param sliceMemory   the memory budget of each of this node's slices (none: the node runs no placed replicas)
      */
-    public ReplicaSharding(ActorSystem<?> system, java.time.Duration announceEvery, java.time.Duration expiry) {
+    public ReplicaSharding(ActorSystem<?> system, java.time.Duration announceEvery, java.time.Duration expiry, java.util.List<Long> sliceMemory) {
         this.sharding = ClusterSharding.get(system);
         this.self = PinnedToNode.shardOf(Cluster.get(system).selfMember().address());
         this.receiver = system.systemActorOf(StreamReceiver.create(sinks), "replica-streams", Props.empty());
         this.directory = new ReplicaDirectory(expiry);
-        this.keeper = system.systemActorOf(ReplicaDirectoryKeeper.create(directory, this::localStatuses, announceEvery),
+        java.util.List<SliceInfo> slices = new java.util.ArrayList<>();
+        for (int i = 0; i < sliceMemory.size(); i++) slices.add(new SliceInfo(self + "/" + i, self, sliceMemory.get(i)));
+        this.slices = java.util.List.copyOf(slices);
+        this.keeper = system.systemActorOf(ReplicaDirectoryKeeper.create(directory, this::announcement, announceEvery),
                 "replica-directory", Props.empty());
         sharding.init(Entity.of(TYPE_KEY, ctx -> {
             LocalReplica local = locals.get(ctx.getEntityId());
@@ -84,10 +89,10 @@ public final class ReplicaSharding {
         return directory;
     }
 
-    private java.util.List<ReplicaStatus> localStatuses() {
-        java.util.List<ReplicaStatus> out = new java.util.ArrayList<>();
-        for (LocalReplica r : locals.values()) out.add(r.status(self));
-        return out;
+    private NodeAnnouncement announcement() {
+        java.util.List<ReplicaStatus> replicas = new java.util.ArrayList<>();
+        for (LocalReplica r : locals.values()) replicas.add(r.status(self));
+        return new NodeAnnouncement(self, slices, replicas);
     }
 
     /** The name of a model version's replica on a node. */
@@ -103,7 +108,7 @@ public final class ReplicaSharding {
         String name = replicaName(model, version);
         LocalReplica r = new LocalReplica(model, version, new LocalReplicaClient(name, self, loop));
         locals.put(entityId(self, name), r);
-        directory.file(r.status(self), System.nanoTime());
+        keeper.tell(new ReplicaDirectoryKeeper.AnnounceNow());
         return r.client();
     }
 
@@ -112,7 +117,7 @@ public final class ReplicaSharding {
         String id = entityId(self, replicaName(model, version));
         LocalReplica r = locals.remove(id);
         if (r != null) {
-            keeper.tell(new ReplicaDirectoryKeeper.Withdraw(new ReplicaStatus(self, r.client().name(), model, version, false, 0, 0, 0, 0)));
+            keeper.tell(new ReplicaDirectoryKeeper.AnnounceNow());
             sharding.entityRefFor(TYPE_KEY, id).tell(new Replica.Stop());
         }
     }

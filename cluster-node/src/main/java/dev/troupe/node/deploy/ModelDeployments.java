@@ -1,6 +1,8 @@
 package dev.troupe.node.deploy;
 
+import dev.troupe.actors.placement.Placement;
 import dev.troupe.actors.registry.ModelRegistry;
+import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.replica.LocalReplicaClient;
 import dev.troupe.actors.replica.StepLoop;
@@ -59,7 +61,6 @@ public final class ModelDeployments implements AutoCloseable {
         String detail;
         Instant since;
         LoadedVersion loaded;
-        long lastRoutedNanos = System.nanoTime();
         CompletableFuture<LoadedVersion> ready = new CompletableFuture<>();
 
         Slot(String version) {
@@ -92,6 +93,14 @@ public final class ModelDeployments implements AutoCloseable {
     /** What a gateway needs of each deployed version (from its file's metadata, not its weights). */
     private final Map<String, ServedModel> cards = new TreeMap<>();
     private final Map<String, CompletableFuture<Void>> routable = new TreeMap<>();
+    /** Memory one replica of each carded version needs: its file (the weights) and its KV pool. */
+    private final Map<String, Long> replicaBytes = new TreeMap<>();
+    /** When each version last had traffic (or was deployed): it stays wanted for keep-warm after. */
+    private final Map<String, Long> lastWanted = new TreeMap<>();
+    /** The versions placement runs on this node. */
+    private java.util.Set<String> assignedHere = java.util.Set.of();
+    private List<PlacementPlanner.Want> lastDemand = List.of();
+    private java.util.function.Consumer<Placement.Demand> demandSink = d -> {};
     private ModelRegistry.State desired = ModelRegistry.State.EMPTY;
     private boolean closed;
     private long ticks;
@@ -148,6 +157,28 @@ public final class ModelDeployments implements AutoCloseable {
         apply(s, false);
     }
 
+    /** Where this model's demand goes (the placement singleton); sent on every change and every 2 s. */
+    public void demandTo(java.util.function.Consumer<Placement.Demand> sink) {
+        this.demandSink = sink;
+    }
+
+    /**
+     * The cluster's placement (published by the placement singleton): a worker loads the versions of this
+     * model placed on this node and drains and unloads the others.
+     */
+    public void followPlacement(Placement.Current placement) {
+        if (!worker) return;
+        java.util.Set<String> here = new java.util.TreeSet<>();
+        for (Placement.Placed p : placement.assignments()) {
+            if (p.key().model().equals(model) && p.assignment().node().equals(sharding.selfNode())) here.add(p.key().version());
+        }
+        synchronized (this) {
+            if (closed || here.equals(assignedHere)) return;
+            assignedHere = java.util.Set.copyOf(here);
+            reconcile();
+        }
+    }
+
     /** Where this node reads a version's file: its registered path, or this node's own copy of the same bytes. */
     private Path fileOf(ModelRegistry.VersionInfo info) {
         Path mine = localFiles.get(info.sha256());
@@ -188,10 +219,13 @@ public final class ModelDeployments implements AutoCloseable {
         return f;
     }
 
-    /** Loads a deployed version again if it failed or went cold (an explicit deploy asks for it). */
+    /** Wants a deployed version again (warm for keep-warm) and loads it again here if it failed (an explicit deploy asks for it). */
     public synchronized void ensureLoaded(String version) {
+        if (!isDeployed(desired, version)) return;
+        lastWanted.put(version, System.nanoTime());
         Slot s = slots.get(version);
-        if (s != null && (s.phase == Phase.FAILED || s.phase == Phase.COLD) && isDeployed(desired, version)) startLoad(version);
+        if (s != null && s.phase == Phase.FAILED && assignedHere.contains(version)) startLoad(version);
+        sendDemand(true);
     }
 
     public synchronized Map<String, VersionStatus> status() {
@@ -246,34 +280,78 @@ public final class ModelDeployments implements AutoCloseable {
     private void apply(ModelRegistry.State s, boolean startingUp) {
         synchronized (this) {
             if (closed || s.history().size() < desired.history().size()) return;
+            ModelRegistry.State before = desired;
             desired = s;
+            long now = System.nanoTime();
             for (String version : s.versions().keySet()) {
-                boolean deployed = isDeployed(s, version);
-                if (deployed && !cards.containsKey(version)) card(s.versions().get(version));
-                if (!worker) continue;
-                Slot slot = slots.get(version);
-                boolean needed = deployed && hasTraffic(s, version);
-                if (deployed && slot == null && startingUp && !needed) {
-                    slot = new Slot(version);
-                    slot.set(Phase.COLD, "not loaded at start-up: it has no traffic");
+                if (!isDeployed(s, version)) continue;
+                if (!cards.containsKey(version)) card(s.versions().get(version));
+                // A version deployed while this node runs is wanted (warm) at once; one found at start-up without traffic starts cold.
+                if (hasTraffic(s, version) || (!startingUp && !isDeployed(before, version))) lastWanted.put(version, now);
+                if (worker && !slots.containsKey(version)) {
+                    Slot slot = new Slot(version);
+                    slot.set(Phase.COLD, "not placed on this node");
                     slots.put(version, slot);
-                } else if (deployed && (slot == null || (slot.phase == Phase.COLD && needed))) {
-                    startLoad(version);
-                } else if (!deployed && slot != null && slot.phase == Phase.READY) {
-                    startUnload(slot, "no longer deployed");
                 }
             }
+            reconcile();
             republish();
+            sendDemand(false);
         }
         for (var l : listeners) l.accept(s);
+    }
+
+    /** A worker's loaded versions follow placement: load what is placed here, drain and unload the rest. */
+    private void reconcile() {
+        if (!worker) return;
+        for (Slot slot : slots.values()) {
+            boolean here = assignedHere.contains(slot.version) && isDeployed(desired, slot.version);
+            if (here && slot.phase == Phase.COLD) startLoad(slot.version);
+            else if (!here && slot.phase == Phase.READY) startUnload(slot, isDeployed(desired, slot.version) ? "released by placement" : "no longer deployed");
+        }
+    }
+
+    /**
+     * This model's replicas wanted now: each deployed version with traffic, or with traffic (or deployed)
+     * within keep-warm, its deployment's replica count, each needing its file and KV pool in memory.
+     */
+    private List<PlacementPlanner.Want> wants() {
+        List<PlacementPlanner.Want> out = new ArrayList<>();
+        long now = System.nanoTime();
+        for (Map.Entry<String, ModelRegistry.Deployment> d : desired.deployments().entrySet()) {
+            String version = d.getKey();
+            Long wanted = lastWanted.get(version);
+            Long bytes = replicaBytes.get(version);
+            if (!isDeployed(desired, version) || bytes == null) continue;
+            if (!hasTraffic(desired, version) && (wanted == null || now - wanted > settings.keepWarm().toNanos())) continue;
+            for (int i = 0; i < Math.max(1, d.getValue().replicas()); i++) {
+                out.add(new PlacementPlanner.Want(new PlacementPlanner.ReplicaKey(model, version, i), bytes));
+            }
+        }
+        return out;
+    }
+
+    private long demandSentNanos;
+
+    /** Tells placement what this model wants when it changed, or (always) every 2 s in case the singleton moved. */
+    private void sendDemand(boolean force) {
+        List<PlacementPlanner.Want> w = wants();
+        long now = System.nanoTime();
+        if (!force && w.equals(lastDemand) && now - demandSentNanos < 2_000_000_000L) return;
+        lastDemand = w;
+        demandSentNanos = now;
+        demandSink.accept(new Placement.Demand(model, w));
     }
 
     /** What a gateway needs of a version, read from its file's header and tokenizer (no weights); null if it cannot be read here. */
     private void card(ModelRegistry.VersionInfo info) {
         try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(fileOf(info))) {
             String template = f.has("tokenizer.chat_template") ? f.getString("tokenizer.chat_template") : null;
+            dev.troupe.engine.model.LlamaConfig c = dev.troupe.engine.model.LlamaConfig.from(f);
+            long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
+            replicaBytes.put(info.version(), Files.size(fileOf(info)) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES);
             cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.fromGguf(f),
-                    dev.troupe.engine.model.LlamaConfig.from(f).contextLength(), ChatTemplate.fromGguf(template),
+                    c.contextLength(), ChatTemplate.fromGguf(template),
                     new dev.troupe.sharding.VersionReplicas(model, info.version(), sharding, replicaRouter),
                     info.registeredAt().getEpochSecond(), null));
         } catch (Exception e) {
@@ -300,16 +378,11 @@ public final class ModelDeployments implements AutoCloseable {
             for (ServedModel m : router.versions()) stillReady &= ready.containsKey(m.version());
             if (!stillReady) router.clear();
         }
-        long now = System.nanoTime();
-        for (ServedModel m : router.versions()) {
-            Slot slot = slots.get(m.version());
-            if (slot != null) slot.lastRoutedNanos = now;
-        }
     }
 
     /**
-     * Four times a second: the routing table follows the cluster's replicas, and versions without traffic
-     * past the keep-warm window are drained and unloaded.
+     * Four times a second: the routing table follows the cluster's replicas, and placement hears what this
+     * model wants (versions without traffic stop being wanted after keep-warm; placement then releases them).
      */
     private synchronized void tick() {
         if (closed) return;
@@ -318,15 +391,8 @@ public final class ModelDeployments implements AutoCloseable {
             if (++ticks % 20 == 0) state().thenAccept(this::follow);
             republish();
             long now = System.nanoTime();
-            java.util.Set<String> routed = router.effectiveWeights().keySet();
-            for (Slot s : slots.values()) {
-                if (routed.contains(s.version)) {
-                    s.lastRoutedNanos = now;
-                } else if (s.phase == Phase.READY && !hasTraffic(desired, s.version)
-                        && now - s.lastRoutedNanos > settings.keepWarm().toNanos()) {
-                    startUnload(s, "cooled down: no traffic for " + settings.keepWarm());
-                }
-            }
+            for (String v : router.effectiveWeights().keySet()) lastWanted.put(v, now);
+            sendDemand(false);
         } catch (RuntimeException e) {
             log.warn("deployment tick failed", e);
         }
@@ -349,20 +415,21 @@ public final class ModelDeployments implements AutoCloseable {
                 log.warn("model '{}': version {} failed to load: {}", model, version, why);
                 synchronized (this) {
                     slot.set(Phase.FAILED, why);
+                    CompletableFuture<Void> r = routable.get(version);
+                    if (r != null && !r.isDone()) r.completeExceptionally(e);
                 }
                 ready.completeExceptionally(e);
                 return;
             }
             boolean keep;
             synchronized (this) {
-                keep = !closed && isDeployed(desired, version);
+                keep = !closed && isDeployed(desired, version) && assignedHere.contains(version);
                 if (keep) {
                     slot.loaded = loaded;
-                    slot.lastRoutedNanos = System.nanoTime();
                     slot.set(Phase.READY, "loaded in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
                     republish();
                 } else {
-                    slot.set(Phase.COLD, "no longer deployed when its load finished");
+                    slot.set(Phase.COLD, "no longer deployed or placed here when its load finished");
                 }
             }
             if (!keep) {

@@ -7,6 +7,8 @@ import dev.troupe.node.openai.ApiError;
 import dev.troupe.sharding.PinnedToNode;
 import dev.troupe.sharding.ReplicaDirectory;
 import dev.troupe.sharding.ReplicaStatus;
+import dev.troupe.sharding.SliceInfo;
+import dev.troupe.actors.placement.Placement;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.Member;
 import org.apache.pekko.cluster.typed.Cluster;
@@ -22,19 +24,24 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 /**
  * {@code GET /admin/cluster} (admin token): the cluster as this node sees it. Members with their roles,
- * status and reachability; every replica any node announces, with its model, version, node, state and
- * load (queued and running sequences, KV blocks free of total).
+ * status and reachability; the workers' slices with their memory, total and free of placed replicas;
+ * the placement (which replica runs on which slice, and why the others run nowhere); every replica any
+ * node announces, with its model, version, node, state and load (queued and running sequences, KV blocks
+ * free of total).
  */
 public final class ClusterAdminApi extends AllDirectives {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final ActorSystem<?> system;
     private final ReplicaDirectory directory;
+    private final java.util.function.Supplier<Placement.Current> placement;
     private final AdminAuth auth;
 
-    public ClusterAdminApi(ActorSystem<?> system, ReplicaDirectory directory, String adminToken) {
+    public ClusterAdminApi(ActorSystem<?> system, ReplicaDirectory directory, java.util.function.Supplier<Placement.Current> placement,
+                           String adminToken) {
         this.system = system;
         this.directory = directory;
+        this.placement = placement;
         this.auth = new AdminAuth(adminToken);
     }
 
@@ -63,6 +70,30 @@ public final class ClusterAdminApi extends AllDirectives {
             ArrayNode roles = m.putArray("roles");
             new java.util.TreeSet<>(e.getValue().getRoles()).stream().filter(r -> !r.startsWith("dc-")).forEach(roles::add);
         }
+        Placement.Current placed = placement.get();
+        java.util.Map<String, Long> usedBySlice = new java.util.HashMap<>();
+        for (Placement.Placed p : placed.assignments()) usedBySlice.merge(p.assignment().slice(), p.assignment().memoryBytes(), Long::sum);
+        ArrayNode slices = out.putArray("slices");
+        for (SliceInfo sl : directory.slices()) {
+            ObjectNode o = slices.addObject();
+            o.put("id", sl.id());
+            o.put("node", sl.node());
+            o.put("memory_total_bytes", sl.memoryBytes());
+            o.put("memory_free_bytes", sl.memoryBytes() - usedBySlice.getOrDefault(sl.id(), 0L));
+        }
+        ObjectNode placementNode = out.putObject("placement");
+        ArrayNode assignments = placementNode.putArray("assignments");
+        for (Placement.Placed p : placed.assignments()) {
+            ObjectNode a = assignments.addObject();
+            a.put("replica", Placement.text(p.key()));
+            a.put("model", p.key().model());
+            a.put("version", p.key().version());
+            a.put("slice", p.assignment().slice());
+            a.put("node", p.assignment().node());
+            a.put("memory_bytes", p.assignment().memoryBytes());
+        }
+        ObjectNode why = placementNode.putObject("unplaceable");
+        placed.unplaceable().forEach(why::put);
         ArrayNode replicas = out.putArray("replicas");
         for (ReplicaStatus s : directory.all()) {
             ObjectNode r = replicas.addObject();

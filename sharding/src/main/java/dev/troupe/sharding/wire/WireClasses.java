@@ -7,6 +7,10 @@ import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.sharding.ReplicaStatus;
+import dev.troupe.sharding.NodeAnnouncement;
+import dev.troupe.sharding.SliceInfo;
+import dev.troupe.actors.placement.Placement;
+import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.tenant.Quotas;
 import dev.troupe.actors.tenant.Tenant;
 import dev.troupe.actors.tenant.UsageLedger;
@@ -141,7 +145,19 @@ public final class WireClasses {
             entry(269, GenerationEvent.TokenLogprob.class),
             entry(270, StepLoop.Stats.class),
             entry(271, ReplicaStatus.class),
-            entry(116, ModelRegistry.Changed.class)
+            entry(116, ModelRegistry.Changed.class),
+            entry(272, NodeAnnouncement.class),
+            entry(273, SliceInfo.class),
+
+            // ---- placement (300-349)
+            entry(300, Placement.Demand.class),
+            entry(301, Placement.GetPlacement.class),
+            entry(302, Placement.Tick.class),
+            entry(303, Placement.Current.class),
+            entry(304, Placement.Placed.class),
+            entry(305, PlacementPlanner.Want.class),
+            entry(306, PlacementPlanner.ReplicaKey.class),
+            entry(307, PlacementPlanner.Assignment.class)
 
             // ---- append new entries above this line, with new ids
     );

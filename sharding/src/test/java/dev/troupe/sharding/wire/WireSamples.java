@@ -7,6 +7,10 @@ import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.sharding.ReplicaStatus;
+import dev.troupe.sharding.NodeAnnouncement;
+import dev.troupe.sharding.SliceInfo;
+import dev.troupe.actors.placement.Placement;
+import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.tenant.Quotas;
 import dev.troupe.actors.tenant.Tenant;
 import dev.troupe.actors.tenant.UsageLedger;
@@ -155,7 +159,24 @@ final class WireSamples {
         out.add(GenerationEvent.FailureKind.DEADLINE_EXCEEDED);
         out.add(lp);
         out.add(stats);
-        out.add(new ReplicaStatus("10.0.0.1:25520", "m@v1", "m", "v1", true, 1, 2, 54, 64));
+        ReplicaStatus status = new ReplicaStatus("10.0.0.1:25520", "m@v1", "m", "v1", true, 1, 2, 54, 64);
+        out.add(status);
+        SliceInfo slice = new SliceInfo("10.0.0.1:25520/0", "10.0.0.1:25520", 8L << 30);
+        out.add(slice);
+        out.add(new NodeAnnouncement("10.0.0.1:25520", List.of(slice), List.of(status)));
+        // placement
+        PlacementPlanner.ReplicaKey key = new PlacementPlanner.ReplicaKey("m", "v1", 0);
+        PlacementPlanner.Want want = new PlacementPlanner.Want(key, 3L << 30);
+        PlacementPlanner.Assignment assignment = new PlacementPlanner.Assignment(slice.id(), slice.node(), 3L << 30);
+        Placement.Placed placed = new Placement.Placed(key, assignment);
+        out.add(new Placement.Demand("m", List.of(want)));
+        out.add(new Placement.GetPlacement((ActorRef) ref));
+        out.add(new Placement.Tick());
+        out.add(new Placement.Current(List.of(placed), Map.of("m@v1#1", "needs 3072 MiB")));
+        out.add(placed);
+        out.add(want);
+        out.add(key);
+        out.add(assignment);
         return out;
     }
 }
