@@ -7,6 +7,8 @@
 #           rounded up: the same total engine threads as local when they divide)
 # Needs PostgreSQL on 127.0.0.1:5432 (the cluster's journal; a throw-away database is created and dropped).
 # Usage: bench/cluster.sh [MODEL_FILE] [THREADS] [CONCURRENCY] [MAX_TOKENS] [NODES]
+# Env: SETUPS (default "local remote cluster"): which setups to run; NODE_ENV: extra VAR=value settings for
+# every node (e.g. NODE_ENV="TROUPE_CLUSTER_TRANSPORT=tcp" to compare Artery's transports).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODEL="${1:-$ROOT/../shared/models/random15M-q8_0.gguf}"
@@ -33,7 +35,7 @@ trap cleanup EXIT
 node() {
   local n=$1 http=$2 cport=$3 threads=$4
   shift 4
-  TROUPE_LOG_LEVEL=WARN TROUPE_JOURNAL=postgres TROUPE_JOURNAL_URL="jdbc:postgresql://127.0.0.1:5432/$db" \
+  env ${NODE_ENV:-} TROUPE_LOG_LEVEL=WARN TROUPE_JOURNAL=postgres TROUPE_JOURNAL_URL="jdbc:postgresql://127.0.0.1:5432/$db" \
     bin/troupe serve --model "$MODEL" --port "$http" --cluster-port "$cport" --threads "$threads" --data-dir "$work/$n" "$@" \
     2>"$work/$n.log" &
   pids+=($!)
@@ -59,18 +61,24 @@ scale() {
 }
 export TROUPE_ADMIN_TOKEN=bench
 
-node local 18180 25620 "$THREADS"
-ready 18180
-load local 18180
-stop_all
+SETUPS="${SETUPS:-local remote cluster}"
+if [[ " $SETUPS " == *" local "* ]]; then
+  node local 18180 25620 "$THREADS"
+  ready 18180
+  load local 18180
+  stop_all
+fi
 
-node worker 18181 25621 "$THREADS"
-ready 18181
-node gateway 18182 25622 1 --seed 127.0.0.1:25621 --roles gateway
-ready 18182
-load remote 18182
-stop_all
+if [[ " $SETUPS " == *" remote "* ]]; then
+  node worker 18181 25621 "$THREADS"
+  ready 18181
+  node gateway 18182 25622 1 --seed 127.0.0.1:25621 --roles gateway
+  ready 18182
+  load remote 18182
+  stop_all
+fi
 
+[[ " $SETUPS " == *" cluster "* ]] || exit 0
 each=$(( (THREADS + NODES - 1) / NODES ))
 node c1 18191 25631 "$each"
 ready 18191

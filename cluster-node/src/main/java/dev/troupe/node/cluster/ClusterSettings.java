@@ -17,7 +17,7 @@ import java.util.Set;
  * roles and the transport, checked here and turned into the Pekko settings that carry them out.
  */
 public record ClusterSettings(String host, int port, List<String> seeds, Set<String> roles, String transport, Path aeronDir,
-                              Duration joinTimeout, Duration splitBrainStableAfter) {
+                              int aeronIdleCpuLevel, Duration joinTimeout, Duration splitBrainStableAfter) {
     public static final String GATEWAY = "gateway";
     public static final String WORKER = "worker";
     /** The actor system's name: every node of a cluster must use the same. */
@@ -36,6 +36,9 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
         if (!transport.equals("aeron-udp") && !transport.equals("tcp")) {
             throw new IllegalArgumentException("troupe.cluster.transport must be aeron-udp or tcp, got '" + transport + "'");
         }
+        if (aeronIdleCpuLevel < 1 || aeronIdleCpuLevel > 10) {
+            throw new IllegalArgumentException("troupe.cluster.aeron-idle-cpu-level must be 1..10, got " + aeronIdleCpuLevel);
+        }
         if (!seeds.isEmpty() && port == 0) {
             throw new IllegalArgumentException("a node that joins seeds needs a fixed cluster port (--cluster-port), so its peers can reach it");
         }
@@ -48,7 +51,8 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
         String dir = k.getString("aeron-dir");
         return new ClusterSettings(k.getString("host"), k.getInt("port"), listOrCsv(k, "seeds"),
                 new LinkedHashSet<>(listOrCsv(k, "roles")), k.getString("transport"),
-                dir.isBlank() ? defaultAeronDir() : Path.of(dir), k.getDuration("join-timeout"), k.getDuration("split-brain-stable-after"));
+                dir.isBlank() ? defaultAeronDir() : Path.of(dir), k.getInt("aeron-idle-cpu-level"), k.getDuration("join-timeout"),
+                k.getDuration("split-brain-stable-after"));
     }
 
     /** A list setting, or the comma-separated string an environment variable gives. */
@@ -117,6 +121,7 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
             c = c.withValue("pekko.remote.artery.advanced.aeron.embedded-media-driver", ConfigValueFactory.fromAnyRef(true))
                     .withValue("pekko.remote.artery.advanced.aeron.aeron-dir", ConfigValueFactory.fromAnyRef(aeronDir.toString()))
                     .withValue("pekko.remote.artery.advanced.aeron.delete-aeron-dir", ConfigValueFactory.fromAnyRef(true))
+                    .withValue("pekko.remote.artery.advanced.aeron.idle-cpu-level", ConfigValueFactory.fromAnyRef(aeronIdleCpuLevel))
                     // Bounded shutdown (STACK.md): without these the last system to stop sometimes hung flushing.
                     .withValue("pekko.remote.artery.advanced.aeron.give-up-message-after", ConfigValueFactory.fromAnyRef("3s"))
                     .withValue("pekko.remote.artery.advanced.give-up-system-message-after", ConfigValueFactory.fromAnyRef("3s"));

@@ -24,6 +24,7 @@ class ClusterSettingsTest {
         assertTrue(p.getBoolean("pekko.remote.artery.advanced.aeron.embedded-media-driver"));
         assertTrue(p.getBoolean("pekko.remote.artery.advanced.aeron.delete-aeron-dir"));
         assertTrue(p.getString("pekko.remote.artery.advanced.aeron.aeron-dir").contains("troupe-aeron-"));
+        assertEquals(1, p.getInt("pekko.remote.artery.advanced.aeron.idle-cpu-level"));
         assertEquals(List.of(), p.getStringList("pekko.cluster.seed-nodes"));
         assertEquals("keep-majority", p.getString("pekko.cluster.split-brain-resolver.active-strategy"));
     }
@@ -52,5 +53,7 @@ class ClusterSettingsTest {
                 .getMessage().contains("--cluster-port"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("troupe.cluster.roles = []"))
                 .getMessage().contains("roles"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("troupe.cluster.aeron-idle-cpu-level = 11"))
+                .getMessage().contains("1..10"));
     }
 }
