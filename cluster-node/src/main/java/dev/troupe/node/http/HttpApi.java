@@ -10,6 +10,7 @@ import dev.troupe.node.openai.ApiError;
 import dev.troupe.node.openai.CompletionRequest;
 import dev.troupe.node.openai.EmbeddingRequest;
 import dev.troupe.node.openai.LogprobsAccumulator;
+import dev.troupe.node.openai.PromptPreparation;
 import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
 import dev.troupe.node.deploy.CanaryMonitor;
@@ -147,9 +148,10 @@ public final class HttpApi extends AllDirectives {
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             // The canary split hashes the client's request id when it sends one, so its retries stay on one version.
             ServedModel version = pick(clientId.filter(x -> !x.isBlank()).orElse(id));
-            String prompt = chat ? version.chatTemplate().render(req.messages()) : req.prompt();
-            int[] tokens = version.tokenizer().encode(prompt, version.tokenizer().addBosByDefault());
-            SamplingParams params = fitToContext(version, chat ? withTemplateStops(version, req.params()) : req.params(), tokens.length);
+            PromptPreparation.Prepared prepared = PromptPreparation.prepare(req, version.chatTemplate(), version.tokenizer(),
+                    version.contextLength());
+            int[] tokens = prepared.tokens();
+            SamplingParams params = prepared.params();
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
             ServedModel served = routed(version, tokens);
             TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
@@ -183,28 +185,6 @@ public final class HttpApi extends AllDirectives {
     private Route tenantHeaders(java.util.function.BiFunction<Optional<String>, Optional<String>, Route> inner) {
         return optionalHeaderValueByName("Authorization", auth ->
                 optionalHeaderValueByName("Idempotency-Key", key -> inner.apply(auth, key)));
-    }
-
-    /** A chat reply ends where the template's next turn would begin (up to OpenAI's four stop strings). */
-    private SamplingParams withTemplateStops(ServedModel model, SamplingParams p) {
-        List<String> stops = new ArrayList<>(p.stop());
-        for (String s : model.chatTemplate().stopStrings()) {
-            if (stops.size() < SamplingParams.MAX_STOP_STRINGS && !stops.contains(s)) stops.add(s);
-        }
-        return stops.size() == p.stop().size() ? p : p.toBuilder().stop(stops).build();
-    }
-
-    /** Caps max tokens to the context and refuses a prompt + max tokens that cannot fit, with the counts. */
-    private SamplingParams fitToContext(ServedModel model, SamplingParams p, int promptTokens) {
-        int ctx = model.contextLength();
-        boolean unlimited = p.maxTokens() == Integer.MAX_VALUE;
-        if (promptTokens >= ctx || (!unlimited && promptTokens + p.maxTokens() > ctx)) {
-            String asked = unlimited ? promptTokens + " tokens in the prompt"
-                    : (promptTokens + p.maxTokens()) + " tokens (" + promptTokens + " in the prompt, " + p.maxTokens() + " for the completion)";
-            throw ApiError.badRequest("This model's maximum context length is " + ctx + " tokens. However, you requested "
-                    + asked + ". Please reduce the length of the prompt or max_tokens.", unlimited ? "messages" : "max_tokens");
-        }
-        return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
     }
 
     /**

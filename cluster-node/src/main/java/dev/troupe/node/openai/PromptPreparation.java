@@ -1,0 +1,47 @@
+package dev.troupe.node.openai;
+
+import dev.troupe.engine.sampling.SamplingParams;
+import dev.troupe.engine.tokenizer.Tokenizer;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A parsed completion or chat request made ready for a model version: the chat template applied, the prompt
+ * tokenized, the template's turn ends added as stop strings, max tokens fitted to the context (or a precise
+ * 400). Plain code, no HTTP: the same for every door into Troupe.
+ */
+public final class PromptPreparation {
+    private PromptPreparation() {}
+
+    /** The prompt's token ids (BOS as the model wants) and the sampling parameters to run them with. */
+    public record Prepared(int[] tokens, SamplingParams params) {}
+
+    public static Prepared prepare(CompletionRequest req, ChatTemplate template, Tokenizer tokenizer, int contextLength) {
+        String prompt = req.chat() ? template.render(req.messages()) : req.prompt();
+        int[] tokens = tokenizer.encode(prompt, tokenizer.addBosByDefault());
+        SamplingParams params = req.chat() ? withTemplateStops(template, req.params()) : req.params();
+        return new Prepared(tokens, fitToContext(contextLength, params, tokens.length));
+    }
+
+    /** A chat reply ends where the template's next turn would begin (up to OpenAI's four stop strings). */
+    static SamplingParams withTemplateStops(ChatTemplate template, SamplingParams p) {
+        List<String> stops = new ArrayList<>(p.stop());
+        for (String s : template.stopStrings()) {
+            if (stops.size() < SamplingParams.MAX_STOP_STRINGS && !stops.contains(s)) stops.add(s);
+        }
+        return stops.size() == p.stop().size() ? p : p.toBuilder().stop(stops).build();
+    }
+
+    /** Caps max tokens to the context and refuses a prompt + max tokens that cannot fit, with the counts. */
+    static SamplingParams fitToContext(int ctx, SamplingParams p, int promptTokens) {
+        boolean unlimited = p.maxTokens() == Integer.MAX_VALUE;
+        if (promptTokens >= ctx || (!unlimited && promptTokens + p.maxTokens() > ctx)) {
+            String asked = unlimited ? promptTokens + " tokens in the prompt"
+                    : (promptTokens + p.maxTokens()) + " tokens (" + promptTokens + " in the prompt, " + p.maxTokens() + " for the completion)";
+            throw ApiError.badRequest("This model's maximum context length is " + ctx + " tokens. However, you requested "
+                    + asked + ". Please reduce the length of the prompt or max_tokens.", unlimited ? "messages" : "max_tokens");
+        }
+        return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
+    }
+}
