@@ -260,7 +260,9 @@ public final class ServeCommand {
             AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
             ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), placement::latest, config.getString("troupe.admin.token"));
             ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
-                    .bindFlow(api.handler(api.concat(tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route())))
+                    .bindFlow(api.handler(cluster.isGateway()
+                            ? api.concat(tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route(true))
+                            : api.route(false)))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
             log.info("serving model '{}' version {} at http://{}:{}/v1", name, state.live(), http.host(), binding.localAddress().getPort());
 

@@ -120,11 +120,23 @@ public final class HttpApi extends AllDirectives {
     }
 
     public Route route() {
-        return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
+        return route(true);
+    }
+
+    /**
+     * The routes; a node without the gateway role (troupe.cluster.roles) answers only health and metrics, and
+     * sends API clients to a gateway with a 404.
+     */
+    public Route route(boolean gateway) {
+        Route api = gateway ? concat(
                 path(segment("v1").slash("completions"), () -> post(() -> generate(false))),
                 path(segment("v1").slash("chat").slash("completions"), () -> post(() -> generate(true))),
                 path(segment("v1").slash("models"), () -> get(this::models)),
-                path(segment("v1").slash("embeddings"), () -> post(this::embeddings)),
+                path(segment("v1").slash("embeddings"), () -> post(this::embeddings)))
+                : pathPrefix("v1", () -> complete(error(ApiError.notFound("This node is a worker only (troupe.cluster.roles): "
+                        + "send API requests to a gateway node.", null, "not_a_gateway"))));
+        return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
+                api,
                 path(segment("health").slash("live"), () -> get(() -> complete(json(StatusCodes.OK, "{\"status\":\"live\"}")))),
                 path(segment("health").slash("ready"), () -> get(this::ready)),
                 path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
