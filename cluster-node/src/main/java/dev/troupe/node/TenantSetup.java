@@ -1,7 +1,10 @@
 package dev.troupe.node;
 
 import com.typesafe.config.Config;
-import dev.troupe.actors.tenant.QuotaLimiter;
+import dev.troupe.actors.tenant.QuotaCounter;
+import dev.troupe.sharding.ClusterQuotaCounter;
+import dev.troupe.sharding.PinnedToNode;
+import dev.troupe.node.cluster.ClusterSettings;
 import dev.troupe.actors.tenant.Tenant;
 import dev.troupe.actors.tenant.TenantDirectory;
 import dev.troupe.actors.tenant.TenantFeed;
@@ -83,7 +86,12 @@ public final class TenantSetup {
             log.info("{} tenant(s): /v1 needs an API key{}", n, allowAnonymous ? " (or none: troupe.auth.allow-anonymous = on)" : "");
         }
 
-        TenantGate gate = new TenantGate(directory, new QuotaLimiter(System::nanoTime), sharding::usage,
+        // Quotas count cluster-wide, at each tenant's one quota entity.
+        org.apache.pekko.cluster.typed.Cluster cluster = org.apache.pekko.cluster.typed.Cluster.get(system);
+        QuotaCounter quotas = new ClusterQuotaCounter(sharding::quota, PinnedToNode.shardOf(cluster.selfMember().address()),
+                config.getDuration("troupe.tenants.quota-timeout"), () -> (int) java.util.stream.StreamSupport.stream(
+                        cluster.state().getMembers().spliterator(), false).filter(m -> m.hasRole(ClusterSettings.GATEWAY)).count());
+        TenantGate gate = new TenantGate(directory, quotas, sharding::usage,
                 loopback || allowAnonymous, allowAnonymous, Clock.systemUTC());
         TenantAdminApi adminApi = new TenantAdminApi(system, new AdminAuth(config.getString("troupe.admin.token")), gate,
                 sharding::tenant, sharding::usage);

@@ -190,14 +190,15 @@ class ClusterIT {
             awaitReplicasOn(nodes, clusterAddresses(all));
             ExecutorService clients = Executors.newFixedThreadPool(24);
             List<Future<HttpResponse<String>>> inFlight = new ArrayList<>();
+            CompletableFuture<Integer> stopping = null;
             String reference = JSON.readTree(Files.readAllLines(NodeProcess.sharedModel("stories260K-greedy.jsonl")).get(1))
                     .get("completion").asText();
             for (int i = 0; i < 72; i++) {
                 NodeProcess g = nodes.get(i % 3);
                 inFlight.add(clients.submit(() -> g.post("/v1/completions", completion("Once upon a time", 80))));
-                if (i == 24) CompletableFuture.runAsync(() -> {
+                if (i == 24) stopping = CompletableFuture.supplyAsync(() -> {
                     try {
-                        assertEquals(0, fourth.stop(Duration.ofSeconds(60)));
+                        return fourth.stop(Duration.ofSeconds(60));
                     } catch (Exception e) {
                         throw new RuntimeException(e);
                     }
@@ -209,11 +210,7 @@ class ClusterIT {
                 assertEquals(reference, JSON.readTree(r.body()).get("choices").get(0).get("text").asText());
             }
             clients.shutdown();
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (fourth.alive()) {
-                assertTrue(System.nanoTime() < until, "node4 did not exit:\n" + fourth.tail());
-                Thread.sleep(50);
-            }
+            assertEquals(NodeProcess.SIGTERM_EXIT, stopping.get(90, TimeUnit.SECONDS), "node4 ended its shutdown:\n" + fourth.tail());
             // The survivors keep serving; the fourth replica has nowhere to go (one per node) and says why.
             for (NodeProcess g : nodes) assertEquals(200, g.post("/v1/completions", completion("Hi", 4)).statusCode());
             awaitUnplaceable(nodes.get(0), MODEL + "@v1#3");
@@ -231,9 +228,57 @@ class ClusterIT {
             System.out.println("re-placement onto a joining node: " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)
                     + " ms from its start to its replica serving");
         } finally {
-            fifth.stop(Duration.ofSeconds(60));
+            assertEquals(NodeProcess.SIGTERM_EXIT, fifth.stop(Duration.ofSeconds(60)), fifth.tail());
             fifth.close();
         }
+    }
+
+    @Test
+    @Order(4)
+    void aTenantsQuotaHoldsAcrossThreeGateways() throws Exception {
+        NodeProcess first = nodes.get(0);
+        HttpResponse<String> created = first.admin("POST", "/admin/tenants",
+                "{\"id\":\"metered\",\"quotas\":{\"requests_per_minute\":60},\"models\":[\"" + MODEL + "\"]}");
+        assertEquals(201, created.statusCode(), created.body());
+        String key = JSON.readTree(first.admin("POST", "/admin/tenants/metered/keys", null).body()).get("key").asText();
+        // Every gateway knows the key (pushed by pub-sub) before the flood starts.
+        for (NodeProcess g : nodes) {
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (g.post("/v1/completions", completion("Hi", 1), key).statusCode() == 401) {
+                assertTrue(System.nanoTime() < until, g.name + " does not know the key");
+                Thread.sleep(20);
+            }
+        }
+        // Three clients, one per gateway, as fast as they can for 8 s: one minute's quota is 60 requests in all
+        // (the three probes above included).
+        java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger(nodes.size());
+        java.util.concurrent.atomic.AtomicInteger limited = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger other = new java.util.concurrent.atomic.AtomicInteger();
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(8);
+        List<Thread> clients = new ArrayList<>();
+        for (NodeProcess g : nodes) {
+            Thread t = new Thread(() -> {
+                try {
+                    while (System.nanoTime() < end) {
+                        HttpResponse<String> r = g.post("/v1/completions", completion("Hi", 1), key);
+                        if (r.statusCode() == 200) ok.incrementAndGet();
+                        else if (r.statusCode() == 429 && r.headers().firstValue("Retry-After").isPresent()) limited.incrementAndGet();
+                        else other.incrementAndGet();
+                    }
+                } catch (Exception e) {
+                    other.incrementAndGet();
+                }
+            });
+            t.start();
+            clients.add(t);
+        }
+        for (Thread t : clients) t.join();
+        System.out.println("quota of 60 requests/minute through three gateways: " + ok.get() + " admitted, " + limited.get()
+                + " refused with 429");
+        assertEquals(0, other.get(), "every request ends with 200 or 429 + Retry-After");
+        assertTrue(ok.get() <= 66, "the quota held across gateways within 10%: " + ok.get() + " admitted");
+        assertTrue(ok.get() >= 54, "the quota was usable: " + ok.get() + " admitted");
+        assertTrue(limited.get() > 0);
     }
 
     private static Set<String> replicaNodesOf(NodeProcess g, String version) throws Exception {

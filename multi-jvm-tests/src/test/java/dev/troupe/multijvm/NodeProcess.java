@@ -98,9 +98,15 @@ final class NodeProcess implements AutoCloseable {
     }
 
     HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
-        return HTTP.send(HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(60))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return post(path, json, null);
+    }
+
+    /** A POST with an API key (null: none). */
+    HttpResponse<String> post(String path, String json, String apiKey) throws IOException, InterruptedException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(60))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json));
+        if (apiKey != null) b.header("Authorization", "Bearer " + apiKey);
+        return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
     HttpResponse<String> admin(String method, String path, String json) throws IOException, InterruptedException {
@@ -110,10 +116,17 @@ final class NodeProcess implements AutoCloseable {
         return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** The JVM's exit status after SIGTERM once its shutdown (drain, leave) completed: 128 + 15. */
+    static final int SIGTERM_EXIT = 143;
+
     /** SIGTERM: drain, leave the cluster, exit; returns the exit code. */
     int stop(Duration limit) throws Exception {
         process.destroy();
         if (!process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) throw new AssertionError(name + " did not exit after SIGTERM:\n" + tail());
+        return process.exitValue();
+    }
+
+    int exitValue() {
         return process.exitValue();
     }
 

@@ -1,7 +1,12 @@
 package dev.troupe.sharding;
 
 import dev.troupe.actors.tenant.Tenant;
+import dev.troupe.actors.tenant.TenantQuota;
 import dev.troupe.actors.tenant.UsageLedger;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.pubsub.Topic;
@@ -18,6 +23,7 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 public final class TenantSharding {
     public static final EntityTypeKey<Tenant.Command> TENANT = EntityTypeKey.create(Tenant.Command.class, "tenant");
     public static final EntityTypeKey<UsageLedger.Command> USAGE = EntityTypeKey.create(UsageLedger.Command.class, "usage");
+    public static final EntityTypeKey<TenantQuota.Command> QUOTA = EntityTypeKey.create(TenantQuota.Command.class, "tenant-quota");
 
     private final ClusterSharding sharding;
 
@@ -30,6 +36,17 @@ public final class TenantSharding {
         this.sharding = ClusterSharding.get(system);
         sharding.init(Entity.of(TENANT, ctx -> Tenant.create(ctx.getEntityId(), topic, snapshotEvery)));
         sharding.init(Entity.of(USAGE, ctx -> UsageLedger.create(ctx.getEntityId(), snapshotEvery, dedupeDays, java.time.Clock.systemUTC())));
+        sharding.init(Entity.of(QUOTA, ctx -> Behaviors.<TenantQuota.Command>setup(c -> {
+            // A gateway node that is gone has no requests in flight any more.
+            Cluster.get(c.getSystem()).subscriptions().tell(Subscribe.create(c.messageAdapter(ClusterEvent.MemberRemoved.class,
+                    e -> new TenantQuota.NodeGone(PinnedToNode.shardOf(e.member().address()))), ClusterEvent.MemberRemoved.class));
+            return TenantQuota.create(ctx.getEntityId());
+        })));
+    }
+
+    /** The cluster-wide quota counter of a tenant. */
+    public EntityRef<TenantQuota.Command> quota(String id) {
+        return sharding.entityRefFor(QUOTA, id);
     }
 
     public EntityRef<Tenant.Command> tenant(String id) {

@@ -27,7 +27,7 @@ public final class QuotaLimiter {
 
     /** {@code limit} and {@code retryAfterSeconds} are set when refused. */
     public record Decision(boolean allowed, Limit limit, long retryAfterSeconds) {
-        static final Decision ALLOWED = new Decision(true, null, 0);
+        public static final Decision ALLOWED = new Decision(true, null, 0);
     }
 
     private final LongSupplier nanos;
@@ -41,6 +41,12 @@ public final class QuotaLimiter {
     /** Admits one request (counted, and one more in flight) or says which limit refuses it. */
     public Decision acquire(String tenant, Quotas quotas) {
         return windows.computeIfAbsent(tenant, t -> new Window()).acquire(quotas, nanos.getAsLong());
+    }
+
+    /** Takes back the last admission of this tenant (a later check refused it): it counts nowhere. */
+    public void unacquire(String tenant) {
+        Window w = windows.get(tenant);
+        if (w != null) w.unacquire(nanos.getAsLong());
     }
 
     /** Ends an admitted request: one fewer in flight, and its tokens charged to the current second. */
@@ -85,6 +91,12 @@ public final class QuotaLimiter {
             requests[slot(sec)]++;
             concurrent++;
             return Decision.ALLOWED;
+        }
+
+        synchronized void unacquire(long now) {
+            if (concurrent > 0) concurrent--;
+            int i = slot(Math.floorDiv(now, SECOND));
+            if (requests[i] > 0) requests[i]--;
         }
 
         synchronized void release(long used, long now) {

@@ -9,6 +9,16 @@ import dev.troupe.actors.registry.JsonSerializable;
 public record Quotas(int requestsPerMinute, long tokensPerMinute, int maxConcurrent) implements JsonSerializable {
     public static final Quotas UNLIMITED = new Quotas(0, 0, 0);
 
+    /** One of n equal shares (rounded up; unlimited stays unlimited): what one of n gateways may use on its own. */
+    public Quotas share(int n) {
+        if (n <= 1) return this;
+        return new Quotas((int) ceil(requestsPerMinute, n), ceil(tokensPerMinute, n), (int) ceil(maxConcurrent, n));
+    }
+
+    private static long ceil(long v, int n) {
+        return v == 0 ? 0 : (v + n - 1) / n;
+    }
+
     /** Null when every limit is 0 or more; otherwise which one is wrong. */
     public String invalid() {
         if (requestsPerMinute < 0) return "quotas.requests_per_minute must be 0 (unlimited) or more, got " + requestsPerMinute;

@@ -166,9 +166,10 @@ public final class HttpApi extends AllDirectives {
             SamplingParams params = prepared.params();
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
             ServedModel served = routed(version, tokens);
-            TenantGate.Admission admission = gate.admit(who, idempotencyKey, id, req.model());
             GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
-            return run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http)).thenApply(r -> served(r, served));
+            return admitted(gate.admit(who, idempotencyKey, id, req.model()), endpoint,
+                    admission -> run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http)))
+                    .thenApply(r -> served(r, served));
         }, endpoint))));
     }
 
@@ -458,28 +459,55 @@ public final class HttpApi extends AllDirectives {
             }
             ServedModel model = routed(version, inputs.get(0));
             int promptTokens = total;
-            TenantGate.Admission admission = gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model());
-            List<CompletableFuture<float[]>> parts = new ArrayList<>();
-            for (int[] t : inputs) {
-                parts.add(model.replica().embed(t, settings.requestTimeout()).toCompletableFuture());
-            }
-            long start = System.nanoTime();
-            return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).<CompletionStage<HttpResponse>>handle((v, t) -> {
-                if (t != null) {
-                    admission.ended(promptTokens);
-                    finish(model, "embeddings", start, 500);
-                    log.warn("embedding failed: {}", Replica.rootMessage(t));
-                    return CompletableFuture.completedFuture(error(ApiError.internal("embedding failed: " + Replica.rootMessage(t))));
-                }
-                List<float[]> vectors = new ArrayList<>();
-                for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
-                HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens)), model);
-                return admission.finished(promptTokens, 0).thenApply(x -> {
-                    finish(model, "embeddings", start, 200);
-                    return ok;
-                });
-            }).thenCompose(r -> r);
+            return admitted(gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model()), "embeddings",
+                    admission -> embed(model, inputs, promptTokens, admission));
         }, "embeddings"));
+    }
+
+    /** The embeddings of an admitted request's inputs, one by one on the chosen replica. */
+    private CompletionStage<HttpResponse> embed(ServedModel model, List<int[]> inputs, int promptTokens, TenantGate.Admission admission) {
+        List<CompletableFuture<float[]>> parts = new ArrayList<>();
+        for (int[] t : inputs) {
+            parts.add(model.replica().embed(t, settings.requestTimeout()).toCompletableFuture());
+        }
+        long start = System.nanoTime();
+        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).<CompletionStage<HttpResponse>>handle((v, t) -> {
+            if (t != null) {
+                admission.ended(promptTokens);
+                finish(model, "embeddings", start, 500);
+                log.warn("embedding failed: {}", Replica.rootMessage(t));
+                return CompletableFuture.completedFuture(error(ApiError.internal("embedding failed: " + Replica.rootMessage(t))));
+            }
+            List<float[]> vectors = new ArrayList<>();
+            for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
+            HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens)), model);
+            return admission.finished(promptTokens, 0).thenApply(x -> {
+                finish(model, "embeddings", start, 200);
+                return ok;
+            });
+        }).thenCompose(r -> r);
+    }
+
+    /**
+     * Goes on with an admitted request; a refused admission (429 over a quota) is answered here, counted
+     * like the other refusals before a version serves the request, and ends the request's count.
+     */
+    private CompletionStage<HttpResponse> admitted(CompletionStage<TenantGate.Admission> admission, String endpoint,
+                                                   java.util.function.Function<TenantGate.Admission, CompletionStage<HttpResponse>> then) {
+        // Still on its way to a replica until admitted: a drain waits for it (see starting()).
+        starting.incrementAndGet();
+        return admission.handle((a, t) -> {
+            try {
+                if (t == null) return then.apply(a);
+            } finally {
+                starting.decrementAndGet();
+            }
+            Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
+            ApiError e = c instanceof ApiError api ? api : internal(c);
+            inFlight.decrementAndGet();
+            metrics.requests.labelValues(modelName, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+            return CompletableFuture.completedFuture(error(e));
+        }).thenCompose(r -> r);
     }
 
     /** Ready when at least one version serves traffic and every version in the traffic table answers a fresh probe. */

@@ -1,6 +1,7 @@
 package dev.troupe.node.http;
 
 import dev.troupe.actors.replica.GenerationEvent;
+import dev.troupe.actors.tenant.QuotaCounter;
 import dev.troupe.actors.tenant.QuotaLimiter;
 import dev.troupe.actors.tenant.Quotas;
 import dev.troupe.actors.tenant.TenantDirectory;
@@ -40,7 +41,7 @@ public final class TenantGate {
     private static final int MAX_IDEMPOTENCY_KEY = 255;
 
     private final TenantDirectory directory;
-    private final QuotaLimiter limiter;
+    private final QuotaCounter quotas;
     private final Function<String, EntityRef<UsageLedger.Command>> ledgers;
     private final boolean anonymousWhileNoTenants;
     private final boolean allowAnonymous;
@@ -51,10 +52,10 @@ public final class TenantGate {
      * @param anonymousWhileNoTenants whether requests need no key while no tenant exists (loopback or allow-anonymous)
      * @param allowAnonymous          whether requests without a key pass even when tenants exist
      */
-    public TenantGate(TenantDirectory directory, QuotaLimiter limiter, Function<String, EntityRef<UsageLedger.Command>> ledgers,
+    public TenantGate(TenantDirectory directory, QuotaCounter quotas, Function<String, EntityRef<UsageLedger.Command>> ledgers,
                       boolean anonymousWhileNoTenants, boolean allowAnonymous, Clock clock) {
         this.directory = directory;
-        this.limiter = limiter;
+        this.quotas = quotas;
         this.ledgers = ledgers;
         this.anonymousWhileNoTenants = anonymousWhileNoTenants;
         this.allowAnonymous = allowAnonymous;
@@ -63,7 +64,8 @@ public final class TenantGate {
 
     /** A gate that lets every request through as {@link #ANONYMOUS} (embedded use, benchmarks). */
     public static TenantGate open() {
-        return new TenantGate(new TenantDirectory(), new QuotaLimiter(System::nanoTime), t -> null, true, true, Clock.systemUTC());
+        return new TenantGate(new TenantDirectory(), QuotaCounter.local(new QuotaLimiter(System::nanoTime)), t -> null, true, true,
+                Clock.systemUTC());
     }
 
     public TenantDirectory directory() {
@@ -107,26 +109,30 @@ public final class TenantGate {
         return who.allows(model);
     }
 
-    /** Admits the request under the tenant's quotas or throws 429 with Retry-After (or 400 for a bad Idempotency-Key). */
-    public Admission admit(Principal who, Optional<String> idempotencyKey, String requestId, String model) {
+    /**
+     * Admits the request under the tenant's quotas (counted cluster-wide), or fails with 429 and Retry-After;
+     * a bad Idempotency-Key throws 400 at once.
+     */
+    public CompletionStage<Admission> admit(Principal who, Optional<String> idempotencyKey, String requestId, String model) {
         if (idempotencyKey.isPresent()) {
             String k = idempotencyKey.get();
             if (k.isEmpty() || k.length() > MAX_IDEMPOTENCY_KEY) {
                 throw ApiError.badRequest("The Idempotency-Key header must be 1 to " + MAX_IDEMPOTENCY_KEY + " characters.", null);
             }
         }
-        if (who == ANONYMOUS) return Admission.NONE;
-        QuotaLimiter.Decision d = limiter.acquire(who.tenant(), who.quotas());
-        if (!d.allowed()) {
-            String what = switch (d.limit()) {
-                case REQUESTS_PER_MINUTE -> "requests per minute (" + who.quotas().requestsPerMinute() + ")";
-                case TOKENS_PER_MINUTE -> "tokens per minute (" + who.quotas().tokensPerMinute() + ")";
-                case CONCURRENT_REQUESTS -> "concurrent requests (" + who.quotas().maxConcurrent() + ")";
-            };
-            throw ApiError.rateLimited("Rate limit reached: this tenant's quota of " + what + " is used up. Retry after "
-                    + d.retryAfterSeconds() + " s.", d.limit().name().toLowerCase(java.util.Locale.ROOT), d.retryAfterSeconds());
-        }
-        return new Admission(this, who.tenant(), idempotencyKey.orElse(requestId), model);
+        if (who == ANONYMOUS) return CompletableFuture.completedFuture(Admission.NONE);
+        return quotas.acquire(who.tenant(), who.quotas()).thenApply(d -> {
+            if (!d.allowed()) {
+                String what = switch (d.limit()) {
+                    case REQUESTS_PER_MINUTE -> "requests per minute (" + who.quotas().requestsPerMinute() + ")";
+                    case TOKENS_PER_MINUTE -> "tokens per minute (" + who.quotas().tokensPerMinute() + ")";
+                    case CONCURRENT_REQUESTS -> "concurrent requests (" + who.quotas().maxConcurrent() + ")";
+                };
+                throw ApiError.rateLimited("Rate limit reached: this tenant's quota of " + what + " is used up. Retry after "
+                        + d.retryAfterSeconds() + " s.", d.limit().name().toLowerCase(java.util.Locale.ROOT), d.retryAfterSeconds());
+            }
+            return new Admission(this, who.tenant(), idempotencyKey.orElse(requestId), model);
+        });
     }
 
     /** One admitted request; ends exactly once, whichever of its end paths runs first. */
@@ -157,7 +163,7 @@ public final class TenantGate {
          */
         public CompletionStage<Void> finished(int promptTokens, int completionTokens) {
             if (gate == null || !ended.compareAndSet(false, true)) return DONE;
-            gate.limiter.release(tenant, (long) promptTokens + completionTokens);
+            gate.quotas.release(tenant, (long) promptTokens + completionTokens);
             EntityRef<UsageLedger.Command> ledger = gate.ledgers.apply(tenant);
             if (ledger == null) return DONE;
             LocalDate day = LocalDate.now(gate.clock.withZone(ZoneOffset.UTC));
@@ -180,7 +186,7 @@ public final class TenantGate {
         /** The request ended without finishing: release, charging the tokens it used (no usage line). */
         public void ended(int tokensUsed) {
             if (gate == null || !ended.compareAndSet(false, true)) return;
-            gate.limiter.release(tenant, tokensUsed);
+            gate.quotas.release(tenant, tokensUsed);
         }
 
         /** A pass-through stage that ends this admission from the events (and when the stream stops, whatever the reason). */

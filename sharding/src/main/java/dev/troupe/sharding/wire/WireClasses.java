@@ -14,6 +14,8 @@ import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.tenant.Quotas;
 import dev.troupe.actors.tenant.Tenant;
 import dev.troupe.actors.tenant.UsageLedger;
+import dev.troupe.actors.tenant.TenantQuota;
+import dev.troupe.actors.tenant.QuotaLimiter;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.util.ArrayList;
@@ -157,7 +159,14 @@ public final class WireClasses {
             entry(304, Placement.Placed.class),
             entry(305, PlacementPlanner.Want.class),
             entry(306, PlacementPlanner.ReplicaKey.class),
-            entry(307, PlacementPlanner.Assignment.class)
+            entry(307, PlacementPlanner.Assignment.class),
+
+            // ---- tenant quotas (350-369)
+            entry(350, TenantQuota.Acquire.class),
+            entry(351, TenantQuota.Release.class),
+            entry(352, TenantQuota.NodeGone.class),
+            entry(353, TenantQuota.Decision.class),
+            entry(354, QuotaLimiter.Limit.class)
 
             // ---- append new entries above this line, with new ids
     );

@@ -14,6 +14,8 @@ import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.tenant.Quotas;
 import dev.troupe.actors.tenant.Tenant;
 import dev.troupe.actors.tenant.UsageLedger;
+import dev.troupe.actors.tenant.TenantQuota;
+import dev.troupe.actors.tenant.QuotaLimiter;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.util.ArrayList;
@@ -177,6 +179,12 @@ final class WireSamples {
         out.add(want);
         out.add(key);
         out.add(assignment);
+        // tenant quotas
+        out.add(new TenantQuota.Acquire("10.0.0.1:25520", quotas, (ActorRef) ref));
+        out.add(new TenantQuota.Release("10.0.0.1:25520", 120));
+        out.add(new TenantQuota.NodeGone("10.0.0.1:25520"));
+        out.add(new TenantQuota.Decision(false, QuotaLimiter.Limit.TOKENS_PER_MINUTE, 12));
+        out.add(QuotaLimiter.Limit.CONCURRENT_REQUESTS);
         return out;
     }
 }
