@@ -15,6 +15,8 @@ import dev.troupe.node.deploy.DeploymentSettings;
 import dev.troupe.node.deploy.LoadedVersion;
 import dev.troupe.node.deploy.ModelDeployments;
 import dev.troupe.node.deploy.Sha256;
+import dev.troupe.node.deploy.WeightsStore;
+import dev.troupe.node.http.WeightsApi;
 import dev.troupe.node.http.AdminApi;
 import dev.troupe.node.http.ClusterAdminApi;
 import dev.troupe.node.http.HttpApi;
@@ -220,6 +222,7 @@ public final class ServeCommand {
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM, config);
         ModelDeployments deployments = null;
         CanaryMonitor canary = null;
+        WeightsStore weights = null;
         try {
             joinCluster(system, cluster);
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
@@ -235,8 +238,9 @@ public final class ServeCommand {
             ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(),
                     cluster.isWorker() ? worker.sliceMemory() : List.of());
             PlacementSingleton placement = new PlacementSingleton(system, sharding.directory(), worker.placementTick(), worker.placementSettle());
+            weights = new WeightsStore(dataDir.resolve("models"), config.getString("troupe.admin.token"), Map.of(sha, modelFile.toAbsolutePath()));
             deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker(),
-                    Map.of(sha, modelFile.toAbsolutePath()), new ReplicaRouter(routing.router()));
+                    weights, config.getBoolean("troupe.weights.shared-paths"), new ReplicaRouter(routing.router()));
             ModelDeployments following = deployments;
             deployments.demandTo(placement.placement()::tell);
             placement.follow(following::followPlacement);
@@ -259,12 +263,15 @@ public final class ServeCommand {
             HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics, tenants.gate());
             AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
             ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), placement::latest, config.getString("troupe.admin.token"));
+            WeightsApi weightsApi = new WeightsApi(weights, config.getString("troupe.admin.token"));
             ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
                     .bindFlow(api.handler(cluster.isGateway()
-                            ? api.concat(tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route(true))
-                            : api.route(false)))
+                            ? api.concat(weightsApi.route(), tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route(true))
+                            : api.concat(weightsApi.route(), api.route(false))))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
             log.info("serving model '{}' version {} at http://{}:{}/v1", name, state.live(), http.host(), binding.localAddress().getPort());
+            // Peers fetch the model files this node holds through its API, at the address they reach it by.
+            sharding.announceFiles("http://" + cluster.host() + ":" + binding.localAddress().getPort(), weights::shas);
 
             CoordinatedShutdown cs = CoordinatedShutdown.get(system);
             cs.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "troupe-stop-accepting", () -> {
@@ -286,9 +293,11 @@ public final class ServeCommand {
                             .thenCompose(x -> binding.terminate(Duration.ofSeconds(3)))
                             .thenApply(x -> Done.getInstance()));
             CanaryMonitor c = canary;
+            WeightsStore w = weights;
             system.getWhenTerminated().thenRun(() -> {
                 c.close();
                 d.close();
+                w.close();
                 log.info("stopped");
             });
             return new Node(system, binding, api, deployments, name);

@@ -53,6 +53,12 @@ final class NodeProcess implements AutoCloseable {
     /** Starts a node serving model (named modelName) with the cluster's journal; seeds may be empty. */
     static NodeProcess start(String name, Path dir, Path model, String modelName, String journalUrl, int clusterPort,
                              List<Integer> seeds, String... extra) throws IOException {
+        return start(name, dir, model, modelName, journalUrl, clusterPort, seeds, java.util.Map.of(), extra);
+    }
+
+    /** The same, with extra environment variables for the node (TROUPE_* settings). */
+    static NodeProcess start(String name, Path dir, Path model, String modelName, String journalUrl, int clusterPort,
+                             List<Integer> seeds, java.util.Map<String, String> env, String... extra) throws IOException {
         int http = freePort();
         List<String> cmd = new ArrayList<>(List.of(root().resolve("bin/troupe").toString(), "serve",
                 "--model", model.toString(), "--name", modelName, "--port", String.valueOf(http),
@@ -70,6 +76,7 @@ final class NodeProcess implements AutoCloseable {
         pb.environment().put("TROUPE_ADMIN_TOKEN", ADMIN_TOKEN);
         pb.environment().put("TROUPE_AERON_DIR", dir.resolve(name + "-aeron").toString());
         pb.environment().put("TROUPE_JAVA_OPTS", "-Xmx512m");
+        pb.environment().putAll(env);
         return new NodeProcess(name, http, clusterPort, log, pb.start());
     }
 

@@ -4,5 +4,9 @@ import dev.troupe.actors.wire.CrossNode;
 
 import java.util.List;
 
-/** What a node announces several times a second: its slices and its replicas with their load. */
-public record NodeAnnouncement(String node, List<SliceInfo> slices, List<ReplicaStatus> replicas) implements CrossNode {}
+/**
+ * What a node announces several times a second: its slices, its replicas with their load, where its HTTP API
+ * is (empty when it serves none) and the sha256s of the model files it can give to its peers.
+ */
+public record NodeAnnouncement(String node, List<SliceInfo> slices, List<ReplicaStatus> replicas, String httpBase,
+                               List<String> files) implements CrossNode {}

@@ -56,6 +56,15 @@ public final class ReplicaDirectory {
         return out;
     }
 
+    /** The other nodes that announce a file with this sha256: (node, HTTP base URL) pairs. */
+    public List<String[]> peersWith(String sha256, String self) {
+        List<String[]> out = new ArrayList<>();
+        for (NodeAnnouncement a : fresh()) {
+            if (!a.node().equals(self) && !a.httpBase().isEmpty() && a.files().contains(sha256)) out.add(new String[]{a.node(), a.httpBase()});
+        }
+        return out;
+    }
+
     /** Every announced slice, in id order. */
     public List<SliceInfo> slices() {
         List<SliceInfo> out = new ArrayList<>();

@@ -89,10 +89,19 @@ public final class ReplicaSharding {
         return directory;
     }
 
+    private volatile String httpBase = "";
+    private volatile java.util.function.Supplier<java.util.List<String>> files = java.util.List::of;
+
+    /** From now on this node also announces its HTTP API and the model files it can give to peers. */
+    public void announceFiles(String httpBase, java.util.function.Supplier<java.util.List<String>> files) {
+        this.httpBase = httpBase;
+        this.files = files;
+    }
+
     private NodeAnnouncement announcement() {
         java.util.List<ReplicaStatus> replicas = new java.util.ArrayList<>();
         for (LocalReplica r : locals.values()) replicas.add(r.status(self));
-        return new NodeAnnouncement(self, slices, replicas);
+        return new NodeAnnouncement(self, slices, replicas, httpBase, java.util.List.copyOf(files.get()));
     }
 
     /** The name of a model version's replica on a node. */

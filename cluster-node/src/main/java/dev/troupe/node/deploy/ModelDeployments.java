@@ -80,8 +80,10 @@ public final class ModelDeployments implements AutoCloseable {
     private final ReplicaSharding sharding;
     private final DeploymentSettings settings;
     private final boolean worker;
-    /** Model files this node has at hand, by sha256: used for a version registered from another node's path. */
-    private final Map<String, Path> localFiles;
+    /** The model files this node holds, by sha256; the others it fetches from peers. */
+    private final WeightsStore weights;
+    /** Whether a version's registered path is valid on this node too (a shared filesystem or the same layout). */
+    private final boolean sharedPaths;
     private final dev.troupe.scheduler.ReplicaRouter replicaRouter;
     private final VersionRouter router = new VersionRouter();
     private final ExecutorService loader;
@@ -107,10 +109,11 @@ public final class ModelDeployments implements AutoCloseable {
 
     /** worker: this node runs replicas of the versions with traffic (else it only routes to other nodes'). */
     public ModelDeployments(ActorSystem<?> system, String model, RecipientRef<ModelRegistry.Command> registry,
-                            ReplicaSharding sharding, DeploymentSettings settings, boolean worker, Map<String, Path> localFiles,
-                            dev.troupe.scheduler.ReplicaRouter replicaRouter) {
+                            ReplicaSharding sharding, DeploymentSettings settings, boolean worker, WeightsStore weights,
+                            boolean sharedPaths, dev.troupe.scheduler.ReplicaRouter replicaRouter) {
         this.worker = worker;
-        this.localFiles = Map.copyOf(localFiles);
+        this.weights = weights;
+        this.sharedPaths = sharedPaths;
         this.replicaRouter = replicaRouter;
         this.system = system;
         this.model = model;
@@ -179,10 +182,35 @@ public final class ModelDeployments implements AutoCloseable {
         }
     }
 
-    /** Where this node reads a version's file: its registered path, or this node's own copy of the same bytes. */
+    /**
+     * Where this node reads a version's file: its own copy of the same bytes, else the registered path when
+     * paths are shared; null when it must fetch it from a peer.
+     */
     private Path fileOf(ModelRegistry.VersionInfo info) {
-        Path mine = localFiles.get(info.sha256());
-        return mine != null ? mine : Path.of(info.path());
+        Path mine = weights.path(info.sha256());
+        if (mine != null) return mine;
+        Path registered = Path.of(info.path());
+        return sharedPaths && Files.isRegularFile(registered) ? registered : null;
+    }
+
+    /** The version's file on this node, fetched from a peer that has it if need be (waits up to a minute for one to announce it). */
+    private Path fileOrFetch(ModelRegistry.VersionInfo info) throws Exception {
+        Path p = fileOf(info);
+        if (p != null) return p;
+        long until = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+        List<WeightsStore.Peer> peers = peersWith(info.sha256());
+        while (peers.isEmpty() && System.nanoTime() < until) {
+            Thread.sleep(200);
+            peers = peersWith(info.sha256());
+        }
+        log.info("model '{}': version {} is not on this node: fetching it from {}", model, info.version(), peers);
+        return weights.fetch(info.sha256(), peers).get();
+    }
+
+    private List<WeightsStore.Peer> peersWith(String sha256) {
+        List<WeightsStore.Peer> out = new ArrayList<>();
+        for (String[] p : sharding.directory().peersWith(sha256, sharding.selfNode())) out.add(new WeightsStore.Peer(p[0], p[1]));
+        return out;
     }
 
     /** Called with the registry's state after every accepted change (e.g. by the canary monitor). */
@@ -345,11 +373,20 @@ public final class ModelDeployments implements AutoCloseable {
 
     /** What a gateway needs of a version, read from its file's header and tokenizer (no weights); null if it cannot be read here. */
     private void card(ModelRegistry.VersionInfo info) {
-        try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(fileOf(info))) {
+        Path file = fileOf(info);
+        if (file == null) {
+            // Fetched in the background (a worker placed to run it fetches it too); the tick builds the card then.
+            if (!worker) {
+                List<WeightsStore.Peer> peers = peersWith(info.sha256());
+                if (!peers.isEmpty()) weights.fetch(info.sha256(), peers);
+            }
+            return;
+        }
+        try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(file)) {
             String template = f.has("tokenizer.chat_template") ? f.getString("tokenizer.chat_template") : null;
             dev.troupe.engine.model.LlamaConfig c = dev.troupe.engine.model.LlamaConfig.from(f);
             long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
-            replicaBytes.put(info.version(), Files.size(fileOf(info)) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES);
+            replicaBytes.put(info.version(), Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES);
             cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.fromGguf(f),
                     c.contextLength(), ChatTemplate.fromGguf(template),
                     new dev.troupe.sharding.VersionReplicas(model, info.version(), sharding, replicaRouter),
@@ -389,6 +426,12 @@ public final class ModelDeployments implements AutoCloseable {
         try {
             // In case a published change was lost: the registry's state, read again every 5 s.
             if (++ticks % 20 == 0) state().thenAccept(this::follow);
+            // Versions whose file came later (fetched from a peer) get their card now.
+            if (ticks % 4 == 0) {
+                for (ModelRegistry.VersionInfo v : desired.versions().values()) {
+                    if (isDeployed(desired, v.version()) && !cards.containsKey(v.version())) card(v);
+                }
+            }
             republish();
             long now = System.nanoTime();
             for (String v : router.effectiveWeights().keySet()) lastWanted.put(v, now);
@@ -464,13 +507,14 @@ public final class ModelDeployments implements AutoCloseable {
     // ------------------------------------------------------------------ loading one version
 
     private LoadedVersion load(ModelRegistry.VersionInfo info) throws Exception {
-        Path path = fileOf(info);
+        Path path = fileOrFetch(info);
         if (!Files.isRegularFile(path)) throw new java.io.IOException("model file not found: " + path);
         String sha = Sha256.of(path);
         if (!sha.equals(info.sha256())) {
             throw new java.io.IOException("refusing to load " + path + ": its sha256 is " + sha + " but version "
                     + info.version() + " was registered with " + info.sha256());
         }
+        weights.add(sha, path);
         LlamaModel engine = LlamaModel.load(path, settings.engine());
         StepLoop loop = null;
         try {

@@ -165,7 +165,7 @@ final class WireSamples {
         out.add(status);
         SliceInfo slice = new SliceInfo("10.0.0.1:25520/0", "10.0.0.1:25520", 8L << 30);
         out.add(slice);
-        out.add(new NodeAnnouncement("10.0.0.1:25520", List.of(slice), List.of(status)));
+        out.add(new NodeAnnouncement("10.0.0.1:25520", List.of(slice), List.of(status), "http://10.0.0.1:8080", List.of("a".repeat(64))));
         // placement
         PlacementPlanner.ReplicaKey key = new PlacementPlanner.ReplicaKey("m", "v1", 0);
         PlacementPlanner.Want want = new PlacementPlanner.Want(key, 3L << 30);
