@@ -281,6 +281,40 @@ class ClusterIT {
         assertTrue(limited.get() > 0);
     }
 
+    @Test
+    @Order(5)
+    void aNodeThatLeavesHasItsReplicaPlacedAgainOnASurvivorWithRoom() throws Exception {
+        // v2 (warm since the rollbacks) scaled down to two replicas: one of the three nodes has room for one.
+        NodeProcess first = nodes.get(0);
+        assertEquals(202, first.admin("POST", "/admin/models/" + MODEL + "/deployments", "{\"version\":\"v2\",\"replicas\":2}").statusCode());
+        Set<String> hosts = awaitReadyReplicas(first, "v2", 2, Set.of());
+        // A node running v2 other than the first (the first holds the placement singleton as the oldest).
+        NodeProcess leaving = nodes.stream().filter(n -> n != first && hosts.contains("127.0.0.1:" + n.clusterPort)).findFirst().orElseThrow();
+        long t0 = System.nanoTime();
+        assertEquals(NodeProcess.SIGTERM_EXIT, leaving.stop(Duration.ofSeconds(90)), leaving.tail());
+        long stopped = System.nanoTime();
+        Set<String> after = awaitReadyReplicas(first, "v2", 2, Set.of("127.0.0.1:" + leaving.clusterPort));
+        long done = System.nanoTime();
+        System.out.println("re-placement onto a survivor: " + TimeUnit.NANOSECONDS.toMillis(done - t0) + " ms from SIGTERM ("
+                + TimeUnit.NANOSECONDS.toMillis(stopped - t0) + " ms of them the node's own drain and exit) to two ready replicas of v2 on "
+                + after);
+        nodes.remove(leaving);
+    }
+
+    /** Until n replicas of the version are ready on distinct nodes, none of them excluded; returns those nodes. */
+    private static Set<String> awaitReadyReplicas(NodeProcess g, String version, int n, Set<String> excluded) throws Exception {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        while (true) {
+            Set<String> ready = new TreeSet<>();
+            for (JsonNode r : JSON.readTree(g.admin("GET", "/admin/cluster", null).body()).get("replicas")) {
+                if (r.get("version").asText().equals(version) && r.get("state").asText().equals("ready")) ready.add(r.get("node").asText());
+            }
+            if (ready.size() == n && java.util.Collections.disjoint(ready, excluded)) return ready;
+            assertTrue(System.nanoTime() < until, version + " ready on " + ready + ", expected " + n + " nodes without " + excluded);
+            Thread.sleep(50);
+        }
+    }
+
     private static Set<String> replicaNodesOf(NodeProcess g, String version) throws Exception {
         Set<String> out = new TreeSet<>();
         for (JsonNode r : JSON.readTree(g.admin("GET", "/admin/cluster", null).body()).get("replicas")) {
