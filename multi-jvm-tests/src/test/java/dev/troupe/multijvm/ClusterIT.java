@@ -301,6 +301,46 @@ class ClusterIT {
         nodes.remove(leaving);
     }
 
+    @Test
+    @Order(6)
+    void aMessageOfAnUnregisteredClassFromAnotherJvmIsRefusedAndTheClusterKeepsWorking() throws Exception {
+        NodeProcess target = nodes.get(0);
+        Path root = NodeProcess.root();
+        String cp = root.resolve("multi-jvm-tests/target/test-classes") + java.io.File.pathSeparator
+                + root.resolve("cluster-node/target/troupe-cluster-node.jar") + java.io.File.pathSeparator
+                + root.resolve("cluster-node/target/lib") + "/*";
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED"));
+        if (Runtime.version().feature() >= 24) cmd.addAll(List.of("--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED"));
+        cmd.addAll(List.of("-cp", cp, "dev.troupe.multijvm.Intruder", "127.0.0.1:" + target.clusterPort, "127.0.0.1:" + target.clusterPort));
+        Path out = dir.resolve("intruder.log");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the intruder did not finish:\n" + Files.readString(out));
+        assertEquals(0, p.exitValue(), Files.readString(out));
+        assertTrue(Files.readString(out).contains("intruder: sent"), Files.readString(out));
+        // The node refused it on reading, naming the unknown id, and said how to register a class.
+        String log = Files.readString(target.log);
+        assertTrue(log.contains("Refused a message of") && log.contains("not registered for the wire"), target.tail());
+        // The cluster keeps working: every node up and reachable, every gateway answers (as a tenant with no quota:
+        // the metered one used its minute up in test 4), and a tenant created now is known everywhere.
+        assertEquals(201, target.admin("POST", "/admin/tenants", "{\"id\":\"after\",\"models\":[\"" + MODEL + "\"]}").statusCode());
+        String key = JSON.readTree(target.admin("POST", "/admin/tenants/after/keys", null).body()).get("key").asText();
+        for (NodeProcess g : nodes) {
+            long known = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (g.post("/v1/completions", completion("Hi", 2), key).statusCode() == 401) {
+                assertTrue(System.nanoTime() < known, g.name + " does not know the new key");
+                Thread.sleep(20);
+            }
+        }
+        for (NodeProcess g : nodes) {
+            JsonNode c = JSON.readTree(g.admin("GET", "/admin/cluster", null).body());
+            for (JsonNode m : c.get("members")) {
+                if (m.get("roles").toString().contains("gateway")) assertTrue(m.get("reachable").asBoolean(), c.toString());
+            }
+            assertEquals(200, g.post("/v1/completions", completion("Hi", 2), key).statusCode());
+        }
+    }
+
     /** Until n replicas of the version are ready on distinct nodes, none of them excluded; returns those nodes. */
     private static Set<String> awaitReadyReplicas(NodeProcess g, String version, int n, Set<String> excluded) throws Exception {
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
