@@ -241,14 +241,7 @@ class ClusterIT {
                 "{\"id\":\"metered\",\"quotas\":{\"requests_per_minute\":60},\"models\":[\"" + MODEL + "\"]}");
         assertEquals(201, created.statusCode(), created.body());
         String key = JSON.readTree(first.admin("POST", "/admin/tenants/metered/keys", null).body()).get("key").asText();
-        // Every gateway knows the key (pushed by pub-sub) before the flood starts.
-        for (NodeProcess g : nodes) {
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (g.post("/v1/completions", completion("Hi", 1), key).statusCode() == 401) {
-                assertTrue(System.nanoTime() < until, g.name + " does not know the key");
-                Thread.sleep(20);
-            }
-        }
+        awaitKeyEverywhere(key); // before the flood starts
         // Three clients, one per gateway, as fast as they can for 8 s: one minute's quota is 60 requests in all
         // (the three probes above included).
         java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger(nodes.size());
@@ -325,19 +318,24 @@ class ClusterIT {
         // the metered one used its minute up in test 4), and a tenant created now is known everywhere.
         assertEquals(201, target.admin("POST", "/admin/tenants", "{\"id\":\"after\",\"models\":[\"" + MODEL + "\"]}").statusCode());
         String key = JSON.readTree(target.admin("POST", "/admin/tenants/after/keys", null).body()).get("key").asText();
-        for (NodeProcess g : nodes) {
-            long known = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (g.post("/v1/completions", completion("Hi", 2), key).statusCode() == 401) {
-                assertTrue(System.nanoTime() < known, g.name + " does not know the new key");
-                Thread.sleep(20);
-            }
-        }
+        awaitKeyEverywhere(key);
         for (NodeProcess g : nodes) {
             JsonNode c = JSON.readTree(g.admin("GET", "/admin/cluster", null).body());
             for (JsonNode m : c.get("members")) {
                 if (m.get("roles").toString().contains("gateway")) assertTrue(m.get("reachable").asBoolean(), c.toString());
             }
             assertEquals(200, g.post("/v1/completions", completion("Hi", 2), key).statusCode());
+        }
+    }
+
+    /** Until every gateway knows a newly issued key (keys reach the nodes by pub-sub); each probe is one request. */
+    private static void awaitKeyEverywhere(String key) throws Exception {
+        for (NodeProcess g : nodes) {
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (g.post("/v1/completions", completion("Hi", 1), key).statusCode() == 401) {
+                assertTrue(System.nanoTime() < until, g.name + " does not know the key");
+                Thread.sleep(20);
+            }
         }
     }
 
