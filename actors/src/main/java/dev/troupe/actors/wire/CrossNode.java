@@ -8,7 +8,7 @@ package dev.troupe.actors.wire;
  * there (a test fails the build otherwise), together with the types its fields carry.
  *
  * <p>Never implement both this and {@code JsonSerializable} (journal events and snapshots): Pekko would
- * have two bindings for the class and pick one of them silently. A snapshot type that also travels inside
+ * have two bindings for the class and pick one with no more than a warning. A snapshot type that also travels inside
  * a message stays {@code JsonSerializable} and is simply registered in {@code WireClasses} as a field type.
  */
 public interface CrossNode {}
