@@ -228,8 +228,11 @@ public final class StepLoop implements AutoCloseable {
     }
 
     public Stats stats() {
+        // The inbox count first: the loop publishes a snapshot that counts a submit before it stops counting it
+        // in the inbox, so in this order a submit is seen at least once (the other order could miss it).
+        int inbox = inboxSubmits.get();
         Stats s = stats;
-        return new Stats(s.running(), s.waiting() + inboxSubmits.get(), s.kvBlocksUsed(), s.kvBlocksFree(), s.steps(),
+        return new Stats(s.running(), s.waiting() + inbox, s.kvBlocksUsed(), s.kvBlocksFree(), s.steps(),
                 s.promptTokens(), s.generatedTokens(), s.preemptions(), s.fairnessPreemptions(), heartbeat);
     }
 
