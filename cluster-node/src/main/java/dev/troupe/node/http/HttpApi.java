@@ -2,7 +2,6 @@ package dev.troupe.node.http;
 
 import dev.troupe.actors.replica.GenerationEvent;
 import dev.troupe.actors.replica.GenerationRequest;
-import dev.troupe.actors.replica.GenerationSink;
 import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.tenant.TenantDirectory;
 import dev.troupe.engine.sampling.SamplingParams;
@@ -16,7 +15,6 @@ import dev.troupe.node.openai.ResponseRenderer;
 import dev.troupe.node.deploy.CanaryMonitor;
 import dev.troupe.node.deploy.VersionRouter;
 import org.apache.pekko.NotUsed;
-import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
@@ -29,10 +27,7 @@ import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.ExceptionHandler;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
-import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.Materializer;
-import org.apache.pekko.stream.OverflowStrategy;
-import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 import org.slf4j.Logger;
@@ -47,7 +42,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
