@@ -43,12 +43,6 @@ public final class QuotaLimiter {
         return windows.computeIfAbsent(tenant, t -> new Window()).acquire(quotas, nanos.getAsLong());
     }
 
-    /** Takes back the last admission of this tenant (a later check refused it): it counts nowhere. */
-    public void unacquire(String tenant) {
-        Window w = windows.get(tenant);
-        if (w != null) w.unacquire(nanos.getAsLong());
-    }
-
     /** Ends an admitted request: one fewer in flight, and its tokens charged to the current second. */
     public void release(String tenant, long tokens) {
         Window w = windows.get(tenant);
@@ -91,12 +85,6 @@ public final class QuotaLimiter {
             requests[slot(sec)]++;
             concurrent++;
             return Decision.ALLOWED;
-        }
-
-        synchronized void unacquire(long now) {
-            if (concurrent > 0) concurrent--;
-            int i = slot(Math.floorDiv(now, SECOND));
-            if (requests[i] > 0) requests[i]--;
         }
 
         synchronized void release(long used, long now) {

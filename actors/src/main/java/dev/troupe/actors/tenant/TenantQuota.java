@@ -14,8 +14,9 @@ import java.util.Map;
 /**
  * One tenant's quota counters for the whole cluster (a sharded entity per tenant, soft state): every
  * gateway's admissions and releases for the tenant come here, so the tenant gets its quota once however
- * many gateways its requests use. Requests and tokens per minute are counted by a {@link QuotaLimiter};
- * requests in flight are counted per gateway node, so the requests of a node that is gone can be dropped.
+ * many gateways its requests use. A {@link QuotaLimiter} decides, exactly as on a single node; this entity
+ * also remembers which gateway node each request in flight came through, so a node that is gone has its
+ * requests released.
  * If the entity moves (its node left), the counts start again from zero: at worst one extra minute's quota.
  */
 public final class TenantQuota extends AbstractBehavior<TenantQuota.Command> {
@@ -54,25 +55,21 @@ public final class TenantQuota extends AbstractBehavior<TenantQuota.Command> {
         return newReceiveBuilder()
                 .onMessage(Acquire.class, this::onAcquire)
                 .onMessage(Release.class, this::onRelease)
-                .onMessage(NodeGone.class, g -> {
-                    inFlight.remove(g.node());
-                    return this;
-                })
+                .onMessage(NodeGone.class, this::onNodeGone)
                 .build();
     }
 
     private Behavior<Command> onAcquire(Acquire a) {
-        Quotas q = a.quotas();
-        int running = 0;
-        for (int n : inFlight.values()) running += n;
-        // Per-minute counts first (the limiter), then requests in flight across every gateway.
-        QuotaLimiter.Decision d = limiter.acquire(tenant, new Quotas(q.requestsPerMinute(), q.tokensPerMinute(), 0));
-        if (d.allowed() && q.maxConcurrent() > 0 && running >= q.maxConcurrent()) {
-            limiter.unacquire(tenant);
-            d = new QuotaLimiter.Decision(false, QuotaLimiter.Limit.CONCURRENT_REQUESTS, 1);
-        }
+        QuotaLimiter.Decision d = limiter.acquire(tenant, a.quotas());
         if (d.allowed()) inFlight.merge(a.node(), 1, Integer::sum);
         a.replyTo().tell(new Decision(d.allowed(), d.limit(), d.retryAfterSeconds()));
+        return this;
+    }
+
+    /** The gone node's requests leave the limiter's count of requests in flight (they charged no tokens here). */
+    private Behavior<Command> onNodeGone(NodeGone g) {
+        Integer running = inFlight.remove(g.node());
+        for (int i = 0; running != null && i < running; i++) limiter.release(tenant, 0);
         return this;
     }
 
