@@ -94,6 +94,8 @@ public final class ModelDeployments implements AutoCloseable {
     private final Map<String, Slot> slots = new TreeMap<>();
     /** What a gateway needs of each deployed version (from its file's metadata, not its weights). */
     private final Map<String, ServedModel> cards = new TreeMap<>();
+    /** Versions whose file is here but unreadable: the tick does not try them again (a registry change does). */
+    private final java.util.Set<String> unreadable = new java.util.TreeSet<>();
     private final Map<String, CompletableFuture<Void>> routable = new TreeMap<>();
     /** Memory one replica of each carded version needs: its file (the weights) and its KV pool. */
     private final Map<String, Long> replicaBytes = new TreeMap<>();
@@ -387,13 +389,15 @@ public final class ModelDeployments implements AutoCloseable {
             dev.troupe.engine.model.LlamaConfig c = dev.troupe.engine.model.LlamaConfig.from(f);
             long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
             replicaBytes.put(info.version(), Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES);
+            unreadable.remove(info.version());
             cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.fromGguf(f),
                     c.contextLength(), ChatTemplate.fromGguf(template),
                     new dev.troupe.sharding.VersionReplicas(model, info.version(), sharding, replicaRouter),
                     info.registeredAt().getEpochSecond(), null));
         } catch (Exception e) {
+            unreadable.add(info.version());
             log.warn("model '{}': version {} cannot be routed by this node: its file {} cannot be read here: {}", model,
-                    info.version(), info.path(), e.getMessage());
+                    info.version(), file, e.getMessage());
         }
     }
 
@@ -429,7 +433,7 @@ public final class ModelDeployments implements AutoCloseable {
             // Versions whose file came later (fetched from a peer) get their card now.
             if (ticks % 4 == 0) {
                 for (ModelRegistry.VersionInfo v : desired.versions().values()) {
-                    if (isDeployed(desired, v.version()) && !cards.containsKey(v.version())) card(v);
+                    if (isDeployed(desired, v.version()) && !cards.containsKey(v.version()) && !unreadable.contains(v.version())) card(v);
                 }
             }
             republish();
