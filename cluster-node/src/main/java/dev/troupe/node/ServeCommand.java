@@ -13,6 +13,7 @@ import dev.troupe.scheduler.ReplicaRouter;
 import dev.troupe.node.deploy.CanaryMonitor;
 import dev.troupe.node.deploy.DeploymentSettings;
 import dev.troupe.node.deploy.LoadedVersion;
+import dev.troupe.node.deploy.ModelCatalog;
 import dev.troupe.node.deploy.ModelDeployments;
 import dev.troupe.node.deploy.Sha256;
 import dev.troupe.node.deploy.WeightsStore;
@@ -66,12 +67,13 @@ public final class ServeCommand {
     private static final Logger log = LoggerFactory.getLogger(ServeCommand.class);
 
     static final String USAGE = String.join("\n",
-            "usage: bin/troupe serve --model FILE [options]",
+            "usage: bin/troupe serve [--model FILE [--name NAME]] [options]",
             "",
-            "Serves the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions,",
-            "/v1/models, /v1/embeddings), with /health/live, /health/ready and /metrics. Without --seed the node",
-            "forms its own cluster; with seeds it joins theirs (docs/deploy.md).",
-            "  --model FILE      GGUF model file (llama architecture; F32, F16 or Q8_0)",
+            "Serves models over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions,",
+            "/v1/models, /v1/embeddings), with /health/live, /health/ready and /metrics: the --model file (registered",
+            "and made live on its first start) and every other model registered in the cluster (admin API,",
+            "docs/registry.md). Without --seed the node forms its own cluster; with seeds it joins theirs (docs/deploy.md).",
+            "  --model FILE      GGUF model file (llama architecture; F32, F16 or Q8_0); optional",
             "  --name NAME       the model's name in the API (default: the file name without .gguf)",
             "  --host HOST       address to listen on (default 127.0.0.1; env TROUPE_HOST)",
             "                    (another address needs a tenant first, or troupe.auth.allow-anonymous = on: docs/tenants.md)",
@@ -97,28 +99,36 @@ public final class ServeCommand {
         final ActorSystem<Void> system;
         final ServerBinding binding;
         final HttpApi api;
-        final ModelDeployments deployments;
+        final ModelCatalog models;
         final String name;
 
-        Node(ActorSystem<Void> system, ServerBinding binding, HttpApi api, ModelDeployments deployments, String name) {
+        Node(ActorSystem<Void> system, ServerBinding binding, HttpApi api, ModelCatalog models, String name) {
             this.system = system;
             this.binding = binding;
             this.api = api;
-            this.deployments = deployments;
+            this.models = models;
             this.name = name;
         }
 
         public int port() { return binding.localAddress().getPort(); }
 
+        /** The model the node was started with ({@code --model}); null for a node that serves the cluster's models only. */
         public String modelName() { return name; }
 
-        public ModelDeployments deployments() { return deployments; }
+        /** Every model this node follows. */
+        public ModelCatalog models() { return models; }
+
+        /** The deployments of the model the node was started with. */
+        public ModelDeployments deployments() {
+            if (name == null) throw new IllegalStateException("this node was started without a model");
+            return models.follow(name).deployments();
+        }
 
         /** The loaded version that takes most of the traffic now. */
         public LoadedVersion serving() {
-            ServedModel m = deployments.router().any();
+            ServedModel m = deployments().router().any();
             if (m == null) throw new IllegalStateException("no version of " + name + " is serving");
-            for (LoadedVersion v : deployments.loaded()) if (v.version().equals(m.version())) return v;
+            for (LoadedVersion v : deployments().loaded()) if (v.version().equals(m.version())) return v;
             throw new IllegalStateException("version " + m.version() + " is not loaded");
         }
 
@@ -128,7 +138,7 @@ public final class ServeCommand {
 
         /** The registry's view of the served model (versions, deployments, live version, history). */
         public ModelRegistry.State registryState() {
-            return deployments.state().toCompletableFuture().join();
+            return deployments().state().toCompletableFuture().join();
         }
 
         /** The first step of a drain, on its own: new API requests get 503 from now on. */
@@ -156,8 +166,9 @@ public final class ServeCommand {
         }
         Args args = new Args(argv, 1, Set.of("model", "name", "host", "port", "threads", "config", "data-dir", "cluster-port",
                 "cluster-host", "seed", "roles", "journal", "journal-url"), Set.of());
-        Path modelFile = Path.of(args.required("model"));
-        if (!Files.isRegularFile(modelFile)) throw new Args.UsageException("model file not found: " + modelFile);
+        Path modelFile = args.has("model") ? Path.of(args.required("model")) : null;
+        if (modelFile != null && !Files.isRegularFile(modelFile)) throw new Args.UsageException("model file not found: " + modelFile);
+        if (modelFile == null && args.has("name")) throw new Args.UsageException("--name names the --model file's model: give --model too");
         Map<String, Object> flags = new HashMap<>();
         if (args.has("host")) flags.put("troupe.http.host", args.required("host"));
         if (args.has("port")) flags.put("troupe.http.port", args.integer("port", 8080));
@@ -183,7 +194,7 @@ public final class ServeCommand {
         } catch (IllegalArgumentException e) {
             throw new Args.UsageException(e.getMessage());
         }
-        String name = args.string("name", defaultName(modelFile));
+        String name = modelFile == null ? null : args.string("name", defaultName(modelFile));
         Node node = start(modelFile, name, config);
         out.flush();
         node.whenTerminated().join();
@@ -201,9 +212,10 @@ public final class ServeCommand {
     }
 
     /**
-     * Starts the actor system, records the file as v1 of the model (first start only), loads the versions
-     * the registry's traffic needs (v1 on a first start; whatever is live after rollouts and rollbacks on a
-     * restart), and serves them over HTTP once the live version is ready.
+     * Starts the actor system, follows every model of the cluster's registry, and with a model file (may be
+     * null: the node then serves the registry's models only) records it as v1 of {@code name} (first start
+     * only) and waits until its live version (v1 on a first start; whatever is live after rollouts and
+     * rollbacks on a restart) is ready somewhere before serving over HTTP.
      */
     public static Node start(Path modelFile, String name, Config config) throws Exception {
         Duration grace = config.getDuration("troupe.shutdown.grace");
@@ -220,48 +232,60 @@ public final class ServeCommand {
         }
         config = cluster.pekko().withFallback(config);
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM, config);
-        ModelDeployments deployments = null;
-        CanaryMonitor canary = null;
+        ModelCatalog catalog = null;
         WeightsStore weights = null;
         try {
             joinCluster(system, cluster);
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
             // Tenants first: a public address without tenants refuses to start before any model loads.
             TenantSetup tenants = TenantSetup.start(system, config, config.getString("troupe.http.host"));
-            // A sharded entity, not an actor per node: one writer of the model's registry in the whole cluster.
+            // A sharded entity, not an actor per node: one writer of each model's registry in the whole cluster.
             ModelRegistrySharding registries = new ModelRegistrySharding(system, 50);
-            RecipientRef<ModelRegistry.Command> registry = registries.registry(name);
-            String sha = Sha256.of(modelFile);
-            registerFirstVersion(system, registry, name, modelFile, sha);
+            String sha = modelFile == null ? null : Sha256.of(modelFile);
+            if (modelFile != null) registerFirstVersion(system, registries.registry(name), name, modelFile, sha);
             RoutingSettings routing = RoutingSettings.from(config);
             WorkerSettings worker = WorkerSettings.from(config);
             ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(),
                     cluster.isWorker() ? worker.sliceMemory() : List.of());
             PlacementSingleton placement = new PlacementSingleton(system, sharding.directory(), worker.placementTick(), worker.placementSettle());
-            weights = new WeightsStore(dataDir.resolve("models"), config.getString("troupe.admin.token"), Map.of(sha, modelFile.toAbsolutePath()));
-            deployments = new ModelDeployments(system, name, registry, sharding, DeploymentSettings.from(config), cluster.isWorker(),
-                    weights, config.getBoolean("troupe.weights.shared-paths"), new ReplicaRouter(routing.router()));
-            ModelDeployments following = deployments;
-            deployments.demandTo(placement.placement()::tell);
-            placement.follow(following::followPlacement);
-            system.systemActorOf(TopicFeed.create(registries.changes(), c -> {
-                if (c.model().equals(name)) following.follow(c.state());
-            }), "registry-feed", Props.empty());
-            ModelRegistry.State state = deployments.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
-            try {
-                // A replica of the live version ready somewhere (this node's own, if placement puts it here, fails fast if it cannot load).
-                deployments.whenRoutable(state.live()).get(config.getDuration("troupe.deployments.load-timeout").toMillis(), TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.ExecutionException e) {
-                throw new IllegalStateException("cannot load the live version " + state.live() + " of model '" + name + "': "
-                        + e.getCause().getMessage(), e.getCause());
+            weights = new WeightsStore(dataDir.resolve("models"), config.getString("troupe.admin.token"),
+                    modelFile == null ? Map.of() : Map.of(sha, modelFile.toAbsolutePath()));
+            WeightsStore store = weights;
+            DeploymentSettings deploymentSettings = DeploymentSettings.from(config);
+            CanaryMonitor.Slo slo = CanaryMonitor.Slo.from(config);
+            boolean sharedPaths = config.getBoolean("troupe.weights.shared-paths");
+            // Each model the node hears of gets its deployments (following its registry and placement) and a canary monitor.
+            catalog = new ModelCatalog(system, model -> {
+                ModelDeployments d = new ModelDeployments(system, model, registries.registry(model), sharding, deploymentSettings,
+                        cluster.isWorker(), store, sharedPaths, new ReplicaRouter(routing.router()));
+                d.demandTo(placement.placement()::tell);
+                d.start();
+                return new ModelCatalog.Entry(d, new CanaryMonitor(d, slo).start());
+            });
+            ModelCatalog models = catalog;
+            placement.follow(models::followPlacement);
+            system.systemActorOf(TopicFeed.create(registries.changes(), c -> models.followChange(c.model(), c.state())),
+                    "registry-feed", Props.empty());
+            List<String> known = models.discover().toCompletableFuture().get(60, TimeUnit.SECONDS);
+            log.info("models in the cluster's registry: {}", known.isEmpty() ? "none yet" : String.join(", ", known));
+            String live = null;
+            if (modelFile != null) {
+                ModelDeployments served = models.follow(name).deployments();
+                live = served.state().toCompletableFuture().get(60, TimeUnit.SECONDS).live();
+                try {
+                    // A replica of the live version ready somewhere (this node's own, if placement puts it here, fails fast if it cannot load).
+                    served.whenRoutable(live).get(config.getDuration("troupe.deployments.load-timeout").toMillis(), TimeUnit.MILLISECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new IllegalStateException("cannot load the live version " + live + " of model '" + name + "': "
+                            + e.getCause().getMessage(), e.getCause());
+                }
             }
             NodeMetrics metrics = new NodeMetrics();
-            ModelDeployments d = deployments;
-            metrics.watch(() -> d.loaded().stream().map(v -> new NodeMetrics.LoopStats(name, v.version(), v.loop().stats(), v.loop().tenantUsage())).toList());
-            canary = new CanaryMonitor(deployments, CanaryMonitor.Slo.from(config)).start();
+            metrics.watch(() -> models.all().stream().flatMap(m -> m.deployments().loaded().stream()
+                    .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage()))).toList());
             HttpSettings http = HttpSettings.from(config);
-            HttpApi api = new HttpApi(system, name, deployments.router(), canary, http, metrics, tenants.gate());
-            AdminApi admin = new AdminApi(system, deployments, config.getString("troupe.admin.token"));
+            HttpApi api = new HttpApi(system, models, http, metrics, tenants.gate());
+            AdminApi admin = new AdminApi(system, models, config.getString("troupe.admin.token"));
             ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), placement::latest, config.getString("troupe.admin.token"));
             WeightsApi weightsApi = new WeightsApi(weights, config.getString("troupe.admin.token"));
             ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
@@ -269,7 +293,11 @@ public final class ServeCommand {
                             ? api.concat(weightsApi.route(), tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route(true))
                             : api.concat(weightsApi.route(), api.route(false))))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
-            log.info("serving model '{}' version {} at http://{}:{}/v1", name, state.live(), http.host(), binding.localAddress().getPort());
+            if (modelFile != null) {
+                log.info("serving model '{}' version {} at http://{}:{}/v1", name, live, http.host(), binding.localAddress().getPort());
+            } else {
+                log.info("serving the cluster's models at http://{}:{}/v1", http.host(), binding.localAddress().getPort());
+            }
             // Peers fetch the model files this node holds through its API, at the address they reach it by.
             sharding.announceFiles("http://" + cluster.host() + ":" + binding.localAddress().getPort(), weights::shas);
 
@@ -282,7 +310,7 @@ public final class ServeCommand {
             cs.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "troupe-drain", () ->
                     // Requests accepted before the API stopped accepting reach their replica before it drains.
                     waitFor(() -> api.starting() == 0, Duration.ofSeconds(5))
-                            .thenCompose(x -> d.drain(grace))
+                            .thenCompose(x -> models.drain(grace))
                             .thenCompose(x -> waitFor(() -> api.inFlight() == 0, Duration.ofSeconds(5)))
                             .thenApply(x -> Done.getInstance()));
             // A stream counts as done when its last chunk left our stream, which can be before the server
@@ -292,18 +320,15 @@ public final class ServeCommand {
                     waitFor(() -> false, RESPONSE_FLUSH_SETTLE)
                             .thenCompose(x -> binding.terminate(Duration.ofSeconds(3)))
                             .thenApply(x -> Done.getInstance()));
-            CanaryMonitor c = canary;
-            WeightsStore w = weights;
             system.getWhenTerminated().thenRun(() -> {
-                c.close();
-                d.close();
-                w.close();
+                models.close();
+                store.close();
                 log.info("stopped");
             });
-            return new Node(system, binding, api, deployments, name);
+            return new Node(system, binding, api, models, name);
         } catch (Exception | Error e) {
-            if (canary != null) canary.close();
-            if (deployments != null) deployments.close();
+            if (catalog != null) catalog.close();
+            if (weights != null) weights.close();
             system.terminate();
             throw e;
         }

@@ -142,6 +142,11 @@ public final class ModelDeployments implements AutoCloseable {
         return router;
     }
 
+    /** Whether the model has a live version (the registry's state as this node last applied it). */
+    public synchronized boolean hasLive() {
+        return desired.live() != null;
+    }
+
     /**
      * Reads the registry and loads what its traffic needs now (the live version and any version with
      * traffic); other deployed versions start cold. Then follows every change made through {@link #command}.

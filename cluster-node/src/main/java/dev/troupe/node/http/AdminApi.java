@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.troupe.actors.registry.ModelRegistry;
 import dev.troupe.node.ServeCommand;
+import dev.troupe.node.deploy.ModelCatalog;
 import dev.troupe.node.deploy.ModelDeployments;
 import dev.troupe.node.openai.ApiError;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -21,7 +22,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -51,14 +54,12 @@ public final class AdminApi extends AllDirectives {
     public static final String ACTOR_HEADER = "X-Troupe-Actor";
 
     private final ActorSystem<?> system;
-    private final ModelDeployments deployments;
-    private final String model;
+    private final ModelCatalog models;
     private final AdminAuth auth;
 
-    public AdminApi(ActorSystem<?> system, ModelDeployments deployments, String adminToken) {
+    public AdminApi(ActorSystem<?> system, ModelCatalog models, String adminToken) {
         this.system = system;
-        this.deployments = deployments;
-        this.model = deployments.model();
+        this.models = models;
         this.auth = new AdminAuth(adminToken);
     }
 
@@ -76,13 +77,13 @@ public final class AdminApi extends AllDirectives {
                                 path(segment("models").slash(segment()).slash("state"), name ->
                                         parameterOptional("at", at -> completeWithFuture(stateAt(name, at)))))),
                         post(() -> concat(
-                                path(segment("models").slash(segment()).slash("versions"), name -> withJson(name, b -> register(actor, b))),
-                                path(segment("models").slash(segment()).slash("deployments"), name -> withJson(name, b -> deploy(actor, b))),
-                                path(segment("models").slash(segment()).slash("promote"), name -> withJson(name, b -> promote(actor, b))),
-                                path(segment("models").slash(segment()).slash("rollback"), name -> withJson(name, b -> rollback(actor, b))))),
-                        put(() -> path(segment("models").slash(segment()).slash("traffic"), name -> withJson(name, b -> traffic(actor, b)))),
+                                path(segment("models").slash(segment()).slash("versions"), name -> withJson(name, true, (m, b) -> register(m, actor, b))),
+                                path(segment("models").slash(segment()).slash("deployments"), name -> withJson(name, false, (m, b) -> deploy(m, actor, b))),
+                                path(segment("models").slash(segment()).slash("promote"), name -> withJson(name, false, (m, b) -> promote(m, actor, b))),
+                                path(segment("models").slash(segment()).slash("rollback"), name -> withJson(name, false, (m, b) -> rollback(m, actor, b))))),
+                        put(() -> path(segment("models").slash(segment()).slash("traffic"), name -> withJson(name, false, (m, b) -> traffic(m, actor, b)))),
                         delete(() -> path(segment("models").slash(segment()).slash("versions").slash(segment()), (name, version) ->
-                                completeWithFuture(requireModel(name).thenCompose(x -> change(StatusCodes.OK,
+                                completeWithFuture(requireModel(name).thenCompose(m -> change(m, StatusCodes.OK,
                                         to -> new ModelRegistry.Retire(actor, version, to))).exceptionally(AdminApi::failure)))));
             });
         }));
@@ -90,33 +91,45 @@ public final class AdminApi extends AllDirectives {
 
     // ------------------------------------------------------------------ reads
 
-    private CompletionStage<Void> requireModel(String name) {
-        if (!model.equals(name)) {
-            return CompletableFuture.failedFuture(ApiError.notFound("no model named '" + name + "' on this node", null, "model_not_found"));
-        }
-        return CompletableFuture.completedFuture(null);
+    /** The model's deployments on this node; 404 for a model with no version registered anywhere in the cluster. */
+    private CompletionStage<ModelDeployments> requireModel(String name) {
+        ModelCatalog.Entry e = models.get(name);
+        if (e == null) return CompletableFuture.failedFuture(unknownModel(name));
+        return e.deployments().state().thenApply(s -> {
+            if (s.versions().isEmpty()) throw unknownModel(name);
+            return e.deployments();
+        });
     }
 
-    private CompletionStage<ModelRegistry.State> current(String name) {
-        return requireModel(name).thenCompose(x -> deployments.state());
+    private static ApiError unknownModel(String name) {
+        return ApiError.notFound("no model named '" + name + "' in the cluster", null, "model_not_found");
     }
 
     private CompletionStage<HttpResponse> models() {
-        return current(model).thenApply(s -> {
+        List<CompletableFuture<ModelRegistry.State>> states = new ArrayList<>();
+        List<ModelCatalog.Entry> all = models.all();
+        for (ModelCatalog.Entry e : all) states.add(e.deployments().state().toCompletableFuture());
+        return CompletableFuture.allOf(states.toArray(new CompletableFuture[0])).thenApply(x -> {
             ObjectNode root = JSON.createObjectNode().put("object", "list");
-            ObjectNode m = root.putArray("data").addObject().put("name", model).put("live", s.live());
-            m.putPOJO("versions", s.versions().keySet());
-            m.putPOJO("serving", deployments.router().effectiveWeights());
+            ArrayNode data = root.putArray("data");
+            for (int i = 0; i < all.size(); i++) {
+                ModelRegistry.State s = states.get(i).join();
+                if (s.versions().isEmpty()) continue;
+                ObjectNode m = data.addObject().put("name", all.get(i).name()).put("live", s.live());
+                m.putPOJO("versions", s.versions().keySet());
+                m.putPOJO("serving", all.get(i).deployments().router().effectiveWeights());
+            }
             return ok(StatusCodes.OK, root);
         }).exceptionally(AdminApi::failure);
     }
 
     private CompletionStage<HttpResponse> state(String name) {
-        return current(name).thenApply(s -> ok(StatusCodes.OK, stateJson(s, true))).exceptionally(AdminApi::failure);
+        return requireModel(name).thenCompose(m -> m.state().thenApply(s -> ok(StatusCodes.OK, stateJson(m, s, true))))
+                .exceptionally(AdminApi::failure);
     }
 
     private CompletionStage<HttpResponse> history(String name) {
-        return current(name).thenApply(s -> {
+        return requireModel(name).thenCompose(ModelDeployments::state).thenApply(s -> {
             ObjectNode root = JSON.createObjectNode().put("model", name);
             ArrayNode events = root.putArray("events");
             for (ModelRegistry.HistoryEntry e : s.history()) {
@@ -136,16 +149,16 @@ public final class AdminApi extends AllDirectives {
             return CompletableFuture.completedFuture(HttpApi.error(ApiError.badRequest(
                     "'at' must be an ISO-8601 instant such as 2026-11-23T12:00:00Z, got '" + at.get() + "'", "at")));
         }
-        return requireModel(name).thenCompose(x -> ModelRegistry.stateAt(system, name, when)).thenApply(s -> {
-            ObjectNode root = stateJson(s, false);
+        return requireModel(name).thenCompose(m -> ModelRegistry.stateAt(system, name, when).thenApply(s -> {
+            ObjectNode root = stateJson(m, s, false);
             root.put("at", when.toString());
             return ok(StatusCodes.OK, root);
-        }).exceptionally(AdminApi::failure);
+        })).exceptionally(AdminApi::failure);
     }
 
     /** The registry's state; with {@code node}, also each version's phase here and the split served now. */
-    private ObjectNode stateJson(ModelRegistry.State s, boolean node) {
-        ObjectNode root = JSON.createObjectNode().put("model", model);
+    private static ObjectNode stateJson(ModelDeployments deployments, ModelRegistry.State s, boolean node) {
+        ObjectNode root = JSON.createObjectNode().put("model", deployments.model());
         root.put("live", s.live());
         root.put("previous", s.previousLive());
         ObjectNode versions = root.putObject("versions");
@@ -179,17 +192,20 @@ public final class AdminApi extends AllDirectives {
 
     @FunctionalInterface
     private interface JsonHandler {
-        CompletionStage<HttpResponse> handle(JsonNode body);
+        CompletionStage<HttpResponse> handle(ModelDeployments model, JsonNode body);
     }
 
-    /** Parses the body as a JSON object (400 otherwise), checks the model, runs the handler. */
-    private Route withJson(String name, JsonHandler handler) {
+    /**
+     * Parses the body as a JSON object (400 otherwise), checks the model (a registration may name a new one,
+     * which this node then follows), runs the handler.
+     */
+    private Route withJson(String name, boolean mayCreate, JsonHandler handler) {
         return entity(org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller.entityToString(), text -> {
             CompletionStage<HttpResponse> out;
             try {
                 JsonNode body = text.isBlank() ? JSON.createObjectNode() : JSON.readTree(text);
                 if (body == null || !body.isObject()) throw ApiError.badRequest("the request body must be a JSON object", null);
-                out = requireModel(name).thenCompose(x -> handler.handle(body));
+                out = mayCreate ? handler.handle(newModel(name), body) : requireModel(name).thenCompose(m -> handler.handle(m, body));
             } catch (ApiError e) {
                 out = CompletableFuture.failedFuture(e);
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -217,7 +233,18 @@ public final class AdminApi extends AllDirectives {
         return v.asInt();
     }
 
-    private CompletionStage<HttpResponse> register(String actor, JsonNode body) {
+    /** A model named by a registration: followed by this node from now on. */
+    private ModelDeployments newModel(String name) {
+        if (!name.matches(MODEL_NAME)) {
+            throw ApiError.badRequest("a model name must be 1-128 letters, digits, '.', '_' or '-' (starting with a letter or digit)", null);
+        }
+        return models.follow(name).deployments();
+    }
+
+    /** Model names appear in URLs, metrics labels and journal ids: a conservative alphabet. */
+    private static final String MODEL_NAME = "[A-Za-z0-9][A-Za-z0-9._-]{0,127}";
+
+    private CompletionStage<HttpResponse> register(ModelDeployments model, String actor, JsonNode body) {
         String version = text(body, "version", true);
         if (!version.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")) {
             throw ApiError.badRequest("'version' must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)", "version");
@@ -234,11 +261,11 @@ public final class AdminApi extends AllDirectives {
             throw ApiError.badRequest("'" + path + "' is not a GGUF Llama model: " + e.getMessage(), "path");
         }
         // The sha256 is checked against the file when a node loads it (a mismatch refuses the load).
-        return change(StatusCodes.CREATED, to -> new ModelRegistry.RegisterVersion(actor, version, path.toString(), sha,
+        return change(model, StatusCodes.CREATED, to -> new ModelRegistry.RegisterVersion(actor, version, path.toString(), sha,
                 dev.troupe.engine.model.LlamaConfig.ARCHITECTURE, params, to));
     }
 
-    private CompletionStage<HttpResponse> deploy(String actor, JsonNode body) {
+    private CompletionStage<HttpResponse> deploy(ModelDeployments model, String actor, JsonNode body) {
         String version = text(body, "version", true);
         int replicas = integer(body, "replicas", 1);
         int tp = integer(body, "tensorParallel", 1);
@@ -246,14 +273,14 @@ public final class AdminApi extends AllDirectives {
             throw ApiError.badRequest("tensorParallel > 1 is not supported on this node yet (tensor-parallel groups come with the "
                     + "multi-node work); use 1", "tensorParallel");
         }
-        return change(StatusCodes.ACCEPTED, to -> new ModelRegistry.Deploy(actor, version, replicas, tp, to))
+        return change(model, StatusCodes.ACCEPTED, to -> new ModelRegistry.Deploy(actor, version, replicas, tp, to))
                 .thenApply(r -> {
-                    deployments.ensureLoaded(version);
+                    model.ensureLoaded(version);
                     return r;
                 });
     }
 
-    private CompletionStage<HttpResponse> traffic(String actor, JsonNode body) {
+    private CompletionStage<HttpResponse> traffic(ModelDeployments model, String actor, JsonNode body) {
         JsonNode w = body.get("weights");
         if (w == null || !w.isObject() || w.isEmpty()) {
             throw ApiError.badRequest("'weights' must be an object of version to percent, e.g. {\"v1\":90,\"v2\":10}", "weights");
@@ -268,25 +295,26 @@ public final class AdminApi extends AllDirectives {
         }
         int sum = weights.values().stream().mapToInt(Integer::intValue).sum();
         if (sum != 100) throw ApiError.badRequest("weights must sum to 100, got " + sum, "weights");
-        return change(StatusCodes.OK, to -> new ModelRegistry.SetTraffic(actor, weights, to));
+        return change(model, StatusCodes.OK, to -> new ModelRegistry.SetTraffic(actor, weights, to));
     }
 
-    private CompletionStage<HttpResponse> promote(String actor, JsonNode body) {
+    private CompletionStage<HttpResponse> promote(ModelDeployments model, String actor, JsonNode body) {
         String version = text(body, "version", true);
-        return change(StatusCodes.OK, to -> new ModelRegistry.Promote(actor, version, to));
+        return change(model, StatusCodes.OK, to -> new ModelRegistry.Promote(actor, version, to));
     }
 
-    private CompletionStage<HttpResponse> rollback(String actor, JsonNode body) {
+    private CompletionStage<HttpResponse> rollback(ModelDeployments model, String actor, JsonNode body) {
         String to = text(body, "to", false);
         String reason = text(body, "reason", false);
-        return change(StatusCodes.OK, r -> new ModelRegistry.Rollback(actor, to, reason, r));
+        return change(model, StatusCodes.OK, r -> new ModelRegistry.Rollback(actor, to, reason, r));
     }
 
     /** Sends the command; Accepted answers {@code status} with the new state, Rejected a precise error. */
-    private CompletionStage<HttpResponse> change(StatusCode status, Function<ActorRef<ModelRegistry.Reply>, ModelRegistry.Command> command) {
-        return deployments.command(command).thenApply(r -> {
+    private static CompletionStage<HttpResponse> change(ModelDeployments model, StatusCode status,
+                                                        Function<ActorRef<ModelRegistry.Reply>, ModelRegistry.Command> command) {
+        return model.command(command).thenApply(r -> {
             if (r instanceof ModelRegistry.Reply.Rejected rej) throw refusal(rej.message());
-            return ok(status, stateJson(((ModelRegistry.Reply.Accepted) r).state(), true));
+            return ok(status, stateJson(model, ((ModelRegistry.Reply.Accepted) r).state(), true));
         });
     }
 

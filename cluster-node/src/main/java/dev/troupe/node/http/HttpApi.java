@@ -12,7 +12,7 @@ import dev.troupe.node.openai.LogprobsAccumulator;
 import dev.troupe.node.openai.PromptPreparation;
 import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
-import dev.troupe.node.deploy.CanaryMonitor;
+import dev.troupe.node.deploy.ModelCatalog;
 import dev.troupe.node.deploy.VersionRouter;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -63,12 +63,12 @@ public final class HttpApi extends AllDirectives {
     public static final String NODE_HEADER = "X-Troupe-Node";
     /** The version label of requests refused before a version was chosen. */
     static final String NO_VERSION = "none";
+    /** The model label of requests refused before their model was known. */
+    static final String NO_MODEL = "none";
 
     private final ActorSystem<?> system;
     private final Materializer materializer;
-    private final String modelName;
-    private final VersionRouter router;
-    private final CanaryMonitor canary;
+    private final ModelCatalog models;
     private final HttpSettings settings;
     private final NodeMetrics metrics;
     private final TenantGate gate;
@@ -78,14 +78,11 @@ public final class HttpApi extends AllDirectives {
     /** Accepted requests not yet handed to a replica: a drain waits for them before it drains the replicas. */
     private final AtomicInteger starting = new AtomicInteger();
 
-    public HttpApi(ActorSystem<?> system, String modelName, VersionRouter router, CanaryMonitor canary, HttpSettings settings,
-                   NodeMetrics metrics, TenantGate gate) {
+    public HttpApi(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate) {
         this.gate = gate;
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
-        this.modelName = modelName;
-        this.router = router;
-        this.canary = canary;
+        this.models = models;
         this.settings = settings;
         this.metrics = metrics;
     }
@@ -149,11 +146,11 @@ public final class HttpApi extends AllDirectives {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
-            requireModel(req.model());
+            VersionRouter router = requireModel(req.model());
             gate.requireAllowed(who, req.model());
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             // The canary split hashes the client's request id when it sends one, so its retries stay on one version.
-            ServedModel version = pick(clientId.filter(x -> !x.isBlank()).orElse(id));
+            ServedModel version = pick(req.model(), router, clientId.filter(x -> !x.isBlank()).orElse(id));
             PromptPreparation.Prepared prepared = PromptPreparation.prepare(req, version.chatTemplate(), version.tokenizer(),
                     version.contextLength());
             int[] tokens = prepared.tokens();
@@ -161,7 +158,7 @@ public final class HttpApi extends AllDirectives {
             long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
             ServedModel served = routed(version, tokens);
             GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
-            return admitted(gate.admit(who, idempotencyKey, id, req.model()), endpoint,
+            return admitted(req.model(), gate.admit(who, idempotencyKey, id, req.model()), endpoint,
                     admission -> run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http)))
                     .thenApply(r -> served(r, served));
         }, endpoint))));
@@ -182,9 +179,9 @@ public final class HttpApi extends AllDirectives {
     }
 
     /** The version serving this request key; 503 while no version of the model is ready. */
-    private ServedModel pick(String requestKey) {
+    private static ServedModel pick(String model, VersionRouter router, String requestKey) {
         ServedModel served = router.pick(requestKey);
-        if (served == null) throw ApiError.unavailable("no version of model '" + modelName + "' is ready on this node yet");
+        if (served == null) throw ApiError.unavailable("no version of model '" + model + "' is ready in the cluster yet");
         return served;
     }
 
@@ -405,7 +402,8 @@ public final class HttpApi extends AllDirectives {
         metrics.requestDuration.labelValues(model.name(), model.version(), endpoint).observe(nanos / 1e9);
         String outcome = status == 200 ? "ok" : status == 499 ? "cancelled" : String.valueOf(status);
         metrics.requests.labelValues(model.name(), model.version(), endpoint, outcome).inc();
-        if (status != 499 && canary != null) canary.record(model.version(), nanos, status >= 500);
+        ModelCatalog.Entry entry = models.get(model.name());
+        if (status != 499 && entry != null) entry.canary().record(model.version(), nanos, status >= 500);
     }
 
     private void countTokens(ServedModel model, int prompt, int completion) {
@@ -426,8 +424,12 @@ public final class HttpApi extends AllDirectives {
     private Route models() {
         return optionalHeaderValueByName("Authorization", auth -> {
             TenantDirectory.Principal who = gate.authenticate(auth);
-            List<dev.troupe.node.openai.ModelEntry> entries = gate.visible(who, modelName)
-                    ? List.of(new dev.troupe.node.openai.ModelEntry(modelName, created())) : List.of();
+            List<dev.troupe.node.openai.ModelEntry> entries = new ArrayList<>();
+            for (ModelCatalog.Entry m : models.all()) {
+                if (m.deployments().hasLive() && gate.visible(who, m.name())) {
+                    entries.add(new dev.troupe.node.openai.ModelEntry(m.name(), created(m.deployments().router())));
+                }
+            }
             return complete(json(StatusCodes.OK, ResponseRenderer.models(entries)));
         });
     }
@@ -437,9 +439,9 @@ public final class HttpApi extends AllDirectives {
             if (draining.get()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
-            requireModel(req.model());
+            VersionRouter router = requireModel(req.model());
             gate.requireAllowed(who, req.model());
-            ServedModel version = pick(randomId());
+            ServedModel version = pick(req.model(), router, randomId());
             List<int[]> inputs = new ArrayList<>();
             int total = 0;
             for (int i = 0; i < req.inputs().size(); i++) {
@@ -453,7 +455,7 @@ public final class HttpApi extends AllDirectives {
             }
             ServedModel model = routed(version, inputs.get(0));
             int promptTokens = total;
-            return admitted(gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model()), "embeddings",
+            return admitted(req.model(), gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model()), "embeddings",
                     admission -> embed(model, inputs, promptTokens, admission));
         }, "embeddings"));
     }
@@ -486,7 +488,7 @@ public final class HttpApi extends AllDirectives {
      * Goes on with an admitted request; a refused admission (429 over a quota) is answered here, counted
      * like the other refusals before a version serves the request, and ends the request's count.
      */
-    private CompletionStage<HttpResponse> admitted(CompletionStage<TenantGate.Admission> admission, String endpoint,
+    private CompletionStage<HttpResponse> admitted(String model, CompletionStage<TenantGate.Admission> admission, String endpoint,
                                                    java.util.function.Function<TenantGate.Admission, CompletionStage<HttpResponse>> then) {
         // Still on its way to a replica until admitted: a drain waits for it (see starting()).
         starting.incrementAndGet();
@@ -499,17 +501,36 @@ public final class HttpApi extends AllDirectives {
             Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
             ApiError e = c instanceof ApiError api ? api : internal(c);
             inFlight.decrementAndGet();
-            metrics.requests.labelValues(modelName, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+            metrics.requests.labelValues(model, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
             return CompletableFuture.completedFuture(error(e));
         }).thenCompose(r -> r);
     }
 
-    /** Ready when at least one version serves traffic and every version in the traffic table answers a fresh probe. */
+    /**
+     * Ready when every model with a live version has a version serving traffic and every version in each
+     * traffic table answers a fresh probe (a node that knows no model yet is ready: it takes admin calls).
+     */
     private Route ready() {
+        List<CompletableFuture<String>> parts = new ArrayList<>();
+        for (ModelCatalog.Entry m : models.all()) {
+            if (m.deployments().hasLive()) parts.add(readiness(m.name(), m.deployments().router()));
+        }
+        return completeWithFuture(CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).thenApply(x -> {
+            List<String> each = new ArrayList<>();
+            for (CompletableFuture<String> p : parts) each.add(p.join());
+            boolean ok = !draining.get() && each.stream().allMatch(p -> p.contains("\"ready\":true"));
+            String body = "{\"status\":\"" + (ok ? "ready" : "not ready") + "\"" + (draining.get() ? ",\"reason\":\"shutting down\"" : "")
+                    + ",\"models\":{" + String.join(",", each) + "}}";
+            return json(ok ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, body);
+        }));
+    }
+
+    /** One model's readiness as {@code "name":{"ready":..,"versions":{..}}}: each version it routes to probed afresh. */
+    private CompletableFuture<String> readiness(String name, VersionRouter router) {
         List<ServedModel> versions = router.versions();
+        String key = com.fasterxml.jackson.databind.node.TextNode.valueOf(name).toString();
         if (versions.isEmpty()) {
-            return complete(json(StatusCodes.SERVICE_UNAVAILABLE, "{\"status\":\"not ready\",\"reason\":\"no version of model "
-                    + modelName + " is ready\"}"));
+            return CompletableFuture.completedFuture(key + ":{\"ready\":false,\"reason\":\"no version is ready\"}");
         }
         List<CompletableFuture<String>> probes = new ArrayList<>();
         for (ServedModel version : versions) {
@@ -527,18 +548,16 @@ public final class HttpApi extends AllDirectives {
                     })
                     .exceptionally(t -> "\"" + m.version() + "\":{\"ready\":false,\"reason\":\"replica did not answer\"}"));
         }
-        return completeWithFuture(CompletableFuture.allOf(probes.toArray(new CompletableFuture[0])).thenApply(x -> {
-            List<String> parts = new ArrayList<>();
-            for (CompletableFuture<String> p : probes) parts.add(p.join());
-            boolean ok = !draining.get() && parts.stream().allMatch(p -> p.contains("\"ready\":true"));
-            String body = "{\"status\":\"" + (ok ? "ready" : "not ready") + "\",\"model\":\"" + modelName + "\",\"versions\":{"
-                    + String.join(",", parts) + "}}";
-            return json(ok ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, body);
-        }));
+        return CompletableFuture.allOf(probes.toArray(new CompletableFuture[0])).thenApply(x -> {
+            List<String> each = new ArrayList<>();
+            for (CompletableFuture<String> p : probes) each.add(p.join());
+            boolean ok = each.stream().allMatch(p -> p.contains("\"ready\":true"));
+            return key + ":{\"ready\":" + ok + ",\"versions\":{" + String.join(",", each) + "}}";
+        });
     }
 
     /** When the model was first registered (OpenAI's "created"): the oldest version served. */
-    private long created() {
+    private static long created(VersionRouter router) {
         long c = System.currentTimeMillis() / 1000;
         for (ServedModel m : router.versions()) c = Math.min(c, m.created());
         return c;
@@ -551,7 +570,7 @@ public final class HttpApi extends AllDirectives {
         return extractRequestEntity(entity -> {
             java.util.OptionalLong declared = entity.getContentLengthOption();
             if (declared.isPresent() && declared.getAsLong() > settings.maxBodyBytes()) {
-                metrics.requests.labelValues(modelName, NO_VERSION, endpoint, "413").inc();
+                metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, "413").inc();
                 // Read and drop the body (up to a bound), then answer: closing a connection with the client's
                 // bytes unread resets it, and the client loses the response it was sent (ServeIT saw "received
                 // no bytes"). Pekko also closes a connection whose request body is still unread when the
@@ -578,7 +597,7 @@ public final class HttpApi extends AllDirectives {
                                 handedOff = true;
                                 return r;
                             } catch (ApiError e) {
-                                metrics.requests.labelValues(modelName, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+                                metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
                                 return CompletableFuture.completedFuture(error(e));
                             } finally {
                                 starting.decrementAndGet();
@@ -590,7 +609,7 @@ public final class HttpApi extends AllDirectives {
                             ApiError e = c instanceof ApiError ? (ApiError) c
                                     : c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException ? tooLarge()
                                     : internal(c);
-                            metrics.requests.labelValues(modelName, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+                            metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
                             return error(e);
                         }));
         });
@@ -608,10 +627,13 @@ public final class HttpApi extends AllDirectives {
         CompletionStage<HttpResponse> handle(byte[] body);
     }
 
-    private void requireModel(String name) {
-        if (!modelName.equals(name)) {
+    /** The model's versions as this node routes them; 404 for a model the cluster does not serve. */
+    private VersionRouter requireModel(String name) {
+        ModelCatalog.Entry m = models.get(name);
+        if (m == null || !m.deployments().hasLive()) {
             throw ApiError.notFound("The model '" + name + "' does not exist", "model", "model_not_found");
         }
+        return m.deployments().router();
     }
 
     private static ApiError internal(Throwable t) {
