@@ -28,6 +28,7 @@ import dev.troupe.sharding.ModelRegistrySharding;
 import dev.troupe.sharding.TopicFeed;
 import dev.troupe.sharding.PlacementSingleton;
 import dev.troupe.sharding.ReplicaSharding;
+import dev.troupe.sharding.SliceSharding;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import dev.troupe.actors.registry.JournalConfig;
@@ -245,8 +246,8 @@ public final class ServeCommand {
             if (modelFile != null) registerFirstVersion(system, registries.registry(name), name, modelFile, sha);
             RoutingSettings routing = RoutingSettings.from(config);
             WorkerSettings worker = WorkerSettings.from(config);
-            ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(),
-                    cluster.isWorker() ? worker.sliceMemory() : List.of());
+            SliceSharding slices = new SliceSharding(system, cluster.isWorker() ? worker.slices() : List.of());
+            ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(), slices::announced);
             PlacementSingleton placement = new PlacementSingleton(system, sharding.directory(), worker.placementTick(), worker.placementSettle());
             weights = new WeightsStore(dataDir.resolve("models"), config.getString("troupe.admin.token"),
                     modelFile == null ? Map.of() : Map.of(sha, modelFile.toAbsolutePath()));
@@ -257,7 +258,7 @@ public final class ServeCommand {
             // Each model the node hears of gets its deployments (following its registry and placement) and a canary monitor.
             catalog = new ModelCatalog(system, model -> {
                 ModelDeployments d = new ModelDeployments(system, model, registries.registry(model), sharding, deploymentSettings,
-                        cluster.isWorker(), store, sharedPaths, new ReplicaRouter(routing.router()));
+                        cluster.isWorker(), store, sharedPaths, new ReplicaRouter(routing.router()), slices);
                 d.demandTo(placement.placement()::tell);
                 d.start();
                 return new ModelCatalog.Entry(d, new CanaryMonitor(d, slo).start());

@@ -129,9 +129,22 @@ class ClusterIT {
                 assertEquals("v1", r.get("version").asText());
                 assertEquals("ready", r.get("state").asText());
                 assertTrue(r.get("kv_blocks_total").asInt() > 0);
+                assertEquals(r.get("node").asText() + "/0", r.get("slice").asText(), r.toString());
                 replicaNodes.add(r.get("node").asText());
             }
             assertEquals(clusterAddresses(nodes), replicaNodes, "one replica per node in " + g.name + "'s view");
+            // Each replica holds its memory on a slice of its node, granted by the slice entity.
+            Set<String> holding = new TreeSet<>();
+            for (JsonNode sl : c.get("slices")) {
+                long reserved = sl.get("memory_reserved_bytes").asLong();
+                assertTrue(sl.get("threads").asInt() >= 1, sl.toString());
+                assertTrue(reserved <= sl.get("memory_total_bytes").asLong(), sl.toString());
+                if (sl.get("replicas").toString().contains("\"" + MODEL + "@v1\"")) {
+                    assertTrue(reserved > 0, sl.toString());
+                    holding.add(sl.get("node").asText());
+                }
+            }
+            assertEquals(replicaNodes, holding, c.get("slices").toString());
         }
     }
 

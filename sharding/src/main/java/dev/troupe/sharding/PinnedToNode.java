@@ -4,12 +4,15 @@ import org.apache.pekko.actor.ActorRef;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.sharding.ShardCoordinator;
+import org.apache.pekko.cluster.sharding.typed.ShardingEnvelope;
+import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
 import org.apache.pekko.cluster.typed.Cluster;
 import scala.collection.immutable.IndexedSeq;
 import scala.concurrent.Future;
 
 import java.util.Map;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 
 /**
  * Shard allocation for entities that belong to one node (a replica's engine, a device slice): the shard id
@@ -27,6 +30,29 @@ public final class PinnedToNode extends ShardCoordinator.AbstractShardAllocation
     /** The shard id of an entity pinned to this address. */
     public static String shardOf(Address node) {
         return node.host().get() + ":" + node.port().get();
+    }
+
+    /**
+     * Messages to entities pinned this way: the shard of an entity id is its node, as nodeOf reads it from
+     * the id (a replica's {@code host:port|name}, a slice's {@code host:port/i}).
+     */
+    public static <M> ShardingMessageExtractor<ShardingEnvelope<M>, M> extractor(UnaryOperator<String> nodeOf) {
+        return new ShardingMessageExtractor<>() {
+            @Override
+            public String entityId(ShardingEnvelope<M> envelope) {
+                return envelope.entityId();
+            }
+
+            @Override
+            public String shardId(String entityId) {
+                return nodeOf.apply(entityId);
+            }
+
+            @Override
+            public M unwrapMessage(ShardingEnvelope<M> envelope) {
+                return envelope.message();
+            }
+        };
     }
 
     @Override

@@ -7,8 +7,6 @@ import dev.troupe.actors.replica.StepLoop;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.cluster.sharding.typed.ShardingEnvelope;
-import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
@@ -34,7 +32,7 @@ public final class ReplicaSharding {
     private final StreamReceiver.Sinks sinks = new StreamReceiver.Sinks();
     private final ReplicaDirectory directory;
     private final Map<String, ReplicaClient> remotes = new ConcurrentHashMap<>();
-    private final java.util.List<SliceInfo> slices;
+    private final java.util.function.Supplier<java.util.List<SliceInfo>> slices;
     private final ActorRef<ReplicaDirectoryKeeper.Command> keeper;
 
     private record LocalReplica(String model, String version, LocalReplicaClient client) {
@@ -47,28 +45,27 @@ public final class ReplicaSharding {
 
     /** Announces this node's replicas (no slices) every 250 ms; an announcement counts for 2 s. */
     public ReplicaSharding(ActorSystem<?> system) {
-        this(system, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2), java.util.List.of());
+        this(system, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2), java.util.List::of);
     }
 
     /**
      * @param announceEvery how often this node announces its replicas' state and load
      * @param expiry        how long an announcement counts (a node that stops announcing drops out after it)
-     * @param sliceMemory   the memory budget of each of this node's slices (none: the node runs no placed replicas)
+     * @param slices        this node's slices as they are now (none: the node runs no placed replicas)
      */
-    public ReplicaSharding(ActorSystem<?> system, java.time.Duration announceEvery, java.time.Duration expiry, java.util.List<Long> sliceMemory) {
+    public ReplicaSharding(ActorSystem<?> system, java.time.Duration announceEvery, java.time.Duration expiry,
+                           java.util.function.Supplier<java.util.List<SliceInfo>> slices) {
         this.sharding = ClusterSharding.get(system);
         this.self = PinnedToNode.shardOf(Cluster.get(system).selfMember().address());
         this.receiver = system.systemActorOf(StreamReceiver.create(sinks), "replica-streams", Props.empty());
         this.directory = new ReplicaDirectory(expiry);
-        java.util.List<SliceInfo> slices = new java.util.ArrayList<>();
-        for (int i = 0; i < sliceMemory.size(); i++) slices.add(new SliceInfo(self + "/" + i, self, sliceMemory.get(i)));
-        this.slices = java.util.List.copyOf(slices);
+        this.slices = slices;
         this.keeper = system.systemActorOf(ReplicaDirectoryKeeper.create(directory, this::announcement, announceEvery),
                 "replica-directory", Props.empty());
         sharding.init(Entity.of(TYPE_KEY, ctx -> {
             LocalReplica local = locals.get(ctx.getEntityId());
             return local == null ? Replica.notLoaded(nameOf(ctx.getEntityId()), self) : Replica.create(local.client());
-        }).withMessageExtractor(new NodeExtractor()).withAllocationStrategy(new PinnedToNode(system)));
+        }).withMessageExtractor(PinnedToNode.<Replica.Command>extractor(ReplicaSharding::nodeOf)).withAllocationStrategy(new PinnedToNode(system)));
     }
 
     /** This node, as {@code host:port}. */
@@ -78,6 +75,13 @@ public final class ReplicaSharding {
 
     static String entityId(String node, String name) {
         return node + "|" + name;
+    }
+
+    /** The node of a replica's entity: its id before the '|'. */
+    private static String nodeOf(String entityId) {
+        int bar = entityId.indexOf('|');
+        if (bar <= 0) throw new IllegalArgumentException("not a pinned entity id: " + entityId);
+        return entityId.substring(0, bar);
     }
 
     private static String nameOf(String entityId) {
@@ -101,7 +105,7 @@ public final class ReplicaSharding {
     private NodeAnnouncement announcement() {
         java.util.List<ReplicaStatus> replicas = new java.util.ArrayList<>();
         for (LocalReplica r : locals.values()) replicas.add(r.status(self));
-        return new NodeAnnouncement(self, slices, replicas, httpBase, java.util.List.copyOf(files.get()));
+        return new NodeAnnouncement(self, slices.get(), replicas, httpBase, java.util.List.copyOf(files.get()));
     }
 
     /** The name of a model version's replica on a node. */
@@ -144,25 +148,5 @@ public final class ReplicaSharding {
     public ReplicaClient remote(String node, String name) {
         return remotes.computeIfAbsent(entityId(node, name),
                 id -> new RemoteReplicaClient(sharding.entityRefFor(TYPE_KEY, id), node, receiver, sinks));
-    }
-
-    /** The shard of an entity is the node named before its '|'. */
-    private static final class NodeExtractor extends ShardingMessageExtractor<ShardingEnvelope<Replica.Command>, Replica.Command> {
-        @Override
-        public String entityId(ShardingEnvelope<Replica.Command> envelope) {
-            return envelope.entityId();
-        }
-
-        @Override
-        public String shardId(String entityId) {
-            int bar = entityId.indexOf('|');
-            if (bar <= 0) throw new IllegalArgumentException("not a pinned entity id: " + entityId);
-            return entityId.substring(0, bar);
-        }
-
-        @Override
-        public Replica.Command unwrapMessage(ShardingEnvelope<Replica.Command> envelope) {
-            return envelope.message();
-        }
     }
 }

@@ -4,5 +4,8 @@ import dev.troupe.actors.replica.LocalReplicaClient;
 import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.engine.LlamaModel;
 
-/** One version loaded on this node: its engine, the step loop that owns it, and the replica that serves it. */
-public record LoadedVersion(String version, LlamaModel engine, StepLoop loop, LocalReplicaClient replica) {}
+/**
+ * One version loaded on this node: its engine, the step loop that owns it, the replica that serves it and
+ * the slice that granted its memory.
+ */
+public record LoadedVersion(String version, LlamaModel engine, StepLoop loop, LocalReplicaClient replica, String slice) {}

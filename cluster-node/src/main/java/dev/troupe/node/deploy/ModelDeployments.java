@@ -11,6 +11,8 @@ import dev.troupe.engine.tokenizer.Tokenizer;
 import dev.troupe.node.http.ServedModel;
 import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.sharding.ReplicaSharding;
+import dev.troupe.sharding.SliceSharding;
+import dev.troupe.actors.slice.GpuSlice;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.RecipientRef;
@@ -101,18 +103,20 @@ public final class ModelDeployments implements AutoCloseable {
     private final Map<String, Long> replicaBytes = new TreeMap<>();
     /** When each version last had traffic (or was deployed): it stays wanted for keep-warm after. */
     private final Map<String, Long> lastWanted = new TreeMap<>();
-    /** The versions placement runs on this node. */
-    private java.util.Set<String> assignedHere = java.util.Set.of();
+    /** The versions placement runs on this node, each on its slice. */
+    private Map<String, String> assignedHere = Map.of();
     private List<PlacementPlanner.Want> lastDemand = List.of();
+    private final SliceSharding slices;
     private java.util.function.Consumer<Placement.Demand> demandSink = d -> {};
     private ModelRegistry.State desired = ModelRegistry.State.EMPTY;
-    private boolean closed;
+    private volatile boolean closed;
     private long ticks;
 
     /** worker: this node runs replicas of the versions with traffic (else it only routes to other nodes'). */
     public ModelDeployments(ActorSystem<?> system, String model, RecipientRef<ModelRegistry.Command> registry,
                             ReplicaSharding sharding, DeploymentSettings settings, boolean worker, WeightsStore weights,
-                            boolean sharedPaths, dev.troupe.scheduler.ReplicaRouter replicaRouter) {
+                            boolean sharedPaths, dev.troupe.scheduler.ReplicaRouter replicaRouter, SliceSharding slices) {
+        this.slices = slices;
         this.worker = worker;
         this.weights = weights;
         this.sharedPaths = sharedPaths;
@@ -178,13 +182,16 @@ public final class ModelDeployments implements AutoCloseable {
      */
     public void followPlacement(Placement.Current placement) {
         if (!worker) return;
-        java.util.Set<String> here = new java.util.TreeSet<>();
+        // One replica of a version per node: placed on several of this node's slices, it runs on the first.
+        Map<String, String> here = new TreeMap<>();
         for (Placement.Placed p : placement.assignments()) {
-            if (p.key().model().equals(model) && p.assignment().node().equals(sharding.selfNode())) here.add(p.key().version());
+            if (p.key().model().equals(model) && p.assignment().node().equals(sharding.selfNode())) {
+                here.putIfAbsent(p.key().version(), p.assignment().slice());
+            }
         }
         synchronized (this) {
             if (closed || here.equals(assignedHere)) return;
-            assignedHere = java.util.Set.copyOf(here);
+            assignedHere = Map.copyOf(here);
             reconcile();
         }
     }
@@ -259,7 +266,7 @@ public final class ModelDeployments implements AutoCloseable {
         if (!isDeployed(desired, version)) return;
         lastWanted.put(version, System.nanoTime());
         Slot s = slots.get(version);
-        if (s != null && s.phase == Phase.FAILED && assignedHere.contains(version)) startLoad(version);
+        if (s != null && s.phase == Phase.FAILED && assignedHere.containsKey(version)) startLoad(version);
         sendDemand(true);
     }
 
@@ -340,7 +347,7 @@ public final class ModelDeployments implements AutoCloseable {
     private void reconcile() {
         if (!worker) return;
         for (Slot slot : slots.values()) {
-            boolean here = assignedHere.contains(slot.version) && isDeployed(desired, slot.version);
+            boolean here = assignedHere.containsKey(slot.version) && isDeployed(desired, slot.version);
             if (here && slot.phase == Phase.COLD) startLoad(slot.version);
             else if (!here && slot.phase == Phase.READY) startUnload(slot, isDeployed(desired, slot.version) ? "released by placement" : "no longer deployed");
         }
@@ -456,12 +463,14 @@ public final class ModelDeployments implements AutoCloseable {
         if (slot.ready.isDone()) slot.ready = new CompletableFuture<>();
         slot.set(Phase.LOADING, "loading " + info.path());
         CompletableFuture<LoadedVersion> ready = slot.ready;
-        log.info("model '{}': loading {} from {}", model, version, info.path());
+        String slice = assignedHere.get(version);
+        Long bytes = replicaBytes.get(version);
+        log.info("model '{}': loading {} from {} on slice {}", model, version, info.path(), slice);
         loader.execute(() -> {
             long t0 = System.nanoTime();
             LoadedVersion loaded;
             try {
-                loaded = load(info);
+                loaded = load(info, slice, bytes);
             } catch (Exception | Error e) {
                 String why = e.getMessage() != null ? e.getMessage() : e.toString();
                 log.warn("model '{}': version {} failed to load: {}", model, version, why);
@@ -475,7 +484,7 @@ public final class ModelDeployments implements AutoCloseable {
             }
             boolean keep;
             synchronized (this) {
-                keep = !closed && isDeployed(desired, version) && assignedHere.contains(version);
+                keep = !closed && isDeployed(desired, version) && slice.equals(assignedHere.get(version));
                 if (keep) {
                     slot.loaded = loaded;
                     slot.set(Phase.READY, "loaded in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
@@ -515,7 +524,8 @@ public final class ModelDeployments implements AutoCloseable {
 
     // ------------------------------------------------------------------ loading one version
 
-    private LoadedVersion load(ModelRegistry.VersionInfo info) throws Exception {
+    /** Loads a version on a slice of this node once the slice granted it bytes (its file and KV pool). */
+    private LoadedVersion load(ModelRegistry.VersionInfo info, String slice, Long bytes) throws Exception {
         Path path = fileOrFetch(info);
         if (!Files.isRegularFile(path)) throw new java.io.IOException("model file not found: " + path);
         String sha = Sha256.of(path);
@@ -524,7 +534,15 @@ public final class ModelDeployments implements AutoCloseable {
                     + info.version() + " was registered with " + info.sha256());
         }
         weights.add(sha, path);
-        LlamaModel engine = LlamaModel.load(path, settings.engine());
+        String replicaName = ReplicaSharding.replicaName(model, info.version());
+        GpuSlice.Granted granted = reserve(slice, replicaName, bytes != null ? bytes : Files.size(path));
+        LlamaModel engine;
+        try {
+            engine = LlamaModel.load(path, settings.engine().withThreads(granted.threads()));
+        } catch (Exception | Error e) {
+            slices.release(slice, replicaName);
+            throw e;
+        }
         StepLoop loop = null;
         try {
             if (!settings.warmUp().isZero()) {
@@ -540,12 +558,29 @@ public final class ModelDeployments implements AutoCloseable {
                 throw new IllegalStateException("the step loop of " + info.version() + " is not running (heartbeat "
                         + probe.heartbeatAgeMillis() + " ms old)");
             }
-            return new LoadedVersion(info.version(), engine, loop, replica);
+            return new LoadedVersion(info.version(), engine, loop, replica, slice);
         } catch (Exception | Error e) {
             if (loop != null) loop.close();
             sharding.unregisterLocal(model, info.version());
             engine.close();
+            slices.release(slice, replicaName);
             throw e;
+        }
+    }
+
+    /**
+     * The slice's memory for a replica. A slice may still hold a replica that placement already moved away
+     * (draining, then unloading): a refusal is asked again until the drain grace (plus a margin) has passed,
+     * then the load fails with the slice's numbers.
+     */
+    private GpuSlice.Granted reserve(String slice, String replica, long bytes) throws Exception {
+        long deadline = System.nanoTime() + settings.drainGrace().toNanos() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            GpuSlice.ReserveReply reply = slices.reserve(slice, replica, bytes).toCompletableFuture().get(15, TimeUnit.SECONDS);
+            if (reply instanceof GpuSlice.Granted g) return g;
+            GpuSlice.Refused refused = (GpuSlice.Refused) reply;
+            if (System.nanoTime() > deadline || closed) throw new IllegalStateException(refused.reason());
+            Thread.sleep(250);
         }
     }
 
@@ -554,6 +589,7 @@ public final class ModelDeployments implements AutoCloseable {
             sharding.unregisterLocal(model, v.version());
             v.loop().close();
             v.engine().close();
+            slices.release(v.slice(), ReplicaSharding.replicaName(model, v.version()));
         } catch (Exception e) {
             log.warn("model '{}': closing {} failed", model, v.version(), e);
         }

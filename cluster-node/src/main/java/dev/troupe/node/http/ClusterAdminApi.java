@@ -24,7 +24,8 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 /**
  * {@code GET /admin/cluster} (admin token): the cluster as this node sees it. Members with their roles,
- * status and reachability; the workers' slices with their memory, total and free of placed replicas;
+ * status and reachability; the workers' slices with their memory (total, placed, free of placed, reserved
+ * by the replicas loaded there), threads and replicas;
  * the placement (which replica runs on which slice, and why the others run nowhere); every replica any
  * node announces, with its model, version, node, state and load (queued and running sequences, KV blocks
  * free of total).
@@ -79,7 +80,13 @@ public final class ClusterAdminApi extends AllDirectives {
             o.put("id", sl.id());
             o.put("node", sl.node());
             o.put("memory_total_bytes", sl.memoryBytes());
+            // Placed: what placement plans on the slice; reserved: what the slice granted to replicas loaded there.
+            o.put("memory_placed_bytes", usedBySlice.getOrDefault(sl.id(), 0L));
             o.put("memory_free_bytes", sl.memoryBytes() - usedBySlice.getOrDefault(sl.id(), 0L));
+            o.put("memory_reserved_bytes", sl.reservedBytes());
+            o.put("threads", sl.threads());
+            ArrayNode held = o.putArray("replicas");
+            sl.replicas().forEach(held::add);
         }
         ObjectNode placementNode = out.putObject("placement");
         ArrayNode assignments = placementNode.putArray("assignments");
@@ -94,12 +101,16 @@ public final class ClusterAdminApi extends AllDirectives {
         }
         ObjectNode why = placementNode.putObject("unplaceable");
         placed.unplaceable().forEach(why::put);
+        // The slice of a replica: the one of its node that granted it memory.
+        java.util.Map<String, String> sliceOf = new java.util.HashMap<>();
+        for (SliceInfo sl : directory.slices()) for (String name : sl.replicas()) sliceOf.put(sl.node() + "|" + name, sl.id());
         ArrayNode replicas = out.putArray("replicas");
         for (ReplicaStatus s : directory.all()) {
             ObjectNode r = replicas.addObject();
             r.put("model", s.model());
             r.put("version", s.version());
             r.put("node", s.node());
+            r.put("slice", sliceOf.get(s.node() + "|" + s.name()));
             r.put("state", s.ready() ? "ready" : "draining");
             r.put("queued", s.queued());
             r.put("running", s.running());

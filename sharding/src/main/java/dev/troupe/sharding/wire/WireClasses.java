@@ -9,6 +9,7 @@ import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.sharding.ReplicaStatus;
 import dev.troupe.sharding.NodeAnnouncement;
 import dev.troupe.sharding.SliceInfo;
+import dev.troupe.actors.slice.GpuSlice;
 import dev.troupe.actors.placement.Placement;
 import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.tenant.Quotas;
@@ -166,7 +167,15 @@ public final class WireClasses {
             entry(351, TenantQuota.Release.class),
             entry(352, TenantQuota.NodeGone.class),
             entry(353, TenantQuota.Decision.class),
-            entry(354, QuotaLimiter.Limit.class)
+            entry(354, QuotaLimiter.Limit.class),
+
+            // ---- slices (370-389)
+            entry(370, GpuSlice.Reserve.class),
+            entry(371, GpuSlice.Granted.class),
+            entry(372, GpuSlice.Refused.class),
+            entry(373, GpuSlice.Release.class),
+            entry(374, GpuSlice.GetStatus.class),
+            entry(375, GpuSlice.Status.class)
 
             // ---- append new entries above this line, with new ids
     );

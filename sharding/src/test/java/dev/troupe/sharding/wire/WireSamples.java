@@ -9,6 +9,7 @@ import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.sharding.ReplicaStatus;
 import dev.troupe.sharding.NodeAnnouncement;
 import dev.troupe.sharding.SliceInfo;
+import dev.troupe.actors.slice.GpuSlice;
 import dev.troupe.actors.placement.Placement;
 import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.tenant.Quotas;
@@ -163,7 +164,7 @@ final class WireSamples {
         out.add(stats);
         ReplicaStatus status = new ReplicaStatus("10.0.0.1:25520", "m@v1", "m", "v1", true, 1, 2, 54, 64);
         out.add(status);
-        SliceInfo slice = new SliceInfo("10.0.0.1:25520/0", "10.0.0.1:25520", 8L << 30);
+        SliceInfo slice = new SliceInfo("10.0.0.1:25520/0", "10.0.0.1:25520", 8L << 30, 3L << 30, 4, List.of("m@v1"));
         out.add(slice);
         out.add(new NodeAnnouncement("10.0.0.1:25520", List.of(slice), List.of(status), "http://10.0.0.1:8080", List.of("a".repeat(64))));
         // placement
@@ -185,6 +186,13 @@ final class WireSamples {
         out.add(new TenantQuota.NodeGone("10.0.0.1:25520"));
         out.add(new TenantQuota.Decision(false, QuotaLimiter.Limit.TOKENS_PER_MINUTE, 12));
         out.add(QuotaLimiter.Limit.CONCURRENT_REQUESTS);
+        // slices
+        out.add(new GpuSlice.Reserve("m@v1", 3L << 30, (ActorRef) ref));
+        out.add(new GpuSlice.Granted("10.0.0.1:25520/0", "m@v1", 4));
+        out.add(new GpuSlice.Refused("10.0.0.1:25520/0", "m@v2", 6L << 30, 5L << 30, 8L << 30));
+        out.add(new GpuSlice.Release("m@v1"));
+        out.add(new GpuSlice.GetStatus((ActorRef) ref));
+        out.add(new GpuSlice.Status("10.0.0.1:25520/0", "10.0.0.1:25520", 8L << 30, 4, Map.of("m@v1", 3L << 30)));
         return out;
     }
 }
