@@ -247,7 +247,8 @@ public final class ServeCommand {
             RoutingSettings routing = RoutingSettings.from(config);
             WorkerSettings worker = WorkerSettings.from(config);
             SliceSharding slices = new SliceSharding(system, cluster.isWorker() ? worker.slices() : List.of());
-            ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(), slices::announced);
+            ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(), slices::announced,
+                    routing.liveness(), routing.failover());
             PlacementSingleton placement = new PlacementSingleton(system, sharding.directory(), worker.placementTick(), worker.placementSettle());
             weights = new WeightsStore(dataDir.resolve("models"), config.getString("troupe.admin.token"),
                     modelFile == null ? Map.of() : Map.of(sha, modelFile.toAbsolutePath()));
@@ -282,6 +283,7 @@ public final class ServeCommand {
                 }
             }
             NodeMetrics metrics = new NodeMetrics();
+            metrics.watchFailover(sharding.failover().counters());
             metrics.watch(() -> models.all().stream().flatMap(m -> m.deployments().loaded().stream()
                     .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage()))).toList());
             HttpSettings http = HttpSettings.from(config);

@@ -61,7 +61,7 @@ class ClusterIT {
         if (journal != null) journal.close();
     }
 
-    private static String completion(String prompt, int maxTokens) {
+    static String completion(String prompt, int maxTokens) {
         return "{\"model\":\"" + MODEL + "\",\"prompt\":" + JSON.valueToTree(prompt) + ",\"max_tokens\":" + maxTokens + ",\"temperature\":0}";
     }
 
@@ -70,7 +70,7 @@ class ClusterIT {
     }
 
     /** Until every gateway has routed requests to all of these nodes' replicas (announcements take a moment). */
-    private static void awaitReplicasOn(List<NodeProcess> gateways, Set<String> nodesExpected) throws Exception {
+    static void awaitReplicasOn(List<NodeProcess> gateways, Set<String> nodesExpected) throws Exception {
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         for (NodeProcess g : gateways) {
             Set<String> seen = new TreeSet<>();
@@ -83,7 +83,7 @@ class ClusterIT {
         }
     }
 
-    private static Set<String> clusterAddresses(List<NodeProcess> ns) {
+    static Set<String> clusterAddresses(List<NodeProcess> ns) {
         Set<String> out = new TreeSet<>();
         for (NodeProcess n : ns) out.add("127.0.0.1:" + n.clusterPort);
         return out;

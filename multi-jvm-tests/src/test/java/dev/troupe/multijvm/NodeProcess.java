@@ -80,6 +80,17 @@ final class NodeProcess implements AutoCloseable {
         return new NodeProcess(name, http, clusterPort, log, pb.start());
     }
 
+    /** n nodes serving model as modelName, the first the seed of the others, all ready. */
+    static List<NodeProcess> startCluster(int n, Path dir, Path model, String modelName, String journalUrl,
+                                          java.util.Map<String, String> env) throws Exception {
+        List<NodeProcess> out = new ArrayList<>();
+        int seed = freePort();
+        out.add(start("node1", dir, model, modelName, journalUrl, seed, List.of(), env).awaitReady(Duration.ofSeconds(120)));
+        for (int i = 2; i <= n; i++) out.add(start("node" + i, dir, model, modelName, journalUrl, freePort(), List.of(seed), env));
+        for (NodeProcess node : out) node.awaitReady(Duration.ofSeconds(120));
+        return out;
+    }
+
     String url(String path) {
         return "http://127.0.0.1:" + httpPort + path;
     }
@@ -131,6 +142,25 @@ final class NodeProcess implements AutoCloseable {
         process.destroy();
         if (!process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) throw new AssertionError(name + " did not exit after SIGTERM:\n" + tail());
         return process.exitValue();
+    }
+
+    /** SIGKILL: the JVM dies at once, nothing drained or left. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        if (!process.waitFor(10, TimeUnit.SECONDS)) throw new AssertionError(name + " still alive after SIGKILL");
+    }
+
+    /** SIGSTOP (paused: alive but silent) or SIGCONT. */
+    void signal(String sig) throws Exception {
+        Process k = new ProcessBuilder("kill", "-" + sig, Long.toString(process.pid())).inheritIO().start();
+        if (k.waitFor() != 0) throw new AssertionError("kill -" + sig + " " + process.pid() + " failed");
+    }
+
+    /** A streaming POST, sent without waiting: the response's lines as they come. */
+    java.util.concurrent.CompletableFuture<HttpResponse<java.util.stream.Stream<String>>> stream(String path, String json) {
+        HttpRequest r = HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(120))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build();
+        return HTTP.sendAsync(r, HttpResponse.BodyHandlers.ofLines());
     }
 
     int exitValue() {

@@ -119,12 +119,21 @@ public final class BatchScheduler<T> {
      * @throws IllegalArgumentException when {@link #rejectReason} says so, or the tenant is blank or weight < 1
      */
     public ScheduledSequence<T> add(T payload, int promptTokens, int maxNewTokens, String tenant, int weight) {
+        return add(payload, promptTokens, maxNewTokens, tenant, weight, false);
+    }
+
+    /**
+     * The same; resumed: the sequence continues a completion already streaming to its client (from a lost
+     * replica), so it waits before its tenant's newcomers ({@link WaitQueue#addResumed}).
+     */
+    public ScheduledSequence<T> add(T payload, int promptTokens, int maxNewTokens, String tenant, int weight, boolean resumed) {
         String why = rejectReason(promptTokens, maxNewTokens);
         if (why != null) throw new IllegalArgumentException(why);
         if (tenant == null || tenant.isBlank()) throw new IllegalArgumentException("tenant is required");
         if (weight < 1) throw new IllegalArgumentException("weight must be >= 1, got " + weight);
         ScheduledSequence<T> s = new ScheduledSequence<>(payload, arrivals++, promptTokens, maxNewTokens, tenant, weight);
-        waiting.add(s);
+        if (resumed) waiting.addResumed(s);
+        else waiting.add(s);
         return s;
     }
 

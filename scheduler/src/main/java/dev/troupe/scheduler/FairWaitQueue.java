@@ -70,6 +70,16 @@ public final class FairWaitQueue<T> implements WaitQueue<T> {
 
     @Override
     public void add(ScheduledSequence<T> seq) {
+        arrive(seq).waiting.addLast(seq);
+    }
+
+    @Override
+    public void addResumed(ScheduledSequence<T> seq) {
+        arrive(seq).waiting.addFirst(seq);
+    }
+
+    /** Counts a newly arrived sequence in its tenant (active from now on) and returns the tenant. */
+    private Tenant<T> arrive(ScheduledSequence<T> seq) {
         Tenant<T> t = byName.get(seq.tenant());
         if (t == null) t = newTenant(seq.tenant());
         if (t.active()) {
@@ -80,8 +90,8 @@ public final class FairWaitQueue<T> implements WaitQueue<T> {
         }
         t.weight = seq.weight();
         seq.queueTag = t;
-        t.waiting.addLast(seq);
         size++;
+        return t;
     }
 
     @Override

@@ -10,6 +10,8 @@ public final class FifoWaitQueue<T> implements WaitQueue<T> {
 
     @Override public void addFirst(ScheduledSequence<T> seq) { queue.addFirst(seq); }
 
+    @Override public void addResumed(ScheduledSequence<T> seq) { queue.addFirst(seq); }
+
     @Override public ScheduledSequence<T> peek() { return queue.peekFirst(); }
 
     @Override public ScheduledSequence<T> poll() { return queue.pollFirst(); }

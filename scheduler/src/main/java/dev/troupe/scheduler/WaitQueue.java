@@ -16,6 +16,13 @@ public interface WaitQueue<T> {
     /** A newly arrived sequence. */
     void add(ScheduledSequence<T> seq);
 
+    /**
+     * A newly arrived sequence that continues a completion already streaming to its client (its replica was
+     * lost): it goes before the newcomers (of its tenant, for a fair queue), whose clients wait for a first
+     * token, not in the middle of a stream.
+     */
+    void addResumed(ScheduledSequence<T> seq);
+
     /** A preempted sequence: it goes before every newcomer (of its tenant, for a fair queue). */
     void addFirst(ScheduledSequence<T> seq);
 

@@ -130,6 +130,28 @@ class BatchSchedulerTest {
     }
 
     @Test
+    void aResumedSequenceIsAdmittedBeforeTheNewcomersOfItsTenant() {
+        for (boolean fair : new boolean[]{false, true}) {
+            FakeKv kv = new FakeKv(8, 100, 4);
+            BatchScheduler<Req> s = fair
+                    ? new BatchScheduler<>(new BatchScheduler.Config(1, 16, 256, 0), kv, new FairWaitQueue<>(1))
+                    : scheduler(kv, 1, 16, 256);
+            Req a = new Req("a", 4, 4), b = new Req("b", 4, 4), c = new Req("c", 4, 4), moved = new Req("moved", 10, 4);
+            s.add(a, 4, 4);
+            s.add(b, 4, 4);
+            s.add(c, 4, 4);
+            s.add(moved, 10, 4, BatchScheduler.DEFAULT_TENANT, 1, true);
+            List<Req> order = new ArrayList<>();
+            for (int it = 0; it < 100 && order.size() < 4; it++) {
+                Plan<Req> p = s.plan();
+                for (int i = 0; i < p.size(); i++) if (!order.contains(p.sequence(i).payload())) order.add(p.sequence(i).payload());
+                step(s, kv, p, it);
+            }
+            assertEquals(List.of(moved, a, b, c), order, fair ? "fair queue" : "fifo queue");
+        }
+    }
+
+    @Test
     void admissionIsFirstComeFirstServedAndTheHeadIsNotOvertaken() {
         FakeKv kv = new FakeKv(8, 100, 4);
         BatchScheduler<Req> s = scheduler(kv, 2, 16, 256);

@@ -18,10 +18,10 @@ import java.util.concurrent.CompletionStage;
 final class RemoteReplicaClient implements ReplicaClient {
     private final EntityRef<Replica.Command> entity;
     private final String node;
-    private final ActorRef<Replica.EventBatch> receiver;
+    private final ActorRef<Replica.ToGateway> receiver;
     private final StreamReceiver.Sinks sinks;
 
-    RemoteReplicaClient(EntityRef<Replica.Command> entity, String node, ActorRef<Replica.EventBatch> receiver, StreamReceiver.Sinks sinks) {
+    RemoteReplicaClient(EntityRef<Replica.Command> entity, String node, ActorRef<Replica.ToGateway> receiver, StreamReceiver.Sinks sinks) {
         this.entity = entity;
         this.node = node;
         this.receiver = receiver;
@@ -35,7 +35,7 @@ final class RemoteReplicaClient implements ReplicaClient {
 
     @Override
     public void submit(GenerationRequest request, GenerationSink sink) {
-        if (!sinks.add(request.requestId(), sink)) {
+        if (!sinks.add(request.requestId(), sink, entity, node)) {
             sink.onEvent(new GenerationEvent.Failed(request.requestId(), GenerationEvent.FailureKind.INTERNAL,
                     "request id " + request.requestId() + " is already in flight", request.promptTokens().length, 0));
             return;

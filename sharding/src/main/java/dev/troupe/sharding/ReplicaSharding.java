@@ -28,12 +28,13 @@ public final class ReplicaSharding {
     private final ClusterSharding sharding;
     private final String self;
     private final Map<String, LocalReplica> locals = new ConcurrentHashMap<>();
-    private final ActorRef<Replica.EventBatch> receiver;
+    private final ActorRef<Replica.ToGateway> receiver;
     private final StreamReceiver.Sinks sinks = new StreamReceiver.Sinks();
     private final ReplicaDirectory directory;
     private final Map<String, ReplicaClient> remotes = new ConcurrentHashMap<>();
     private final java.util.function.Supplier<java.util.List<SliceInfo>> slices;
     private final ActorRef<ReplicaDirectoryKeeper.Command> keeper;
+    private final Failover failover;
 
     private record LocalReplica(String model, String version, LocalReplicaClient client) {
         ReplicaStatus status(String node) {
@@ -45,27 +46,38 @@ public final class ReplicaSharding {
 
     /** Announces this node's replicas (no slices) every 250 ms; an announcement counts for 2 s. */
     public ReplicaSharding(ActorSystem<?> system) {
-        this(system, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2), java.util.List::of);
+        this(system, java.time.Duration.ofMillis(250), java.time.Duration.ofSeconds(2), java.util.List::of,
+                java.time.Duration.ofSeconds(2), Failover.DEFAULT);
     }
 
     /**
      * @param announceEvery how often this node announces its replicas' state and load
      * @param expiry        how long an announcement counts (a node that stops announcing drops out after it)
      * @param slices        this node's slices as they are now (none: the node runs no placed replicas)
+     * @param liveness      how long a remote request may go unheard of before the gateway gives its replica up
+     *                      (and a replica, its gateway)
+     * @param failover      what this gateway does when a request's replica is lost
      */
     public ReplicaSharding(ActorSystem<?> system, java.time.Duration announceEvery, java.time.Duration expiry,
-                           java.util.function.Supplier<java.util.List<SliceInfo>> slices) {
+                           java.util.function.Supplier<java.util.List<SliceInfo>> slices, java.time.Duration liveness,
+                           Failover failover) {
+        this.failover = failover;
         this.sharding = ClusterSharding.get(system);
         this.self = PinnedToNode.shardOf(Cluster.get(system).selfMember().address());
-        this.receiver = system.systemActorOf(StreamReceiver.create(sinks), "replica-streams", Props.empty());
+        this.receiver = system.systemActorOf(StreamReceiver.create(sinks, liveness, self), "replica-streams", Props.empty());
         this.directory = new ReplicaDirectory(expiry);
         this.slices = slices;
         this.keeper = system.systemActorOf(ReplicaDirectoryKeeper.create(directory, this::announcement, announceEvery),
                 "replica-directory", Props.empty());
         sharding.init(Entity.of(TYPE_KEY, ctx -> {
             LocalReplica local = locals.get(ctx.getEntityId());
-            return local == null ? Replica.notLoaded(nameOf(ctx.getEntityId()), self) : Replica.create(local.client());
+            return local == null ? Replica.notLoaded(nameOf(ctx.getEntityId()), self) : Replica.create(local.client(), liveness);
         }).withMessageExtractor(PinnedToNode.<Replica.Command>extractor(ReplicaSharding::nodeOf)).withAllocationStrategy(new PinnedToNode(system)));
+    }
+
+    /** What this gateway does when a request's replica is lost, and how often it did. */
+    public Failover failover() {
+        return failover;
     }
 
     /** This node, as {@code host:port}. */

@@ -5,14 +5,18 @@ import dev.troupe.actors.replica.GenerationSink;
 import dev.troupe.actors.replica.Replica;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -20,86 +24,152 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * This node's end of the streams from replicas on other nodes (one actor per node, not per request): it
  * hands each batch's events to the request's sink and acknowledges the batch, which lets the replica send
- * the next. It watches the replicas it hears from: when one stops or its node is gone, each of its
- * requests still open here ends with a failure instead of waiting for its timeout.
+ * the next. It knows each request's replica is alive by hearing of the request: a batch, or the replica's
+ * {@link Replica.Alive} answer to the {@link Replica.StillWaiting} this receiver sends every quarter of the
+ * liveness timeout. A request not heard of for the timeout (its node killed, paused or cut off, its
+ * Generate lost) ends with {@code REPLICA_LOST}, and is cancelled there in case the replica comes back.
+ * It also watches the replicas it hears from: one that stops ends its requests at once.
  */
-final class StreamReceiver extends AbstractBehavior<Replica.EventBatch> {
+final class StreamReceiver extends AbstractBehavior<Replica.ToGateway> {
 
-    /** The sinks of this node's remote requests, by request id: added on submit, removed at the terminal event. */
+    /** A request open on a replica of another node. */
+    static final class Open {
+        final GenerationSink sink;
+        final RecipientRef<Replica.Command> replica;
+        final String node;
+        /** When the replica was last heard of this request (receiver thread, after the submit). */
+        volatile long heardNanos = System.nanoTime();
+
+        Open(GenerationSink sink, RecipientRef<Replica.Command> replica, String node) {
+            this.sink = sink;
+            this.replica = replica;
+            this.node = node;
+        }
+    }
+
+    /** The open requests of this node on remote replicas, by request id: added on submit, removed at the terminal event. */
     static final class Sinks {
-        private final ConcurrentHashMap<String, GenerationSink> byId = new ConcurrentHashMap<>();
+        private final ConcurrentHashMap<String, Open> byId = new ConcurrentHashMap<>();
 
-        boolean add(String requestId, GenerationSink sink) {
-            return byId.putIfAbsent(requestId, sink) == null;
+        boolean add(String requestId, GenerationSink sink, RecipientRef<Replica.Command> replica, String node) {
+            return byId.putIfAbsent(requestId, new Open(sink, replica, node)) == null;
         }
 
-        GenerationSink get(String requestId) {
+        Open get(String requestId) {
             return byId.get(requestId);
         }
 
-        GenerationSink remove(String requestId) {
+        Open remove(String requestId) {
             return byId.remove(requestId);
         }
     }
 
     private final Sinks sinks;
+    private final long livenessNanos;
+    private final String self;
     /** Requests in flight per replica entity that has sent batches. */
     private final Map<ActorRef<?>, Set<String>> byReplica = new HashMap<>();
 
-    static Behavior<Replica.EventBatch> create(Sinks sinks) {
-        return Behaviors.setup(ctx -> new StreamReceiver(ctx, sinks));
+    /** self: this node as {@code host:port} */
+    static Behavior<Replica.ToGateway> create(Sinks sinks, Duration liveness, String self) {
+        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+            timers.startTimerWithFixedDelay(new Replica.Sweep(), liveness.dividedBy(4));
+            return new StreamReceiver(ctx, sinks, liveness, self);
+        }));
     }
 
-    private StreamReceiver(ActorContext<Replica.EventBatch> ctx, Sinks sinks) {
+    private StreamReceiver(ActorContext<Replica.ToGateway> ctx, Sinks sinks, Duration liveness, String self) {
         super(ctx);
         this.sinks = sinks;
+        this.livenessNanos = liveness.toNanos();
+        this.self = self;
+    }
+
+    /** The node of a replica entity's actor. */
+    private String nodeOf(ActorRef<?> entity) {
+        org.apache.pekko.actor.Address a = entity.path().address();
+        return a.hasLocalScope() ? self : PinnedToNode.shardOf(a);
     }
 
     @Override
-    public Receive<Replica.EventBatch> createReceive() {
+    public Receive<Replica.ToGateway> createReceive() {
         return newReceiveBuilder()
                 .onMessage(Replica.EventBatch.class, this::onBatch)
+                .onMessage(Replica.Alive.class, this::onAlive)
+                .onMessage(Replica.Sweep.class, this::onSweep)
                 .onSignal(Terminated.class, this::onReplicaGone)
                 .build();
     }
 
-    private Behavior<Replica.EventBatch> onBatch(Replica.EventBatch b) {
+    private Behavior<Replica.ToGateway> onBatch(Replica.EventBatch b) {
         String id = b.requestId();
         boolean terminal = !(b.events().get(b.events().size() - 1) instanceof GenerationEvent.Tokens);
+        Open open = sinks.get(id);
+        // A replica given up as lost that comes back speaks of a request that now runs elsewhere: not to be told.
+        if (open != null && !open.node.equals(nodeOf(b.ackTo()))) open = null;
         // Removed before the terminal event is told: its sink may submit the request again at once (a retry).
-        GenerationSink sink = terminal ? sinks.remove(id) : sinks.get(id);
-        if (sink == null) {
-            // The request already ended here (its backstop timed out): stop the generation there too.
+        if (open != null && terminal) sinks.byId.remove(id, open);
+        if (open == null) {
+            // The request already ended here (given up as lost, or its backstop timed out): stop it there too.
             if (!terminal) b.ackTo().tell(new Replica.Cancel(id));
         } else {
-            for (GenerationEvent e : b.events()) sink.onEvent(e);
+            open.heardNanos = System.nanoTime();
+            for (GenerationEvent e : b.events()) open.sink.onEvent(e);
         }
-        Set<String> open = byReplica.get(b.ackTo());
+        Set<String> ids = byReplica.get(b.ackTo());
         if (terminal) {
-            if (open != null && open.remove(id) && open.isEmpty()) {
+            if (ids != null && ids.remove(id) && ids.isEmpty()) {
                 byReplica.remove(b.ackTo());
                 getContext().unwatch(b.ackTo());
             }
-        } else {
-            if (open == null) {
-                open = new HashSet<>();
-                byReplica.put(b.ackTo(), open);
+        } else if (open != null) {
+            if (ids == null) {
+                ids = new HashSet<>();
+                byReplica.put(b.ackTo(), ids);
                 getContext().watch(b.ackTo());
             }
-            open.add(id);
+            ids.add(id);
             b.ackTo().tell(new Replica.Ack(id, b.seq()));
         }
         return this;
     }
 
-    private Behavior<Replica.EventBatch> onReplicaGone(Terminated t) {
-        Set<String> open = byReplica.remove(t.getRef());
-        if (open == null) return this;
-        for (String id : open) {
-            GenerationSink sink = sinks.remove(id);
-            if (sink != null) {
-                sink.onEvent(new GenerationEvent.Failed(id, GenerationEvent.FailureKind.INTERNAL,
-                        "the replica serving this request stopped or its node was lost", 0, 0));
+    private Behavior<Replica.ToGateway> onAlive(Replica.Alive a) {
+        long now = System.nanoTime();
+        for (String id : a.requestIds()) {
+            Open open = sinks.get(id);
+            if (open != null) open.heardNanos = now;
+        }
+        return this;
+    }
+
+    private Behavior<Replica.ToGateway> onSweep(Replica.Sweep s) {
+        long now = System.nanoTime();
+        Map<RecipientRef<Replica.Command>, List<String>> waiting = new HashMap<>();
+        for (Map.Entry<String, Open> e : sinks.byId.entrySet()) {
+            Open open = e.getValue();
+            if (now - open.heardNanos <= livenessNanos) {
+                waiting.computeIfAbsent(open.replica, r -> new ArrayList<>()).add(e.getKey());
+            } else if (sinks.byId.remove(e.getKey(), open)) {
+                open.replica.tell(new Replica.Cancel(e.getKey()));
+                open.sink.onEvent(new GenerationEvent.Failed(e.getKey(), GenerationEvent.FailureKind.REPLICA_LOST,
+                        "no word from the replica on node " + open.node + " for " + (now - open.heardNanos) / 1_000_000 + " ms", 0, 0));
+            }
+        }
+        waiting.forEach((replica, ids) -> replica.tell(new Replica.StillWaiting(ids, getContext().getSelf())));
+        return this;
+    }
+
+    private Behavior<Replica.ToGateway> onReplicaGone(Terminated t) {
+        Set<String> ids = byReplica.remove(t.getRef());
+        if (ids == null) return this;
+        String node = nodeOf(t.getRef());
+        for (String id : ids) {
+            Open open = sinks.get(id);
+            // Only where the request still runs on that replica (not continued elsewhere since).
+            if (open != null && open.node.equals(node) && sinks.byId.remove(id, open)) {
+                open.sink.onEvent(new GenerationEvent.Failed(id, GenerationEvent.FailureKind.REPLICA_LOST,
+                        "the replica serving this request on node " + open.node + " stopped or its node was lost", 0, 0));
             }
         }
         return this;

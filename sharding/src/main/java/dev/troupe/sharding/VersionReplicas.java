@@ -21,13 +21,22 @@ import java.util.concurrent.atomic.AtomicInteger;
  * gateway's own outstanding requests on each (counted here from submission to the terminal event).
  */
 public final class VersionReplicas {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(VersionReplicas.class);
     private final String model;
     private final String version;
     private final ReplicaSharding sharding;
     private final ReplicaRouter router;
     private final ConcurrentHashMap<String, AtomicInteger> outstanding = new ConcurrentHashMap<>();
+    private final java.util.function.Supplier<Boolean> continuation;
 
     public VersionReplicas(String model, String version, ReplicaSharding sharding, ReplicaRouter router) {
+        this(model, version, sharding, router, () -> null);
+    }
+
+    /** continuation: the version's deployment's own switch, read per request (null: the node's {@link Failover}). */
+    public VersionReplicas(String model, String version, ReplicaSharding sharding, ReplicaRouter router,
+                           java.util.function.Supplier<Boolean> continuation) {
+        this.continuation = continuation;
         this.model = model;
         this.version = version;
         this.sharding = sharding;
@@ -41,17 +50,14 @@ public final class VersionReplicas {
 
     /**
      * The replica for a request with this prompt, or null when none is ready. The returned client serves
-     * one request: if the replica refuses it as shutting down before anything was generated (a node
-     * leaving, a version unloading), it is submitted again to another ready replica, up to
-     * {@link #MAX_ATTEMPTS} replicas in all.
+     * one request and owns it until its terminal event: when its replica is lost or refuses it as shutting
+     * down, it is submitted again to another ready replica (before its first token), or continued there
+     * from the tokens already delivered (after), as {@link Failover} says.
      */
     public ReplicaClient pick(int[] prompt) {
         Pick first = choose(prompt, java.util.Set.of());
         return first == null ? null : new Routed(prompt, first);
     }
-
-    /** Most replicas one request is submitted to before its refusal stands. */
-    static final int MAX_ATTEMPTS = 3;
 
     private record Pick(String id, ReplicaClient replica, AtomicInteger outstanding) {}
 
@@ -74,12 +80,16 @@ public final class VersionReplicas {
 
     /**
      * One request's replica: counts the request as outstanding there until its terminal event, and moves
-     * it to another replica when it is refused as shutting down before its first token.
+     * it to another replica when its replica is lost or shutting down. The client's sink sees one stream:
+     * the tokens of every attempt in order, each once, then one terminal event with the whole request's counts.
      */
     private final class Routed implements ReplicaClient {
         private final int[] prompt;
         private volatile Pick current;
         private final java.util.Set<String> tried = ConcurrentHashMap.newKeySet();
+        /** Token ids delivered to the client so far, over all attempts (one attempt's thread at a time). */
+        private int[] delivered = new int[16];
+        private int deliveredCount;
 
         Routed(int[] prompt, Pick first) {
             this.prompt = prompt;
@@ -93,32 +103,63 @@ public final class VersionReplicas {
 
         @Override
         public void submit(GenerationRequest request, GenerationSink sink) {
-            Pick p = current;
+            attempt(current, request, sink);
+        }
+
+        private void attempt(Pick p, GenerationRequest original, GenerationSink sink) {
+            current = p;
             tried.add(p.id());
             p.outstanding().incrementAndGet();
-            p.replica().submit(request, new GenerationSink() {
-                private boolean started;
-
-                @Override
-                public void onEvent(GenerationEvent e) {
-                    if (e instanceof GenerationEvent.Tokens) {
-                        started = true;
-                        sink.onEvent(e);
-                        return;
-                    }
-                    p.outstanding().decrementAndGet();
-                    if (!started && e instanceof GenerationEvent.Failed f && f.kind() == GenerationEvent.FailureKind.SHUTTING_DOWN
-                            && tried.size() < MAX_ATTEMPTS) {
-                        Pick next = choose(prompt, tried);
-                        if (next != null) {
-                            current = next;
-                            submit(request, sink);
-                            return;
-                        }
-                    }
+            int[] sent = java.util.Arrays.copyOf(delivered, deliveredCount);
+            GenerationRequest request = sent.length == 0 ? original : original.continuedAfter(sent);
+            p.replica().submit(request, e -> {
+                if (e instanceof GenerationEvent.Tokens t) {
+                    add(t.tokenIds());
                     sink.onEvent(e);
+                    return;
                 }
+                p.outstanding().decrementAndGet();
+                if (e instanceof GenerationEvent.Failed f && (f.kind() == GenerationEvent.FailureKind.REPLICA_LOST
+                        || f.kind() == GenerationEvent.FailureKind.SHUTTING_DOWN)) {
+                    moveOrFail(p, original, sink, f);
+                    return;
+                }
+                sink.onEvent(e);
             });
+        }
+
+        /** The replica of attempt p is lost or shutting down: the next replica takes the request, else it fails. */
+        private void moveOrFail(Pick p, GenerationRequest original, GenerationSink sink, GenerationEvent.Failed f) {
+            Failover failover = sharding.failover();
+            boolean started = deliveredCount > 0;
+            Boolean own = continuation.get();
+            if (tried.size() < failover.maxAttempts() && (!started || (own != null ? own : failover.continuation()))) {
+                Pick next = choose(prompt, tried);
+                if (next != null) {
+                    (started ? failover.counters().continued : failover.counters().retried).incrementAndGet();
+                    log.info("request {}: replica {} on {} {} ({}); {} on {} after {} tokens", original.requestId(), p.id(),
+                            p.replica().node(), f.kind() == GenerationEvent.FailureKind.REPLICA_LOST ? "lost" : "shutting down",
+                            f.message(), started ? "continued" : "retried", next.replica().node(), deliveredCount);
+                    attempt(next, original, sink);
+                    return;
+                }
+            }
+            if (f.kind() == GenerationEvent.FailureKind.REPLICA_LOST) {
+                failover.counters().lost.incrementAndGet();
+                log.warn("request {}: replica {} on {} lost after {} tokens and no other replica took it ({} tried)",
+                        original.requestId(), p.id(), p.replica().node(), deliveredCount, tried.size());
+            }
+            // The client's counts: its own prompt, every token it was sent.
+            sink.onEvent(new GenerationEvent.Failed(f.requestId(), f.kind(), f.message(),
+                    original.promptTokens().length - original.resumed(), deliveredCount));
+        }
+
+        private void add(int[] ids) {
+            if (deliveredCount + ids.length > delivered.length) {
+                delivered = java.util.Arrays.copyOf(delivered, Math.max(delivered.length * 2, deliveredCount + ids.length));
+            }
+            System.arraycopy(ids, 0, delivered, deliveredCount, ids.length);
+            deliveredCount += ids.length;
         }
 
         @Override

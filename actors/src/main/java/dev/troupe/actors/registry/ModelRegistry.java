@@ -54,8 +54,13 @@ public final class ModelRegistry
     public record RegisterVersion(String actor, String version, String path, String sha256, String architecture,
                                   Map<String, String> parameters, ActorRef<Reply> replyTo) implements Command {}
 
-    public record Deploy(String actor, String version, int replicas, int tensorParallel,
-                         ActorRef<Reply> replyTo) implements Command {}
+    /** continuation: whether its requests move on when a replica is lost mid-request; null = the node's setting. */
+    public record Deploy(String actor, String version, int replicas, int tensorParallel, Boolean continuation,
+                         ActorRef<Reply> replyTo) implements Command {
+        public Deploy(String actor, String version, int replicas, int tensorParallel, ActorRef<Reply> replyTo) {
+            this(actor, version, replicas, tensorParallel, null, replyTo);
+        }
+    }
 
     public record SetTraffic(String actor, Map<String, Integer> weights, ActorRef<Reply> replyTo) implements Command {}
 
@@ -108,8 +113,13 @@ public final class ModelRegistry
         }
     }
 
-    public record DeploymentRolledOut(Instant at, String actor, String version, int replicas, int tensorParallel)
-            implements Event {}
+    /** continuation is null in events written before it existed (and when not set): the node's setting. */
+    public record DeploymentRolledOut(Instant at, String actor, String version, int replicas, int tensorParallel,
+                                      Boolean continuation) implements Event {
+        public DeploymentRolledOut(Instant at, String actor, String version, int replicas, int tensorParallel) {
+            this(at, actor, version, replicas, tensorParallel, null);
+        }
+    }
 
     public record TrafficSet(Instant at, String actor, Map<String, Integer> weights) implements Event {
         public TrafficSet {
@@ -134,7 +144,12 @@ public final class ModelRegistry
         }
     }
 
-    public record Deployment(String version, int replicas, int tensorParallel) implements JsonSerializable {}
+    /** continuation: null = the node's setting (troupe.routing.continuation). */
+    public record Deployment(String version, int replicas, int tensorParallel, Boolean continuation) implements JsonSerializable {
+        public Deployment(String version, int replicas, int tensorParallel) {
+            this(version, replicas, tensorParallel, null);
+        }
+    }
 
     /** One audit line: the event's sequence number, when, who, the event type and its fields as text. */
     public record HistoryEntry(long seq, Instant at, String actor, String type, Map<String, String> fields)
@@ -187,7 +202,7 @@ public final class ModelRegistry
                 v.put(e.version(), new VersionInfo(e.version(), e.path(), e.sha256(), e.architecture(),
                         e.parameters(), e.at(), e.actor(), false));
             } else if (event instanceof DeploymentRolledOut e) {
-                d.put(e.version(), new Deployment(e.version(), e.replicas(), e.tensorParallel()));
+                d.put(e.version(), new Deployment(e.version(), e.replicas(), e.tensorParallel(), e.continuation()));
             } else if (event instanceof TrafficSet e) {
                 t = new TreeMap<>(e.weights());
             } else if (event instanceof Promoted e) {
@@ -234,6 +249,7 @@ public final class ModelRegistry
             f.put("version", e.version());
             f.put("replicas", Integer.toString(e.replicas()));
             f.put("tensorParallel", Integer.toString(e.tensorParallel()));
+            if (e.continuation() != null) f.put("continuation", e.continuation().toString());
         } else if (event instanceof TrafficSet e) {
             type = "TrafficSet";
             e.weights().forEach((k, val) -> f.put("weight." + k, Integer.toString(val)));
@@ -374,12 +390,12 @@ public final class ModelRegistry
         if (c.tensorParallel() < 1) {
             return reject(c.replyTo(), "tensorParallel must be at least 1, got " + c.tensorParallel());
         }
-        Deployment wanted = new Deployment(c.version(), c.replicas(), c.tensorParallel());
+        Deployment wanted = new Deployment(c.version(), c.replicas(), c.tensorParallel(), c.continuation());
         if (wanted.equals(s.deployments().get(c.version()))) {
             return Effect().reply(c.replyTo(), new Reply.Accepted(s));
         }
         return persist(new DeploymentRolledOut(clock.instant(), c.actor(), c.version(), c.replicas(),
-                c.tensorParallel()), c.replyTo());
+                c.tensorParallel(), c.continuation()), c.replyTo());
     }
 
     private ReplyEffect<Event, State> onSetTraffic(State s, SetTraffic c) {

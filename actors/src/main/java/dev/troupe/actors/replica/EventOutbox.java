@@ -16,7 +16,9 @@ final class EventOutbox implements GenerationSink {
     static final int WINDOW = 4;
 
     private final String requestId;
-    private final ActorRef<Replica.EventBatch> gateway;
+    private final ActorRef<Replica.ToGateway> gateway;
+    /** When the gateway last showed it waits for this request (entity thread only). */
+    long heardNanos = System.nanoTime();
     private final ActorRef<Replica.Command> entity;
     // Guarded by this.
     private final List<GenerationEvent> pending = new ArrayList<>(2);
@@ -24,7 +26,7 @@ final class EventOutbox implements GenerationSink {
     private boolean flushAsked;
     private int nextSeq;
 
-    EventOutbox(String requestId, ActorRef<Replica.EventBatch> gateway, ActorRef<Replica.Command> entity) {
+    EventOutbox(String requestId, ActorRef<Replica.ToGateway> gateway, ActorRef<Replica.Command> entity) {
         this.requestId = requestId;
         this.gateway = gateway;
         this.entity = entity;

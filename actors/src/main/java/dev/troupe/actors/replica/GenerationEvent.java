@@ -59,7 +59,12 @@ public sealed interface GenerationEvent extends CrossNode permits GenerationEven
         /** The request can never fit (prompt + max tokens beyond the context or the KV pool) (HTTP 400). */
         TOO_LONG,
         /** A bug or engine failure (HTTP 500). */
-        INTERNAL
+        INTERNAL,
+        /**
+         * The replica serving it was lost (its node died, paused or was cut off; the replica stopped): the
+         * gateway continues the request on another replica, and tells this (HTTP 503) only when none can.
+         */
+        REPLICA_LOST
     }
 
     /** The chosen token's log probability and the top alternatives (descending), with their texts. */

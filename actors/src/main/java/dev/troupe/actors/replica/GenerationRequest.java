@@ -7,9 +7,15 @@ import dev.troupe.engine.sampling.SamplingParams;
  * (max tokens, stop strings, logprobs...), an optional deadline on the {@link System#nanoTime()} clock
  * (0 = none), and whose request it is: the tenant and its weight, its share of the replica under
  * contention relative to other tenants' (weight 2 gets about twice the tokens of weight 1).
+ *
+ * <p>resumed &gt; 0 makes the request the continuation of a completion that another replica began: the
+ * last resumed prompt tokens are the completion so far (already delivered to the client). The replica
+ * generates the rest as the original would have (the sampler resumes at that position, the text state
+ * and stop strings see the tokens so far, max tokens counts them) and reports the original prompt and
+ * the whole completion in its counts.
  */
 public record GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos,
-                                String tenant, int weight) {
+                                String tenant, int weight, int resumed) {
     /** The tenant of requests that name none. */
     public static final String ANONYMOUS = "anonymous";
     public static final int MAX_WEIGHT = 1000;
@@ -22,6 +28,21 @@ public record GenerationRequest(String requestId, int[] promptTokens, SamplingPa
         if (weight < 1 || weight > MAX_WEIGHT) {
             throw new IllegalArgumentException("weight must be between 1 and " + MAX_WEIGHT + ", got " + weight);
         }
+        if (resumed < 0 || resumed >= promptTokens.length) {
+            throw new IllegalArgumentException("resumed must be in [0, " + promptTokens.length + "), got " + resumed);
+        }
+    }
+
+    /** A new request (nothing generated before). */
+    public GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos, String tenant, int weight) {
+        this(requestId, promptTokens, params, deadlineNanos, tenant, weight, 0);
+    }
+
+    /** This request continued after the tokens generated so far (its own resumed ones included). */
+    public GenerationRequest continuedAfter(int[] generated) {
+        int[] p = java.util.Arrays.copyOf(promptTokens, promptTokens.length + generated.length);
+        System.arraycopy(generated, 0, p, promptTokens.length, generated.length);
+        return new GenerationRequest(requestId, p, params, deadlineNanos, tenant, weight, resumed + generated.length);
     }
 
     /** A request of the {@link #ANONYMOUS} tenant, weight 1. */

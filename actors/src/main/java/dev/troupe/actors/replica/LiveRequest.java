@@ -15,6 +15,8 @@ final class LiveRequest {
     final GenerationRequest request;
     final GenerationSink sink;
     final int promptLength;
+    /** Tokens at the end of the prompt that are the completion so far (a continuation); 0 for a new request. */
+    final int resumed;
     /** Its tenant's counters on this replica. */
     final StepLoop.TenantCounters usage;
     /** Most tokens it may generate: max tokens, capped at the context end. */
@@ -44,7 +46,14 @@ final class LiveRequest {
         this.sink = sink;
         this.usage = usage;
         this.promptLength = request.promptTokens().length;
+        this.resumed = request.resumed();
     }
+
+    /** The prompt as the client sent it (a continuation's prompt includes the completion so far). */
+    int clientPromptTokens() { return promptLength - resumed; }
+
+    /** The whole completion's tokens: before the continuation and generated here. */
+    int completionTokens() { return resumed + generated; }
 
     String id() { return request.requestId(); }
 

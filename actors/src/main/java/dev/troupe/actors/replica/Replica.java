@@ -19,6 +19,12 @@ import java.util.Map;
  * client and streams each request's events back to the sender in {@link EventBatch}es under a credit
  * window ({@link EventOutbox}): a batch per step while the gateway keeps up, bigger merged batches when it
  * falls behind, never more than {@link EventOutbox#WINDOW} unacknowledged batches on the wire.
+ *
+ * <p>Liveness runs both ways, per request: the gateway says which of its requests it still waits for
+ * ({@link StillWaiting}) several times per liveness timeout, the entity answers which of them it still
+ * runs ({@link Alive}). A gateway that hears nothing of a request for the timeout moves it to another
+ * replica; the entity cancels a request whose gateway has been silent that long (the gateway died or is
+ * cut off), so no sequence runs on for nobody.
  */
 public final class Replica extends AbstractBehavior<Replica.Command> {
 
@@ -28,10 +34,25 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
      * Generate; replyTo gets the request's events in batches, to acknowledge with {@link Ack}. The request's
      * own deadline is on the sender's clock: timeoutNanos is what was left of it when sent (0 = none).
      */
-    public record Generate(GenerationRequest request, long timeoutNanos, ActorRef<EventBatch> replyTo) implements Command {}
+    public record Generate(GenerationRequest request, long timeoutNanos, ActorRef<ToGateway> replyTo) implements Command {}
+
+    /** What a replica's entity sends to a gateway's stream receiver. */
+    public interface ToGateway extends CrossNode {}
 
     /** Events of one request, in order; seq counts the request's batches from 0. The last holds its terminal event. */
-    public record EventBatch(String requestId, int seq, List<GenerationEvent> events, ActorRef<Command> ackTo) implements CrossNode {}
+    public record EventBatch(String requestId, int seq, List<GenerationEvent> events, ActorRef<Command> ackTo) implements ToGateway {}
+
+    /** The gateway still waits for these requests' events; it is answered with {@link Alive}. */
+    public record StillWaiting(List<String> requestIds, ActorRef<ToGateway> replyTo) implements Command {}
+
+    /** Of the requests a {@link StillWaiting} named, those this replica still runs. */
+    public record Alive(List<String> requestIds, ActorRef<Command> from) implements ToGateway {}
+
+    /** The gateway's own timer: time to tell replicas what it waits for, and to give up on silent ones. Never crosses nodes. */
+    public record Sweep() implements ToGateway {}
+
+    /** The entity's timer: cancel the requests whose gateway went silent. Never crosses nodes. */
+    public record CheckGateways() implements Command {}
 
     /** The gateway took batch seq of the request: one more batch may be sent. */
     public record Ack(String requestId, int seq) implements Command {}
@@ -65,10 +86,15 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     public record Flush(String requestId) implements Command {}
 
     private final LocalReplicaClient local;
+    private final long livenessNanos;
     private final Map<String, EventOutbox> outboxes = new HashMap<>();
 
-    public static Behavior<Command> create(LocalReplicaClient local) {
-        return Behaviors.setup(ctx -> new Replica(ctx, local));
+    /** @param liveness how long a gateway may be silent about a request before it is cancelled here */
+    public static Behavior<Command> create(LocalReplicaClient local, Duration liveness) {
+        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+            timers.startTimerWithFixedDelay(new CheckGateways(), liveness.dividedBy(4));
+            return new Replica(ctx, local, liveness);
+        }));
     }
 
     /**
@@ -101,9 +127,10 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                 .build());
     }
 
-    private Replica(ActorContext<Command> ctx, LocalReplicaClient local) {
+    private Replica(ActorContext<Command> ctx, LocalReplicaClient local, Duration liveness) {
         super(ctx);
         this.local = local;
+        this.livenessNanos = liveness.toNanos();
     }
 
     @Override
@@ -116,15 +143,46 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                 .onMessage(Embed.class, this::onEmbed)
                 .onMessage(Probe.class, this::onProbe)
                 .onMessage(Drain.class, this::onDrain)
+                .onMessage(StillWaiting.class, this::onStillWaiting)
+                .onMessage(CheckGateways.class, this::onCheckGateways)
                 .onMessage(Stop.class, x -> Behaviors.stopped())
                 .build();
+    }
+
+    private Behavior<Command> onStillWaiting(StillWaiting w) {
+        long now = System.nanoTime();
+        List<String> alive = new java.util.ArrayList<>(w.requestIds().size());
+        for (String id : w.requestIds()) {
+            EventOutbox box = outboxes.get(id);
+            if (box != null) {
+                box.heardNanos = now;
+                alive.add(id);
+            }
+        }
+        w.replyTo().tell(new Alive(alive, getContext().getSelf()));
+        return this;
+    }
+
+    private Behavior<Command> onCheckGateways(CheckGateways c) {
+        long now = System.nanoTime();
+        for (var it = outboxes.entrySet().iterator(); it.hasNext(); ) {
+            var e = it.next();
+            if (now - e.getValue().heardNanos > livenessNanos) {
+                // Its gateway is gone: free the sequence; its later events find no outbox and are dropped.
+                it.remove();
+                local.cancel(e.getKey());
+                getContext().getLog().info("request {}: its gateway was silent for over {} ms, cancelled", e.getKey(),
+                        livenessNanos / 1_000_000);
+            }
+        }
+        return this;
     }
 
     private Behavior<Command> onGenerate(Generate g) {
         GenerationRequest r = g.request();
         // The deadline again on this node's clock.
         long deadline = g.timeoutNanos() == 0 ? 0 : System.nanoTime() + g.timeoutNanos();
-        GenerationRequest here = new GenerationRequest(r.requestId(), r.promptTokens(), r.params(), deadline, r.tenant(), r.weight());
+        GenerationRequest here = new GenerationRequest(r.requestId(), r.promptTokens(), r.params(), deadline, r.tenant(), r.weight(), r.resumed());
         EventOutbox box = new EventOutbox(r.requestId(), g.replyTo(), getContext().getSelf());
         outboxes.put(r.requestId(), box);
         local.submit(here, box);
@@ -139,6 +197,7 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     private Behavior<Command> onAck(Ack a) {
         EventOutbox box = outboxes.get(a.requestId());
         if (box != null) {
+            box.heardNanos = System.nanoTime();
             box.acked();
             send(a.requestId());
         }

@@ -383,7 +383,13 @@ public final class StepLoop implements AutoCloseable {
                     + contextLength + " including at least one generated token");
             return;
         }
-        int limit = Math.min(req.params().maxTokens(), contextLength - prompt.length);
+        int limit = Math.min(req.params().maxTokens() - req.resumed(), contextLength - prompt.length);
+        if (limit <= 0) {
+            // A continuation of a completion that had already reached its length.
+            end(r);
+            deliver(r, new GenerationEvent.Finished(r.id(), FinishReason.LENGTH, r.clientPromptTokens(), r.completionTokens()));
+            return;
+        }
         String why = scheduler.rejectReason(prompt.length, limit);
         if (why != null) {
             fail(r, FailureKind.TOO_LONG, why);
@@ -399,11 +405,17 @@ public final class StepLoop implements AutoCloseable {
             r.decoder = tokenizer.streamDecoder();
             r.stops = new StopMatcher(req.params().stop());
             if (req.params().topLogprobs() > 0) r.logprobs = new Logprobs();
+            if (req.resumed() > 0) {
+                // A continuation: the text state (half characters, text held back for stop strings) and the
+                // sampler's position become what they were after the completion so far; that text was delivered.
+                for (int i = prompt.length - req.resumed(); i < prompt.length; i++) r.stops.accept(r.decoder.push(prompt[i]));
+                r.sampler.resumeAt(req.resumed());
+            }
         } catch (RuntimeException e) {
             fail(r, FailureKind.INTERNAL, "cannot start generation: " + e.getMessage());
             return;
         }
-        r.seq = scheduler.add(r, prompt.length, limit, req.tenant(), req.weight());
+        r.seq = scheduler.add(r, prompt.length, limit, req.tenant(), req.weight(), req.resumed() > 0);
     }
 
     /** Plans and runs one step; false when there was nothing to run. */
@@ -510,13 +522,13 @@ public final class StepLoop implements AutoCloseable {
         if (!r.stops.stopped()) r.pendingText.append(r.stops.accept(r.decoder.flush())).append(r.stops.flush());
         end(r);
         if (!emitPending(r)) return;
-        deliver(r, new GenerationEvent.Finished(r.id(), reason, r.promptLength, r.generated));
+        deliver(r, new GenerationEvent.Finished(r.id(), reason, r.clientPromptTokens(), r.completionTokens()));
     }
 
     private void fail(LiveRequest r, FailureKind kind, String message) {
         if (r.done) return;
         end(r);
-        deliver(r, new GenerationEvent.Failed(r.id(), kind, message, r.promptLength, r.generated));
+        deliver(r, new GenerationEvent.Failed(r.id(), kind, message, r.clientPromptTokens(), r.completionTokens()));
     }
 
     /** Takes r out of the loop: scheduler (slot and blocks), indexes, queue count. Idempotent. */

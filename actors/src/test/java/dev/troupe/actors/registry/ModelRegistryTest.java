@@ -227,7 +227,11 @@ class ModelRegistryTest {
 
         accepted(ref, r -> new ModelRegistry.Deploy("bob", "v1", 2, 1, r));
         accepted(ref, r -> new ModelRegistry.Deploy("bob", "v1", 2, 1, r)); // same deployment: no event
-        assertEquals(3, journal.count("event_journal", pid));
+        // The deployment's own continuation switch is part of it: setting it is a change, kept in the state.
+        State off = accepted(ref, r -> new ModelRegistry.Deploy("bob", "v1", 2, 1, false, r));
+        assertEquals(new Deployment("v1", 2, 1, false), off.deployments().get("v1"));
+        accepted(ref, r -> new ModelRegistry.Deploy("bob", "v1", 2, 1, false, r)); // same again: no event
+        assertEquals(4, journal.count("event_journal", pid));
         accepted(ref, r -> new ModelRegistry.Promote("bob", "v1", r));
 
         rejected(ref, "version 'v2' is not deployed", r -> new ModelRegistry.SetTraffic("bob", weights("v1", 90, "v2", 10), r));
@@ -252,8 +256,9 @@ class ModelRegistryTest {
         rejected(ref, "version 'v2' is retired", r -> new ModelRegistry.Retire("bob", "v2", r));
         rejected(ref, "version 'v2' is retired", r -> new ModelRegistry.Promote("bob", "v2", r));
         rejected(ref, "version 'v2' is retired", r -> new ModelRegistry.Rollback("bob", "v2", "x", r));
-        assertEquals(8, journal.count("event_journal", pid));
-        assertEquals(8, history(ref).size());
+        assertEquals(9, journal.count("event_journal", pid));
+        assertEquals(9, history(ref).size());
+        assertTrue(history(ref).stream().anyMatch(h -> "false".equals(h.fields().get("continuation"))), "the switch is in the history");
     }
 
     @Test

@@ -108,7 +108,8 @@ public final class ModelDeployments implements AutoCloseable {
     private List<PlacementPlanner.Want> lastDemand = List.of();
     private final SliceSharding slices;
     private java.util.function.Consumer<Placement.Demand> demandSink = d -> {};
-    private ModelRegistry.State desired = ModelRegistry.State.EMPTY;
+    /** Replaced whole (states are immutable); read without the lock by the routing of each request. */
+    private volatile ModelRegistry.State desired = ModelRegistry.State.EMPTY;
     private volatile boolean closed;
     private long ticks;
 
@@ -404,7 +405,10 @@ public final class ModelDeployments implements AutoCloseable {
             unreadable.remove(info.version());
             cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.fromGguf(f),
                     c.contextLength(), ChatTemplate.fromGguf(template),
-                    new dev.troupe.sharding.VersionReplicas(model, info.version(), sharding, replicaRouter),
+                    new dev.troupe.sharding.VersionReplicas(model, info.version(), sharding, replicaRouter, () -> {
+                        ModelRegistry.Deployment d = desired.deployments().get(info.version());
+                        return d == null ? null : d.continuation();
+                    }),
                     info.registeredAt().getEpochSecond(), null));
         } catch (Exception e) {
             unreadable.add(info.version());

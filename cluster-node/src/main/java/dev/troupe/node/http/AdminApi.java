@@ -42,7 +42,8 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
  *   <li>{@code GET /admin/models}, {@code GET /admin/models/{name}} (registry state plus each version's
  *       phase on this node and the split actually served), {@code .../history}, {@code .../state?at=ISO-8601}</li>
  *   <li>{@code POST .../versions} {"version","path","sha256"} → 201; {@code DELETE .../versions/{v}} retires</li>
- *   <li>{@code POST .../deployments} {"version","replicas","tensorParallel"} → 202, the version loads in the background</li>
+ *   <li>{@code POST .../deployments} {"version","replicas","tensorParallel","continuation"?} → 202, the version loads in
+ *       the background; continuation (true/false) overrides troupe.routing.continuation for its requests</li>
  *   <li>{@code PUT .../traffic} {"weights":{"v1":90,"v2":10}}, {@code POST .../promote} {"version"},
  *       {@code POST .../rollback} {"to"?,"reason"?} → 200</li>
  * </ul>
@@ -177,7 +178,8 @@ public final class AdminApi extends AllDirectives {
         }
         ObjectNode deps = root.putObject("deployments");
         for (ModelRegistry.Deployment d : s.deployments().values()) {
-            deps.putObject(d.version()).put("replicas", d.replicas()).put("tensor_parallel", d.tensorParallel());
+            ObjectNode o = deps.putObject(d.version()).put("replicas", d.replicas()).put("tensor_parallel", d.tensorParallel());
+            if (d.continuation() != null) o.put("continuation", d.continuation());
         }
         ObjectNode traffic = root.putObject("traffic");
         s.traffic().forEach(traffic::put);
@@ -224,6 +226,14 @@ public final class AdminApi extends AllDirectives {
         }
         if (!v.isTextual() || v.asText().isBlank()) throw ApiError.badRequest("'" + field + "' must be a non-empty string", field);
         return v.asText().trim();
+    }
+
+    /** A boolean field, or null when absent. */
+    private static Boolean optionalBoolean(JsonNode body, String field) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) return null;
+        if (!v.isBoolean()) throw ApiError.badRequest("'" + field + "' must be true or false", field);
+        return v.asBoolean();
     }
 
     private static int integer(JsonNode body, String field, int otherwise) {
@@ -273,7 +283,8 @@ public final class AdminApi extends AllDirectives {
             throw ApiError.badRequest("tensorParallel > 1 is not supported on this node yet (tensor-parallel groups come with the "
                     + "multi-node work); use 1", "tensorParallel");
         }
-        return change(model, StatusCodes.ACCEPTED, to -> new ModelRegistry.Deploy(actor, version, replicas, tp, to))
+        Boolean continuation = optionalBoolean(body, "continuation");
+        return change(model, StatusCodes.ACCEPTED, to -> new ModelRegistry.Deploy(actor, version, replicas, tp, continuation, to))
                 .thenApply(r -> {
                     model.ensureLoaded(version);
                     return r;

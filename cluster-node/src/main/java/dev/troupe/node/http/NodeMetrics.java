@@ -58,6 +58,18 @@ public final class NodeMetrics {
                 }).register(registry);
     }
 
+    /** What this gateway did when replicas were lost (counters, read at scrape time). */
+    public void watchFailover(dev.troupe.sharding.Failover.Counters c) {
+        GaugeWithCallback.builder().name("troupe_requests_moved")
+                .help("Requests this gateway moved off a lost or shutting-down replica (a counter): retried = before their first token, "
+                        + "continued = after some; lost = given up with no replica left to take them")
+                .labelNames("how").callback(cb -> {
+                    cb.call(c.retried.get(), "retried");
+                    cb.call(c.continued.get(), "continued");
+                    cb.call(c.lost.get(), "lost");
+                }).register(registry);
+    }
+
     private void gauge(String name, String help, Supplier<List<LoopStats>> loops, ToDoubleFunction<StepLoop.Stats> value) {
         GaugeWithCallback.builder().name(name).help(help).labelNames("model", "version").callback(cb -> {
             for (LoopStats l : loops.get()) cb.call(value.applyAsDouble(l.stats()), l.model(), l.version());

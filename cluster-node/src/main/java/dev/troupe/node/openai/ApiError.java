@@ -101,7 +101,7 @@ public final class ApiError extends RuntimeException {
         return switch (kind) {
             case QUEUE_FULL -> rateLimited(m);
             case DEADLINE_EXCEEDED -> timeout(m);
-            case SHUTTING_DOWN -> unavailable(m);
+            case SHUTTING_DOWN, REPLICA_LOST -> unavailable(m);
             case TOO_LONG -> badRequest(m, null, "context_length_exceeded");
             case CANCELLED -> new ApiError(499, "cancelled", m, null, null);
             case INTERNAL -> internal(m);

@@ -52,7 +52,8 @@ class ClusterRoutingIT {
             StepLoop loop = new StepLoop(m, tokenizer, new StepLoop.Config(4, 64, 64, Duration.ofMillis(5)));
             loop.start();
             loops.add(loop);
-            ReplicaSharding s = new ReplicaSharding(cluster.node(i), Duration.ofMillis(100), Duration.ofSeconds(1), List::of);
+            ReplicaSharding s = new ReplicaSharding(cluster.node(i), Duration.ofMillis(100), Duration.ofSeconds(1), List::of,
+                    Duration.ofSeconds(2), dev.troupe.sharding.Failover.DEFAULT);
             s.registerLocal("m", "v1", loop);
             shardings.add(s);
         }

@@ -3,7 +3,6 @@ package dev.troupe.engine.sampling;
 import dev.troupe.engine.kernel.Argmax;
 
 import java.security.SecureRandom;
-import java.util.SplittableRandom;
 
 /**
  * Picks the next token of one sequence from the model's raw logits.
@@ -19,10 +18,12 @@ import java.util.SplittableRandom;
  *   <li>if {@code temperature == 0}: argmax, ties to the lowest token id;</li>
  *   <li>otherwise: divide by the temperature, top-k, softmax, top-p (smallest set of most likely tokens whose
  *       cumulative probability is {@code >= topP}, at least one token), min-p (keep {@code p >= minP * pmax}),
- *       renormalise, and draw with the sampler's own {@link SplittableRandom}.</li>
+ *       renormalise, and draw with a uniform number that depends only on the seed and the token's position in
+ *       the completion (the n-th {@code sample} call; {@link #resumeAt}).</li>
  * </ol>
  * Candidates are ordered by probability, ties broken by lower token id, so results are fully determined by the
- * seed and the sequence of logits.
+ * seed and the sequence of logits; a completion continued on another replica from position n (the same
+ * prompt and tokens so far, {@link #resumeAt}(n)) draws exactly what the uninterrupted one would have.
  *
  * <p>All scratch buffers are allocated in the constructor or come from a shared {@link Workspace};
  * {@code sample} allocates nothing on the heap.
@@ -38,7 +39,9 @@ public final class Sampler {
 
     private final SamplingParams params;
     private final int vocabSize;
-    private final SplittableRandom random;
+    private final long seed;
+    /** Position in the completion of the next token sampled. */
+    private long position;
 
     private final float temperature;
     private final double invTemperature;
@@ -115,7 +118,7 @@ public final class Sampler {
         this.params = p;
         this.vocabSize = ws.vocabSize;
         long seed = p.seed() != null ? p.seed() : SEEDS.nextLong() ^ System.nanoTime();
-        this.random = new SplittableRandom(seed);
+        this.seed = seed;
 
         this.temperature = p.temperature();
         this.invTemperature = p.temperature() > 0f ? 1.0 / p.temperature() : 0.0;
@@ -178,6 +181,7 @@ public final class Sampler {
             throw new IndexOutOfBoundsException("logits row [" + offset + ", " + (offset + (long) vocabSize)
                     + ") out of bounds for length " + logits.length);
         }
+        position++;
         if (temperature == 0f && out == null && !(penalties && history != null)) {
             // Plain greedy, the common case at scale: the argmax of the raw row, without the copy.
             return Argmax.firstMax(logits, offset, vocabSize);
@@ -197,6 +201,27 @@ public final class Sampler {
             fillLogprobs(token, out);
         }
         return token;
+    }
+
+    /**
+     * The next token sampled is the completion's token at position (0 = its first): a completion continued
+     * elsewhere after n tokens calls resumeAt(n) and then draws what the original would have.
+     */
+    public void resumeAt(long position) {
+        if (position < 0) throw new IllegalArgumentException("position must be >= 0, got " + position);
+        this.position = position;
+    }
+
+    /**
+     * A number in [0, 1) fixed by the seed and the position of the token being sampled (SplitMix64's
+     * finaliser over the pair), so no state but the position carries from one token to the next.
+     */
+    private double uniform() {
+        long z = seed + position * 0x9E3779B97F4A7C15L;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        z = z ^ (z >>> 31);
+        return (z >>> 11) * 0x1.0p-53;
     }
 
     /** Test hook: the logit of {@code token} after penalties, as of the last {@code sample} call that applied them. */
@@ -387,7 +412,7 @@ public final class Sampler {
         for (int j = 0; j < m; j++) {
             total += key[j];
         }
-        double u = random.nextDouble() * total;
+        double u = uniform() * total;
         double acc = 0.0;
         int last = 0;
         for (int j = 0; j < m; j++) {
@@ -406,7 +431,7 @@ public final class Sampler {
     /** Draws from the whole vocab proportionally to {@link #weights}. */
     private int drawDense(double total) {
         final float[] w = weights;
-        double u = random.nextDouble() * total;
+        double u = uniform() * total;
         double acc = 0.0;
         int last = 0;
         for (int i = 0, n = vocabSize; i < n; i++) {

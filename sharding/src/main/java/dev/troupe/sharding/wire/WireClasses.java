@@ -175,7 +175,13 @@ public final class WireClasses {
             entry(372, GpuSlice.Refused.class),
             entry(373, GpuSlice.Release.class),
             entry(374, GpuSlice.GetStatus.class),
-            entry(375, GpuSlice.Status.class)
+            entry(375, GpuSlice.Status.class),
+
+            // ---- liveness of remote requests (390-399)
+            entry(390, Replica.StillWaiting.class),
+            entry(391, Replica.Alive.class),
+            entry(392, Replica.Sweep.class),
+            entry(393, Replica.CheckGateways.class)
 
             // ---- append new entries above this line, with new ids
     );

@@ -130,7 +130,7 @@ final class WireSamples {
         out.add(new UsageLedger.Reply.Usage("acme", byDay));
         out.add(new UsageLedger.Totals(1, 2, 3));
         // replicas
-        ActorRef<Replica.EventBatch> batches = (ActorRef) ref;
+        ActorRef<Replica.ToGateway> batches = (ActorRef) ref;
         ActorRef<Replica.Command> entity = (ActorRef) ref;
         SamplingParams params = SamplingParams.builder().temperature(0.7f).topP(0.9f).seed(42L).maxTokens(64)
                 .stop("\n\n", "User:").topLogprobs(2).build();
@@ -153,6 +153,10 @@ final class WireSamples {
         out.add(new Replica.Drained());
         out.add(new Replica.Stop());
         out.add(new Replica.Flush("cmpl-1"));
+        out.add(new Replica.StillWaiting(List.of("cmpl-1", "cmpl-2"), (ActorRef) ref));
+        out.add(new Replica.Alive(List.of("cmpl-1"), (ActorRef) ref));
+        out.add(new Replica.Sweep());
+        out.add(new Replica.CheckGateways());
         out.add(request);
         out.add(params);
         out.add(tokens);
