@@ -7,26 +7,21 @@ import { Template } from "@huggingface/jinja";
 
 const { cases } = JSON.parse(readFileSync(inFile(), "utf8"));
 function inFile() { return process.argv[2]; }
+// strftime_now and raise_exception are built into @huggingface/jinja; pin the clock it reads to the one the
+// Java side is given (2026-07-26 12:00 UTC).
+const RealDate = Date;
+const FIXED = RealDate.UTC(2026, 6, 26, 12, 0, 0);
+globalThis.Date = class extends RealDate {
+  constructor(...args) { if (args.length === 0) super(FIXED); else super(...args); }
+  static now() { return FIXED; }
+};
+process.env.TZ = "UTC";
 const out = [];
 for (const c of cases) {
   try {
-    const context = {
-      ...c.context,
-      raise_exception: (msg) => { throw new Error(msg); },
-      // a fixed clock, the same one the Java side is given
-      strftime_now: (fmt) => strftime(fmt, new Date(Date.UTC(2026, 6, 26, 12, 0, 0))),
-    };
-    out.push(new Template(c.template).render(context));
+    out.push(new Template(c.template).render(c.context));
   } catch (e) {
     out.push({ error: String(e.message ?? e) });
   }
 }
 writeFileSync(process.argv[3], JSON.stringify(out));
-
-function strftime(fmt, d) {
-  const months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-  const p = (n) => String(n).padStart(2, "0");
-  return fmt.replace(/%([dbBYmHMS%])/g, (_, k) => ({
-    d: p(d.getUTCDate()), b: months[d.getUTCMonth()].slice(0, 3), B: months[d.getUTCMonth()], Y: String(d.getUTCFullYear()),
-    m: p(d.getUTCMonth() + 1), H: p(d.getUTCHours()), M: p(d.getUTCMinutes()), S: p(d.getUTCSeconds()), "%": "%" })[k]);
-}
