@@ -107,6 +107,14 @@ public interface Tokenizer {
     }
 
     /**
+     * This tokenizer, also ending generation at {@code ids} (e.g. a chat template's end-of-turn tokens that the
+     * GGUF does not name as eos/eot). Returns {@code t} itself when there are none.
+     */
+    static Tokenizer withEndOfGeneration(Tokenizer t, int... ids) {
+        return ids.length == 0 ? t : new ExtraEndTokenizer(t, ids);
+    }
+
+    /**
      * Builds the tokenizer described by a GGUF file's {@code tokenizer.ggml.*} metadata, dispatching on
      * {@code tokenizer.ggml.model}: {@code llama} gives a {@link SentencePieceTokenizer}, {@code gpt2} a
      * {@link BpeTokenizer}.
