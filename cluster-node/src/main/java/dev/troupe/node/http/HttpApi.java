@@ -10,6 +10,8 @@ import dev.troupe.node.openai.CompletionRequest;
 import dev.troupe.node.openai.EmbeddingRequest;
 import dev.troupe.node.openai.LogprobsAccumulator;
 import dev.troupe.node.openai.PromptPreparation;
+import dev.troupe.node.openai.ChatTemplate;
+import dev.troupe.node.openai.ToolCallParser;
 import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
 import dev.troupe.node.deploy.ModelCatalog;
@@ -320,11 +322,21 @@ public final class HttpApi extends AllDirectives {
                           GenerationEvent.Finished f) {
         countTokens(model, f.promptTokens(), f.completionTokens());
         long created = System.currentTimeMillis() / 1000;
+        if (parsesToolCalls(model, req)) {
+            ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), model.chatTemplate().toolCallFormat());
+            return ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), parsed,
+                    f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs());
+        }
         return req.chat()
                 ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), tokens.text(),
                         f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs())
                 : ResponseRenderer.completion(request.requestId(), created, model.name(), tokens.text(),
                         f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs());
+    }
+
+    /** A chat request with tools to a model whose template says how it writes calls: its output is parsed for them. */
+    private static boolean parsesToolCalls(ServedModel model, CompletionRequest req) {
+        return req.chat() && req.hasTools() && model.chatTemplate().toolCallFormat() != ChatTemplate.ToolCallFormat.NONE;
     }
 
     /**
@@ -338,13 +350,34 @@ public final class HttpApi extends AllDirectives {
         AtomicBoolean finished = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
         TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
+        boolean toolCalls = parsesToolCalls(model, req);
         AtomicInteger status = new AtomicInteger(499);
         Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
             List<String> out = new ArrayList<>(3);
             if (req.chat() && roleSent.compareAndSet(false, true)) {
                 out.add(ResponseRenderer.chatChunk(id, created, model.name(), "assistant", "", null, null));
             }
-            if (e instanceof GenerationEvent.Tokens t) {
+            if (e instanceof GenerationEvent.Tokens t && toolCalls) {
+                // A reply that may be a tool call is held back and parsed at its end (calls arrive whole).
+                tokens.add(t);
+            } else if (e instanceof GenerationEvent.Finished f && toolCalls) {
+                finished.set(true);
+                ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), model.chatTemplate().toolCallFormat());
+                if (parsed.content() != null && !parsed.content().isEmpty()) {
+                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, parsed.content(), null, null));
+                }
+                if (parsed.hasCalls()) {
+                    out.add(ResponseRenderer.chatToolCallsChunk(id, created, model.name(), parsed.calls()));
+                    out.add(ResponseRenderer.chatToolCallsFinishChunk(id, created, model.name(), f.reason()));
+                } else {
+                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason(), null));
+                }
+                if (req.includeUsage()) {
+                    out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
+                }
+                countTokens(model, f.promptTokens(), f.completionTokens());
+                status.set(200);
+            } else if (e instanceof GenerationEvent.Tokens t) {
                 if (!tokens.add(t)) return toBytes(out);
                 LogprobsAccumulator lp = tokens.lastChunkLogprobs();
                 out.add(req.chat()
