@@ -12,6 +12,7 @@ import dev.troupe.node.openai.LogprobsAccumulator;
 import dev.troupe.node.openai.PromptPreparation;
 import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.node.openai.ToolCallParser;
+import dev.troupe.node.openai.Tokenization;
 import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
 import dev.troupe.node.deploy.ModelCatalog;
@@ -125,7 +126,9 @@ public final class HttpApi extends AllDirectives {
                 path(segment("v1").slash("completions"), () -> post(() -> generate(false))),
                 path(segment("v1").slash("chat").slash("completions"), () -> post(() -> generate(true))),
                 path(segment("v1").slash("models"), () -> get(this::models)),
-                path(segment("v1").slash("embeddings"), () -> post(this::embeddings)))
+                path(segment("v1").slash("embeddings"), () -> post(this::embeddings)),
+                path("tokenize", () -> post(this::tokenize)),
+                path("detokenize", () -> post(this::detokenize)))
                 : pathPrefix("v1", () -> complete(error(ApiError.notFound("This node is a worker only (troupe.cluster.roles): "
                         + "send API requests to a gateway node.", null, "not_a_gateway"))));
         return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
@@ -465,6 +468,38 @@ public final class HttpApi extends AllDirectives {
             }
             return complete(json(StatusCodes.OK, ResponseRenderer.models(entries)));
         });
+    }
+
+    /** vLLM's {@code POST /tokenize}: parse here, tokenize in {@link Tokenization}. */
+    private Route tokenize() {
+        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            Tokenization.TokenizeRequest req = RequestParser.parseTokenize(body);
+            VersionRouter router = requireModel(req.model());
+            gate.requireAllowed(who, req.model());
+            ServedModel version = pick(req.model(), router, randomId());
+            return answered(version, "tokenize",
+                    Tokenization.tokenize(req, version.chatTemplate(), version.tokenizer(), version.contextLength()));
+        }, "tokenize"));
+    }
+
+    /** vLLM's {@code POST /detokenize}. */
+    private Route detokenize() {
+        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            Tokenization.DetokenizeRequest req = RequestParser.parseDetokenize(body);
+            VersionRouter router = requireModel(req.model());
+            gate.requireAllowed(who, req.model());
+            ServedModel version = pick(req.model(), router, randomId());
+            return answered(version, "detokenize", Tokenization.detokenize(req, version.tokenizer()));
+        }, "detokenize"));
+    }
+
+    /** A 200 computed on this node without a replica: ends the request's in-flight count (no canary latency sample). */
+    private CompletionStage<HttpResponse> answered(ServedModel model, String endpoint, String body) {
+        inFlight.decrementAndGet();
+        metrics.requests.labelValues(model.name(), model.version(), endpoint, "ok").inc();
+        return CompletableFuture.completedFuture(json(StatusCodes.OK, body));
     }
 
     private Route embeddings() {

@@ -334,6 +334,50 @@ public final class RequestParser {
         return sb.toString();
     }
 
+    // ------------------------------------------------------------------ tokenize / detokenize
+
+    /**
+     * Parses a {@code POST /tokenize} body (vLLM's): {@code model}, and either {@code prompt} (a string;
+     * {@code add_special_tokens} boolean, default true) or {@code messages} (as for chat, with optional
+     * {@code tools} and {@code add_generation_prompt}, default true).
+     */
+    public static Tokenization.TokenizeRequest parseTokenize(byte[] body) {
+        ObjectNode o = parseObject(body);
+        String model = model(o);
+        boolean hasPrompt = o.hasNonNull("prompt");
+        boolean hasMessages = o.hasNonNull("messages");
+        if (hasPrompt == hasMessages) {
+            throw ApiError.badRequest(hasPrompt ? "give either 'prompt' or 'messages', not both" : "'prompt' or 'messages' is required",
+                    hasPrompt ? "messages" : "prompt");
+        }
+        boolean addSpecial = bool(o, "add_special_tokens", true);
+        boolean addGenerationPrompt = bool(o, "add_generation_prompt", true);
+        if (hasPrompt) {
+            JsonNode p = o.get("prompt");
+            if (!p.isTextual()) throw ApiError.badRequest("'prompt' must be a string, got " + show(p), "prompt");
+            return new Tokenization.TokenizeRequest(model, text(p.textValue(), "prompt"), null, List.of(), addSpecial, addGenerationPrompt);
+        }
+        return new Tokenization.TokenizeRequest(model, null, messages(o), tools(o), addSpecial, addGenerationPrompt);
+    }
+
+    /** Parses a {@code POST /detokenize} body: {@code model} and {@code tokens}, an array of non-negative integers. */
+    public static Tokenization.DetokenizeRequest parseDetokenize(byte[] body) {
+        ObjectNode o = parseObject(body);
+        String model = model(o);
+        JsonNode t = o.get("tokens");
+        if (t == null || t.isNull()) throw ApiError.badRequest("'tokens' is required", "tokens");
+        if (!t.isArray()) throw ApiError.badRequest("'tokens' must be an array of token ids, got " + show(t), "tokens");
+        int[] ids = new int[t.size()];
+        for (int i = 0; i < ids.length; i++) {
+            Long v = integral(t.get(i));
+            if (v == null || v < 0 || v > Integer.MAX_VALUE) {
+                throw ApiError.badRequest("'tokens[" + i + "]' must be a non-negative integer, got " + show(t.get(i)), "tokens");
+            }
+            ids[i] = (int) (long) v;
+        }
+        return new Tokenization.DetokenizeRequest(model, ids);
+    }
+
     // ------------------------------------------------------------------ embeddings
 
     /** Parses a {@code POST /v1/embeddings} body. */
