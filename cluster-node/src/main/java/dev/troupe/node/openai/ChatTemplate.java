@@ -97,15 +97,31 @@ public final class ChatTemplate {
         String bos = tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : "";
         String eos = tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : "";
         JinjaChatTemplate j;
-        String probe;
+        String probe = null;
+        RuntimeException failure = null;
         try {
             j = new JinjaChatTemplate(templateOrNull);
-            probe = j.render(context(List.of(new ChatMessage("user", "Hello"), new ChatMessage("assistant", PROBE_REPLY)),
-                    List.of(), false, bos, eos, null));
         } catch (RuntimeException e) {
+            j = null;
+            failure = e;
+        }
+        // Templates may insist on a system message, or on ending with a user turn: the first probe that
+        // renders decides. Only one with an assistant reply shows the end-of-turn token.
+        List<List<ChatMessage>> probes = List.of(
+                List.of(new ChatMessage("user", "Hello"), new ChatMessage("assistant", PROBE_REPLY)),
+                List.of(new ChatMessage("system", "S"), new ChatMessage("user", "Hello"), new ChatMessage("assistant", PROBE_REPLY)),
+                List.of(new ChatMessage("user", "Hello")));
+        for (int i = 0; j != null && i < probes.size() && probe == null; i++) {
+            try {
+                probe = j.render(context(probes.get(i), List.of(), i == probes.size() - 1, bos, eos, null));
+            } catch (RuntimeException e) {
+                failure = e;
+            }
+        }
+        if (probe == null) {
             ChatTemplate fallback = fromGguf(templateOrNull);
             log.warn("the model's chat template cannot be rendered here ({}); using the hand-written '{}' format instead",
-                    e.getMessage(), fallback.name());
+                    failure == null ? "no output" : failure.getMessage(), fallback.name());
             return fallback;
         }
         return new ChatTemplate(Family.JINJA, j, bos, eos, endOfTurnAfterProbe(probe, tokenizer));

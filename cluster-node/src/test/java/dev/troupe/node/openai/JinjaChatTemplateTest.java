@@ -139,6 +139,14 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void aTemplateThatRefusesTheFirstProbeIsStillUsed() {
+        Tokenizer t = tokenizer();
+        ChatTemplate ct = ChatTemplate.forModel("{% if messages[0].role != 'system' %}{{ raise_exception('system first') }}{% endif %}" + CHATML, t);
+        assertEquals("jinja", ct.name());
+        assertArrayEquals(new int[]{257}, ct.endOfTurnTokens());
+    }
+
+    @Test
     void aTemplateJinjavaCannotRenderFallsBackToTheHandWrittenFormat() {
         Tokenizer t = tokenizer();
         ChatTemplate ct = ChatTemplate.forModel("{% for m in messages %}<|im_start|>{{ m.role }{% endfor %}", t);
