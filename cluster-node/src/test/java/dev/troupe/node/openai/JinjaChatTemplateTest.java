@@ -154,6 +154,78 @@ class JinjaChatTemplateTest {
         assertEquals("plain", ChatTemplate.forModel(null, t).name());
     }
 
+    /**
+     * A template in the Llama 3.1 style, written for this test: tools as indented JSON in the first user turn,
+     * earlier calls as {"name", "parameters"}, tool results in "ipython" turns.
+     */
+    static final String LLAMA31_STYLE = """
+            {{- bos_token }}
+            {%- if tools is defined and tools %}
+            {{- '<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nToday Date: ' + strftime_now('%d %b %Y') + '<|eot_id|>' }}
+            {%- endif %}
+            {%- for m in messages %}
+            {%- if m.role == 'assistant' and m.tool_calls is defined %}
+            {%- for c in m.tool_calls %}
+            {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' + '{"name": "' + c.function.name + '", "parameters": ' + (c.function.arguments | tojson) + '}' + '<|eot_id|>' }}
+            {%- endfor %}
+            {%- elif m.role == 'tool' %}
+            {{- '<|start_header_id|>ipython<|end_header_id|>\n\n' + m.content + '<|eot_id|>' }}
+            {%- else %}
+            {{- '<|start_header_id|>' + m.role + '<|end_header_id|>\n\n' }}
+            {%- if loop.first and tools is defined and tools %}
+            {%- for t in tools %}{{- t | tojson(indent=4) + '\n\n' }}{%- endfor %}
+            {%- endif %}
+            {{- m.content | trim + '<|eot_id|>' }}
+            {%- endif %}
+            {%- endfor %}
+            {%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}""";
+
+    static BpeTokenizer llama3Tokenizer() {
+        String[] specials = {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|python_tag|>"};
+        String[] tokens = new String[256 + specials.length];
+        int[] types = new int[tokens.length];
+        for (int b = 0; b < 256; b++) {
+            tokens[b] = BpeTokenizer.bytesToPieceText(new byte[]{(byte) b});
+            types[b] = TokenType.NORMAL;
+        }
+        for (int i = 0; i < specials.length; i++) {
+            tokens[256 + i] = specials[i];
+            types[256 + i] = TokenType.CONTROL;
+        }
+        return new BpeTokenizer(tokens, types, new String[0], "llama-bpe", 256, 257, -1, true, null);
+    }
+
+    @Test
+    void llama31StyleToolsRenderAndTheirCallsParse() {
+        Tokenizer t = llama3Tokenizer();
+        ChatTemplate ct = ChatTemplate.forModel(LLAMA31_STYLE, t);
+        assertEquals("jinja", ct.name());
+        assertTrue(ct.acceptsTools());
+        assertEquals(ChatTemplate.ToolCallFormat.LLAMA3_JSON, ct.toolCallFormat());
+        assertArrayEquals(new int[]{260}, ct.endOfTurnTokens()); // <|eot_id|>
+        Map<String, Object> fn = new java.util.LinkedHashMap<>();
+        fn.put("name", "get_weather");
+        fn.put("parameters", Map.of("type", "object"));
+        Map<String, Object> tool = new java.util.LinkedHashMap<>();
+        tool.put("type", "function");
+        tool.put("function", fn);
+        List<ChatMessage> conv = List.of(new ChatMessage("user", "Weather?"),
+                new ChatMessage("assistant", "", List.of(new ChatMessage.ToolCall("call_1", "get_weather", "{\"city\": \"Paris\"}")), null, null),
+                new ChatMessage("tool", "{\"temp\": 21}", List.of(), "call_1", null));
+        int[] ids = PromptPreparation.chatTokens(conv, List.of(tool), true, ct, t);
+        assertEquals(256, ids[0]); // the template's bos_token, not doubled
+        assertEquals(1, Arrays.stream(ids).filter(i -> i == 256).count());
+        String text = t.decode(ids);
+        assertTrue(text.contains("Environment: ipython"), text);
+        assertTrue(text.contains("{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": \"get_weather\""), text);
+        assertTrue(text.contains("{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}"), text);
+        assertTrue(text.contains("ipython\n\n{\"temp\": 21}"), text);
+        assertTrue(text.endsWith("assistant\n\n"), text);
+        // and what such a model writes back
+        ToolCallParser.Parsed p = ToolCallParser.parse("{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\"}}", ct.toolCallFormat());
+        assertEquals("get_weather", p.calls().get(0).name());
+    }
+
     @Test
     void toolsNeedATemplateThatTakesThem() {
         Tokenizer t = tokenizer();
