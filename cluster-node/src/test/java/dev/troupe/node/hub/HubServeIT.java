@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -142,6 +143,20 @@ class HubServeIT {
         assertEquals(200, s.statusCode(), s.body());
         assertTrue(s.body().contains("\"finish_reason\":\"length\"") || s.body().contains("\"finish_reason\":\"stop\""), s.body());
         assertTrue(s.body().endsWith("data: [DONE]\n\n"), s.body());
+    }
+
+    @Test
+    void theOfficialOpenAiClientSendsToolsAndToolResults() throws Exception {
+        Path out = tmp.resolve("openai-tools.json");
+        HubPackages.node(dir, "openai-tools.mjs", base + "/v1", "qwen", out.toString());
+        JsonNode r = HubVocab.JSON.readTree(out.toFile());
+        assertEquals("assistant", r.get("role").asText(), r.toString());
+        assertTrue(Set.of("length", "stop", "tool_calls").contains(r.get("finish").asText()), r.toString());
+        assertTrue(Set.of("length", "stop", "tool_calls").contains(r.get("streamedFinish").asText()), r.toString());
+        // the earlier call and its result were rendered too (Qwen writes them as <tool_call> and <tool_response>)
+        assertTrue(r.get("followUpPromptTokens").asInt() > r.get("promptTokens").asInt() + 20, r.toString());
+        assertEquals(400, r.get("required").get("status").asInt(), r.toString());
+        assertEquals("tool_choice", r.get("required").get("param").asText(), r.toString());
     }
 
     static void assertError(HttpResponse<String> r, int status, String param) throws Exception {
