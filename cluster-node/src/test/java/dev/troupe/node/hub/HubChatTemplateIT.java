@@ -64,6 +64,34 @@ class HubChatTemplateIT {
             <ASSISTANT>
             {% endif %}""";
 
+    /**
+     * An [INST]-style template in the manner of Llama 2's (written for this test): the system message folded
+     * into the first user turn, slicing, alternation enforced with raise_exception (the tools conversation
+     * breaks it, so both renderers must refuse it).
+     */
+    static final String INST_STYLE = """
+            {%- if messages[0]['role'] == 'system' %}
+                {%- set sys = messages[0]['content'] | trim %}
+                {%- set rest = messages[1:] %}
+            {%- else %}
+                {%- set sys = none %}
+                {%- set rest = messages %}
+            {%- endif %}
+            {%- for m in rest %}
+                {%- if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}
+                    {{- raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}
+                {%- endif %}
+                {%- if m['role'] == 'user' %}
+                    {%- set text = m['content'] | trim %}
+                    {%- if loop.first and sys is not none %}
+                        {%- set text = '<<SYS>>\n' + sys + '\n<</SYS>>\n\n' + text %}
+                    {%- endif %}
+                    {{- bos_token + '[INST] ' + text + ' [/INST]' }}
+                {%- elif m['role'] == 'assistant' %}
+                    {{- ' ' + m['content'] | trim + ' ' + eos_token }}
+                {%- endif %}
+            {%- endfor %}""";
+
     @TempDir
     Path tmp;
 
@@ -76,6 +104,7 @@ class HubChatTemplateIT {
             templates.put(pkg, cfg.get("chat_template").asText());
         }
         templates.put("pythonic", PYTHONIC);
+        templates.put("inst-style", INST_STYLE);
 
         ArrayNode cases = HubVocab.JSON.createArrayNode();
         List<String> names = new ArrayList<>();
@@ -103,6 +132,7 @@ class HubChatTemplateIT {
 
         List<String> failures = new ArrayList<>();
         int compared = 0;
+        int raised = 0;
         for (int i = 0; i < cases.size(); i++) {
             JsonNode c = cases.get(i);
             JsonNode expected = ref.get(i);
@@ -115,6 +145,7 @@ class HubChatTemplateIT {
                 ours = "ERROR: " + e.getMessage();
             }
             if (expected.isObject()) {
+                raised++;
                 // the reference raised: so must we
                 if (!ours.startsWith("ERROR: ")) failures.add(names.get(i) + ": reference raised " + expected.get("error") + ", we rendered:\n" + ours);
                 continue;
@@ -125,6 +156,8 @@ class HubChatTemplateIT {
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " of " + cases.size() + " renderings differ:\n" + String.join("\n", failures));
+        // the inst-style template refuses the tools conversation (a tool turn breaks alternation): both must raise
+        assertTrue(raised >= 2, "the reference raised " + raised + " times");
         assertFalse(compared < cases.size() - 4, "too few renderings compared: " + compared);
     }
 
