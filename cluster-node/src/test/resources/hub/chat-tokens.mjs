@@ -3,7 +3,8 @@
 // older), then its tokenizer with added tokens recognised and no extra specials: what HubServeIT's /tokenize
 // answers are compared with.
 // usage: node chat-tokens.mjs PACKAGE IN.json OUT.json
-//   IN.json: {"conversations": [{"messages": [...], "tools": [...]?}]}; OUT.json: [[ids]...]
+//   IN.json: {"conversations": [{"messages": [...], "tools": [...]?, "kwargs": {...}?}]}; OUT.json: [[ids]...]
+//   (kwargs: extra template variables, as vLLM's chat_template_kwargs)
 import { readFileSync, writeFileSync } from "node:fs";
 import { Template } from "@huggingface/jinja";
 
@@ -14,7 +15,7 @@ const cfg = mod.tokenizerConfig;
 const template = new Template(cfg.chat_template);
 const { conversations } = JSON.parse(readFileSync(inFile, "utf8"));
 const out = conversations.map((c) => {
-  const text = template.render({ messages: c.messages, tools: c.tools, add_generation_prompt: true,
+  const text = template.render({ ...(c.kwargs ?? {}), messages: c.messages, tools: c.tools, add_generation_prompt: true,
     bos_token: cfg.bos_token ?? "", eos_token: cfg.eos_token ?? "" });
   return tok.encode(text, { add_special_tokens: false });
 });

@@ -209,6 +209,16 @@ public final class ChatTemplate {
      */
     public List<PromptSegment> segments(List<ChatMessage> messages, List<Object> tools, boolean addGenerationPrompt,
                                         java.util.Set<String> specialTexts) {
+        return segments(messages, tools, java.util.Map.of(), addGenerationPrompt, specialTexts);
+    }
+
+    /**
+     * As above, with extra template variables (vLLM's {@code chat_template_kwargs}, e.g. Qwen3's
+     * {@code enable_thinking}); they cannot replace {@code messages}, {@code tools}, {@code add_generation_prompt},
+     * {@code bos_token} or {@code eos_token}, and the hand-written formats ignore them.
+     */
+    public List<PromptSegment> segments(List<ChatMessage> messages, List<Object> tools, java.util.Map<String, Object> templateKwargs,
+                                        boolean addGenerationPrompt, java.util.Set<String> specialTexts) {
         if (!tools.isEmpty() && !acceptsTools()) {
             throw ApiError.badRequest("this model's chat template does not take tools (the model was not trained to call them)", "tools");
         }
@@ -216,7 +226,10 @@ public final class ChatTemplate {
         String rendered;
         if (family == Family.JINJA) {
             try {
-                rendered = jinja.render(context(messages, tools, addGenerationPrompt, bosText, eosText, guard));
+                java.util.Map<String, Object> ctx = new java.util.HashMap<>();
+                for (java.util.Map.Entry<String, Object> e : templateKwargs.entrySet()) ctx.put(e.getKey(), guard.defuseValues(e.getValue()));
+                ctx.putAll(context(messages, tools, addGenerationPrompt, bosText, eosText, guard));
+                rendered = jinja.render(ctx);
             } catch (JinjaChatTemplate.TemplateException e) {
                 throw ApiError.badRequest("the model's chat template refused this conversation: " + e.getMessage(), "messages");
             }

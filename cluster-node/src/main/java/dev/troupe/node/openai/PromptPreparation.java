@@ -20,7 +20,7 @@ public final class PromptPreparation {
 
     public static Prepared prepare(CompletionRequest req, ChatTemplate template, Tokenizer tokenizer, int contextLength) {
         int[] tokens = req.chat()
-                ? chatTokens(req.messages(), req.tools(), true, template, tokenizer)
+                ? chatTokens(req.messages(), req.tools(), req.templateKwargs(), true, template, tokenizer)
                 : tokenizer.encode(req.prompt(), tokenizer.addBosByDefault());
         SamplingParams params = req.chat() ? withTemplateStops(template, req.params()) : req.params();
         return new Prepared(tokens, fitToContext(contextLength, params, tokens.length));
@@ -33,7 +33,13 @@ public final class PromptPreparation {
      */
     public static int[] chatTokens(List<ChatMessage> messages, List<Object> tools, boolean addGenerationPrompt,
                                    ChatTemplate template, Tokenizer tokenizer) {
-        List<PromptSegment> segments = template.segments(messages, tools, addGenerationPrompt, tokenizer.specialTokenTexts());
+        return chatTokens(messages, tools, java.util.Map.of(), addGenerationPrompt, template, tokenizer);
+    }
+
+    /** As above, with extra template variables ({@code chat_template_kwargs}). */
+    public static int[] chatTokens(List<ChatMessage> messages, List<Object> tools, java.util.Map<String, Object> templateKwargs,
+                                   boolean addGenerationPrompt, ChatTemplate template, Tokenizer tokenizer) {
+        List<PromptSegment> segments = template.segments(messages, tools, templateKwargs, addGenerationPrompt, tokenizer.specialTokenTexts());
         int[] ids = tokenizer.encode(segments, false);
         int bos = tokenizer.bos();
         if (!tokenizer.addBosByDefault() || bos < 0 || (ids.length > 0 && ids[0] == bos)) return ids;

@@ -164,7 +164,16 @@ public final class RequestParser {
             }
         }
         return new CompletionRequest(true, model, null, messages, build(b), c.stream, c.includeUsage,
-                logprobs ? topLogprobs : -1, c.user, tools);
+                logprobs ? topLogprobs : -1, c.user, tools, templateKwargs(o));
+    }
+
+    /** vLLM's {@code chat_template_kwargs}: an object of extra template variables. */
+    @SuppressWarnings("unchecked")
+    private static java.util.Map<String, Object> templateKwargs(ObjectNode o) {
+        JsonNode k = o.get("chat_template_kwargs");
+        if (k == null || k.isNull()) return java.util.Map.of();
+        if (!k.isObject()) throw ApiError.badRequest("'chat_template_kwargs' must be an object, got " + show(k), "chat_template_kwargs");
+        return (java.util.Map<String, Object>) JinjaChatTemplate.fromJson(k);
     }
 
     /**
@@ -355,9 +364,10 @@ public final class RequestParser {
         if (hasPrompt) {
             JsonNode p = o.get("prompt");
             if (!p.isTextual()) throw ApiError.badRequest("'prompt' must be a string, got " + show(p), "prompt");
-            return new Tokenization.TokenizeRequest(model, text(p.textValue(), "prompt"), null, List.of(), addSpecial, addGenerationPrompt);
+            return new Tokenization.TokenizeRequest(model, text(p.textValue(), "prompt"), null, List.of(), java.util.Map.of(), addSpecial,
+                    addGenerationPrompt);
         }
-        return new Tokenization.TokenizeRequest(model, null, messages(o), tools(o), addSpecial, addGenerationPrompt);
+        return new Tokenization.TokenizeRequest(model, null, messages(o), tools(o), templateKwargs(o), addSpecial, addGenerationPrompt);
     }
 
     /** Parses a {@code POST /detokenize} body: {@code model} and {@code tokens}, an array of non-negative integers. */

@@ -25,14 +25,14 @@ public final class Tokenization {
      * @param addGenerationPrompt conversation only: whether to end where the assistant's reply starts
      */
     public record TokenizeRequest(String model, String prompt, List<ChatMessage> messages, List<Object> tools,
-                                  boolean addSpecialTokens, boolean addGenerationPrompt) {}
+                                  java.util.Map<String, Object> templateKwargs, boolean addSpecialTokens, boolean addGenerationPrompt) {}
 
     public record DetokenizeRequest(String model, int[] tokens) {}
 
     /** {@code {"tokens": [...], "count": N, "max_model_len": M}}. */
     public static String tokenize(TokenizeRequest r, ChatTemplate template, Tokenizer tokenizer, int maxModelLen) {
         int[] ids = r.messages() != null
-                ? PromptPreparation.chatTokens(r.messages(), r.tools(), r.addGenerationPrompt(), template, tokenizer)
+                ? PromptPreparation.chatTokens(r.messages(), r.tools(), r.templateKwargs(), r.addGenerationPrompt(), template, tokenizer)
                 : tokenizer.encode(r.prompt(), r.addSpecialTokens() && tokenizer.addBosByDefault());
         ObjectNode o = JSON.createObjectNode();
         ArrayNode a = o.putArray("tokens");

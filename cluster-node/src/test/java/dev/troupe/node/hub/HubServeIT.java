@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * A node serving a model with Qwen3's real vocabulary and chat template (tiny random weights, {@link HubVocab}):
  * {@code POST /tokenize} with messages (and tools) gives the ids Hugging Face's JS stack gives for the same
- * conversation (its renderer, its tokenizer); user text spelling {@code <|im_end|>} stays text; /detokenize
+ * conversation (its renderer, its tokenizer; tools and chat_template_kwargs too); user text spelling {@code <|im_end|>} stays text; /detokenize
  * inverts /tokenize; a chat request with tools is accepted and answered; bad input gets OpenAI-style 400s.
  */
 class HubServeIT {
@@ -35,7 +35,8 @@ class HubServeIT {
     static final String CONVERSATIONS = "[{\"messages\": [{\"role\": \"user\", \"content\": \"Hello there, 日本語 😀\"}]},"
             + "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Hi\"},"
             + " {\"role\": \"assistant\", \"content\": \"Hello!\"}, {\"role\": \"user\", \"content\": \"  spaces  \\n\"}]},"
-            + "{\"messages\": [{\"role\": \"user\", \"content\": \"Weather in Paris?\"}], \"tools\": " + TOOLS + "}]";
+            + "{\"messages\": [{\"role\": \"user\", \"content\": \"Weather in Paris?\"}], \"tools\": " + TOOLS + "},"
+            + "{\"messages\": [{\"role\": \"user\", \"content\": \"No thinking, please\"}], \"kwargs\": {\"enable_thinking\": false}}]";
 
     static Path dir;
     static ServeCommand.Node node;
@@ -84,7 +85,8 @@ class HubServeIT {
         for (int i = 0; i < convs.size(); i++) {
             JsonNode conv = convs.get(i);
             String body = "{\"model\": \"qwen\", \"messages\": " + conv.get("messages")
-                    + (conv.has("tools") ? ", \"tools\": " + conv.get("tools") : "") + "}";
+                    + (conv.has("tools") ? ", \"tools\": " + conv.get("tools") : "")
+                    + (conv.has("kwargs") ? ", \"chat_template_kwargs\": " + conv.get("kwargs") : "") + "}";
             JsonNode r = ok(post("/tokenize", body));
             assertArrayEquals(HubTokenizerIT.ints(ref.get(i)), HubTokenizerIT.ints(r.get("tokens")), "conversation " + i + ": " + body);
             assertEquals(r.get("tokens").size(), r.get("count").asInt());

@@ -139,6 +139,17 @@ class JinjaChatTemplateTest {
     }
 
     @Test
+    void chatTemplateKwargsReachTheTemplateButCannotReplaceItsInputs() {
+        Tokenizer t = tokenizer();
+        ChatTemplate ct = ChatTemplate.forModel(CHATML + "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}", t);
+        List<ChatMessage> conv = List.of(new ChatMessage("user", "x"));
+        String plain = SpecialTextGuard.text(ct.segments(conv, List.of(), Map.of(), true, t.specialTokenTexts()));
+        String noThink = SpecialTextGuard.text(ct.segments(conv, List.of(), Map.of("enable_thinking", false, "messages", List.of()), true,
+                t.specialTokenTexts()));
+        assertEquals(plain + "<think>\n\n</think>\n\n", noThink);
+    }
+
+    @Test
     void aTemplateThatRefusesTheFirstProbeIsStillUsed() {
         Tokenizer t = tokenizer();
         ChatTemplate ct = ChatTemplate.forModel("{% if messages[0].role != 'system' %}{{ raise_exception('system first') }}{% endif %}" + CHATML, t);

@@ -381,6 +381,7 @@ class RequestParserTest {
             "\"logprobs\":false,\"top_logprobs\":2  | top_logprobs           | requires 'logprobs'",
             "\"tools\":[{\"type\":\"function\"}]    | tools[0].function      | must be an object",
             "\"tools\":{}                         | tools                  | must be an array",
+            "\"chat_template_kwargs\":[1]         | chat_template_kwargs   | must be an object",
             "\"tools\":[{\"type\":\"x\"}]           | tools[0]               | type",
             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"required\" | tool_choice | constrained decoding",
             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}} | tool_choice | not in 'tools'",
