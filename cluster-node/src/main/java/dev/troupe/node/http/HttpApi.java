@@ -12,6 +12,7 @@ import dev.troupe.node.openai.LogprobsAccumulator;
 import dev.troupe.node.openai.PromptPreparation;
 import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.node.openai.ToolCallParser;
+import dev.troupe.node.openai.ToolCallStream;
 import dev.troupe.node.openai.Tokenization;
 import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
@@ -353,24 +354,26 @@ public final class HttpApi extends AllDirectives {
         AtomicBoolean finished = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
         TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
-        boolean toolCalls = parsesToolCalls(model, req);
+        ToolCallStream toolStream = parsesToolCalls(model, req) ? new ToolCallStream(model.chatTemplate().toolCallFormat()) : null;
         AtomicInteger status = new AtomicInteger(499);
         Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
             List<String> out = new ArrayList<>(3);
             if (req.chat() && roleSent.compareAndSet(false, true)) {
                 out.add(ResponseRenderer.chatChunk(id, created, model.name(), "assistant", "", null, null));
             }
-            if (e instanceof GenerationEvent.Tokens t && toolCalls) {
-                // A reply that may be a tool call is held back and parsed at its end (calls arrive whole).
+            if (e instanceof GenerationEvent.Tokens t && toolStream != null) {
+                // Text that may start a tool call is held back until the reply ends (ToolCallStream).
                 tokens.add(t);
-            } else if (e instanceof GenerationEvent.Finished f && toolCalls) {
+                String now = toolStream.push(tokens.text());
+                if (!now.isEmpty()) out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, now, null, null));
+            } else if (e instanceof GenerationEvent.Finished f && toolStream != null) {
                 finished.set(true);
-                ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), model.chatTemplate().toolCallFormat());
-                if (parsed.content() != null && !parsed.content().isEmpty()) {
-                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, parsed.content(), null, null));
+                ToolCallStream.End end = toolStream.finish(tokens.text());
+                if (end.content() != null && !end.content().isEmpty()) {
+                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, end.content(), null, null));
                 }
-                if (parsed.hasCalls()) {
-                    out.add(ResponseRenderer.chatToolCallsChunk(id, created, model.name(), parsed.calls()));
+                if (!end.calls().isEmpty()) {
+                    out.add(ResponseRenderer.chatToolCallsChunk(id, created, model.name(), end.calls()));
                     out.add(ResponseRenderer.chatToolCallsFinishChunk(id, created, model.name(), f.reason()));
                 } else {
                     out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason(), null));
