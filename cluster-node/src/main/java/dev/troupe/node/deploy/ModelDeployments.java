@@ -403,8 +403,10 @@ public final class ModelDeployments implements AutoCloseable {
             long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
             replicaBytes.put(info.version(), Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES);
             unreadable.remove(info.version());
-            cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.fromGguf(f),
-                    c.contextLength(), ChatTemplate.fromGguf(template),
+            Tokenizer tokenizer = Tokenizer.fromGguf(f);
+            ChatTemplate chat = ChatTemplate.forModel(template, tokenizer);
+            cards.put(info.version(), new ServedModel(model, info.version(), Tokenizer.withEndOfGeneration(tokenizer, chat.endOfTurnTokens()),
+                    c.contextLength(), chat,
                     new dev.troupe.sharding.VersionReplicas(model, info.version(), sharding, replicaRouter, () -> {
                         ModelRegistry.Deployment d = desired.deployments().get(info.version());
                         return d == null ? null : d.continuation();
@@ -553,7 +555,7 @@ public final class ModelDeployments implements AutoCloseable {
                 log.info("model '{}': warming up {} for {}", model, info.version(), settings.warmUp());
                 engine.warmUp(settings.warmUp());
             }
-            Tokenizer tokenizer = Tokenizer.fromGguf(engine.file());
+            Tokenizer tokenizer = dev.troupe.node.openai.ChatTemplate.modelTokenizer(engine.file());
             loop = new StepLoop(engine, tokenizer, settings.loop());
             loop.start();
             LocalReplicaClient replica = sharding.registerLocal(model, info.version(), loop);

@@ -10,6 +10,10 @@ import dev.troupe.node.openai.CompletionRequest;
 import dev.troupe.node.openai.EmbeddingRequest;
 import dev.troupe.node.openai.LogprobsAccumulator;
 import dev.troupe.node.openai.PromptPreparation;
+import dev.troupe.node.openai.ChatTemplate;
+import dev.troupe.node.openai.ToolCallParser;
+import dev.troupe.node.openai.ToolCallStream;
+import dev.troupe.node.openai.Tokenization;
 import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
 import dev.troupe.node.deploy.ModelCatalog;
@@ -123,7 +127,9 @@ public final class HttpApi extends AllDirectives {
                 path(segment("v1").slash("completions"), () -> post(() -> generate(false))),
                 path(segment("v1").slash("chat").slash("completions"), () -> post(() -> generate(true))),
                 path(segment("v1").slash("models"), () -> get(this::models)),
-                path(segment("v1").slash("embeddings"), () -> post(this::embeddings)))
+                path(segment("v1").slash("embeddings"), () -> post(this::embeddings)),
+                path("tokenize", () -> post(this::tokenize)),
+                path("detokenize", () -> post(this::detokenize)))
                 : pathPrefix("v1", () -> complete(error(ApiError.notFound("This node is a worker only (troupe.cluster.roles): "
                         + "send API requests to a gateway node.", null, "not_a_gateway"))));
         return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
@@ -320,11 +326,21 @@ public final class HttpApi extends AllDirectives {
                           GenerationEvent.Finished f) {
         countTokens(model, f.promptTokens(), f.completionTokens());
         long created = System.currentTimeMillis() / 1000;
+        if (parsesToolCalls(model, req)) {
+            ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), model.chatTemplate().toolCallFormat());
+            return ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), parsed,
+                    f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs());
+        }
         return req.chat()
                 ? ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), tokens.text(),
                         f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs())
                 : ResponseRenderer.completion(request.requestId(), created, model.name(), tokens.text(),
                         f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs());
+    }
+
+    /** A chat request with tools to a model whose template says how it writes calls: its output is parsed for them. */
+    private static boolean parsesToolCalls(ServedModel model, CompletionRequest req) {
+        return req.chat() && req.hasTools() && model.chatTemplate().toolCallFormat() != ChatTemplate.ToolCallFormat.NONE;
     }
 
     /**
@@ -338,13 +354,36 @@ public final class HttpApi extends AllDirectives {
         AtomicBoolean finished = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
         TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
+        ToolCallStream toolStream = parsesToolCalls(model, req) ? new ToolCallStream(model.chatTemplate().toolCallFormat()) : null;
         AtomicInteger status = new AtomicInteger(499);
         Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
             List<String> out = new ArrayList<>(3);
             if (req.chat() && roleSent.compareAndSet(false, true)) {
                 out.add(ResponseRenderer.chatChunk(id, created, model.name(), "assistant", "", null, null));
             }
-            if (e instanceof GenerationEvent.Tokens t) {
+            if (e instanceof GenerationEvent.Tokens t && toolStream != null) {
+                // Text that may start a tool call is held back until the reply ends (ToolCallStream).
+                tokens.add(t);
+                String now = toolStream.push(tokens.text());
+                if (!now.isEmpty()) out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, now, null, null));
+            } else if (e instanceof GenerationEvent.Finished f && toolStream != null) {
+                finished.set(true);
+                ToolCallStream.End end = toolStream.finish(tokens.text());
+                if (end.content() != null && !end.content().isEmpty()) {
+                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, end.content(), null, null));
+                }
+                if (!end.calls().isEmpty()) {
+                    out.add(ResponseRenderer.chatToolCallsChunk(id, created, model.name(), end.calls()));
+                    out.add(ResponseRenderer.chatToolCallsFinishChunk(id, created, model.name(), f.reason()));
+                } else {
+                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason(), null));
+                }
+                if (req.includeUsage()) {
+                    out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
+                }
+                countTokens(model, f.promptTokens(), f.completionTokens());
+                status.set(200);
+            } else if (e instanceof GenerationEvent.Tokens t) {
                 if (!tokens.add(t)) return toBytes(out);
                 LogprobsAccumulator lp = tokens.lastChunkLogprobs();
                 out.add(req.chat()
@@ -432,6 +471,38 @@ public final class HttpApi extends AllDirectives {
             }
             return complete(json(StatusCodes.OK, ResponseRenderer.models(entries)));
         });
+    }
+
+    /** vLLM's {@code POST /tokenize}: parse here, tokenize in {@link Tokenization}. */
+    private Route tokenize() {
+        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            Tokenization.TokenizeRequest req = RequestParser.parseTokenize(body);
+            VersionRouter router = requireModel(req.model());
+            gate.requireAllowed(who, req.model());
+            ServedModel version = pick(req.model(), router, randomId());
+            return answered(version, "tokenize",
+                    Tokenization.tokenize(req, version.chatTemplate(), version.tokenizer(), version.contextLength()));
+        }, "tokenize"));
+    }
+
+    /** vLLM's {@code POST /detokenize}. */
+    private Route detokenize() {
+        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            Tokenization.DetokenizeRequest req = RequestParser.parseDetokenize(body);
+            VersionRouter router = requireModel(req.model());
+            gate.requireAllowed(who, req.model());
+            ServedModel version = pick(req.model(), router, randomId());
+            return answered(version, "detokenize", Tokenization.detokenize(req, version.tokenizer()));
+        }, "detokenize"));
+    }
+
+    /** A 200 computed on this node without a replica: ends the request's in-flight count (no canary latency sample). */
+    private CompletionStage<HttpResponse> answered(ServedModel model, String endpoint, String body) {
+        inFlight.decrementAndGet();
+        metrics.requests.labelValues(model.name(), model.version(), endpoint, "ok").inc();
+        return CompletableFuture.completedFuture(json(StatusCodes.OK, body));
     }
 
     private Route embeddings() {

@@ -22,12 +22,34 @@ import java.util.List;
  *                     {@code top_logprobs} (0..20, default 0) when {@code logprobs} is true, else -1. So
  *                     {@code logprobs >= 0} means "report the chosen tokens' logprobs".
  * @param user         {@code user}, or null
+ * @param tools        chat: the {@code tools} offered to the model as JSON-like values (maps keep their order),
+ *                     empty when none or when {@code tool_choice} is {@code none}
+ * @param templateKwargs chat: vLLM's {@code chat_template_kwargs}, extra variables for the chat template (e.g.
+ *                     Qwen3's {@code enable_thinking}); empty when none
  */
 public record CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages,
                                 SamplingParams params, boolean stream, boolean includeUsage, int logprobs,
-                                String user) {
+                                String user, List<Object> tools, java.util.Map<String, Object> templateKwargs) {
     public CompletionRequest {
         messages = messages == null ? null : List.copyOf(messages);
+        tools = tools == null ? List.of() : java.util.Collections.unmodifiableList(new java.util.ArrayList<>(tools));
+        templateKwargs = templateKwargs == null ? java.util.Map.of()
+                : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(templateKwargs));
+    }
+
+    public CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages, SamplingParams params,
+                             boolean stream, boolean includeUsage, int logprobs, String user, List<Object> tools) {
+        this(chat, model, prompt, messages, params, stream, includeUsage, logprobs, user, tools, java.util.Map.of());
+    }
+
+    public CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages, SamplingParams params,
+                             boolean stream, boolean includeUsage, int logprobs, String user) {
+        this(chat, model, prompt, messages, params, stream, includeUsage, logprobs, user, List.of());
+    }
+
+    /** Whether the model is offered tools (so its output is parsed for tool calls). */
+    public boolean hasTools() {
+        return !tools.isEmpty();
     }
 
     /** True when the client asked for token logprobs. */

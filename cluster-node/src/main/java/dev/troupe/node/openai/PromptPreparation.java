@@ -1,6 +1,7 @@
 package dev.troupe.node.openai;
 
 import dev.troupe.engine.sampling.SamplingParams;
+import dev.troupe.engine.tokenizer.PromptSegment;
 import dev.troupe.engine.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -18,10 +19,34 @@ public final class PromptPreparation {
     public record Prepared(int[] tokens, SamplingParams params) {}
 
     public static Prepared prepare(CompletionRequest req, ChatTemplate template, Tokenizer tokenizer, int contextLength) {
-        String prompt = req.chat() ? template.render(req.messages()) : req.prompt();
-        int[] tokens = tokenizer.encode(prompt, tokenizer.addBosByDefault());
+        int[] tokens = req.chat()
+                ? chatTokens(req.messages(), req.tools(), req.templateKwargs(), true, template, tokenizer)
+                : tokenizer.encode(req.prompt(), tokenizer.addBosByDefault());
         SamplingParams params = req.chat() ? withTemplateStops(template, req.params()) : req.params();
         return new Prepared(tokens, fitToContext(contextLength, params, tokens.length));
+    }
+
+    /**
+     * A conversation's prompt tokens: the chat template's segments, special tokens only where the template wrote
+     * them, and BOS first when the model wants it and the template did not write it already (templates that
+     * start with {@code bos_token} must not get two).
+     */
+    public static int[] chatTokens(List<ChatMessage> messages, List<Object> tools, boolean addGenerationPrompt,
+                                   ChatTemplate template, Tokenizer tokenizer) {
+        return chatTokens(messages, tools, java.util.Map.of(), addGenerationPrompt, template, tokenizer);
+    }
+
+    /** As above, with extra template variables ({@code chat_template_kwargs}). */
+    public static int[] chatTokens(List<ChatMessage> messages, List<Object> tools, java.util.Map<String, Object> templateKwargs,
+                                   boolean addGenerationPrompt, ChatTemplate template, Tokenizer tokenizer) {
+        List<PromptSegment> segments = template.segments(messages, tools, templateKwargs, addGenerationPrompt, tokenizer.specialTokenTexts());
+        int[] ids = tokenizer.encode(segments, false);
+        int bos = tokenizer.bos();
+        if (!tokenizer.addBosByDefault() || bos < 0 || (ids.length > 0 && ids[0] == bos)) return ids;
+        int[] withBos = new int[ids.length + 1];
+        withBos[0] = bos;
+        System.arraycopy(ids, 0, withBos, 1, ids.length);
+        return withBos;
     }
 
     /** A chat reply ends where the template's next turn would begin (up to OpenAI's four stop strings). */

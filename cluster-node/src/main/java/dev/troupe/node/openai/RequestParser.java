@@ -35,7 +35,9 @@ import java.util.Locale;
  * (0, 1] (default 1), {@code presence_penalty} and {@code frequency_penalty} [-2, 2] (default 0),
  * {@code seed} integer, {@code stop} string or array of at most 4 non-empty strings, {@code n} only 1,
  * {@code logit_bias} only absent or {@code {}}, {@code stream} boolean, {@code stream_options} object
- * (only with {@code "stream": true}) with {@code include_usage} boolean, {@code user} string.
+ * (only with {@code "stream": true}) with {@code include_usage} boolean, {@code user} string; chat {@code tools}
+ * (function tools), {@code tool_choice} {@code auto} or {@code none}, assistant {@code tool_calls} and tool
+ * {@code tool_call_id}.
  *
  * <p>Extensions (as vLLM accepts them): {@code top_k} integer, 0 or -1 = off (default off);
  * {@code min_p} [0, 1] (default 0); {@code repetition_penalty} &gt; 0, llama.cpp style (default 1);
@@ -43,7 +45,8 @@ import java.util.Locale;
  *
  * <p>Features we know of but do not implement are rejected rather than silently ignored: {@code n} or
  * {@code best_of} above 1, {@code echo: true}, a non-empty {@code suffix}, a non-empty {@code logit_bias},
- * token-array prompts or inputs, chat {@code tools}/{@code functions}, a {@code response_format} other than
+ * token-array prompts or inputs, legacy chat {@code functions}, {@code tool_choice} {@code required} or a named
+ * function (they need constrained decoding), a {@code response_format} other than
  * {@code text}, non-text content parts, embeddings {@code dimensions} and {@code encoding_format: base64}.
  */
 public final class RequestParser {
@@ -143,10 +146,7 @@ public final class RequestParser {
         }
         b.topLogprobs(logprobs ? topLogprobs : 0);
 
-        JsonNode tools = o.get("tools");
-        if (tools != null && !tools.isNull() && !(tools.isArray() && tools.isEmpty())) {
-            throw ApiError.badRequest("'tools' are not supported", "tools");
-        }
+        List<Object> tools = tools(o);
         JsonNode functions = o.get("functions");
         if (functions != null && !functions.isNull() && !(functions.isArray() && functions.isEmpty())) {
             throw ApiError.badRequest("'functions' are not supported", "functions");
@@ -164,7 +164,77 @@ public final class RequestParser {
             }
         }
         return new CompletionRequest(true, model, null, messages, build(b), c.stream, c.includeUsage,
-                logprobs ? topLogprobs : -1, c.user);
+                logprobs ? topLogprobs : -1, c.user, tools, templateKwargs(o));
+    }
+
+    /** vLLM's {@code chat_template_kwargs}: an object of extra template variables. */
+    @SuppressWarnings("unchecked")
+    private static java.util.Map<String, Object> templateKwargs(ObjectNode o) {
+        JsonNode k = o.get("chat_template_kwargs");
+        if (k == null || k.isNull()) return java.util.Map.of();
+        if (!k.isObject()) throw ApiError.badRequest("'chat_template_kwargs' must be an object, got " + show(k), "chat_template_kwargs");
+        return (java.util.Map<String, Object>) JinjaChatTemplate.fromJson(k);
+    }
+
+    /**
+     * {@code tools} (function tools only) and {@code tool_choice}: {@code auto} (the default with tools) offers them,
+     * {@code none} offers none. {@code required} and a named function would need constrained decoding, which
+     * Troupe does not do, so they are refused rather than silently treated as {@code auto}.
+     */
+    private static List<Object> tools(ObjectNode o) {
+        JsonNode tools = o.get("tools");
+        JsonNode choice = o.get("tool_choice");
+        boolean none = tools == null || tools.isNull() || (tools.isArray() && tools.isEmpty());
+        if (!none && !tools.isArray()) {
+            throw ApiError.badRequest("'tools' must be an array, got " + show(tools), "tools");
+        }
+        List<Object> out = new ArrayList<>();
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; !none && i < tools.size(); i++) {
+            String at = "tools[" + i + "]";
+            JsonNode t = tools.get(i);
+            if (!t.isObject() || !"function".equals(t.path("type").asText(null))) {
+                throw ApiError.badRequest("'" + at + "' must be an object with \"type\": \"function\", got " + show(t), at);
+            }
+            JsonNode f = t.get("function");
+            if (f == null || !f.isObject()) {
+                throw ApiError.badRequest("'" + at + ".function' must be an object, got " + show(f), at + ".function");
+            }
+            JsonNode name = f.get("name");
+            if (name == null || !name.isTextual() || name.textValue().isEmpty()) {
+                throw ApiError.badRequest("'" + at + ".function.name' must be a non-empty string, got " + show(name), at + ".function.name");
+            }
+            JsonNode params = f.get("parameters");
+            if (params != null && !params.isNull() && !params.isObject()) {
+                throw ApiError.badRequest("'" + at + ".function.parameters' must be a JSON Schema object, got " + show(params),
+                        at + ".function.parameters");
+            }
+            names.add(name.textValue());
+            out.add(JinjaChatTemplate.fromJson(t));
+        }
+        if (choice == null || choice.isNull()) return out;
+        if (choice.isTextual()) {
+            switch (choice.textValue()) {
+                case "auto": return out;
+                case "none": return List.of();
+                case "required":
+                    throw ApiError.badRequest("'tool_choice' \"required\" is not supported: forcing a tool call needs constrained "
+                            + "decoding, which this server does not do; use \"auto\"", "tool_choice");
+                default:
+                    throw ApiError.badRequest("'tool_choice' must be \"none\", \"auto\", \"required\" or a function object, got "
+                            + show(choice), "tool_choice");
+            }
+        }
+        if (choice.isObject() && "function".equals(choice.path("type").asText(null)) && choice.path("function").path("name").isTextual()) {
+            String name = choice.path("function").path("name").textValue();
+            if (!names.contains(name)) {
+                throw ApiError.badRequest("'tool_choice' names function '" + name + "', which is not in 'tools'", "tool_choice");
+            }
+            throw ApiError.badRequest("a named 'tool_choice' is not supported: forcing a tool call needs constrained decoding, "
+                    + "which this server does not do; use \"auto\"", "tool_choice");
+        }
+        throw ApiError.badRequest("'tool_choice' must be \"none\", \"auto\", \"required\" or a function object, got " + show(choice),
+                "tool_choice");
     }
 
     private static List<ChatMessage> messages(ObjectNode o) {
@@ -198,7 +268,38 @@ public final class RequestParser {
             if (role.equals("developer")) {
                 role = "system";
             }
-            out.add(new ChatMessage(role, content(m.get("content"), role, at + ".content")));
+            List<ChatMessage.ToolCall> calls = role.equals("assistant") ? toolCalls(m.get("tool_calls"), at + ".tool_calls") : List.of();
+            JsonNode content = m.get("content");
+            String text = calls.isEmpty() || (content != null && !content.isNull()) ? content(content, role, at + ".content") : "";
+            String toolCallId = role.equals("tool") ? optionalText(m, "tool_call_id", at) : null;
+            out.add(new ChatMessage(role, text, calls, toolCallId, optionalText(m, "name", at)));
+        }
+        return out;
+    }
+
+    private static String optionalText(JsonNode m, String field, String at) {
+        JsonNode v = m.get(field);
+        if (v == null || v.isNull()) return null;
+        if (!v.isTextual()) throw ApiError.badRequest("'" + at + "." + field + "' must be a string, got " + show(v), at + "." + field);
+        return v.textValue();
+    }
+
+    /** An assistant message's {@code tool_calls}: function calls whose arguments are a JSON text. */
+    private static List<ChatMessage.ToolCall> toolCalls(JsonNode calls, String at) {
+        if (calls == null || calls.isNull()) return List.of();
+        if (!calls.isArray()) throw ApiError.badRequest("'" + at + "' must be an array, got " + show(calls), at);
+        List<ChatMessage.ToolCall> out = new ArrayList<>();
+        for (int i = 0; i < calls.size(); i++) {
+            String cat = at + "[" + i + "]";
+            JsonNode c = calls.get(i);
+            JsonNode f = c.get("function");
+            if (!c.isObject() || f == null || !f.isObject() || !f.path("name").isTextual()) {
+                throw ApiError.badRequest("'" + cat + "' must be {\"type\": \"function\", \"function\": {\"name\": ..., \"arguments\": ...}}, got "
+                        + show(c), cat);
+            }
+            JsonNode args = f.get("arguments");
+            String arguments = args == null || args.isNull() ? "{}" : args.isTextual() ? args.textValue() : args.toString();
+            out.add(new ChatMessage.ToolCall(c.path("id").isTextual() ? c.get("id").textValue() : null, f.get("name").textValue(), arguments));
         }
         return out;
     }
@@ -240,6 +341,51 @@ public final class RequestParser {
             sb.append(text(t.textValue(), pat + ".text"));
         }
         return sb.toString();
+    }
+
+    // ------------------------------------------------------------------ tokenize / detokenize
+
+    /**
+     * Parses a {@code POST /tokenize} body (vLLM's): {@code model}, and either {@code prompt} (a string;
+     * {@code add_special_tokens} boolean, default true) or {@code messages} (as for chat, with optional
+     * {@code tools} and {@code add_generation_prompt}, default true).
+     */
+    public static Tokenization.TokenizeRequest parseTokenize(byte[] body) {
+        ObjectNode o = parseObject(body);
+        String model = model(o);
+        boolean hasPrompt = o.hasNonNull("prompt");
+        boolean hasMessages = o.hasNonNull("messages");
+        if (hasPrompt == hasMessages) {
+            throw ApiError.badRequest(hasPrompt ? "give either 'prompt' or 'messages', not both" : "'prompt' or 'messages' is required",
+                    hasPrompt ? "messages" : "prompt");
+        }
+        boolean addSpecial = bool(o, "add_special_tokens", true);
+        boolean addGenerationPrompt = bool(o, "add_generation_prompt", true);
+        if (hasPrompt) {
+            JsonNode p = o.get("prompt");
+            if (!p.isTextual()) throw ApiError.badRequest("'prompt' must be a string, got " + show(p), "prompt");
+            return new Tokenization.TokenizeRequest(model, text(p.textValue(), "prompt"), null, List.of(), java.util.Map.of(), addSpecial,
+                    addGenerationPrompt);
+        }
+        return new Tokenization.TokenizeRequest(model, null, messages(o), tools(o), templateKwargs(o), addSpecial, addGenerationPrompt);
+    }
+
+    /** Parses a {@code POST /detokenize} body: {@code model} and {@code tokens}, an array of non-negative integers. */
+    public static Tokenization.DetokenizeRequest parseDetokenize(byte[] body) {
+        ObjectNode o = parseObject(body);
+        String model = model(o);
+        JsonNode t = o.get("tokens");
+        if (t == null || t.isNull()) throw ApiError.badRequest("'tokens' is required", "tokens");
+        if (!t.isArray()) throw ApiError.badRequest("'tokens' must be an array of token ids, got " + show(t), "tokens");
+        int[] ids = new int[t.size()];
+        for (int i = 0; i < ids.length; i++) {
+            Long v = integral(t.get(i));
+            if (v == null || v < 0 || v > Integer.MAX_VALUE) {
+                throw ApiError.badRequest("'tokens[" + i + "]' must be a non-negative integer, got " + show(t.get(i)), "tokens");
+            }
+            ids[i] = (int) (long) v;
+        }
+        return new Tokenization.DetokenizeRequest(model, ids);
     }
 
     // ------------------------------------------------------------------ embeddings

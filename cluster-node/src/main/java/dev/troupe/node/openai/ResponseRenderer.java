@@ -117,6 +117,64 @@ public final class ResponseRenderer {
     }
 
     /**
+     * A complete {@code chat.completion} whose output was parsed for tool calls: with calls, {@code content} is
+     * the text outside them (null when none), {@code tool_calls} lists them and a natural stop is reported as
+     * {@code "tool_calls"}.
+     */
+    public static String chatCompletion(String id, long created, String model, ToolCallParser.Parsed parsed,
+                                        FinishReason finishReason, int promptTokens, int completionTokens,
+                                        LogprobsAccumulator logprobsOrNull) {
+        ObjectNode root = (ObjectNode) readTree(chatCompletion(id, created, model, parsed.content(), finishReason, promptTokens,
+                completionTokens, logprobsOrNull));
+        if (!parsed.hasCalls()) return write(root);
+        ObjectNode c = (ObjectNode) root.get("choices").get(0);
+        ObjectNode msg = (ObjectNode) c.get("message");
+        if (parsed.content() == null) msg.putNull("content");
+        toolCalls(msg.putArray("tool_calls"), parsed.calls(), false);
+        if (finishReason == FinishReason.STOP) c.put("finish_reason", "tool_calls");
+        return write(root);
+    }
+
+    /** A chunk carrying all of a reply's tool calls at once (streamed replies with tools are parsed at their end). */
+    public static String chatToolCallsChunk(String id, long created, String model, List<ChatMessage.ToolCall> calls) {
+        ObjectNode root = header(id, "chat.completion.chunk", created, model);
+        ObjectNode c = root.putArray("choices").addObject();
+        c.put("index", 0);
+        toolCalls(c.putObject("delta").putArray("tool_calls"), calls, true);
+        c.putNull("logprobs");
+        c.putNull("finish_reason");
+        return write(root);
+    }
+
+    /** The last chunk of a streamed reply whose tool calls were sent: finish reason {@code "tool_calls"} on a natural stop. */
+    public static String chatToolCallsFinishChunk(String id, long created, String model, FinishReason finishReason) {
+        ObjectNode root = (ObjectNode) readTree(chatChunk(id, created, model, null, null, finishReason, null));
+        if (finishReason == FinishReason.STOP) ((ObjectNode) root.get("choices").get(0)).put("finish_reason", "tool_calls");
+        return write(root);
+    }
+
+    private static void toolCalls(ArrayNode out, List<ChatMessage.ToolCall> calls, boolean indexed) {
+        for (int i = 0; i < calls.size(); i++) {
+            ChatMessage.ToolCall tc = calls.get(i);
+            ObjectNode o = out.addObject();
+            if (indexed) o.put("index", i);
+            o.put("id", tc.id());
+            o.put("type", "function");
+            ObjectNode f = o.putObject("function");
+            f.put("name", tc.name());
+            f.put("arguments", tc.arguments());
+        }
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode readTree(String json) {
+        try {
+            return MAPPER.readTree(json);
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
      * A {@code chat.completion.chunk}. The delta holds only the non-null parts: the first chunk carries role
      * {@code assistant} (and usually content {@code ""}), middle chunks content, the last an empty delta
      * {@code {}} with the finish reason.

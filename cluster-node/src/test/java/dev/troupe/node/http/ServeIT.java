@@ -226,6 +226,42 @@ class ServeIT {
         assertEquals(200, unknownFields.statusCode(), "unknown fields are ignored: " + unknownFields.body());
     }
 
+    @Test
+    void tokenizeAndDetokenize() throws Exception {
+        dev.troupe.engine.tokenizer.Tokenizer tok;
+        long context;
+        try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(shared("stories260K-f32.gguf"))) {
+            tok = dev.troupe.engine.tokenizer.Tokenizer.fromGguf(f);
+            context = f.getLong("llama.context_length");
+        }
+        HttpResponse<String> r = post("/tokenize", "{\"model\":\"stories\",\"prompt\":\"Once upon a time </s>\"}");
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode t = JSON.readTree(r.body());
+        int[] expected = tok.encode("Once upon a time </s>", true); // BOS as the model wants; </s> typed stays text
+        assertEquals(JSON.valueToTree(expected), t.get("tokens"));
+        assertEquals(expected.length, t.get("count").asInt());
+        assertEquals(context, t.get("max_model_len").asLong());
+        JsonNode noBos = JSON.readTree(post("/tokenize", "{\"model\":\"stories\",\"prompt\":\"Once\",\"add_special_tokens\":false}").body());
+        assertEquals(JSON.valueToTree(tok.encode("Once", false)), noBos.get("tokens"));
+
+        // a conversation goes through the chat format (this model has no template: the plain fallback)
+        JsonNode chat = JSON.readTree(post("/tokenize", "{\"model\":\"stories\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}").body());
+        assertEquals(JSON.valueToTree(tok.encode("User: hi\n\nAssistant:", true)), chat.get("tokens"));
+
+        HttpResponse<String> d = post("/detokenize", "{\"model\":\"stories\",\"tokens\":" + t.get("tokens") + "}");
+        assertEquals(200, d.statusCode(), d.body());
+        // byte-exact: BOS decodes to nothing, SentencePiece's space prefix is kept
+        assertEquals(" Once upon a time </s>", JSON.readTree(d.body()).get("prompt").asText());
+
+        assertError(post("/tokenize", "{\"model\":\"stories\"}"), 400, "prompt");
+        assertError(post("/tokenize", "{\"model\":\"stories\",\"prompt\":\"x\",\"add_special_tokens\":\"yes\"}"), 400, "add_special_tokens");
+        assertError(post("/tokenize", "{\"model\":\"missing\",\"prompt\":\"x\"}"), 404, "model");
+        assertError(post("/detokenize", "{\"model\":\"stories\",\"tokens\":[1,100000]}"), 400, "tokens");
+        assertError(post("/detokenize", "{\"model\":\"stories\"}"), 400, "tokens");
+        assertError(post("/v1/chat/completions", "{\"model\":\"stories\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                + "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}"), 400, "tools");
+    }
+
     static void assertError(HttpResponse<String> r, int status, String param) throws Exception {
         assertEquals(status, r.statusCode(), r.body());
         JsonNode e = JSON.readTree(r.body()).get("error");

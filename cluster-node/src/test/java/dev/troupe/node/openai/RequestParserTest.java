@@ -273,8 +273,27 @@ class RequestParserTest {
                 + "{\"type\":\"text\",\"text\":\"b\"}]},{\"role\":\"assistant\",\"content\":null},"
                 + "{\"role\":\"tool\",\"content\":\"t\",\"tool_call_id\":\"x\"},{\"role\":\"user\",\"content\":[]}]"));
         assertEquals(List.of(new ChatMessage("system", "d"), new ChatMessage("system", "s"),
-                new ChatMessage("user", "ab"), new ChatMessage("assistant", ""), new ChatMessage("tool", "t"),
+                new ChatMessage("user", "ab"), new ChatMessage("assistant", ""), new ChatMessage("tool", "t", List.of(), "x", null),
                 new ChatMessage("user", "")), r.messages());
+    }
+
+    @Test
+    void toolsAndToolCalls() {
+        String tool = "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}";
+        CompletionRequest r = RequestParser.parseChat(utf8("{\"model\":\"m\",\"tools\":[" + tool + "],\"tool_choice\":\"auto\",\"messages\":["
+                + "{\"role\":\"user\",\"content\":\"w?\"},"
+                + "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+                + "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\": \\\"Paris\\\"}\"}}]},"
+                + "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"sunny\"}]}"));
+        assertTrue(r.hasTools());
+        assertEquals("get_weather", ((java.util.Map<?, ?>) ((java.util.Map<?, ?>) r.tools().get(0)).get("function")).get("name"));
+        ChatMessage a = r.messages().get(1);
+        assertEquals("", a.content());
+        assertEquals(List.of(new ChatMessage.ToolCall("call_1", "get_weather", "{\"city\": \"Paris\"}")), a.toolCalls());
+        assertEquals("call_1", r.messages().get(2).toolCallId());
+        // tool_choice none: the tools are not offered
+        assertFalse(RequestParser.parseChat(utf8("{\"model\":\"m\",\"tools\":[" + tool + "],\"tool_choice\":\"none\","
+                + "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}")).hasTools());
     }
 
     @Test
@@ -360,7 +379,13 @@ class RequestParserTest {
             "\"logprobs\":true,\"top_logprobs\":-1  | top_logprobs           | between 0 and 20",
             "\"top_logprobs\":2                     | top_logprobs           | requires 'logprobs' to be true",
             "\"logprobs\":false,\"top_logprobs\":2  | top_logprobs           | requires 'logprobs'",
-            "\"tools\":[{\"type\":\"function\"}]    | tools                  | not supported",
+            "\"tools\":[{\"type\":\"function\"}]    | tools[0].function      | must be an object",
+            "\"tools\":{}                         | tools                  | must be an array",
+            "\"chat_template_kwargs\":[1]         | chat_template_kwargs   | must be an object",
+            "\"tools\":[{\"type\":\"x\"}]           | tools[0]               | type",
+            "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"required\" | tool_choice | constrained decoding",
+            "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}} | tool_choice | not in 'tools'",
+            "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"sometimes\" | tool_choice | must be",
             "\"functions\":[{\"name\":\"f\"}]       | functions              | not supported",
             "\"response_format\":{\"type\":\"json_object\"} | response_format | json_object",
             "\"response_format\":\"json\"           | response_format        | object",

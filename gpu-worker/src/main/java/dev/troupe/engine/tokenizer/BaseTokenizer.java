@@ -3,7 +3,14 @@ package dev.troupe.engine.tokenizer;
 import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.gguf.GgufFormatException;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /** What every vocabulary-backed tokenizer shares: pieces, types, precomputed token bytes, special ids. */
 abstract class BaseTokenizer implements Tokenizer {
@@ -16,6 +23,9 @@ abstract class BaseTokenizer implements Tokenizer {
     private final int eos;
     private final int[] endIds;
     private final boolean addBos;
+    /** Special-token text to id, and per first character the candidates longest first (for template text). */
+    private final Map<String, Integer> specials;
+    private final Map<Character, String[]> specialsByFirstChar;
 
     BaseTokenizer(String[] tokens, int[] types, byte[][] bytes, int bos, int eos, int[] extraEndTokens, boolean addBos) {
         this.tokens = tokens;
@@ -33,6 +43,88 @@ abstract class BaseTokenizer implements Tokenizer {
         }
         this.endIds = Arrays.copyOf(ends, n);
         this.addBos = addBos;
+        Map<String, Integer> sp = new LinkedHashMap<>();
+        for (int i = 0; i < tokens.length; i++) {
+            int t = types[i];
+            if ((t == TokenType.CONTROL || t == TokenType.USER_DEFINED || t == TokenType.UNKNOWN) && !tokens[i].isEmpty()) {
+                sp.putIfAbsent(tokens[i], i);
+            }
+        }
+        this.specials = Collections.unmodifiableMap(sp);
+        Map<Character, List<String>> byFirst = new HashMap<>();
+        for (String t : sp.keySet()) byFirst.computeIfAbsent(t.charAt(0), k -> new ArrayList<>()).add(t);
+        this.specialsByFirstChar = new HashMap<>();
+        for (Map.Entry<Character, List<String>> e : byFirst.entrySet()) {
+            List<String> l = e.getValue();
+            l.sort((a, b) -> Integer.compare(b.length(), a.length()));
+            specialsByFirstChar.put(e.getKey(), l.toArray(new String[0]));
+        }
+    }
+
+    /**
+     * Encodes one run of plain text and appends its ids. A run always starts the prompt or follows a special
+     * token (text between two specials is one run), which is where SentencePiece adds its space prefix, as
+     * llama.cpp and Hugging Face's legacy Llama tokenizer do.
+     */
+    abstract void encodeRun(String text, IntList out);
+
+    @Override
+    public int[] encode(String text, boolean addBos) {
+        IntList out = new IntList();
+        if (addBos) out.add(bosForEncode(true));
+        if (!text.isEmpty()) encodeRun(text, out);
+        return out.toArray();
+    }
+
+    @Override
+    public int[] encode(List<PromptSegment> segments, boolean addBos) {
+        IntList out = new IntList();
+        if (addBos) out.add(bosForEncode(true));
+        StringBuilder run = new StringBuilder();
+        for (PromptSegment seg : segments) {
+            String s = seg.text();
+            if (!seg.template()) {
+                run.append(s);
+                continue;
+            }
+            int plainFrom = 0;
+            for (int i = 0; i < s.length(); ) {
+                String special = specialAt(s, i);
+                if (special == null) {
+                    i++;
+                    continue;
+                }
+                run.append(s, plainFrom, i);
+                if (run.length() > 0) encodeRun(run.toString(), out);
+                run.setLength(0);
+                out.add(specials.get(special));
+                i += special.length();
+                plainFrom = i;
+            }
+            run.append(s, plainFrom, s.length());
+        }
+        if (run.length() > 0) encodeRun(run.toString(), out);
+        return out.toArray();
+    }
+
+    /** The longest special-token text starting at {@code s[i]}, or null. */
+    private String specialAt(String s, int i) {
+        String[] candidates = specialsByFirstChar.get(s.charAt(i));
+        if (candidates != null) {
+            for (String c : candidates) if (s.startsWith(c, i)) return c;
+        }
+        return null;
+    }
+
+    @Override
+    public Set<String> specialTokenTexts() {
+        return specials.keySet();
+    }
+
+    @Override
+    public int specialTokenId(String text) {
+        Integer id = specials.get(text);
+        return id == null ? -1 : id;
     }
 
     /** Checks the arrays of a vocabulary and returns the types, defaulted when absent. */

@@ -26,16 +26,21 @@ import java.util.regex.Pattern;
  * ("ignore merges", as Llama 3's tokenizer does).
  *
  * <p>Pre-tokenizers ({@code tokenizer.ggml.pre}): {@code llama-bpe} / {@code llama3} use {@link #LLAMA3_PATTERN};
+ * {@code qwen2} uses {@link #QWEN2_PATTERN} after NFC normalization (as Qwen's tokenizer.json does);
  * {@code default} / {@code gpt2} use {@link #GPT2_PATTERN}; anything else (or none) falls back to
  * {@link #LLAMA3_PATTERN}. Regex classes are Unicode-aware ({@code \s}, {@code \p{L}}, {@code \p{N}}).
  *
- * <p>Control tokens are never matched inside the text. Merges whose parts or result are not vocabulary
+ * <p>Control tokens are never matched inside plain text; {@link #encode(java.util.List, boolean)} recognises
+ * them (and user-defined pieces) in template text only. Merges whose parts or result are not vocabulary
  * pieces can never apply to a consistent vocabulary and are ignored. A byte without a piece encodes as the
  * unknown token if there is one, otherwise encoding fails with {@link IllegalArgumentException}.
  */
 public final class BpeTokenizer extends BaseTokenizer {
     public static final String LLAMA3_PATTERN =
             "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    /** Qwen2's split: Llama 3's with single digits instead of runs of up to three. */
+    public static final String QWEN2_PATTERN =
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     public static final String GPT2_PATTERN =
             "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
@@ -56,6 +61,7 @@ public final class BpeTokenizer extends BaseTokenizer {
     private final Pattern pattern;
     private final String preTokenizer;
     private final boolean ignoreMerges;
+    private final boolean nfc;
     private final HashMap<String, Integer> pieceToId;
     private final int[] byteToId = new int[256];
     private final LongLongMap merges;
@@ -84,8 +90,11 @@ public final class BpeTokenizer extends BaseTokenizer {
         this.preTokenizer = preTokenizer;
         boolean llama3 = "llama-bpe".equals(preTokenizer) || "llama3".equals(preTokenizer);
         boolean gpt2 = "default".equals(preTokenizer) || "gpt2".equals(preTokenizer);
+        boolean qwen2 = "qwen2".equals(preTokenizer);
         this.ignoreMerges = llama3;
-        this.pattern = Pattern.compile(gpt2 ? GPT2_PATTERN : LLAMA3_PATTERN, Pattern.UNICODE_CHARACTER_CLASS);
+        // Qwen2's tokenizer.json normalizes to NFC before splitting; Llama 3's and GPT-2's do not normalize.
+        this.nfc = qwen2;
+        this.pattern = Pattern.compile(gpt2 ? GPT2_PATTERN : qwen2 ? QWEN2_PATTERN : LLAMA3_PATTERN, Pattern.UNICODE_CHARACTER_CLASS);
 
         this.pieceToId = new HashMap<>(tokens.length * 2);
         for (int i = 0; i < tokens.length; i++) {
@@ -181,12 +190,10 @@ public final class BpeTokenizer extends BaseTokenizer {
     }
 
     @Override
-    public int[] encode(String text, boolean addBos) {
-        IntList out = new IntList();
-        if (addBos) out.add(bosForEncode(true));
+    void encodeRun(String text, IntList out) {
+        if (nfc) text = java.text.Normalizer.normalize(text, java.text.Normalizer.Form.NFC);
         MergeQueue queue = new MergeQueue();
         for (String word : preTokenize(text)) encodeWord(word, queue, out);
-        return out.toArray();
     }
 
     /** Splits text into pre-tokens with the pre-tokenizer regex; any text the regex skips becomes a pre-token too. */

@@ -140,10 +140,7 @@ public final class SentencePieceTokenizer extends BaseTokenizer {
     }
 
     @Override
-    public int[] encode(String text, boolean addBos) {
-        IntList out = new IntList();
-        if (addBos) out.add(bosForEncode(true));
-        if (text.isEmpty()) return out.toArray();
+    void encodeRun(String text, IntList out) {
         String s = (addSpacePrefix ? " " + text : text).replace(' ', SPACE_MARK);
 
         // One symbol per character (code point): start offset and length in chars, doubly linked.
@@ -191,7 +188,6 @@ public final class SentencePieceTokenizer extends BaseTokenizer {
                 byteFallback(piece, out);
             }
         }
-        return out.toArray();
     }
 
     private void offer(MergeQueue queue, String s, int[] start, int[] size, int l, int r) {

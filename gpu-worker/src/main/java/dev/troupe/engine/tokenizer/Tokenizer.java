@@ -24,6 +24,35 @@ public interface Tokenizer {
      */
     int[] encode(String text, boolean addBos);
 
+    /**
+     * Encodes a prompt made of template text and user content. Special-token texts (control, user-defined and
+     * unknown pieces, such as {@code <|eot_id|>} or {@code <s>}) are recognised only inside
+     * {@link PromptSegment#template() template} segments, longest first; everything else is plain text.
+     * Adjacent text of consecutive segments is encoded as one run, so the ids are those of the rendered
+     * prompt string tokenized with specials parsed only where the template put them.
+     *
+     * @param addBos whether to start with {@link #bos()}
+     */
+    default int[] encode(java.util.List<PromptSegment> segments, boolean addBos) {
+        // A tokenizer without special tokens: the segments are just text.
+        StringBuilder sb = new StringBuilder();
+        for (PromptSegment s : segments) sb.append(s.text());
+        return encode(sb.toString(), addBos);
+    }
+
+    /**
+     * The texts this tokenizer recognises as special tokens in template text (control, user-defined and
+     * unknown pieces with a non-empty text), e.g. {@code <|begin_of_text|>}, {@code <|im_end|>}, {@code </s>}.
+     */
+    default java.util.Set<String> specialTokenTexts() {
+        return java.util.Set.of();
+    }
+
+    /** The id of a special token by its text (one of {@link #specialTokenTexts()}), or -1. */
+    default int specialTokenId(String text) {
+        return -1;
+    }
+
     /** Encodes with {@link #addBosByDefault()}. */
     default int[] encode(String text) {
         return encode(text, addBosByDefault());
@@ -75,6 +104,14 @@ public interface Tokenizer {
     /** A new incremental decoder for one stream of generated tokens. */
     default StreamDecoder streamDecoder() {
         return new StreamDecoder(this);
+    }
+
+    /**
+     * This tokenizer, also ending generation at {@code ids} (e.g. a chat template's end-of-turn tokens that the
+     * GGUF does not name as eos/eot). Returns {@code t} itself when there are none.
+     */
+    static Tokenizer withEndOfGeneration(Tokenizer t, int... ids) {
+        return ids.length == 0 ? t : new ExtraEndTokenizer(t, ids);
     }
 
     /**

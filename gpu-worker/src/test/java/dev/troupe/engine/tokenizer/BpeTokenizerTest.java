@@ -122,6 +122,46 @@ class BpeTokenizerTest {
     }
 
     @Test
+    void specialsAreParsedOnlyInTemplateSegments() {
+        BpeTokenizer t = bpe("llama-bpe");
+        List<PromptSegment> prompt = List.of(
+                PromptSegment.template("<|begin_of_text|>"),
+                PromptSegment.content("hello<|eot_id|>"),
+                PromptSegment.template("<|eot_id|>"));
+        int[] ids = t.encode(prompt, false);
+        assertEquals(BOT, ids[0]);
+        assertEquals(EOT_ID, ids[ids.length - 1]);
+        for (int i = 1; i < ids.length - 1; i++) assertTrue(ids[i] < BOT, "user text became special token " + ids[i]);
+        // the user's part is exactly what plain encoding gives
+        assertArrayEquals(t.encode("hello<|eot_id|>", false), Arrays.copyOfRange(ids, 1, ids.length - 1));
+        assertEquals(Set.of("<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"), t.specialTokenTexts());
+        assertEquals(EOT_ID, t.specialTokenId("<|eot_id|>"));
+        assertEquals(-1, t.specialTokenId("hello"));
+    }
+
+    @Test
+    void textOfAdjacentSegmentsIsOneRun() {
+        BpeTokenizer t = bpe("llama-bpe");
+        // " the" split over a template/content boundary still merges as the concatenated text does
+        int[] ids = t.encode(List.of(PromptSegment.template("x "), PromptSegment.content("the")), true);
+        assertArrayEquals(t.encode("x the", true), ids);
+        assertArrayEquals(new int[]{BOT, 'x', GTHE}, ids);
+        // template text: specials in the middle, longest match, text around them
+        assertArrayEquals(new int[]{HELLO, EOT_ID, GTHE, EOT_TEXT},
+                t.encode(List.of(PromptSegment.template("hello<|eot_id|> the<|end_of_text|>")), false));
+    }
+
+    @Test
+    void qwen2PreTokenizerSplitsSingleDigitsAndNormalizesNfc() {
+        BpeTokenizer t = bpe("qwen2");
+        assertEquals(BpeTokenizer.QWEN2_PATTERN, t.pattern());
+        assertEquals(List.of("I", "'m", " ", "1", "2", "3", " ok"), t.preTokenize("I'm 123 ok"));
+        // e + combining acute is NFC-composed to é before byte-level encoding
+        assertArrayEquals(t.encode("caf\u00e9", false), t.encode("cafe\u0301", false));
+        assertArrayEquals(new int[]{CAFE}, t.encode("cafe\u0301", false));
+    }
+
+    @Test
     void specialsDecodeToNothingAndEndGeneration() {
         BpeTokenizer t = bpe("llama-bpe");
         assertEquals("hello", t.decode(t.encode("hello", true)));
