@@ -160,7 +160,7 @@ class ArchitecturesTest {
     }
 
     static EngineOptions opts(String backend) {
-        return EngineOptions.defaults().withThreads(2).withBackend(backend).withMaxBatchTokens(16).withKvCacheTokens(256).withMaxSequences(4);
+        return EngineOptions.defaults().withThreads(2).withBackend(backend).withMaxBatchTokens(16).withKvCacheTokens(512).withMaxSequences(4);
     }
 
     private void assertMatchesReference(Path p) throws Exception {
@@ -176,6 +176,10 @@ class ArchitecturesTest {
 
     /** Logits after each prompt token, fed one decode step at a time. */
     static float[][] engineLogits(Path p, String backend) throws Exception {
+        return engineLogits(p, backend, PROMPT);
+    }
+
+    static float[][] engineLogits(Path p, String backend, int[] PROMPT) throws Exception {
         try (LlamaModel m = LlamaModel.load(p, opts(backend))) {
             PagedKvCache kv = m.kvCache();
             int seq = kv.open();
