@@ -88,6 +88,46 @@ class ArchitecturesTest {
         assertTrue(LlamaModelTest.maxRelativeError(engineLogits(llama, "auto")[3], engineLogits(p, "auto")[3]) > 1e-2);
     }
 
+    /**
+     * The same three variants against llama.cpp itself: the fixtures hold llama.cpp's logits for PROMPT (all
+     * positions in one batch, F32 KV cache, no flash attention) on the files these tests write, made outside
+     * the repository with a small program over libllama (docs/models.md). They depend on RandomLlamaWriter
+     * producing the same weights for the same seed.
+     */
+    @Test
+    void llamaQwen2AndLlama3ScalingAgreeWithLlamaCpp() throws Exception {
+        LlamaShape gqa = GQA;
+        Path llama = dir.resolve("ref-llama.gguf");
+        new RandomLlamaWriter(gqa).seed(1).std(0.1f).write(llama);
+        Path qwen2 = dir.resolve("ref-qwen2.gguf");
+        asQwen2(new RandomLlamaWriter(gqa).seed(4).std(0.1f).build(), gqa, 4).write(qwen2);
+        Path llama3 = dir.resolve("ref-llama3.gguf");
+        GgufWriter w = new RandomLlamaWriter(gqa).seed(3).std(0.1f).build();
+        w.addTensor("rope_freqs.weight", GgmlType.F32, new long[] {8}, llama3Factors(16, 10000f, 8f, 1f, 4f, 256));
+        w.write(llama3);
+        for (Object[] c : new Object[][] {{llama, "llama-gqa"}, {qwen2, "qwen2"}, {llama3, "llama3-rope-freqs"}}) {
+            float[][] want = llamaCppLogits((String) c[1]);
+            for (String backend : new String[] {"scalar", "auto"}) {
+                float[][] got = engineLogits((Path) c[0], backend);
+                for (int i = 0; i < PROMPT.length; i++) {
+                    double err = LlamaModelTest.maxRelativeError(got[i], want[i]);
+                    assertTrue(err < 1e-4, c[1] + " " + backend + " position " + i + ": relative error to llama.cpp " + err);
+                }
+            }
+        }
+    }
+
+    static float[][] llamaCppLogits(String name) throws Exception {
+        try (java.io.InputStream in = ArchitecturesTest.class.getResourceAsStream("/reference-logits/" + name + ".bin")) {
+            assertNotNull(in, name);
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(in.readAllBytes()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            int n = b.getInt(0), vocab = b.getInt(4);
+            float[][] out = new float[n][vocab];
+            for (int i = 0; i < n; i++) for (int j = 0; j < vocab; j++) out[i][j] = b.getFloat(8 + 4 * (i * vocab + j));
+            return out;
+        }
+    }
+
     @Test
     void otherArchitecturesAreRefusedByName() throws Exception {
         Path p = dir.resolve("gemma.gguf");
