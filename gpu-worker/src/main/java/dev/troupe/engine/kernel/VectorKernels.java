@@ -253,6 +253,28 @@ public final class VectorKernels implements Kernels {
         for (int r = r0; r < r1; r += four * L) {
             int panels = Math.min(four, (r1 - r + L - 1) / L);
             int first = r / L;
+            if (DIRECT != null && tokens == 1 && panels == four && r + four * L <= r1) {
+                // Decode on JDK 17: read the panels where they are (as the Q8_0 path does), no copy.
+                if (p.offsets) groupSums(x, xOff, gs, groups, sums, 0);
+                DIRECT.gPanels4x1(p.bytes, (int) (first * p.panelBytes), (int) p.panelBytes, sf * Float.BYTES, p.offsets, gs, groups,
+                        x, xOff, sums, out, outOff + r);
+                continue;
+            }
+            if (DIRECT != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+                float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
+                for (int t = 0; t < tokens; t += 8) {
+                    int n = Math.min(8, tokens - t);
+                    if (p.offsets) {
+                        for (int i = 0; i < 8; i++) groupSums(x, xOff + (t + Math.min(i, n - 1)) * xStride, gs, groups, sums, i * groups);
+                    }
+                    for (int i = 0; i < panels; i++) {
+                        int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                        DIRECT.gPanel8(p.bytes, (int) ((first + i) * p.panelBytes), sf * Float.BYTES, p.offsets, gs, groups, xs, t * cols, sums, scratch.acc);
+                        for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                    }
+                }
+                continue;
+            }
             for (int i = 0; i < panels; i++) {
                 int at = (int) ((first + i) * p.panelBytes);
                 p.floats.get(at / Float.BYTES, scratch.scales, i * sf, sf);

@@ -76,6 +76,49 @@ class GroupedKernelTest {
         }
     }
 
+    /**
+     * A token's products do not depend on its batch: alone (the decode path), in a group of eight or in a short
+     * last group, every output is the same float, as the step loop's determinism needs.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q4_1", "Q6_K", "Q4_K", "Q2_K"})
+    void aTokensResultDoesNotDependOnItsBatch(GgmlType type) throws Exception {
+        Assumptions.assumeTrue(vectorUsable(), "the Vector API is not available to this JVM");
+        int rows = 128, cols = 512, tokens = 11;
+        Path f = dir.resolve(type + "-batch.gguf");
+        new GgufWriter().putString("general.architecture", "test")
+                .addTensor("w", type, new long[] {cols, rows}, randomBlocks(type, rows * cols / type.blockSize(), 6)).write(f);
+        try (GgufFile g = GgufFile.open(f)) {
+            WeightMatrix w = WeightMatrix.of(f, g.tensor("w"), cols, rows);
+            Kernels vk = new VectorKernels();
+            vk.prepare(w);
+            SplittableRandom rnd = new SplittableRandom(2);
+            float[] x = new float[tokens * cols];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            float[] batched = new float[tokens * rows];
+            KernelScratch s = new KernelScratch(cols);
+            s.newInput();
+            vk.matmul(w, x, 0, cols, tokens, batched, 0, rows, 0, rows, s);
+            for (int t = 0; t < tokens; t++) {
+                float[] alone = new float[rows];
+                s.newInput();
+                vk.matmul(w, x, t * cols, cols, 1, alone, 0, rows, 0, rows, s);
+                for (int r = 0; r < rows; r++) {
+                    assertEquals(Float.floatToRawIntBits(batched[t * rows + r]), Float.floatToRawIntBits(alone[r]),
+                            type + " token " + t + " row " + r + ": batched " + batched[t * rows + r] + ", alone " + alone[r]);
+                }
+            }
+        }
+    }
+
+    private static boolean vectorUsable() {
+        try {
+            return VectorKernels.usable();
+        } catch (Throwable e) {
+            return false;
+        }
+    }
+
     private static float magnitude(WeightMatrix w, int r, float[] x, int x0) {
         float[] row = new float[w.cols()];
         w.dequantizeRow(r, row, 0);
