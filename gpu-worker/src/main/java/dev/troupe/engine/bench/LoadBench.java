@@ -14,8 +14,8 @@ import java.util.Locale;
 /**
  * Model load time and memory: wall time of {@link LlamaModel#load} (map, check, repack every weight for the
  * backend), then the process's resident memory split as Linux reports it (anonymous: the heap and the
- * off-heap panels; file: mapped pages of the GGUF still resident) against the file size, and the time of
- * one decode step. One JSON line.
+ * off-heap panels; file: mapped pages of the GGUF still resident) against the file size, and the median
+ * of 16 single-token decode steps after a 3 s warm-up. One JSON line.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp ... dev.troupe.engine.bench.LoadBench MODEL.gguf [threads]</pre>
  */
@@ -39,11 +39,13 @@ public final class LoadBench {
         try (LlamaModel m = LlamaModel.load(model, o)) {
             long loadNanos = System.nanoTime() - t0;
             long[] after = rss();
+            // Decode speed after the JIT has compiled the kernels (the first steps run interpreted code).
+            m.warmUp(java.time.Duration.ofSeconds(3));
             PagedKvCache kv = m.kvCache();
             int seq = kv.open();
-            kv.reserve(seq, 8);
+            kv.reserve(seq, 16);
             Batch b = new Batch(m.maxBatchTokens());
-            long[] steps = new long[8];
+            long[] steps = new long[16];
             for (int i = 0; i < steps.length; i++) {
                 b.clear();
                 b.add(seq, (i * 7919 + 3) % m.vocabSize(), i, true);
