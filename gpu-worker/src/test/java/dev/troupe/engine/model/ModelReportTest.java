@@ -68,6 +68,19 @@ class ModelReportTest {
     }
 
     @Test
+    void anIQuantFileOpensAndItsTypeIsNamed() throws Exception {
+        Path p = dir.resolve("iq4_xs.gguf");
+        GgufWriter w = new RandomLlamaWriter(SHAPE).seed(1).build();
+        w.removeTensor("blk.0.ffn_gate.weight");
+        w.addTensor("blk.0.ffn_gate.weight", GgmlType.IQ4_XS, new long[] {256, 512}, ByteBuffer.allocate((int) GgmlType.IQ4_XS.bytesFor(256 * 512)));
+        w.write(p);
+        ModelReport r = ModelReport.of(p);
+        assertFalse(r.servable());
+        assertEquals(1, r.types().get(GgmlType.IQ4_XS)[0]);
+        assertTrue(r.problem().contains("tensor 'blk.0.ffn_gate.weight' has type IQ4_XS, which is not supported"), r.problem());
+    }
+
+    @Test
     void aFileThatIsNotGgufSaysSo() throws Exception {
         Path p = dir.resolve("junk.gguf");
         Files.write(p, new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
