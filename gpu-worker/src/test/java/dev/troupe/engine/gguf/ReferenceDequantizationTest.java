@@ -18,12 +18,13 @@ import static org.junit.jupiter.api.Assertions.*;
  * llama.cpp's {@code llama-quantize} (llama.cpp as bundled by node-llama-cpp 3.22.1), the first blocks of one
  * tensor of the type taken, plus random-byte blocks (redrawn until finite) so that bit patterns the quantizer
  * never writes are covered too; a small C program linked against ggml wrote {@code to_float} of them.
- * docs/models.md gives the steps.
+ * Q8_K (never a file type) comes from ggml's CPU quantizer (from_float) applied to random floats of four
+ * magnitudes, decoded by ggml's dequantize_row_q8_K. docs/models.md gives the steps.
  */
 class ReferenceDequantizationTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "BF16"})
+    @ValueSource(strings = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "BF16"})
     void decodingEqualsGgmlBitForBit(String name) throws Exception {
         GgmlType type = GgmlType.valueOf(name);
         ByteBuffer b;
