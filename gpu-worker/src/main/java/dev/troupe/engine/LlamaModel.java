@@ -79,7 +79,17 @@ public final class LlamaModel implements AutoCloseable {
 
         int maxCols = Math.max(c.dim(), c.ffnDim());
         java.util.List<WeightMatrix> matrices = allMatrices();
-        for (WeightMatrix m : matrices) kernels.prepare(m);
+        this.team = new ThreadTeam(threads, "troupe-engine");
+        try {
+            // Repacking is most of a load (a 1B Q4_K_M model: ~3 s on one thread): the team shares the matrices out.
+            java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+            team.run((worker, workers) -> {
+                for (int i = next.getAndIncrement(); i < matrices.size(); i = next.getAndIncrement()) kernels.prepare(matrices.get(i));
+            });
+        } catch (RuntimeException | Error e) {
+            team.close();   // its threads would outlive the failed load
+            throw e;
+        }
         this.scratch = new KernelScratch[threads];
         for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols);
 
@@ -108,7 +118,6 @@ public final class LlamaModel implements AutoCloseable {
                 ropeSin[pos * half + i] = (float) Math.sin(theta);
             }
         }
-        this.team = new ThreadTeam(threads, "troupe-engine");
         log.info("loaded {}: {} dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={}; backend {} on {} threads; "
                         + "KV cache {} blocks x {} tokens ({} MiB)",
                 file.path().getFileName(), c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(), c.ffnDim(), c.vocab(), c.contextLength(),
