@@ -447,9 +447,11 @@ public final class MatmulBench {
         if (w.type() == GgmlType.Q8_0) {
             panelBytes = (long) w.cols() / 32 * lanes * Float.BYTES + (long) w.cols() * lanes;
         } else if (w.codec() instanceof dev.troupe.engine.gguf.GroupedCodec) {
-            // grouped int8 panels: a float scale (and offset) per group and lane, then one byte per weight
+            // grouped panels: a float scale (and offset) per group and lane, then one byte per weight or two per byte
             dev.troupe.engine.gguf.GroupedCodec g = (dev.troupe.engine.gguf.GroupedCodec) w.codec();
-            panelBytes = (long) w.cols() / g.groupSize() * lanes * Float.BYTES * (g.hasOffset() ? 2 : 1) + (long) w.cols() * lanes;
+            boolean nibbles = g.quantMax() - g.quantMin() <= 15;   // see VectorKernels.prepareGrouped
+            boolean offsets = g.hasOffset() || nibbles && g.quantMin() != 0;
+            panelBytes = (long) w.cols() / g.groupSize() * lanes * Float.BYTES * (offsets ? 2 : 1) + (long) w.cols() * lanes / (nibbles ? 2 : 1);
         } else {
             panelBytes = (long) w.cols() * lanes * Float.BYTES;
         }

@@ -20,6 +20,14 @@ public abstract class GroupedCodec implements TensorCodec {
     public abstract boolean hasOffset();
 
     /**
+     * The smallest and largest quant {@link #unpack} produces. A range of at most 16 values lets the vector
+     * backend keep two quants per byte.
+     */
+    public abstract int quantMin();
+
+    public abstract int quantMax();
+
+    /**
      * Unpacks the block at byte {@code at}: its {@code blockSize} quants to q[qOff ..] (each in -128..127) and
      * its {@code blockSize / groupSize} group scales (and offsets, when {@link #hasOffset}) to scale[sOff ..]
      * and offset[sOff ..].

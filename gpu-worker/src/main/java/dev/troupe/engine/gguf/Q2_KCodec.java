@@ -17,6 +17,8 @@ public final class Q2_KCodec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q2_K; }
     @Override public int groupSize() { return 16; }
     @Override public boolean hasOffset() { return true; }
+    @Override public int quantMin() { return 0; }
+    @Override public int quantMax() { return 3; }
 
     private static int quant(ByteBuffer src, int at, int e) {
         int n = e >>> 7, j = (e >>> 5) & 3, h = (e >>> 4) & 1, l = e & 15;

@@ -17,6 +17,8 @@ public final class Q3_KCodec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q3_K; }
     @Override public int groupSize() { return 16; }
     @Override public boolean hasOffset() { return false; }
+    @Override public int quantMin() { return -4; }
+    @Override public int quantMax() { return 3; }
 
     /** Scale g (0..15): low nibble from byte g (g < 8) or the high nibble of byte g - 8; top two bits from byte 8 + g % 4. */
     private static int scale(ByteBuffer src, int at, int g) {

@@ -15,6 +15,8 @@ public final class Q4_0Codec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q4_0; }
     @Override public int groupSize() { return 32; }
     @Override public boolean hasOffset() { return false; }
+    @Override public int quantMin() { return -8; }
+    @Override public int quantMax() { return 7; }
 
     @Override
     public void dequantize(ByteBuffer src, long byteOffset, float[] dst, int dstOffset, int count) {

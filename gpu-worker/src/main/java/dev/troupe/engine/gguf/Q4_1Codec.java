@@ -15,6 +15,8 @@ public final class Q4_1Codec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q4_1; }
     @Override public int groupSize() { return 32; }
     @Override public boolean hasOffset() { return true; }
+    @Override public int quantMin() { return 0; }
+    @Override public int quantMax() { return 15; }
 
     @Override
     public void dequantize(ByteBuffer src, long byteOffset, float[] dst, int dstOffset, int count) {

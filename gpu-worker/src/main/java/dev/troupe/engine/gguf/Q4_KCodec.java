@@ -18,6 +18,8 @@ public final class Q4_KCodec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q4_K; }
     @Override public int groupSize() { return 32; }
     @Override public boolean hasOffset() { return true; }
+    @Override public int quantMin() { return 0; }
+    @Override public int quantMax() { return 15; }
 
     /**
      * The 6-bit scale of sub-block j (0..7) from the 12 packed bytes at {@code s}: sub-blocks 0-3 keep theirs in

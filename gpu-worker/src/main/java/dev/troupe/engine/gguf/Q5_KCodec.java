@@ -17,6 +17,8 @@ public final class Q5_KCodec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q5_K; }
     @Override public int groupSize() { return 32; }
     @Override public boolean hasOffset() { return true; }
+    @Override public int quantMin() { return 0; }
+    @Override public int quantMax() { return 31; }
 
     @Override
     public void dequantize(ByteBuffer src, long byteOffset, float[] dst, int dstOffset, int count) {

@@ -17,6 +17,8 @@ public final class Q6_KCodec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q6_K; }
     @Override public int groupSize() { return 16; }
     @Override public boolean hasOffset() { return false; }
+    @Override public int quantMin() { return -32; }
+    @Override public int quantMax() { return 31; }
 
     /** The 6-bit quant (minus 32) of element l of quarter k of half n. */
     private static int quant(ByteBuffer src, int at, int n, int k, int l) {

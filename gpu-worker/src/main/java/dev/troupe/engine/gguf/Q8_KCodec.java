@@ -15,6 +15,8 @@ public final class Q8_KCodec extends GroupedCodec {
     @Override public GgmlType type() { return GgmlType.Q8_K; }
     @Override public int groupSize() { return 32; }
     @Override public boolean hasOffset() { return false; }
+    @Override public int quantMin() { return -128; }
+    @Override public int quantMax() { return 127; }
 
     @Override
     public void dequantize(ByteBuffer src, long byteOffset, float[] dst, int dstOffset, int count) {

@@ -65,12 +65,14 @@ public final class VectorKernels implements Kernels {
         final int group;
         final int groups;
         final boolean offsets;
+        /** Quants of at most 16 values kept two per byte: column 2j in the low nibble, 2j + 1 in the high one. */
+        final boolean nibbles;
 
         Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes) {
-            this(bytes, q8, cols, panelBytes, 0, false);
+            this(bytes, q8, cols, panelBytes, 0, false, false);
         }
 
-        Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes, int group, boolean offsets) {
+        Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes, int group, boolean offsets, boolean nibbles) {
             this.bytes = bytes;
             this.floats = bytes.asFloatBuffer();
             this.q8 = q8;
@@ -80,25 +82,32 @@ public final class VectorKernels implements Kernels {
             this.group = group;
             this.groups = group > 0 ? cols / group : 0;
             this.offsets = offsets;
+            this.nibbles = nibbles;
         }
 
         /** Floats of scales (and offsets) at the start of each grouped panel. */
         int scaleFloats() { return groups * L * (offsets ? 2 : 1); }
+
+        /** Bytes of quants in a grouped panel. */
+        int quantBytes() { return nibbles ? cols * L / 2 : cols * L; }
     }
 
     /**
-     * Packs a {@link GroupedCodec} type: its blocks unpacked once into int8 quants and float group scales
-     * (and offsets), so that one kernel serves Q4_0..Q6_K. Bytes per weight grow (a 4-bit weight takes a byte),
-     * which buys the same widen-and-FMA inner loop the Q8_0 kernels run.
+     * Packs a {@link GroupedCodec} type: its blocks unpacked once into small integer quants and float group
+     * scales (and offsets), so that one kernel serves Q4_0..Q6_K. Quants of at most 16 values (the 4-bit and
+     * 2/3-bit types) are stored as q - min, two per byte, with s * min folded into the offset: 0.5 byte per
+     * weight; wider ones take a byte. Either way the inner loop widens bytes and FMAs, as for Q8_0.
      */
     private void prepareGrouped(WeightMatrix w, GroupedCodec gc) {
         int rows = w.rows(), cols = w.cols();
         int panels = (rows + L - 1) / L;
         int group = gc.groupSize(), groups = cols / group;
-        boolean off = gc.hasOffset();
+        boolean nib = gc.quantMax() - gc.quantMin() <= 15;
+        int min = nib ? gc.quantMin() : 0;
+        boolean off = gc.hasOffset() || min != 0;
         if (group % L != 0 && L % group != 0) throw new IllegalStateException("group " + group + " does not fit vectors of " + L);
         long scaleBytes = (long) groups * L * Float.BYTES * (off ? 2 : 1);
-        long panelBytes = scaleBytes + (long) cols * L;
+        long panelBytes = scaleBytes + (long) cols * L / (nib ? 2 : 1);
         if (panelBytes * panels > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
         }
@@ -114,12 +123,17 @@ public final class VectorKernels implements Kernels {
             int panel = (int) (r / L * panelBytes), lane = r % L;
             for (int g = 0; g < groups; g++) {
                 out.putFloat(panel + (g * L + lane) * Float.BYTES, sc[g]);
-                if (off) out.putFloat(panel + ((groups + g) * L + lane) * Float.BYTES, of[g]);
+                // s * q + o = s * (q - min) + (o + s * min)
+                if (off) out.putFloat(panel + ((groups + g) * L + lane) * Float.BYTES, (gc.hasOffset() ? of[g] : 0f) + sc[g] * min);
             }
             int quants = (int) (panel + scaleBytes);
-            for (int k = 0; k < cols; k++) out.put(quants + k * L + lane, q[k]);
+            if (nib) {
+                for (int k = 0; k < cols; k += 2) out.put(quants + k / 2 * L + lane, (byte) ((q[k] - min) | (q[k + 1] - min) << 4));
+            } else {
+                for (int k = 0; k < cols; k++) out.put(quants + k * L + lane, q[k]);
+            }
         }
-        w.kernelData(new Packed(out, false, cols, panelBytes, group, off));
+        w.kernelData(new Packed(out, false, cols, panelBytes, group, off, nib));
     }
 
     @Override
@@ -246,7 +260,8 @@ public final class VectorKernels implements Kernels {
      */
     private void matmulGrouped(Packed p, float[] x, int xOff, int xStride, int tokens,
                                float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
-        int cols = p.cols, groups = p.groups, gs = p.group, sf = p.scaleFloats();
+        int cols = p.cols, groups = p.groups, gs = p.group, sf = p.scaleFloats(), qb = p.quantBytes();
+        boolean nib = p.nibbles;
         int four = KernelScratch.PANELS_PER_GROUP;
         float[] sums = scratch.groupSums;
         int[] xo = scratch.tokenOffsets;
@@ -256,7 +271,7 @@ public final class VectorKernels implements Kernels {
             if (DIRECT != null && tokens == 1 && panels == four && r + four * L <= r1) {
                 // Decode on JDK 17: read the panels where they are (as the Q8_0 path does), no copy.
                 if (p.offsets) groupSums(x, xOff, gs, groups, sums, 0);
-                DIRECT.gPanels4x1(p.bytes, (int) (first * p.panelBytes), (int) p.panelBytes, sf * Float.BYTES, p.offsets, gs, groups,
+                DIRECT.gPanels4x1(p.bytes, (int) (first * p.panelBytes), (int) p.panelBytes, sf * Float.BYTES, p.offsets, nib, gs, groups,
                         x, xOff, sums, out, outOff + r);
                 continue;
             }
@@ -269,7 +284,7 @@ public final class VectorKernels implements Kernels {
                     }
                     for (int i = 0; i < panels; i++) {
                         int rr = r + i * L, rows = Math.min(L, r1 - rr);
-                        DIRECT.gPanel8(p.bytes, (int) ((first + i) * p.panelBytes), sf * Float.BYTES, p.offsets, gs, groups, xs, t * cols, sums, scratch.acc);
+                        DIRECT.gPanel8(p.bytes, (int) ((first + i) * p.panelBytes), sf * Float.BYTES, p.offsets, nib, gs, groups, xs, t * cols, sums, scratch.acc);
                         for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
                     }
                 }
@@ -278,7 +293,7 @@ public final class VectorKernels implements Kernels {
             for (int i = 0; i < panels; i++) {
                 int at = (int) ((first + i) * p.panelBytes);
                 p.floats.get(at / Float.BYTES, scratch.scales, i * sf, sf);
-                p.bytes.get(at + sf * Float.BYTES, scratch.raw, i * cols * L, cols * L);
+                p.bytes.get(at + sf * Float.BYTES, scratch.raw, i * qb, qb);
             }
             int t = 0;
             for (; tokens > 1 && t < tokens; t += 8) {
@@ -287,7 +302,8 @@ public final class VectorKernels implements Kernels {
                 if (p.offsets) for (int i = 0; i < 8; i++) groupSums(x, xo[i], gs, groups, sums, i * groups);
                 for (int i = 0; i < panels; i++) {
                     int rr = r + i * L, rows = Math.min(L, r1 - rr);
-                    gPanel8(scratch.raw, i * cols * L, scratch.scales, i * sf, p.offsets, gs, groups, x, xo, sums, scratch.acc);
+                    if (nib) gPanel8N(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, xo, sums, scratch.acc);
+                    else gPanel8(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, xo, sums, scratch.acc);
                     for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
                 }
             }
@@ -295,12 +311,14 @@ public final class VectorKernels implements Kernels {
                 int x0 = xOff + t * xStride, o = outOff + t * outStride + r;
                 if (p.offsets) groupSums(x, x0, gs, groups, sums, 0);
                 if (panels == four && r + four * L <= r1) {
-                    gPanels4x1(scratch.raw, scratch.scales, sf, p.offsets, gs, groups, cols, x, x0, sums, out, o);
+                    if (nib) gPanels4x1N(scratch.raw, scratch.scales, sf, p.offsets, gs, groups, qb, x, x0, sums, out, o);
+                    else gPanels4x1(scratch.raw, scratch.scales, sf, p.offsets, gs, groups, qb, x, x0, sums, out, o);
                     continue;
                 }
                 for (int i = 0; i < panels; i++) {
                     int rows = Math.min(L, r1 - (r + i * L));
-                    gPanel1(scratch.raw, i * cols * L, scratch.scales, i * sf, p.offsets, gs, groups, x, x0, sums, out, o + i * L, rows, scratch.lanes);
+                    if (nib) gPanel1N(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, x0, sums, out, o + i * L, rows, scratch.lanes);
+                    else gPanel1(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, x0, sums, out, o + i * L, rows, scratch.lanes);
                 }
             }
         }
@@ -333,10 +351,10 @@ public final class VectorKernels implements Kernels {
     }
 
     /** Four full consecutive grouped panels times one token: four independent chains, each as in gPanel1. */
-    private static void gPanels4x1(byte[] raw, float[] sc, int sf, boolean off, int gs, int groups, int cols,
+    private static void gPanels4x1(byte[] raw, float[] sc, int sf, boolean off, int gs, int groups, int qb,
                                    float[] x, int x0, float[] sums, float[] out, int o) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int q1 = cols * L, q2 = 2 * q1, q3 = 3 * q1;
+        int q1 = qb, q2 = 2 * q1, q3 = 3 * q1;
         int s1 = sf, s2 = 2 * sf, s3 = 3 * sf, ob = groups * L;
         for (int g = 0; g < groups; g++) {
             FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
@@ -415,6 +433,155 @@ public final class VectorKernels implements Kernels {
         a5.intoArray(acc, 5 * L);
         a6.intoArray(acc, 6 * L);
         a7.intoArray(acc, 7 * L);
+    }
+
+    private static final ByteVector LOW_NIBBLE = ByteVector.broadcast(B, (byte) 0x0F);
+
+    // Nibble panels: column 2j is (byte & 0x0F), column 2j + 1 is ((byte >>> 4) & 0x0F), widened to floats. Written
+    // out in each loop rather than in a helper: inside the 8-token kernels the JIT did not inline such a helper,
+    // and a vector returned from a call that is not inlined is boxed (KernelAllocationTest caught it).
+
+    /**
+     * gPanel1 over a nibble panel (two columns per byte row). Within a group the even columns (low nibbles) are
+     * summed first, then the odd ones: one widening per load keeps the 8-token loops small enough for the JIT
+     * to compile without boxing. Every nibble kernel sums in this order, so batches do not change results.
+     */
+    private static void gPanel1N(byte[] raw, int q0, float[] sc, int s0, boolean off, int gs, int groups,
+                                 float[] x, int x0, float[] sums, float[] out, int o, int rows, float[] lanes) {
+        FloatVector a = FloatVector.zero(F);
+        int o0 = s0 + groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b = FloatVector.zero(F);
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) b = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.broadcast(F, x[x0 + 2 * j]), b);
+            for (int j = j0; j < j1; j++) b = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.broadcast(F, x[x0 + 2 * j + 1]), b);
+            a = b.fma(FloatVector.fromArray(F, sc, s0 + g * L), a);
+        }
+        if (off) {
+            FloatVector c = FloatVector.zero(F);
+            for (int g = 0; g < groups; g++) c = FloatVector.fromArray(F, sc, o0 + g * L).fma(FloatVector.broadcast(F, sums[g]), c);
+            a = a.add(c);
+        }
+        store(a, out, o, rows, lanes);
+    }
+
+    /** gPanels4x1 over nibble panels ({@code qb} quant bytes each). */
+    private static void gPanels4x1N(byte[] raw, float[] sc, int sf, boolean off, int gs, int groups, int qb,
+                                    float[] x, int x0, float[] sums, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int q1 = qb, q2 = 2 * qb, q3 = 3 * qb;
+        int s1 = sf, s2 = 2 * sf, s3 = 3 * sf, ob = groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j]);
+                int at = j * L;
+                b0 = ((FloatVector) ByteVector.fromArray(B, raw, at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b1 = ((FloatVector) ByteVector.fromArray(B, raw, q1 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
+                b2 = ((FloatVector) ByteVector.fromArray(B, raw, q2 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
+                b3 = ((FloatVector) ByteVector.fromArray(B, raw, q3 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
+            }
+            for (int j = j0; j < j1; j++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j + 1]);
+                int at = j * L;
+                b0 = ((FloatVector) ByteVector.fromArray(B, raw, at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b1 = ((FloatVector) ByteVector.fromArray(B, raw, q1 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
+                b2 = ((FloatVector) ByteVector.fromArray(B, raw, q2 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
+                b3 = ((FloatVector) ByteVector.fromArray(B, raw, q3 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
+            }
+            int s = g * L;
+            a0 = b0.fma(FloatVector.fromArray(F, sc, s), a0);
+            a1 = b1.fma(FloatVector.fromArray(F, sc, s1 + s), a1);
+            a2 = b2.fma(FloatVector.fromArray(F, sc, s2 + s), a2);
+            a3 = b3.fma(FloatVector.fromArray(F, sc, s3 + s), a3);
+        }
+        if (off) {
+            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+            for (int g = 0; g < groups; g++) {
+                FloatVector xs = FloatVector.broadcast(F, sums[g]);
+                int s = ob + g * L;
+                c0 = FloatVector.fromArray(F, sc, s).fma(xs, c0);
+                c1 = FloatVector.fromArray(F, sc, s1 + s).fma(xs, c1);
+                c2 = FloatVector.fromArray(F, sc, s2 + s).fma(xs, c2);
+                c3 = FloatVector.fromArray(F, sc, s3 + s).fma(xs, c3);
+            }
+            a0 = a0.add(c0);
+            a1 = a1.add(c1);
+            a2 = a2.add(c2);
+            a3 = a3.add(c3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+
+    /** gPanel8 over a nibble panel. */
+    private static void gPanel8N(byte[] raw, int q0, float[] sc, int s0, boolean off, int gs, int groups,
+                                 float[] x, int[] xo, float[] sums, float[] acc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
+        int o0 = s0 + groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) {
+                FloatVector w = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0));
+                int k = 2 * j;
+                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
+            }
+            for (int j = j0; j < j1; j++) {
+                FloatVector w = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0));
+                int k = 2 * j + 1;
+                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
+            }
+            FloatVector d = FloatVector.fromArray(F, sc, s0 + g * L);
+            a0 = b0.fma(d, a0);
+            a1 = b1.fma(d, a1);
+            a2 = b2.fma(d, a2);
+            a3 = b3.fma(d, a3);
+            a4 = b4.fma(d, a4);
+            a5 = b5.fma(d, a5);
+            a6 = b6.fma(d, a6);
+            a7 = b7.fma(d, a7);
+        }
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
+        if (off) for (int i = 0; i < 8; i++) addOffsets(sc, o0, groups, sums, i * groups, acc, i * L);
+    }
+
+    /**
+     * Adds the offset part of a nibble panel's sums to acc[a0 ..], as its own chain: the sum over groups of
+     * offset * (sum of x over the group), offsets at sc[o0 + g * L], input sums at sums[s0 + g]. The nibble
+     * kernels keep it out of their main loops (and sum it the same way for one token), because the 8-token
+     * form with it inside is too large for the JIT to compile without boxing. A void method: a vector
+     * returned from a call that is not inlined would be boxed.
+     */
+    static void addOffsets(float[] sc, int o0, int groups, float[] sums, int s0, float[] acc, int a0) {
+        FloatVector c = FloatVector.zero(F);
+        for (int g = 0; g < groups; g++) c = FloatVector.fromArray(F, sc, o0 + g * L).fma(FloatVector.broadcast(F, sums[s0 + g]), c);
+        FloatVector.fromArray(F, acc, a0).add(c).intoArray(acc, a0);
     }
 
     /** Stores the first {@code rows} lanes (a whole vector when the panel is full). */

@@ -29,6 +29,7 @@ class GroupedCodecTest {
             c.unpack(raw, b * type.blockBytes(), q, b * type.blockSize(), scale, offset, b * type.blockSize() / c.groupSize());
         }
         for (int i = 0; i < n; i++) {
+            assertTrue(q[i] >= c.quantMin() && q[i] <= c.quantMax(), type + " element " + i + ": quant " + q[i] + " outside the declared range");
             int g = i / c.groupSize();
             float v = c.hasOffset() ? scale[g] * q[i] + offset[g] : scale[g] * q[i];
             assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(v), type + " element " + i + ": " + want[i] + " vs " + v);
