@@ -29,6 +29,8 @@ public final class VectorKernels implements Kernels {
     private static final int Q8_BLOCK = 32;
     /** Loads straight from the packed panels where this JDK can (see DirectPanels), else null. */
     private static final DirectPanels DIRECT = DirectPanels.load();
+    /** DIRECT, or null for an instance made to run the copying kernels (which later JDKs always run). */
+    private final DirectPanels direct;
     private static final int Q8_BLOCK_BYTES = 34;
 
     /** True when this JVM can run these kernels at a useful width. */
@@ -36,8 +38,17 @@ public final class VectorKernels implements Kernels {
         return L >= 8 && L <= KernelScratch.MAX_PANEL && Q8_BLOCK % L == 0;
     }
 
+    public VectorKernels() {
+        this(true);
+    }
+
+    /** {@code directLoads = false}: always copy panels to the heap first, as on JDKs without DirectPanels (for tests). */
+    VectorKernels(boolean directLoads) {
+        this.direct = directLoads ? DIRECT : null;
+    }
+
     @Override
-    public String name() { return "vector(" + F.vectorBitSize() + "-bit" + (DIRECT != null ? ", direct loads" : "") + ")"; }
+    public String name() { return "vector(" + F.vectorBitSize() + "-bit" + (direct != null ? ", direct loads" : "") + ")"; }
 
     /** Panels are L rows wide: one vector of outputs. */
     @Override
@@ -189,17 +200,17 @@ public final class VectorKernels implements Kernels {
             // Copy up to four consecutive panels: single tokens then run four independent FMA chains.
             int panels = Math.min(group, (r1 - r + L - 1) / L);
             int first = r / L;
-            if (DIRECT != null && tokens == 1 && panels == group && r + group * L <= r1) {
+            if (direct != null && tokens == 1 && panels == group && r + group * L <= r1) {
                 // Decode-sized steps on JDK 17: read the panels where they are instead of copying them.
                 int at = (int) (first * p.panelBytes);
                 for (int t = 0; t < tokens; t++) {
                     int o = outOff + t * outStride + r;
-                    if (p.q8) DIRECT.q8Panels4x1(p.bytes, at, (int) p.panelBytes, p.blocks, x, xOff + t * xStride, out, o);
-                    else DIRECT.f32Panels4x1(p.bytes, at, cols, x, xOff + t * xStride, out, o);
+                    if (p.q8) direct.q8Panels4x1(p.bytes, at, (int) p.panelBytes, p.blocks, x, xOff + t * xStride, out, o);
+                    else direct.f32Panels4x1(p.bytes, at, cols, x, xOff + t * xStride, out, o);
                 }
                 continue;
             }
-            if (DIRECT != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+            if (direct != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
                 // Batches and short prompt chunks on JDK 17: eight tokens at a time over the panels where
                 // they are, no copy (a panel stays in cache from one group of eight to the next).
                 float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
@@ -207,8 +218,8 @@ public final class VectorKernels implements Kernels {
                     int rr = r + i * L, rows = Math.min(L, r1 - rr);
                     int at = (int) ((first + i) * p.panelBytes);
                     for (int t = 0; t < tokens; t += 8) {
-                        if (p.q8) DIRECT.q8Panel8(p.bytes, at, p.blocks, xs, t * cols, scratch.acc);
-                        else DIRECT.f32Panel8(p.bytes, at, cols, xs, t * cols, scratch.acc);
+                        if (p.q8) direct.q8Panel8(p.bytes, at, p.blocks, xs, t * cols, scratch.acc);
+                        else direct.f32Panel8(p.bytes, at, cols, xs, t * cols, scratch.acc);
                         for (int j = 0, n = Math.min(8, tokens - t); j < n; j++) {
                             System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
                         }
@@ -268,14 +279,14 @@ public final class VectorKernels implements Kernels {
         for (int r = r0; r < r1; r += four * L) {
             int panels = Math.min(four, (r1 - r + L - 1) / L);
             int first = r / L;
-            if (DIRECT != null && tokens == 1 && panels == four && r + four * L <= r1) {
+            if (direct != null && tokens == 1 && panels == four && r + four * L <= r1) {
                 // Decode on JDK 17: read the panels where they are (as the Q8_0 path does), no copy.
                 if (p.offsets) groupSums(x, xOff, gs, groups, sums, 0);
-                DIRECT.gPanels4x1(p.bytes, (int) (first * p.panelBytes), (int) p.panelBytes, sf * Float.BYTES, p.offsets, nib, gs, groups,
+                direct.gPanels4x1(p.bytes, (int) (first * p.panelBytes), (int) p.panelBytes, sf * Float.BYTES, p.offsets, nib, gs, groups,
                         x, xOff, sums, out, outOff + r);
                 continue;
             }
-            if (DIRECT != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+            if (direct != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
                 float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
                 for (int t = 0; t < tokens; t += 8) {
                     int n = Math.min(8, tokens - t);
@@ -284,7 +295,7 @@ public final class VectorKernels implements Kernels {
                     }
                     for (int i = 0; i < panels; i++) {
                         int rr = r + i * L, rows = Math.min(L, r1 - rr);
-                        DIRECT.gPanel8(p.bytes, (int) ((first + i) * p.panelBytes), sf * Float.BYTES, p.offsets, nib, gs, groups, xs, t * cols, sums, scratch.acc);
+                        direct.gPanel8(p.bytes, (int) ((first + i) * p.panelBytes), sf * Float.BYTES, p.offsets, nib, gs, groups, xs, t * cols, sums, scratch.acc);
                         for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
                     }
                 }

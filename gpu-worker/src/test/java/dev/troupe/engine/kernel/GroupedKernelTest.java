@@ -46,11 +46,14 @@ class GroupedKernelTest {
         try (GgufFile g = GgufFile.open(f)) {
             WeightMatrix a = WeightMatrix.of(f, g.tensor("w"), cols, rows);
             WeightMatrix b = WeightMatrix.of(f, g.tensor("w"), cols, rows);
-            Kernels vk = new VectorKernels(), sk = new ScalarKernels();
-            vk.prepare(a);
+            Kernels sk = new ScalarKernels();
             sk.prepare(b);
+            // in-place loads (JDK 17) and the copying kernels (later JDKs, batches over 64 tokens)
+            for (boolean direct : new boolean[] {true, false}) {
+            Kernels vk = new VectorKernels(direct);
+            vk.prepare(a);
             SplittableRandom rnd = new SplittableRandom(9);
-            for (int tokens : new int[] {1, 3, 8, 11}) {
+            for (int tokens : new int[] {1, 3, 8, 11, 70}) {
                 float[] x = new float[tokens * cols];
                 for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
                 for (int[] range : new int[][] {{0, rows}, {0, 64}, {64, 70}}) {
@@ -64,7 +67,7 @@ class GroupedKernelTest {
                             // the sums differ in order and in where the scale is applied: allow rounding, scaled
                             // by the magnitude of the terms (the sum of |w| |x|), not of the result
                             float tol = 1e-5f * magnitude(b, r, x, t * cols) + 1e-6f;
-                            assertTrue(Math.abs(w - v) <= tol, type + " tokens " + tokens + " row " + r + " token " + t
+                            assertTrue(Math.abs(w - v) <= tol, type + (direct ? " direct" : " copying") + " tokens " + tokens + " row " + r + " token " + t
                                     + ": vector " + v + " scalar " + w + " (tolerance " + tol + ")");
                         }
                         for (int r = 0; r < rows; r++) {
@@ -72,6 +75,7 @@ class GroupedKernelTest {
                         }
                     }
                 }
+            }
             }
         }
     }
@@ -81,7 +85,7 @@ class GroupedKernelTest {
      * last group, every output is the same float, as the step loop's determinism needs.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_1", "Q6_K", "Q4_K", "Q2_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q4_1", "Q6_K", "Q4_K", "Q2_K", "Q5_1", "Q8_0", "F32"})
     void aTokensResultDoesNotDependOnItsBatch(GgmlType type) throws Exception {
         Assumptions.assumeTrue(vectorUsable(), "the Vector API is not available to this JVM");
         int rows = 128, cols = 512, tokens = 11;
@@ -90,7 +94,8 @@ class GroupedKernelTest {
                 .addTensor("w", type, new long[] {cols, rows}, randomBlocks(type, rows * cols / type.blockSize(), 6)).write(f);
         try (GgufFile g = GgufFile.open(f)) {
             WeightMatrix w = WeightMatrix.of(f, g.tensor("w"), cols, rows);
-            Kernels vk = new VectorKernels();
+            for (boolean direct : new boolean[] {true, false}) {
+            Kernels vk = new VectorKernels(direct);
             vk.prepare(w);
             SplittableRandom rnd = new SplittableRandom(2);
             float[] x = new float[tokens * cols];
@@ -105,8 +110,9 @@ class GroupedKernelTest {
                 vk.matmul(w, x, t * cols, cols, 1, alone, 0, rows, 0, rows, s);
                 for (int r = 0; r < rows; r++) {
                     assertEquals(Float.floatToRawIntBits(batched[t * rows + r]), Float.floatToRawIntBits(alone[r]),
-                            type + " token " + t + " row " + r + ": batched " + batched[t * rows + r] + ", alone " + alone[r]);
+                            type + (direct ? " direct" : " copying") + " token " + t + " row " + r + ": batched " + batched[t * rows + r] + ", alone " + alone[r]);
                 }
+            }
             }
         }
     }
