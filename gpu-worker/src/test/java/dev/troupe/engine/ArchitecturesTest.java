@@ -108,10 +108,12 @@ class ArchitecturesTest {
         for (Object[] c : new Object[][] {{llama, "llama-gqa"}, {qwen2, "qwen2"}, {llama3, "llama3-rope-freqs"}}) {
             float[][] want = llamaCppLogits((String) c[1]);
             for (String backend : new String[] {"scalar", "auto"}) {
-                float[][] got = engineLogits((Path) c[0], backend);
+                float[][] got = engineLogits((Path) c[0], backend), prefill = prefillLogits((Path) c[0], backend, PROMPT);
                 for (int i = 0; i < PROMPT.length; i++) {
                     double err = LlamaModelTest.maxRelativeError(got[i], want[i]);
                     assertTrue(err < 1e-4, c[1] + " " + backend + " position " + i + ": relative error to llama.cpp " + err);
+                    err = LlamaModelTest.maxRelativeError(prefill[i], want[i]);
+                    assertTrue(err < 1e-4, c[1] + " " + backend + " prefill position " + i + ": relative error to llama.cpp " + err);
                 }
             }
         }
@@ -200,35 +202,53 @@ class ArchitecturesTest {
     }
 
     static EngineOptions opts(String backend) {
-        return EngineOptions.defaults().withThreads(2).withBackend(backend).withMaxBatchTokens(16).withKvCacheTokens(512).withMaxSequences(4);
+        return EngineOptions.defaults().withThreads(2).withBackend(backend).withMaxBatchTokens(16).withKvCacheTokens(512).withMaxSequences(16);
     }
 
     private void assertMatchesReference(Path p) throws Exception {
         float[][] want = ReferenceForward.logits(p, PROMPT);
         for (String backend : new String[] {"scalar", "auto"}) {
-            float[][] got = engineLogits(p, backend);
+            float[][] got = engineLogits(p, backend), prefill = prefillLogits(p, backend, PROMPT);
             for (int i = 0; i < PROMPT.length; i++) {
                 double err = LlamaModelTest.maxRelativeError(got[i], want[i]);
                 assertTrue(err < 1e-4, p.getFileName() + " " + backend + " position " + i + ": relative error " + err);
+                err = LlamaModelTest.maxRelativeError(prefill[i], want[i]);
+                assertTrue(err < 1e-4, p.getFileName() + " " + backend + " prefill position " + i + ": relative error " + err);
             }
         }
     }
 
-    /** Logits after each prompt token, fed one decode step at a time. */
+    /** Logits after each token of {@code prompt}, all fed in one step (a prefill asking for every row). */
+    static float[][] prefillLogits(Path p, String backend, int[] prompt) throws Exception {
+        try (LlamaModel m = LlamaModel.load(p, opts(backend))) {
+            PagedKvCache kv = m.kvCache();
+            int seq = kv.open();
+            assertTrue(kv.reserve(seq, prompt.length));
+            Batch b = new Batch(m.maxBatchTokens());
+            for (int i = 0; i < prompt.length; i++) b.add(seq, prompt[i], i, true);
+            m.forward(b);
+            float[][] out = new float[prompt.length][];
+            for (int i = 0; i < prompt.length; i++) out[i] = Arrays.copyOfRange(m.logits(), i * m.vocabSize(), (i + 1) * m.vocabSize());
+            kv.release(seq);
+            return out;
+        }
+    }
+
+    /** Logits after each token of PROMPT, fed one decode step at a time. */
     static float[][] engineLogits(Path p, String backend) throws Exception {
         return engineLogits(p, backend, PROMPT);
     }
 
-    static float[][] engineLogits(Path p, String backend, int[] PROMPT) throws Exception {
+    static float[][] engineLogits(Path p, String backend, int[] prompt) throws Exception {
         try (LlamaModel m = LlamaModel.load(p, opts(backend))) {
             PagedKvCache kv = m.kvCache();
             int seq = kv.open();
-            assertTrue(kv.reserve(seq, PROMPT.length));
+            assertTrue(kv.reserve(seq, prompt.length));
             Batch b = new Batch(m.maxBatchTokens());
-            float[][] out = new float[PROMPT.length][];
-            for (int i = 0; i < PROMPT.length; i++) {
+            float[][] out = new float[prompt.length][];
+            for (int i = 0; i < prompt.length; i++) {
                 b.clear();
-                b.add(seq, PROMPT[i], i, true);
+                b.add(seq, prompt[i], i, true);
                 m.forward(b);
                 out[i] = Arrays.copyOf(m.logits(), m.vocabSize());
             }

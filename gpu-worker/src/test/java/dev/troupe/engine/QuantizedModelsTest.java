@@ -68,10 +68,12 @@ class QuantizedModelsTest {
         float[][] quantized = ArchitecturesTest.llamaCppLogits("tiny-q4_k_m");
         double worst = 0;
         for (String backend : new String[] {"auto", "scalar"}) {
-            float[][] got = ArchitecturesTest.engineLogits(q, backend, PROMPT);
+            float[][] got = ArchitecturesTest.engineLogits(q, backend, PROMPT), prefill = ArchitecturesTest.prefillLogits(q, backend, PROMPT);
             for (int i = 0; i < PROMPT.length; i++) {
                 double err = LlamaModelTest.maxRelativeError(got[i], exact[i]);
                 assertTrue(err < 1e-4, backend + " position " + i + ": relative error to llama.cpp on the decoded weights " + err);
+                err = LlamaModelTest.maxRelativeError(prefill[i], exact[i]);
+                assertTrue(err < 1e-4, backend + " prefill position " + i + ": relative error to llama.cpp on the decoded weights " + err);
                 double q8 = LlamaModelTest.maxRelativeError(got[i], quantized[i]);
                 worst = Math.max(worst, q8);
                 assertTrue(q8 < 0.05, backend + " position " + i + ": relative error to llama.cpp's Q8_K-activation path " + q8);
