@@ -22,6 +22,7 @@ public final class Main {
             "commands:",
             "  serve         serve a model over an OpenAI-compatible HTTP API",
             "  generate      complete one prompt and print the completion",
+            "  inspect FILE  what a GGUF model holds and whether Troupe can serve it (exit 0 servable, 1 not)",
             "  bench engine  measure engine throughput (JSON lines)",
             "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
@@ -34,7 +35,7 @@ public final class Main {
             "usage: bin/troupe generate --model FILE --prompt TEXT [options]",
             "",
             "Prints the completion (not the prompt) and a newline to stdout.",
-            "  --model FILE        GGUF model file (llama architecture; F32, F16 or Q8_0)",
+            "  --model FILE        GGUF model file (llama or qwen2; `bin/troupe inspect FILE` says if it can be served)",
             "  --prompt TEXT       the prompt; BOS is added as the model's vocabulary says",
             "  --max-tokens N      most tokens to generate (default 128; the context may stop it earlier)",
             "  --temperature T     0 = greedy (default 0.8)",
@@ -90,6 +91,8 @@ public final class Main {
                     return generate(argv, out, err);
                 case "serve":
                     return ServeCommand.run(argv, out, err);
+                case "inspect":
+                    return inspect(argv, out, err);
                 case "bench":
                     if (argv.length > 1 && argv[1].equals("engine")) return benchEngine(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("serve")) return ServeBench.run(argv, out, err);
@@ -110,6 +113,28 @@ public final class Main {
             err.println("troupe: " + e.getMessage());
             return 1;
         }
+    }
+
+    static final String INSPECT_USAGE = "usage: bin/troupe inspect FILE\n\nPrints a GGUF file's architecture, shape, tensor types, tokenizer and chat template,\n"
+            + "and whether Troupe can serve it (if not, why). Exit status 0 when it can, 1 when it cannot.\n";
+
+    private static int inspect(String[] argv, PrintStream out, PrintStream err) throws IOException {
+        if (wantsHelp(argv)) {
+            out.print(INSPECT_USAGE);
+            return 0;
+        }
+        if (argv.length != 2) {
+            err.print(INSPECT_USAGE);
+            return 2;
+        }
+        Path file = Path.of(argv[1]);
+        if (!Files.isRegularFile(file)) {
+            err.println("troupe: no file at '" + file + "'");
+            return 2;
+        }
+        dev.troupe.engine.model.ModelReport r = dev.troupe.engine.model.ModelReport.of(file);
+        out.print(r.text());
+        return r.servable() ? 0 : 1;
     }
 
     private static boolean wantsHelp(String[] argv) {

@@ -74,7 +74,7 @@ public final class ServeCommand {
             "/v1/models, /v1/embeddings), with /health/live, /health/ready and /metrics: the --model file (registered",
             "and made live on its first start) and every other model registered in the cluster (admin API,",
             "docs/registry.md). Without --seed the node forms its own cluster; with seeds it joins theirs (docs/deploy.md).",
-            "  --model FILE      GGUF model file (llama architecture; F32, F16 or Q8_0); optional",
+            "  --model FILE      GGUF model file (llama or qwen2; see `bin/troupe inspect`); optional",
             "  --name NAME       the model's name in the API (default: the file name without .gguf)",
             "  --host HOST       address to listen on (default 127.0.0.1; env TROUPE_HOST)",
             "                    (another address needs a tenant first, or troupe.auth.allow-anonymous = on: docs/tenants.md)",

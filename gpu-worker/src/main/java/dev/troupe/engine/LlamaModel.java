@@ -79,7 +79,17 @@ public final class LlamaModel implements AutoCloseable {
 
         int maxCols = Math.max(c.dim(), c.ffnDim());
         java.util.List<WeightMatrix> matrices = allMatrices();
-        for (WeightMatrix m : matrices) kernels.prepare(m);
+        this.team = new ThreadTeam(threads, "troupe-engine");
+        try {
+            // Repacking is most of a load (a 1B Q4_K_M model: ~3 s on one thread): the team shares the matrices out.
+            java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+            team.run((worker, workers) -> {
+                for (int i = next.getAndIncrement(); i < matrices.size(); i = next.getAndIncrement()) kernels.prepare(matrices.get(i));
+            });
+        } catch (RuntimeException | Error e) {
+            team.close();   // its threads would outlive the failed load
+            throw e;
+        }
         this.scratch = new KernelScratch[threads];
         for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols);
 
@@ -103,14 +113,14 @@ public final class LlamaModel implements AutoCloseable {
         for (int pos = 0; pos < c.contextLength(); pos++) {
             for (int i = 0; i < half; i++) {
                 double theta = pos * (double) c.ropeScale() * Math.pow(c.ropeBase(), -2.0 * i / c.ropeDim());
+                if (c.ropeFreqFactors() != null) theta /= c.ropeFreqFactors()[i];
                 ropeCos[pos * half + i] = (float) Math.cos(theta);
                 ropeSin[pos * half + i] = (float) Math.sin(theta);
             }
         }
-        this.team = new ThreadTeam(threads, "troupe-engine");
-        log.info("loaded {}: llama dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={}; backend {} on {} threads; "
+        log.info("loaded {}: {} dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={}; backend {} on {} threads; "
                         + "KV cache {} blocks x {} tokens ({} MiB)",
-                file.path().getFileName(), c.dim(), c.layers(), c.heads(), c.kvHeads(), c.ffnDim(), c.vocab(), c.contextLength(),
+                file.path().getFileName(), c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(), c.ffnDim(), c.vocab(), c.contextLength(),
                 w.layers[0].wq.type(), kernels.name(), threads, blocks, options.kvBlockSize(),
                 PagedKvCache.bytesFor(c.layers(), c.kvDim(), options.kvBlockSize(), blocks) >> 20);
     }
@@ -298,16 +308,32 @@ public final class LlamaModel implements AutoCloseable {
         for (int j = 0; j < n; j++) out[o + j] = in[i + j] * scale * weight[j];
     }
 
-    /** Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDim entries of one head by pos * theta_i. */
+    /**
+     * Rotates pairs of the first ropeDim entries of one head by pos * theta_i: adjacent pairs (x[2i], x[2i+1])
+     * for llama, the two halves (x[i], x[i + ropeDim/2]) for NEOX-style models (qwen2).
+     */
     private void rope(float[] a, int off, int pos) {
         int half = c.ropeDim() / 2;
         int base = pos * half;
+        if (c.neoxRope()) {
+            for (int i = 0; i < half; i++) {
+                float cos = ropeCos[base + i], sin = ropeSin[base + i];
+                float a0 = a[off + i], a1 = a[off + i + half];
+                a[off + i] = a0 * cos - a1 * sin;
+                a[off + i + half] = a0 * sin + a1 * cos;
+            }
+            return;
+        }
         for (int i = 0; i < half; i++) {
             float cos = ropeCos[base + i], sin = ropeSin[base + i];
             float a0 = a[off + 2 * i], a1 = a[off + 2 * i + 1];
             a[off + 2 * i] = a0 * cos - a1 * sin;
             a[off + 2 * i + 1] = a0 * sin + a1 * cos;
         }
+    }
+
+    private static void addBias(float[] a, int off, float[] bias) {
+        for (int i = 0; i < bias.length; i++) a[off + i] += bias[i];
     }
 
     /** Up to three matrix products sharing one input, their rows split evenly over the team. */
@@ -410,8 +436,12 @@ public final class LlamaModel implements AutoCloseable {
         public void run(int worker, int workers) {
             int D = c.dim(), KV = c.kvDim(), hd = c.headDim();
             // Each token writes only its own position's cache slots, so tokens can go in parallel.
+            LlamaWeights.Layer lw = w.layers[layer];
             for (int t = cursor.getAndIncrement(); t < b.size; t = cursor.getAndIncrement()) {
                 int pos = b.positions[t], seq = b.sequences[t];
+                if (lw.bq != null) addBias(q, t * D, lw.bq);
+                if (lw.bk != null) addBias(k, t * KV, lw.bk);
+                if (lw.bv != null) addBias(v, t * KV, lw.bv);
                 for (int h = 0; h < c.heads(); h++) rope(q, t * D + h * hd, pos);
                 for (int h = 0; h < c.kvHeads(); h++) {
                     rope(k, t * KV + h * hd, pos);

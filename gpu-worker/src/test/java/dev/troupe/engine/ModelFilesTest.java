@@ -88,11 +88,12 @@ class ModelFilesTest {
         LlamaShape shape = new LlamaShape(256, 256, 1, 4, 4, 300, 64, 10000f, 1e-5f, false);
         GgufWriter w = new RandomLlamaWriter(shape).seed(1).build();
         w.removeTensor("blk.0.attn_q.weight");
-        w.addTensor("blk.0.attn_q.weight", GgmlType.Q4_K, new long[]{256, 256}, ByteBuffer.allocate((int) GgmlType.Q4_K.bytesFor(256 * 256)));
-        Path p = dir.resolve("q4k.gguf");
+        // Q8_1 is llama.cpp's activation format: a file with it as a weight is valid GGUF that Troupe cannot run
+        w.addTensor("blk.0.attn_q.weight", GgmlType.Q8_1, new long[]{256, 256}, ByteBuffer.allocate((int) GgmlType.Q8_1.bytesFor(256 * 256)));
+        Path p = dir.resolve("q8_1.gguf");
         w.write(p);
         GgufFormatException e = assertThrows(GgufFormatException.class, () -> LlamaModel.load(p, opts("auto")));
-        assertTrue(e.getMessage().contains("'blk.0.attn_q.weight' has type Q4_K") && e.getMessage().contains("supported: F32, F16, Q8_0"),
+        assertTrue(e.getMessage().contains("'blk.0.attn_q.weight' has type Q8_1") && e.getMessage().contains("supported: F32, F16, BF16, Q8_0, Q4_0"),
                 e.getMessage());
     }
 

@@ -36,7 +36,7 @@ import jdk.incubator.vector.VectorSpecies;
  *   cycle (the Zen 4 assumption: 2 FMA pipes x 8 FP32 lanes, 512-bit FMAs executed as two 256-bit halves).
  *   Omitted when the clock cannot be read. The clock a VM reports is usually the base clock, so boost can
  *   take the measured peak above it.</li>
- *   <li><b>Kernels</b>: random F32 and Q8_0 matrices written to a temporary GGUF, loaded with
+ *   <li><b>Kernels</b>: random matrices of each {@code --types} type (F32 and Q8_0 by default) written to a temporary GGUF, loaded with
  *   {@link WeightMatrix#of} and {@link VectorKernels#prepare}, then {@code matmul} over all rows, split in
  *   panel-aligned ranges over T threads, for each token count. One rep runs, on every thread, its row range
  *   {@code calls} times back to back (no barrier between calls), sized to take about
@@ -60,7 +60,7 @@ public final class MatmulBench {
     static final long TARGET_REP_NANOS = 100_000_000L;
     private static final long QUICK_REP_NANOS = 2_000_000L;
 
-    static final String USAGE = "usage: MatmulBench [--threads T] [--reps N] [--tokens 1,8,32,128] [--quick]";
+    static final String USAGE = "usage: MatmulBench [--threads T] [--reps N] [--tokens 1,8,32,128] [--types F32,Q8_0,Q4_K,...] [--quick]";
 
     /** One weight shape: {@code rows} outputs of {@code cols} inputs. */
     record Shape(String name, int rows, int cols) {}
@@ -75,10 +75,12 @@ public final class MatmulBench {
     static final Shape[] QUICK_SHAPES = {
             new Shape("quick_a", 72, 64),
             new Shape("quick_b", 40, 96),
+            new Shape("quick_k", 72, 256),   // a row of whole 256-element blocks, for the K-quants
     };
-    private static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.Q8_0};
+    private static final GgmlType[] DEFAULT_TYPES = {GgmlType.F32, GgmlType.Q8_0};
 
-    record Options(int threads, int reps, int[] tokens, boolean quick) {}
+    /** {@code types}: weight types to measure; a shape whose row length is not a whole number of a type's blocks is skipped for it. */
+    record Options(int threads, int reps, int[] tokens, boolean quick, GgmlType[] types) {}
 
     private MatmulBench() {}
 
@@ -119,6 +121,7 @@ public final class MatmulBench {
         int reps = 5;
         int[] tokens = {1, 8, 32, 128};
         boolean quick = false;
+        GgmlType[] types = DEFAULT_TYPES;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -130,13 +133,29 @@ public final class MatmulBench {
                     for (int k = 0; k < parts.length; k++) tokens[k] = positive(a, parts[k].trim(), 4096);
                     break;
                 }
+                case "--types": {
+                    String[] parts = value(args, ++i, a).split(",");
+                    types = new GgmlType[parts.length];
+                    for (int k = 0; k < parts.length; k++) {
+                        String name = parts[k].trim().toUpperCase(Locale.ROOT);
+                        try {
+                            types[k] = GgmlType.valueOf(name);
+                        } catch (IllegalArgumentException e) {
+                            types[k] = null;
+                        }
+                        if (types[k] == null || !dev.troupe.engine.gguf.RandomLlamaWriter.WRITABLE.contains(types[k])) {
+                            throw new IllegalArgumentException("--types: '" + parts[k] + "' is not one of " + dev.troupe.engine.gguf.RandomLlamaWriter.WRITABLE);
+                        }
+                    }
+                    break;
+                }
                 case "--quick": quick = true; break;
                 case "--help": case "-h": return null;
                 default: throw new IllegalArgumentException("unknown argument '" + a + "'");
             }
         }
         if (quick) reps = 1;
-        return new Options(threads, reps, tokens, quick);
+        return new Options(threads, reps, tokens, quick, types);
     }
 
     private static String value(String[] args, int i, String flag) {
@@ -301,8 +320,9 @@ public final class MatmulBench {
                 GgufWriter writer = new GgufWriter().putString("general.name", "matmul-bench");
                 int seed = 1;
                 for (Shape s : shapes) {
-                    for (GgmlType t : TYPES) {
+                    for (GgmlType t : o.types) {
                         long stream = seed++;
+                        if (s.cols % t.blockSize() != 0) continue;
                         writer.addTensor(tensorName(t, s), t, new long[]{s.cols, s.rows}, () -> random(s.rows * s.cols, stream));
                     }
                 }
@@ -311,7 +331,12 @@ public final class MatmulBench {
                 int maxCols = 0;
                 try (GgufFile gguf = GgufFile.open(file)) {
                     for (Shape s : shapes) {
-                        for (GgmlType t : TYPES) {
+                        for (GgmlType t : o.types) {
+                            if (s.cols % t.blockSize() != 0) {
+                                out.println(String.format(Locale.ROOT, "{\"test\":\"skip\",\"type\":\"%s\",\"shape\":\"%s\",\"cols\":%d,"
+                                        + "\"reason\":\"row length is not a multiple of the block size %d\"}", t, s.name, s.cols, t.blockSize()));
+                                continue;
+                            }
                             WeightMatrix w = WeightMatrix.of(file, gguf.tensor(tensorName(t, s)), s.cols, s.rows);
                             kernels.prepare(w); // an off-heap copy: the mapped file is not read after this
                             matrices.add(w);
@@ -418,9 +443,18 @@ public final class MatmulBench {
     static long packedBytes(WeightMatrix w) {
         int lanes = F.length();
         long panels = (w.rows() + lanes - 1) / lanes;
-        long panelBytes = w.type() == GgmlType.Q8_0
-                ? (long) w.cols() / 32 * lanes * Float.BYTES + (long) w.cols() * lanes
-                : (long) w.cols() * lanes * Float.BYTES;
+        long panelBytes;
+        if (w.type() == GgmlType.Q8_0) {
+            panelBytes = (long) w.cols() / 32 * lanes * Float.BYTES + (long) w.cols() * lanes;
+        } else if (w.codec() instanceof dev.troupe.engine.gguf.GroupedCodec) {
+            // grouped panels: a float scale (and offset) per group and lane, then one byte per weight or two per byte
+            dev.troupe.engine.gguf.GroupedCodec g = (dev.troupe.engine.gguf.GroupedCodec) w.codec();
+            boolean nibbles = g.quantMax() - g.quantMin() <= 15;   // see VectorKernels.prepareGrouped
+            boolean offsets = g.hasOffset() || nibbles && g.quantMin() != 0;
+            panelBytes = (long) w.cols() / g.groupSize() * lanes * Float.BYTES * (offsets ? 2 : 1) + (long) w.cols() * lanes / (nibbles ? 2 : 1);
+        } else {
+            panelBytes = (long) w.cols() * lanes * Float.BYTES;
+        }
         return panels * panelBytes;
     }
 

@@ -17,8 +17,8 @@ import java.util.SplittableRandom;
  * Writes Llama-architecture GGUF models with random weights, named and shaped as llama.cpp names them, for
  * tests and benchmarks. Matrices are drawn from N(0, std) (norm weights are 1 plus small noise) with a seed,
  * each tensor from its own stream so the result does not depend on write order; tensors are generated one at a
- * time while the file is written. Matrices (token_embd and output included) use the requested type; norms
- * stay F32.
+ * time while the file is written. Matrices (token_embd and output included) use the requested type (or the
+ * Q4_K_M mix, {@link #q4kM}); norms stay F32.
  *
  * <p>Tokenizer metadata is either copied from another GGUF (all {@code tokenizer.*} keys, the per-token arrays
  * padded with {@code <unused_N>} tokens of type 5 up to the vocab size) or a synthetic SentencePiece vocab:
@@ -71,6 +71,7 @@ public final class RandomLlamaWriter {
 
     private final LlamaShape shape;
     private GgmlType type = GgmlType.F32;
+    private boolean q4kM;
     private long seed = 0;
     private float std = 0.02f;
     private Path tokenizerFrom;
@@ -80,13 +81,34 @@ public final class RandomLlamaWriter {
         this.shape = Objects.requireNonNull(shape, "shape");
     }
 
-    /** Type of the 2-D matrices: F32 (default), F16 or Q8_0. */
+    /** Types the writer can produce (those whose codec has a quantizer). */
+    public static final java.util.List<GgmlType> WRITABLE = java.util.List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0,
+            GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
+
+    /** Type of the 2-D matrices: F32 (default) or another of {@link #WRITABLE}. Clears {@link #q4kM}. */
     public RandomLlamaWriter type(GgmlType type) {
-        if (type != GgmlType.F32 && type != GgmlType.F16 && type != GgmlType.Q8_0) {
-            throw new IllegalArgumentException("weight type must be F32, F16 or Q8_0, got " + type);
+        if (!WRITABLE.contains(type)) {
+            throw new IllegalArgumentException("weight type must be one of " + WRITABLE + ", got " + type);
         }
         this.type = type;
+        this.q4kM = false;
         return this;
+    }
+
+    /**
+     * The Q4_K_M layout: Q4_K matrices, except output.weight, every attn_v and every ffn_down in Q6_K (llama.cpp
+     * gives Q6_K to some of attn_v/ffn_down only; all of them keeps this simple and still mixes the two types).
+     * Quantized with this project's simple quantizers, not llama.cpp's.
+     */
+    public RandomLlamaWriter q4kM() {
+        this.type = GgmlType.Q4_K;
+        this.q4kM = true;
+        return this;
+    }
+
+    private GgmlType typeOf(String tensor) {
+        if (!q4kM) return type;
+        return tensor.equals("output.weight") || tensor.endsWith("attn_v.weight") || tensor.endsWith("ffn_down.weight") ? GgmlType.Q6_K : GgmlType.Q4_K;
     }
 
     public RandomLlamaWriter seed(long seed) { this.seed = seed; return this; }
@@ -109,15 +131,24 @@ public final class RandomLlamaWriter {
         switch (type) {
             case F32: return 0;
             case F16: return 1;
+            case Q4_0: return 2;
+            case Q4_1: return 3;
             case Q8_0: return 7;
+            case Q5_0: return 8;
+            case Q5_1: return 9;
+            case Q4_K: return 14;   // Q4_K_S: all Q4_K
+            case Q5_K: return 16;   // Q5_K_S
+            case Q6_K: return 18;
+            case BF16: return 32;
             default: throw new IllegalArgumentException("no file type for " + type);
         }
     }
 
     /** Builds the writer (metadata and lazily generated tensors) without writing it. */
     public GgufWriter build() throws IOException {
-        if (type == GgmlType.Q8_0 && (shape.dim % 32 != 0 || shape.ffnDim % 32 != 0)) {
-            throw new IllegalArgumentException("Q8_0 needs dim and ffn to be multiples of 32 (its block size), got dim "
+        int block = q4kM ? 256 : type.blockSize();
+        if (shape.dim % block != 0 || shape.ffnDim % block != 0) {
+            throw new IllegalArgumentException(type + " needs dim and ffn to be multiples of " + block + " (its block size), got dim "
                     + shape.dim + ", ffn " + shape.ffnDim + "; use F32 or F16 for this shape");
         }
         GgufWriter w = new GgufWriter();
@@ -132,8 +163,8 @@ public final class RandomLlamaWriter {
         w.putUInt32("llama.rope.dimension_count", shape.headDim());
         w.putFloat32("llama.rope.freq_base", shape.ropeBase);
         w.putFloat32("llama.attention.layer_norm_rms_epsilon", shape.normEps);
-        w.putUInt32("general.file_type", fileType(type));
-        if (type == GgmlType.Q8_0) w.putUInt32("general.quantization_version", 2);
+        w.putUInt32("general.file_type", q4kM ? 15 : fileType(type));
+        if (type.blockSize() > 1) w.putUInt32("general.quantization_version", 2);
         if (tokenizerFrom != null) copyTokenizer(w, tokenizerFrom, shape.vocab);
         else syntheticTokenizer(w, shape.vocab);
 
@@ -164,7 +195,7 @@ public final class RandomLlamaWriter {
     private void matrix(GgufWriter w, String tensor, int rowLength, int rows) {
         long n = (long) rowLength * rows;
         if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("tensor '" + tensor + "' is too large: " + n + " elements");
-        w.addTensor(tensor, type, new long[] {rowLength, rows}, () -> {
+        w.addTensor(tensor, typeOf(tensor), new long[] {rowLength, rows}, () -> {
             SplittableRandom r = stream(tensor);
             float[] a = new float[(int) n];
             for (int i = 0; i < a.length; i++) a[i] = (float) (r.nextGaussian() * std);
@@ -303,7 +334,7 @@ public final class RandomLlamaWriter {
 
     static final String USAGE = String.join("\n",
             "usage: RandomLlamaWriter --out FILE --dim N --ffn N --layers N --heads N --kv-heads N --vocab N --ctx N",
-            "                         --type F32|F16|Q8_0 --seed S [--tokenizer-from FILE] [--std X] [--rope-base X]",
+            "                         --type F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|Q4_K|Q5_K|Q6_K|Q4_K_M --seed S [--tokenizer-from FILE] [--std X] [--rope-base X]",
             "                         [--eps X] [--tied] [--name NAME]",
             "Writes a Llama GGUF with random N(0, std) weights (std 0.02 by default).");
 
@@ -338,19 +369,21 @@ public final class RandomLlamaWriter {
                     intOpt(opts, "--heads"), intOpt(opts, "--kv-heads"), intOpt(opts, "--vocab"), intOpt(opts, "--ctx"),
                     Float.parseFloat(opts.getOrDefault("--rope-base", "10000")), Float.parseFloat(opts.getOrDefault("--eps", "1e-5")),
                     opts.containsKey("--tied"));
+            String typeName = opts.get("--type").toUpperCase(java.util.Locale.ROOT);
             GgmlType type;
             try {
-                type = GgmlType.valueOf(opts.get("--type").toUpperCase(java.util.Locale.ROOT));
+                type = typeName.equals("Q4_K_M") ? GgmlType.Q4_K : GgmlType.valueOf(typeName);
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--type must be F32, F16 or Q8_0, got " + opts.get("--type"));
+                throw new IllegalArgumentException("--type must be one of " + WRITABLE + " or Q4_K_M, got " + opts.get("--type"));
             }
             writer = new RandomLlamaWriter(shape).type(type).seed(Long.parseLong(opts.get("--seed")))
                     .std(Float.parseFloat(opts.getOrDefault("--std", "0.02")));
+            if (typeName.equals("Q4_K_M")) writer.q4kM();
             if (opts.containsKey("--name")) writer.name(opts.get("--name"));
             if (opts.containsKey("--tokenizer-from")) writer.tokenizerFrom(Path.of(opts.get("--tokenizer-from")));
             path = Path.of(opts.get("--out"));
-            if (type == GgmlType.Q8_0 && (shape.dim % 32 != 0 || shape.ffnDim % 32 != 0)) {
-                throw new IllegalArgumentException("Q8_0 needs --dim and --ffn to be multiples of 32, got " + shape.dim + " and " + shape.ffnDim);
+            if (shape.dim % type.blockSize() != 0 || shape.ffnDim % type.blockSize() != 0) {
+                throw new IllegalArgumentException(type + " needs --dim and --ffn to be multiples of " + type.blockSize() + ", got " + shape.dim + " and " + shape.ffnDim);
             }
             if (opts.get("--tokenizer-from") == null && shape.vocab < SYNTHETIC_MIN_VOCAB) {
                 throw new IllegalArgumentException("--vocab must be at least " + SYNTHETIC_MIN_VOCAB + " for the synthetic tokenizer");

@@ -24,6 +24,18 @@ interface DirectPanels {
     /** One Q8_0 panel at byte offset {@code at} times eight staged tokens into acc[i * L ..]; the same sums as VectorKernels.q8Panel8. */
     void q8Panel8(ByteBuffer panels, int at, int blocks, float[] xs, int xsOff, float[] acc);
 
+    /**
+     * Four consecutive grouped panels (each {@code panelBytes}; scales, offsets when {@code off}, then quants at
+     * {@code scaleBytes}, two per byte when {@code nibbles}) at byte offset {@code at} times one token, group sums of its input in sums[0 ..];
+     * the same sums as VectorKernels.gPanels4x1.
+     */
+    void gPanels4x1(ByteBuffer panels, int at, int panelBytes, int scaleBytes, boolean off, boolean nibbles, int gs, int groups,
+                    float[] x, int x0, float[] sums, float[] out, int o);
+
+    /** One grouped panel at {@code at} times eight staged tokens (group sums at sums[i * groups ..]) into acc[i * L ..]. */
+    void gPanel8(ByteBuffer panels, int at, int scaleBytes, boolean off, boolean nibbles, int gs, int groups, float[] xs, int xsOff,
+                 float[] sums, float[] acc);
+
     /** The JDK-specific implementation when this JVM has one that works, else null. */
     static DirectPanels load() {
         try {

@@ -13,8 +13,13 @@ public final class KernelScratch {
     public final float[] tile;
     /** Raw quantized panels: [4][maxCols][panel] bytes. */
     public final byte[] raw;
-    /** Scales of quantized panels: [4][maxCols / 32][panel]. */
+    /**
+     * Scales of quantized panels: [4][maxCols / 32][panel] for Q8_0; for the grouped types (groups of 16 or
+     * 32, see VectorKernels) [4][groups][panel] scales, each panel's followed by as many offsets.
+     */
     public final float[] scales;
+    /** Sums of the input over each weight group, for the grouped types with offsets: [8 tokens][maxCols / 16]. */
+    final float[] groupSums;
     /** One vector of outputs for partial panels. */
     public final float[] lanes = new float[MAX_PANEL];
     /** Outputs of one panel for eight tokens: [8][panel]. */
@@ -34,7 +39,8 @@ public final class KernelScratch {
     public KernelScratch(int maxCols) {
         this.tile = new float[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.raw = new byte[maxCols * MAX_PANEL * PANELS_PER_GROUP];
-        this.scales = new float[(maxCols / 32 + 1) * MAX_PANEL * PANELS_PER_GROUP];
+        this.scales = new float[(maxCols / 8 + 2) * MAX_PANEL * PANELS_PER_GROUP];
+        this.groupSums = new float[8 * (maxCols / 16 + 1)];
         this.staged = new float[STAGED_TOKENS * maxCols];
     }
 

@@ -2,6 +2,7 @@ package dev.troupe.engine.kernel;
 
 import dev.troupe.engine.gguf.Float16;
 import dev.troupe.engine.gguf.GgmlType;
+import dev.troupe.engine.gguf.GroupedCodec;
 import dev.troupe.engine.model.WeightMatrix;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -28,6 +29,8 @@ public final class VectorKernels implements Kernels {
     private static final int Q8_BLOCK = 32;
     /** Loads straight from the packed panels where this JDK can (see DirectPanels), else null. */
     private static final DirectPanels DIRECT = DirectPanels.load();
+    /** DIRECT, or null for an instance made to run the copying kernels (which later JDKs always run). */
+    private final DirectPanels direct;
     private static final int Q8_BLOCK_BYTES = 34;
 
     /** True when this JVM can run these kernels at a useful width. */
@@ -35,8 +38,17 @@ public final class VectorKernels implements Kernels {
         return L >= 8 && L <= KernelScratch.MAX_PANEL && Q8_BLOCK % L == 0;
     }
 
+    public VectorKernels() {
+        this(true);
+    }
+
+    /** {@code directLoads = false}: always copy panels to the heap first, as on JDKs without DirectPanels (for tests). */
+    VectorKernels(boolean directLoads) {
+        this.direct = directLoads ? DIRECT : null;
+    }
+
     @Override
-    public String name() { return "vector(" + F.vectorBitSize() + "-bit" + (DIRECT != null ? ", direct loads" : "") + ")"; }
+    public String name() { return "vector(" + F.vectorBitSize() + "-bit" + (direct != null ? ", direct loads" : "") + ")"; }
 
     /** Panels are L rows wide: one vector of outputs. */
     @Override
@@ -56,19 +68,91 @@ public final class VectorKernels implements Kernels {
         final int cols;
         final int blocks;        // Q8_0 blocks per row
         final long panelBytes;
+        /**
+         * The other quantized types ({@link GroupedCodec}): each panel is {@code [groups][L]} float scales, then
+         * (with offsets) {@code [groups][L]} float offsets, then {@code [cols][L]} signed bytes; a weight is
+         * scale * q (+ offset) of its group of {@code group} columns. 0 when not grouped.
+         */
+        final int group;
+        final int groups;
+        final boolean offsets;
+        /** Quants of at most 16 values kept two per byte: column 2j in the low nibble, 2j + 1 in the high one. */
+        final boolean nibbles;
 
         Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes) {
+            this(bytes, q8, cols, panelBytes, 0, false, false);
+        }
+
+        Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes, int group, boolean offsets, boolean nibbles) {
             this.bytes = bytes;
             this.floats = bytes.asFloatBuffer();
             this.q8 = q8;
             this.cols = cols;
             this.blocks = cols / Q8_BLOCK;
             this.panelBytes = panelBytes;
+            this.group = group;
+            this.groups = group > 0 ? cols / group : 0;
+            this.offsets = offsets;
+            this.nibbles = nibbles;
         }
+
+        /** Floats of scales (and offsets) at the start of each grouped panel. */
+        int scaleFloats() { return groups * L * (offsets ? 2 : 1); }
+
+        /** Bytes of quants in a grouped panel. */
+        int quantBytes() { return nibbles ? cols * L / 2 : cols * L; }
+    }
+
+    /**
+     * Packs a {@link GroupedCodec} type: its blocks unpacked once into small integer quants and float group
+     * scales (and offsets), so that one kernel serves Q4_0..Q6_K. Quants of at most 16 values (the 4-bit and
+     * 2/3-bit types) are stored as q - min, two per byte, with s * min folded into the offset: 0.5 byte per
+     * weight; wider ones take a byte. Either way the inner loop widens bytes and FMAs, as for Q8_0.
+     */
+    private void prepareGrouped(WeightMatrix w, GroupedCodec gc) {
+        int rows = w.rows(), cols = w.cols();
+        int panels = (rows + L - 1) / L;
+        int group = gc.groupSize(), groups = cols / group;
+        boolean nib = gc.quantMax() - gc.quantMin() <= 15;
+        int min = nib ? gc.quantMin() : 0;
+        boolean off = gc.hasOffset() || min != 0;
+        if (group % L != 0 && L % group != 0) throw new IllegalStateException("group " + group + " does not fit vectors of " + L);
+        long scaleBytes = (long) groups * L * Float.BYTES * (off ? 2 : 1);
+        long panelBytes = scaleBytes + (long) cols * L / (nib ? 2 : 1);
+        if (panelBytes * panels > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
+        }
+        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels)).order(ByteOrder.nativeOrder());
+        GgmlType t = w.type();
+        int blockElems = t.blockSize(), blockBytes = t.blockBytes(), blockGroups = blockElems / group;
+        byte[] q = new byte[cols];
+        float[] sc = new float[groups], of = new float[groups];
+        ByteBuffer src = w.data();
+        for (int r = 0; r < rows; r++) {
+            int rowAt = r * w.rowBytes();
+            for (int b = 0; b < cols / blockElems; b++) gc.unpack(src, rowAt + b * blockBytes, q, b * blockElems, sc, of, b * blockGroups);
+            int panel = (int) (r / L * panelBytes), lane = r % L;
+            for (int g = 0; g < groups; g++) {
+                out.putFloat(panel + (g * L + lane) * Float.BYTES, sc[g]);
+                // s * q + o = s * (q - min) + (o + s * min)
+                if (off) out.putFloat(panel + ((groups + g) * L + lane) * Float.BYTES, (gc.hasOffset() ? of[g] : 0f) + sc[g] * min);
+            }
+            int quants = (int) (panel + scaleBytes);
+            if (nib) {
+                for (int k = 0; k < cols; k += 2) out.put(quants + k / 2 * L + lane, (byte) ((q[k] - min) | (q[k + 1] - min) << 4));
+            } else {
+                for (int k = 0; k < cols; k++) out.put(quants + k * L + lane, q[k]);
+            }
+        }
+        w.kernelData(new Packed(out, false, cols, panelBytes, group, off, nib));
     }
 
     @Override
     public void prepare(WeightMatrix w) {
+        if (w.codec() instanceof GroupedCodec && w.type() != GgmlType.Q8_0) {
+            prepareGrouped(w, (GroupedCodec) w.codec());
+            return;
+        }
         int rows = w.rows(), cols = w.cols();
         int panels = (rows + L - 1) / L;
         boolean q8 = w.type() == GgmlType.Q8_0;
@@ -106,23 +190,27 @@ public final class VectorKernels implements Kernels {
     public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
                        float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
         Packed p = (Packed) w.kernelData();
+        if (p.group > 0) {
+            matmulGrouped(p, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
+            return;
+        }
         int cols = p.cols;
         int group = KernelScratch.PANELS_PER_GROUP;
         for (int r = r0; r < r1; r += group * L) {
             // Copy up to four consecutive panels: single tokens then run four independent FMA chains.
             int panels = Math.min(group, (r1 - r + L - 1) / L);
             int first = r / L;
-            if (DIRECT != null && tokens == 1 && panels == group && r + group * L <= r1) {
+            if (direct != null && tokens == 1 && panels == group && r + group * L <= r1) {
                 // Decode-sized steps on JDK 17: read the panels where they are instead of copying them.
                 int at = (int) (first * p.panelBytes);
                 for (int t = 0; t < tokens; t++) {
                     int o = outOff + t * outStride + r;
-                    if (p.q8) DIRECT.q8Panels4x1(p.bytes, at, (int) p.panelBytes, p.blocks, x, xOff + t * xStride, out, o);
-                    else DIRECT.f32Panels4x1(p.bytes, at, cols, x, xOff + t * xStride, out, o);
+                    if (p.q8) direct.q8Panels4x1(p.bytes, at, (int) p.panelBytes, p.blocks, x, xOff + t * xStride, out, o);
+                    else direct.f32Panels4x1(p.bytes, at, cols, x, xOff + t * xStride, out, o);
                 }
                 continue;
             }
-            if (DIRECT != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+            if (direct != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
                 // Batches and short prompt chunks on JDK 17: eight tokens at a time over the panels where
                 // they are, no copy (a panel stays in cache from one group of eight to the next).
                 float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
@@ -130,8 +218,8 @@ public final class VectorKernels implements Kernels {
                     int rr = r + i * L, rows = Math.min(L, r1 - rr);
                     int at = (int) ((first + i) * p.panelBytes);
                     for (int t = 0; t < tokens; t += 8) {
-                        if (p.q8) DIRECT.q8Panel8(p.bytes, at, p.blocks, xs, t * cols, scratch.acc);
-                        else DIRECT.f32Panel8(p.bytes, at, cols, xs, t * cols, scratch.acc);
+                        if (p.q8) direct.q8Panel8(p.bytes, at, p.blocks, xs, t * cols, scratch.acc);
+                        else direct.f32Panel8(p.bytes, at, cols, xs, t * cols, scratch.acc);
                         for (int j = 0, n = Math.min(8, tokens - t); j < n; j++) {
                             System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
                         }
@@ -175,6 +263,336 @@ public final class VectorKernels implements Kernels {
                 }
             }
         }
+    }
+
+    /**
+     * The grouped types: copies up to four panels (quants and scales) into the scratch, then works on eight
+     * tokens at a time, or four panels at a time for a single token, as the Q8_0 path does.
+     */
+    private void matmulGrouped(Packed p, float[] x, int xOff, int xStride, int tokens,
+                               float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
+        int cols = p.cols, groups = p.groups, gs = p.group, sf = p.scaleFloats(), qb = p.quantBytes();
+        boolean nib = p.nibbles;
+        int four = KernelScratch.PANELS_PER_GROUP;
+        float[] sums = scratch.groupSums;
+        int[] xo = scratch.tokenOffsets;
+        for (int r = r0; r < r1; r += four * L) {
+            int panels = Math.min(four, (r1 - r + L - 1) / L);
+            int first = r / L;
+            if (direct != null && tokens == 1 && panels == four && r + four * L <= r1) {
+                // Decode on JDK 17: read the panels where they are (as the Q8_0 path does), no copy.
+                if (p.offsets) groupSums(x, xOff, gs, groups, sums, 0);
+                direct.gPanels4x1(p.bytes, (int) (first * p.panelBytes), (int) p.panelBytes, sf * Float.BYTES, p.offsets, nib, gs, groups,
+                        x, xOff, sums, out, outOff + r);
+                continue;
+            }
+            if (direct != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+                float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
+                for (int t = 0; t < tokens; t += 8) {
+                    int n = Math.min(8, tokens - t);
+                    if (p.offsets) {
+                        for (int i = 0; i < 8; i++) groupSums(x, xOff + (t + Math.min(i, n - 1)) * xStride, gs, groups, sums, i * groups);
+                    }
+                    for (int i = 0; i < panels; i++) {
+                        int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                        direct.gPanel8(p.bytes, (int) ((first + i) * p.panelBytes), sf * Float.BYTES, p.offsets, nib, gs, groups, xs, t * cols, sums, scratch.acc);
+                        for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                    }
+                }
+                continue;
+            }
+            for (int i = 0; i < panels; i++) {
+                int at = (int) ((first + i) * p.panelBytes);
+                p.floats.get(at / Float.BYTES, scratch.scales, i * sf, sf);
+                p.bytes.get(at + sf * Float.BYTES, scratch.raw, i * qb, qb);
+            }
+            int t = 0;
+            for (; tokens > 1 && t < tokens; t += 8) {
+                int n = Math.min(8, tokens - t);
+                for (int i = 0; i < 8; i++) xo[i] = xOff + (t + Math.min(i, n - 1)) * xStride;
+                if (p.offsets) for (int i = 0; i < 8; i++) groupSums(x, xo[i], gs, groups, sums, i * groups);
+                for (int i = 0; i < panels; i++) {
+                    int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                    if (nib) gPanel8N(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, xo, sums, scratch.acc);
+                    else gPanel8(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, xo, sums, scratch.acc);
+                    for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                }
+            }
+            for (; t < tokens; t++) {
+                int x0 = xOff + t * xStride, o = outOff + t * outStride + r;
+                if (p.offsets) groupSums(x, x0, gs, groups, sums, 0);
+                if (panels == four && r + four * L <= r1) {
+                    if (nib) gPanels4x1N(scratch.raw, scratch.scales, sf, p.offsets, gs, groups, qb, x, x0, sums, out, o);
+                    else gPanels4x1(scratch.raw, scratch.scales, sf, p.offsets, gs, groups, qb, x, x0, sums, out, o);
+                    continue;
+                }
+                for (int i = 0; i < panels; i++) {
+                    int rows = Math.min(L, r1 - (r + i * L));
+                    if (nib) gPanel1N(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, x0, sums, out, o + i * L, rows, scratch.lanes);
+                    else gPanel1(scratch.raw, i * qb, scratch.scales, i * sf, p.offsets, gs, groups, x, x0, sums, out, o + i * L, rows, scratch.lanes);
+                }
+            }
+        }
+    }
+
+    /** sums[s0 + g] = the sum of x[x0 + g * gs ..] over group g (what the per-group offsets multiply). */
+    private static void groupSums(float[] x, int x0, int gs, int groups, float[] sums, int s0) {
+        for (int g = 0; g < groups; g++) {
+            float s = 0f;
+            for (int k = x0 + g * gs, end = k + gs; k < end; k++) s += x[k];
+            sums[s0 + g] = s;
+        }
+    }
+
+    /**
+     * One grouped panel times one token: per group, sum q * x unscaled, then add scale * sum and, with offsets,
+     * offset * (sum of x over the group).
+     */
+    private static void gPanel1(byte[] raw, int q0, float[] sc, int s0, boolean off, int gs, int groups,
+                                float[] x, int x0, float[] sums, float[] out, int o, int rows, float[] lanes) {
+        FloatVector a = FloatVector.zero(F);
+        int o0 = s0 + groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b = FloatVector.zero(F);
+            for (int k = g * gs, end = k + gs; k < end; k++) b = q8Lanes(raw, q0 + k * L).fma(FloatVector.broadcast(F, x[x0 + k]), b);
+            a = b.fma(FloatVector.fromArray(F, sc, s0 + g * L), a);
+            if (off) a = FloatVector.fromArray(F, sc, o0 + g * L).fma(FloatVector.broadcast(F, sums[g]), a);
+        }
+        store(a, out, o, rows, lanes);
+    }
+
+    /** Four full consecutive grouped panels times one token: four independent chains, each as in gPanel1. */
+    private static void gPanels4x1(byte[] raw, float[] sc, int sf, boolean off, int gs, int groups, int qb,
+                                   float[] x, int x0, float[] sums, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int q1 = qb, q2 = 2 * q1, q3 = 3 * q1;
+        int s1 = sf, s2 = 2 * sf, s3 = 3 * sf, ob = groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            for (int k = g * gs, end = k + gs; k < end; k++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+                int at = k * L;
+                b0 = q8Lanes(raw, at).fma(v, b0);
+                b1 = q8Lanes(raw, q1 + at).fma(v, b1);
+                b2 = q8Lanes(raw, q2 + at).fma(v, b2);
+                b3 = q8Lanes(raw, q3 + at).fma(v, b3);
+            }
+            int s = g * L;
+            a0 = b0.fma(FloatVector.fromArray(F, sc, s), a0);
+            a1 = b1.fma(FloatVector.fromArray(F, sc, s1 + s), a1);
+            a2 = b2.fma(FloatVector.fromArray(F, sc, s2 + s), a2);
+            a3 = b3.fma(FloatVector.fromArray(F, sc, s3 + s), a3);
+            if (off) {
+                FloatVector xs = FloatVector.broadcast(F, sums[g]);
+                a0 = FloatVector.fromArray(F, sc, ob + s).fma(xs, a0);
+                a1 = FloatVector.fromArray(F, sc, s1 + ob + s).fma(xs, a1);
+                a2 = FloatVector.fromArray(F, sc, s2 + ob + s).fma(xs, a2);
+                a3 = FloatVector.fromArray(F, sc, s3 + ob + s).fma(xs, a3);
+            }
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+
+    /** One grouped panel times eight tokens (inputs at x[xo[i]], group sums at sums[i * groups ..]) into acc[i * L ..]. */
+    private static void gPanel8(byte[] raw, int q0, float[] sc, int s0, boolean off, int gs, int groups,
+                                float[] x, int[] xo, float[] sums, float[] acc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
+        int o0 = s0 + groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+            for (int k = g * gs, end = k + gs; k < end; k++) {
+                FloatVector w = q8Lanes(raw, q0 + k * L);
+                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
+            }
+            FloatVector d = FloatVector.fromArray(F, sc, s0 + g * L);
+            a0 = b0.fma(d, a0);
+            a1 = b1.fma(d, a1);
+            a2 = b2.fma(d, a2);
+            a3 = b3.fma(d, a3);
+            a4 = b4.fma(d, a4);
+            a5 = b5.fma(d, a5);
+            a6 = b6.fma(d, a6);
+            a7 = b7.fma(d, a7);
+            if (off) {
+                FloatVector m = FloatVector.fromArray(F, sc, o0 + g * L);
+                a0 = m.fma(FloatVector.broadcast(F, sums[g]), a0);
+                a1 = m.fma(FloatVector.broadcast(F, sums[groups + g]), a1);
+                a2 = m.fma(FloatVector.broadcast(F, sums[2 * groups + g]), a2);
+                a3 = m.fma(FloatVector.broadcast(F, sums[3 * groups + g]), a3);
+                a4 = m.fma(FloatVector.broadcast(F, sums[4 * groups + g]), a4);
+                a5 = m.fma(FloatVector.broadcast(F, sums[5 * groups + g]), a5);
+                a6 = m.fma(FloatVector.broadcast(F, sums[6 * groups + g]), a6);
+                a7 = m.fma(FloatVector.broadcast(F, sums[7 * groups + g]), a7);
+            }
+        }
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
+    }
+
+    private static final ByteVector LOW_NIBBLE = ByteVector.broadcast(B, (byte) 0x0F);
+
+    // Nibble panels: column 2j is (byte & 0x0F), column 2j + 1 is ((byte >>> 4) & 0x0F), widened to floats. Written
+    // out in each loop rather than in a helper: inside the 8-token kernels the JIT did not inline such a helper,
+    // and a vector returned from a call that is not inlined is boxed (KernelAllocationTest caught it).
+
+    /**
+     * gPanel1 over a nibble panel (two columns per byte row). Within a group the even columns (low nibbles) are
+     * summed first, then the odd ones: one widening per load keeps the 8-token loops small enough for the JIT
+     * to compile without boxing. Every nibble kernel sums in this order, so batches do not change results.
+     */
+    private static void gPanel1N(byte[] raw, int q0, float[] sc, int s0, boolean off, int gs, int groups,
+                                 float[] x, int x0, float[] sums, float[] out, int o, int rows, float[] lanes) {
+        FloatVector a = FloatVector.zero(F);
+        int o0 = s0 + groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b = FloatVector.zero(F);
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) b = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.broadcast(F, x[x0 + 2 * j]), b);
+            for (int j = j0; j < j1; j++) b = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.broadcast(F, x[x0 + 2 * j + 1]), b);
+            a = b.fma(FloatVector.fromArray(F, sc, s0 + g * L), a);
+        }
+        if (off) {
+            FloatVector c = FloatVector.zero(F);
+            for (int g = 0; g < groups; g++) c = FloatVector.fromArray(F, sc, o0 + g * L).fma(FloatVector.broadcast(F, sums[g]), c);
+            a = a.add(c);
+        }
+        store(a, out, o, rows, lanes);
+    }
+
+    /** gPanels4x1 over nibble panels ({@code qb} quant bytes each). */
+    private static void gPanels4x1N(byte[] raw, float[] sc, int sf, boolean off, int gs, int groups, int qb,
+                                    float[] x, int x0, float[] sums, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int q1 = qb, q2 = 2 * qb, q3 = 3 * qb;
+        int s1 = sf, s2 = 2 * sf, s3 = 3 * sf, ob = groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j]);
+                int at = j * L;
+                b0 = ((FloatVector) ByteVector.fromArray(B, raw, at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b1 = ((FloatVector) ByteVector.fromArray(B, raw, q1 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
+                b2 = ((FloatVector) ByteVector.fromArray(B, raw, q2 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
+                b3 = ((FloatVector) ByteVector.fromArray(B, raw, q3 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
+            }
+            for (int j = j0; j < j1; j++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j + 1]);
+                int at = j * L;
+                b0 = ((FloatVector) ByteVector.fromArray(B, raw, at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b1 = ((FloatVector) ByteVector.fromArray(B, raw, q1 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
+                b2 = ((FloatVector) ByteVector.fromArray(B, raw, q2 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
+                b3 = ((FloatVector) ByteVector.fromArray(B, raw, q3 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
+            }
+            int s = g * L;
+            a0 = b0.fma(FloatVector.fromArray(F, sc, s), a0);
+            a1 = b1.fma(FloatVector.fromArray(F, sc, s1 + s), a1);
+            a2 = b2.fma(FloatVector.fromArray(F, sc, s2 + s), a2);
+            a3 = b3.fma(FloatVector.fromArray(F, sc, s3 + s), a3);
+        }
+        if (off) {
+            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+            for (int g = 0; g < groups; g++) {
+                FloatVector xs = FloatVector.broadcast(F, sums[g]);
+                int s = ob + g * L;
+                c0 = FloatVector.fromArray(F, sc, s).fma(xs, c0);
+                c1 = FloatVector.fromArray(F, sc, s1 + s).fma(xs, c1);
+                c2 = FloatVector.fromArray(F, sc, s2 + s).fma(xs, c2);
+                c3 = FloatVector.fromArray(F, sc, s3 + s).fma(xs, c3);
+            }
+            a0 = a0.add(c0);
+            a1 = a1.add(c1);
+            a2 = a2.add(c2);
+            a3 = a3.add(c3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+
+    /** gPanel8 over a nibble panel. */
+    private static void gPanel8N(byte[] raw, int q0, float[] sc, int s0, boolean off, int gs, int groups,
+                                 float[] x, int[] xo, float[] sums, float[] acc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3], x4 = xo[4], x5 = xo[5], x6 = xo[6], x7 = xo[7];
+        int o0 = s0 + groups * L;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) {
+                FloatVector w = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0));
+                int k = 2 * j;
+                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
+            }
+            for (int j = j0; j < j1; j++) {
+                FloatVector w = ((FloatVector) ByteVector.fromArray(B, raw, q0 + j * L).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0));
+                int k = 2 * j + 1;
+                b0 = w.fma(FloatVector.broadcast(F, x[x0 + k]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, x[x1 + k]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, x[x2 + k]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, x[x3 + k]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, x[x4 + k]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, x[x5 + k]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
+            }
+            FloatVector d = FloatVector.fromArray(F, sc, s0 + g * L);
+            a0 = b0.fma(d, a0);
+            a1 = b1.fma(d, a1);
+            a2 = b2.fma(d, a2);
+            a3 = b3.fma(d, a3);
+            a4 = b4.fma(d, a4);
+            a5 = b5.fma(d, a5);
+            a6 = b6.fma(d, a6);
+            a7 = b7.fma(d, a7);
+        }
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
+        if (off) for (int i = 0; i < 8; i++) addOffsets(sc, o0, groups, sums, i * groups, acc, i * L);
+    }
+
+    /**
+     * Adds the offset part of a nibble panel's sums to acc[a0 ..], as its own chain: the sum over groups of
+     * offset * (sum of x over the group), offsets at sc[o0 + g * L], input sums at sums[s0 + g]. The nibble
+     * kernels keep it out of their main loops (and sum it the same way for one token), because the 8-token
+     * form with it inside is too large for the JIT to compile without boxing. A void method: a vector
+     * returned from a call that is not inlined would be boxed.
+     */
+    static void addOffsets(float[] sc, int o0, int groups, float[] sums, int s0, float[] acc, int a0) {
+        FloatVector c = FloatVector.zero(F);
+        for (int g = 0; g < groups; g++) c = FloatVector.fromArray(F, sc, o0 + g * L).fma(FloatVector.broadcast(F, sums[s0 + g]), c);
+        FloatVector.fromArray(F, acc, a0).add(c).intoArray(acc, a0);
     }
 
     /** Stores the first {@code rows} lanes (a whole vector when the panel is full). */

@@ -43,7 +43,7 @@ public final class WeightMatrix {
         }
         if (!TensorCodec.isSupported(t.type())) {
             throw new GgufFormatException(file, "tensor '" + t.name() + "' has type " + t.type()
-                    + ", which is not supported yet (supported: F32, F16, Q8_0)");
+                    + ", which is not supported (supported: " + TensorCodec.SUPPORTED + ")");
         }
         return new WeightMatrix(t.name(), t.type(), expectedRows, expectedCols, t.data());
     }

@@ -129,6 +129,199 @@ final class ByteBufferPanels implements DirectPanels {
         store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
     }
 
+    @Override
+    public void gPanels4x1(ByteBuffer p, int at, int panelBytes, int scaleBytes, boolean off, boolean nibbles, int gs, int groups,
+                           float[] x, int x0, float[] sums, float[] out, int o) {
+        if (nibbles) {
+            gPanels4x1N(p, at, panelBytes, scaleBytes, off, gs, groups, x, x0, sums, out, o);
+            return;
+        }
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int quants = at + scaleBytes, q1 = panelBytes, q2 = 2 * panelBytes, q3 = 3 * panelBytes, ob = groups * L * 4;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            for (int k = g * gs, end = k + gs; k < end; k++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+                int q = quants + k * L;
+                b0 = q8(p, q).fma(v, b0);
+                b1 = q8(p, q1 + q).fma(v, b1);
+                b2 = q8(p, q2 + q).fma(v, b2);
+                b3 = q8(p, q3 + q).fma(v, b3);
+            }
+            int s = at + g * L * 4;
+            a0 = b0.fma(FloatVector.fromByteBuffer(F, p, s, NATIVE), a0);
+            a1 = b1.fma(FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE), a1);
+            a2 = b2.fma(FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE), a2);
+            a3 = b3.fma(FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE), a3);
+            if (off) {
+                FloatVector xsum = FloatVector.broadcast(F, sums[g]);
+                a0 = FloatVector.fromByteBuffer(F, p, ob + s, NATIVE).fma(xsum, a0);
+                a1 = FloatVector.fromByteBuffer(F, p, q1 + ob + s, NATIVE).fma(xsum, a1);
+                a2 = FloatVector.fromByteBuffer(F, p, q2 + ob + s, NATIVE).fma(xsum, a2);
+                a3 = FloatVector.fromByteBuffer(F, p, q3 + ob + s, NATIVE).fma(xsum, a3);
+            }
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+
+    @Override
+    public void gPanel8(ByteBuffer p, int at, int scaleBytes, boolean off, boolean nibbles, int gs, int groups, float[] xs, int xsOff,
+                        float[] sums, float[] acc) {
+        if (nibbles) {
+            gPanel8N(p, at, scaleBytes, off, gs, groups, xs, xsOff, sums, acc);
+            return;
+        }
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int quants = at + scaleBytes, ob = groups * L * 4;
+        if (xsOff < 0 || xsOff + groups * gs * 8 > xs.length) throw new IndexOutOfBoundsException();
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+            for (int k = g * gs, end = k + gs; k < end; k++) {
+                FloatVector w = q8(p, quants + k * L);
+                int x = xsOff + k * 8;
+                b0 = w.fma(FloatVector.broadcast(F, xs[x]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, xs[x + 1]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, xs[x + 2]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, xs[x + 3]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, xs[x + 4]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, xs[x + 5]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, xs[x + 6]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), b7);
+            }
+            FloatVector d = FloatVector.fromByteBuffer(F, p, at + g * L * 4, NATIVE);
+            a0 = b0.fma(d, a0);
+            a1 = b1.fma(d, a1);
+            a2 = b2.fma(d, a2);
+            a3 = b3.fma(d, a3);
+            a4 = b4.fma(d, a4);
+            a5 = b5.fma(d, a5);
+            a6 = b6.fma(d, a6);
+            a7 = b7.fma(d, a7);
+            if (off) {
+                FloatVector m = FloatVector.fromByteBuffer(F, p, at + ob + g * L * 4, NATIVE);
+                a0 = m.fma(FloatVector.broadcast(F, sums[g]), a0);
+                a1 = m.fma(FloatVector.broadcast(F, sums[groups + g]), a1);
+                a2 = m.fma(FloatVector.broadcast(F, sums[2 * groups + g]), a2);
+                a3 = m.fma(FloatVector.broadcast(F, sums[3 * groups + g]), a3);
+                a4 = m.fma(FloatVector.broadcast(F, sums[4 * groups + g]), a4);
+                a5 = m.fma(FloatVector.broadcast(F, sums[5 * groups + g]), a5);
+                a6 = m.fma(FloatVector.broadcast(F, sums[6 * groups + g]), a6);
+                a7 = m.fma(FloatVector.broadcast(F, sums[7 * groups + g]), a7);
+            }
+        }
+        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    private static final ByteVector LOW_NIBBLE = ByteVector.broadcast(B, (byte) 0x0F);
+
+    /** gPanels4x1 over nibble panels (two columns per byte; even columns first, then odd, per group); the same sums as VectorKernels.gPanels4x1N. */
+    private static void gPanels4x1N(ByteBuffer p, int at, int panelBytes, int scaleBytes, boolean off, int gs, int groups,
+                                    float[] x, int x0, float[] sums, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int quants = at + scaleBytes, q1 = panelBytes, q2 = 2 * panelBytes, q3 = 3 * panelBytes, ob = groups * L * 4;
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j]);
+                int q = quants + j * L;
+                b0 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b1 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q1 + q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
+                b2 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q2 + q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
+                b3 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q3 + q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
+            }
+            for (int j = j0; j < j1; j++) {
+                FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j + 1]);
+                int q = quants + j * L;
+                b0 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b1 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q1 + q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
+                b2 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q2 + q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
+                b3 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q3 + q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
+            }
+            int s = at + g * L * 4;
+            a0 = b0.fma(FloatVector.fromByteBuffer(F, p, s, NATIVE), a0);
+            a1 = b1.fma(FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE), a1);
+            a2 = b2.fma(FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE), a2);
+            a3 = b3.fma(FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE), a3);
+        }
+        if (off) {
+            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+            for (int g = 0; g < groups; g++) {
+                FloatVector xsum = FloatVector.broadcast(F, sums[g]);
+                int s = at + ob + g * L * 4;
+                c0 = FloatVector.fromByteBuffer(F, p, s, NATIVE).fma(xsum, c0);
+                c1 = FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE).fma(xsum, c1);
+                c2 = FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE).fma(xsum, c2);
+                c3 = FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE).fma(xsum, c3);
+            }
+            a0 = a0.add(c0);
+            a1 = a1.add(c1);
+            a2 = a2.add(c2);
+            a3 = a3.add(c3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+
+    /** gPanel8 over a nibble panel and staged inputs; the same sums as VectorKernels.gPanel8N. */
+    private static void gPanel8N(ByteBuffer p, int at, int scaleBytes, boolean off, int gs, int groups, float[] xs, int xsOff,
+                                 float[] sums, float[] acc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int quants = at + scaleBytes, ob = groups * L * 4;
+        if (xsOff < 0 || xsOff + groups * gs * 8 > xs.length) throw new IndexOutOfBoundsException();
+        for (int g = 0; g < groups; g++) {
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, b4 = b0, b5 = b0, b6 = b0, b7 = b0;
+            int j0 = g * gs / 2, j1 = j0 + gs / 2;
+            for (int j = j0; j < j1; j++) {
+                FloatVector w = ((FloatVector) ByteVector.fromByteBuffer(B, p, quants + j * L, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0));
+                int x = xsOff + 2 * j * 8;
+                b0 = w.fma(FloatVector.broadcast(F, xs[x]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, xs[x + 1]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, xs[x + 2]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, xs[x + 3]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, xs[x + 4]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, xs[x + 5]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, xs[x + 6]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), b7);
+            }
+            for (int j = j0; j < j1; j++) {
+                FloatVector w = ((FloatVector) ByteVector.fromByteBuffer(B, p, quants + j * L, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0));
+                int x = xsOff + (2 * j + 1) * 8;
+                b0 = w.fma(FloatVector.broadcast(F, xs[x]), b0);
+                b1 = w.fma(FloatVector.broadcast(F, xs[x + 1]), b1);
+                b2 = w.fma(FloatVector.broadcast(F, xs[x + 2]), b2);
+                b3 = w.fma(FloatVector.broadcast(F, xs[x + 3]), b3);
+                b4 = w.fma(FloatVector.broadcast(F, xs[x + 4]), b4);
+                b5 = w.fma(FloatVector.broadcast(F, xs[x + 5]), b5);
+                b6 = w.fma(FloatVector.broadcast(F, xs[x + 6]), b6);
+                b7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), b7);
+            }
+            FloatVector d = FloatVector.fromByteBuffer(F, p, at + g * L * 4, NATIVE);
+            a0 = b0.fma(d, a0);
+            a1 = b1.fma(d, a1);
+            a2 = b2.fma(d, a2);
+            a3 = b3.fma(d, a3);
+            a4 = b4.fma(d, a4);
+            a5 = b5.fma(d, a5);
+            a6 = b6.fma(d, a6);
+            a7 = b7.fma(d, a7);
+        }
+        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+        if (off) for (int i = 0; i < 8; i++) addOffsets(p, at + ob, groups, sums, i * groups, acc, i * L);
+    }
+
+    /** VectorKernels.addOffsets with the offsets read from the panel buffer at byte o0. */
+    private static void addOffsets(ByteBuffer p, int o0, int groups, float[] sums, int s0, float[] acc, int a0) {
+        FloatVector c = FloatVector.zero(F);
+        for (int g = 0; g < groups; g++) c = FloatVector.fromByteBuffer(F, p, o0 + g * L * 4, NATIVE).fma(FloatVector.broadcast(F, sums[s0 + g]), c);
+        FloatVector.fromArray(F, acc, a0).add(c).intoArray(acc, a0);
+    }
+
     private static void store8(float[] acc, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
                                FloatVector a4, FloatVector a5, FloatVector a6, FloatVector a7) {
         a0.intoArray(acc, 0);

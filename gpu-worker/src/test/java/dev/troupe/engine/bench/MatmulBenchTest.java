@@ -80,14 +80,30 @@ class MatmulBenchTest {
         assertTrue(f32, "no F32 matmul line");
         assertTrue(q8, "no Q8_0 matmul line");
         long matmuls = r.lines.stream().filter(l -> "matmul".equals(str(l, "test"))).count();
-        assertEquals(2 * 2 * 4, matmuls, "2 quick shapes x 2 types x 4 default token counts");
+        assertEquals(3 * 2 * 4, matmuls, "3 quick shapes x 2 types x 4 default token counts");
+    }
+
+    @Test
+    void typesSelectsTheTypesAndSkipsShapesTheirBlocksDoNotFit() {
+        Run r = run("--quick", "--threads", "1", "--tokens", "1,8", "--types", "Q4_K,q6_k,Q4_0");
+        assertEquals(0, r.rc, r.err);
+        java.util.Map<String, Long> perType = new java.util.TreeMap<>();
+        for (String line : r.lines) {
+            if ("matmul".equals(str(line, "test"))) {
+                perType.merge(str(line, "type"), 1L, Long::sum);
+                assertTrue(num(line, "gflops") > 0 && num(line, "weight_gb_s") > 0, line);
+            }
+        }
+        // K-quants fit only quick_k (256 columns); Q4_0 (32) fits all three shapes; two token counts each
+        assertEquals(java.util.Map.of("Q4_0", 6L, "Q4_K", 2L, "Q6_K", 2L), perType, String.join("\n", r.lines));
+        assertEquals(4, r.lines.stream().filter(l -> "skip".equals(str(l, "test"))).count(), "quick_a and quick_b skipped for both K-quants");
     }
 
     @Test
     void badArgumentsReturnTwo() {
         for (String[] args : new String[][]{
                 {"--threads"}, {"--threads", "0"}, {"--threads", "two"}, {"--reps", "-1"},
-                {"--tokens", "1,,8"}, {"--tokens", "0"}, {"--bogus"}}) {
+                {"--tokens", "1,,8"}, {"--tokens", "0"}, {"--bogus"}, {"--types", "Q8_1"}, {"--types", "Q4_K,nope"}}) {
             Run r = run(args);
             assertEquals(2, r.rc, String.join(" ", args));
             assertTrue(r.lines.isEmpty(), "no output on bad arguments");

@@ -285,7 +285,7 @@ class GgufWriterTest {
         assertThrows(IllegalArgumentException.class, () -> w.addTensor("d", GgmlType.F32, new long[] {1, 1, 1, 1, 1}, new float[1]));
         assertThrows(IllegalArgumentException.class, () -> w.addTensor("z", GgmlType.F32, new long[] {0}, new float[0]));
         assertThrows(IllegalArgumentException.class, () -> w.addTensor("r", GgmlType.F16, new long[] {4}, ByteBuffer.allocate(7)));
-        assertThrows(UnsupportedOperationException.class, () -> w.addTensor("k", GgmlType.Q4_K, new long[] {256}, new float[256]));
+        assertThrows(UnsupportedOperationException.class, () -> w.addTensor("k", GgmlType.Q8_1, new long[] {256}, new float[256]));
         assertThrows(IllegalArgumentException.class, () -> w.addTensor("x".repeat(64), GgmlType.F32, new long[] {1}, new float[1]));
         w.addTensor("ok", GgmlType.F32, new long[] {1}, new float[1]);
         assertThrows(IllegalArgumentException.class, () -> w.addTensor("ok", GgmlType.F32, new long[] {1}, new float[1]));

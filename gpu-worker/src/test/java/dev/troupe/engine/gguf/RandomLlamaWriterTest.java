@@ -191,7 +191,7 @@ class RandomLlamaWriterTest {
         assertTrue(e.getMessage().contains("multiples of 32"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new LlamaShape(60, 64, 1, 8, 4, 300, 64, 1f, 1f, false));
         assertThrows(IllegalArgumentException.class, () -> new LlamaShape(64, 64, 1, 8, 3, 300, 64, 1f, 1f, false));
-        assertThrows(IllegalArgumentException.class, () -> new RandomLlamaWriter(SMALL).type(GgmlType.Q4_0));
+        assertThrows(IllegalArgumentException.class, () -> new RandomLlamaWriter(SMALL).type(GgmlType.Q2_K));
     }
 
     private int cli(String args, StringBuilder errOut) {
@@ -211,7 +211,7 @@ class RandomLlamaWriterTest {
         try (GgufFile f = GgufFile.open(file)) {
             assertModel(f, new LlamaShape(64, 96, 2, 4, 2, 300, 128, 10000f, 1e-5f, false), GgmlType.Q8_0);
         }
-        for (String bad : new String[] {"", base, base + " --type Q4_0", base + " --type F32 --bogus 1", base + " --type F32 --std",
+        for (String bad : new String[] {"", base, base + " --type Q2_K", base + " --type F32 --bogus 1", base + " --type F32 --std",
                 base.replace("--dim 64", "--dim sixty") + " --type F32", base.replace("--ffn 96", "--ffn 100") + " --type Q8_0",
                 base.replace("--vocab 300", "--vocab 100") + " --type F32"}) {
             StringBuilder e = new StringBuilder();

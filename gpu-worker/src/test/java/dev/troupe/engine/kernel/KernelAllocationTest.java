@@ -65,4 +65,40 @@ class KernelAllocationTest {
         assertTrue(swiglu <= BUDGET_BYTES, "swiglu still allocates " + swiglu + " bytes per 2,000 calls after compilation");
         assertTrue(softmax <= BUDGET_BYTES, "expShiftSum still allocates " + softmax + " bytes per 2,000 calls after compilation");
     }
+
+    /**
+     * The grouped quantized matmul (decode and an 8-token batch, Q4_K with offsets and Q6_K without) allocates
+     * nothing per call once compiled: its buffers are the thread's KernelScratch.
+     */
+    @Test
+    void groupedQuantizedMatmulAllocatesNothingOnceCompiled(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        boolean vector;
+        try {
+            vector = VectorKernels.usable();
+        } catch (Throwable e) {
+            vector = false;
+        }
+        Assumptions.assumeTrue(vector, "the Vector API is not available to this JVM");
+        for (dev.troupe.engine.gguf.GgmlType type : new dev.troupe.engine.gguf.GgmlType[] {dev.troupe.engine.gguf.GgmlType.Q4_K, dev.troupe.engine.gguf.GgmlType.Q6_K}) {
+            int rows = 128, cols = 512;
+            float[] values = new float[rows * cols];
+            SplittableRandom rnd = new SplittableRandom(3);
+            for (int i = 0; i < values.length; i++) values[i] = (float) rnd.nextGaussian();
+            java.nio.file.Path f = dir.resolve(type + ".gguf");
+            new dev.troupe.engine.gguf.GgufWriter().putString("general.architecture", "test")
+                    .addTensor("w", type, new long[] {cols, rows}, values).write(f);
+            try (dev.troupe.engine.gguf.GgufFile g = dev.troupe.engine.gguf.GgufFile.open(f)) {
+                dev.troupe.engine.model.WeightMatrix w = dev.troupe.engine.model.WeightMatrix.of(f, g.tensor("w"), cols, rows);
+                Kernels k = new VectorKernels();
+                k.prepare(w);
+                KernelScratch scratch = new KernelScratch(cols);
+                float[] x = new float[8 * cols], out = new float[8 * rows];
+                for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+                long decode = settledAllocation(() -> k.matmul(w, x, 0, cols, 1, out, 0, rows, 0, rows, scratch));
+                long batch = settledAllocation(() -> k.matmul(w, x, 0, cols, 8, out, 0, rows, 0, rows, scratch));
+                assertTrue(decode <= BUDGET_BYTES, type + " decode matmul still allocates " + decode + " bytes per 2,000 calls");
+                assertTrue(batch <= BUDGET_BYTES, type + " 8-token matmul still allocates " + batch + " bytes per 2,000 calls");
+            }
+        }
+    }
 }
