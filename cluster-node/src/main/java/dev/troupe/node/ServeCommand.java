@@ -362,8 +362,9 @@ public final class ServeCommand {
      */
     private static void registerFirstVersion(ActorSystem<?> system, RecipientRef<ModelRegistry.Command> registry, String name, Path file,
                                              String sha) throws Exception {
+        ModelFacts facts = modelFacts(file);
         ModelRegistry.Reply r = ask(system, registry, to -> new ModelRegistry.RegisterVersion("serve", "v1", file.toAbsolutePath().toString(),
-                sha, LlamaConfig.ARCHITECTURE, modelParameters(file), to));
+                sha, facts.architecture(), facts.parameters(), to));
         ModelRegistry.State state;
         if (r instanceof ModelRegistry.Reply.Rejected rejected) {
             // Another node registered the same file from its own path: this node serves its copy of it.
@@ -393,11 +394,14 @@ public final class ServeCommand {
     }
 
     /** What the registry records of a model file: its shape, read from the GGUF header. */
-    public static Map<String, String> modelParameters(Path file) throws java.io.IOException {
+    /** What the registry records of a model file besides its path and sha256: its architecture and shape. */
+    public record ModelFacts(String architecture, Map<String, String> parameters) {}
+
+    public static ModelFacts modelFacts(Path file) throws java.io.IOException {
         try (GgufFile f = GgufFile.open(file)) {
             LlamaConfig c = LlamaConfig.from(f);
-            return Map.of("dim", String.valueOf(c.dim()), "layers", String.valueOf(c.layers()),
-                    "context", String.valueOf(c.contextLength()), "vocab", String.valueOf(c.vocab()));
+            return new ModelFacts(c.architecture(), Map.of("dim", String.valueOf(c.dim()), "layers", String.valueOf(c.layers()),
+                    "context", String.valueOf(c.contextLength()), "vocab", String.valueOf(c.vocab())));
         }
     }
 

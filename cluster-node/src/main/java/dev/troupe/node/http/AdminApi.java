@@ -264,15 +264,15 @@ public final class AdminApi extends AllDirectives {
         if (!sha.matches("[0-9a-f]{64}")) throw ApiError.badRequest("'sha256' must be 64 hex digits", "sha256");
         Path path = Path.of(pathText).toAbsolutePath().normalize();
         if (!Files.isRegularFile(path)) throw ApiError.badRequest("no model file at '" + path + "' on this node", "path");
-        Map<String, String> params;
+        ServeCommand.ModelFacts facts;
         try {
-            params = ServeCommand.modelParameters(path);
+            facts = ServeCommand.modelFacts(path);
         } catch (Exception e) {
-            throw ApiError.badRequest("'" + path + "' is not a GGUF Llama model: " + e.getMessage(), "path");
+            throw ApiError.badRequest("'" + path + "' is not a GGUF model Troupe can serve: " + e.getMessage(), "path");
         }
         // The sha256 is checked against the file when a node loads it (a mismatch refuses the load).
         return change(model, StatusCodes.CREATED, to -> new ModelRegistry.RegisterVersion(actor, version, path.toString(), sha,
-                dev.troupe.engine.model.LlamaConfig.ARCHITECTURE, params, to));
+                facts.architecture(), facts.parameters(), to));
     }
 
     private CompletionStage<HttpResponse> deploy(ModelDeployments model, String actor, JsonNode body) {
