@@ -124,7 +124,9 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
                     .withValue("pekko.remote.artery.advanced.aeron.idle-cpu-level", ConfigValueFactory.fromAnyRef(aeronIdleCpuLevel))
                     // Bounded shutdown (STACK.md): without these the last system to stop sometimes hung flushing.
                     .withValue("pekko.remote.artery.advanced.aeron.give-up-message-after", ConfigValueFactory.fromAnyRef("3s"))
-                    .withValue("pekko.remote.artery.advanced.give-up-system-message-after", ConfigValueFactory.fromAnyRef("3s"));
+                    .withValue("pekko.remote.artery.advanced.give-up-system-message-after", ConfigValueFactory.fromAnyRef("3s"))
+                    // The embedded media driver can take longer than the default 3 s to start on a busy machine.
+                    .withValue("pekko.remote.artery.bind.bind-timeout", ConfigValueFactory.fromAnyRef("20s"));
         }
         return c;
     }

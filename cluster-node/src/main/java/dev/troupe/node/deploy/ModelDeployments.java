@@ -57,6 +57,9 @@ public final class ModelDeployments implements AutoCloseable {
 
     public record VersionStatus(Phase phase, String detail, Instant since) {}
 
+    /** How long a version that failed to load here waits before it is tried again. */
+    private static final Duration LOAD_RETRY = Duration.ofSeconds(30);
+
     private static final class Slot {
         final String version;
         Phase phase;
@@ -454,6 +457,16 @@ public final class ModelDeployments implements AutoCloseable {
                     if (isDeployed(desired, v.version()) && !cards.containsKey(v.version()) && !unreadable.contains(v.version())) card(v);
                 }
             }
+            // A version placed here that failed to load is tried again after a while: the cause may have passed.
+            if (worker && ticks % 4 == 0) {
+                Instant retryBefore = Instant.now().minus(LOAD_RETRY);
+                for (Slot slot : slots.values()) {
+                    if (slot.phase == Phase.FAILED && slot.since.isBefore(retryBefore) && assignedHere.containsKey(slot.version)
+                            && isDeployed(desired, slot.version)) {
+                        startLoad(slot.version);
+                    }
+                }
+            }
             republish();
             long now = System.nanoTime();
             for (String v : router.effectiveWeights().keySet()) lastWanted.put(v, now);
@@ -577,12 +590,23 @@ public final class ModelDeployments implements AutoCloseable {
     /**
      * The slice's memory for a replica. A slice may still hold a replica that placement already moved away
      * (draining, then unloading): a refusal is asked again until the drain grace (plus a margin) has passed,
-     * then the load fails with the slice's numbers.
+     * then the load fails with the slice's numbers. An unanswered ask is asked again too: after this node
+     * restarted at the same address, its slices' shard comes back to it only once the coordinator has
+     * forgotten the old incarnation (a reservation asked twice holds its bytes once).
      */
     private GpuSlice.Granted reserve(String slice, String replica, long bytes) throws Exception {
-        long deadline = System.nanoTime() + settings.drainGrace().toNanos() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + settings.drainGrace().toNanos() + TimeUnit.SECONDS.toNanos(30);
         while (true) {
-            GpuSlice.ReserveReply reply = slices.reserve(slice, replica, bytes).toCompletableFuture().get(15, TimeUnit.SECONDS);
+            GpuSlice.ReserveReply reply;
+            try {
+                reply = slices.reserve(slice, replica, bytes).toCompletableFuture().get(15, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                if (System.nanoTime() > deadline || closed) {
+                    throw new IllegalStateException("slice " + slice + " did not answer a reservation for " + replica, e);
+                }
+                log.info("model '{}': slice {} did not answer yet; asking again", model, slice);
+                continue;
+            }
             if (reply instanceof GpuSlice.Granted g) return g;
             GpuSlice.Refused refused = (GpuSlice.Refused) reply;
             if (System.nanoTime() > deadline || closed) throw new IllegalStateException(refused.reason());
