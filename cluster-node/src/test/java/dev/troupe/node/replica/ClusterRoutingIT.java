@@ -31,8 +31,9 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Routing over a cluster's replicas (three nodes in one JVM, each with a replica of the same version): every
  * gateway's directory sees all of them, traffic spreads over them, a replica that drains moves requests it
- * refused to another replica before their first token, and a node that leaves takes its replica out of
- * every directory.
+ * refused to another replica before their first token, one that shuts down mid-stream has its streams
+ * continued elsewhere (or failed with what they sent when no replica is left), and a node that leaves takes
+ * its replica out of every directory.
  */
 class ClusterRoutingIT {
     private InProcessCluster cluster;
@@ -135,5 +136,76 @@ class ClusterRoutingIT {
         }
         var outcome = generate(replicasSeenBy(0), "after", 4).get(30, TimeUnit.SECONDS);
         assertInstanceOf(GenerationEvent.Finished.class, outcome.getValue());
+    }
+
+    /** The node index whose replica serves a request routed to node (host:port). */
+    private int indexOf(String node) {
+        for (int i = 0; i < shardings.size(); i++) if (shardings.get(i).selfNode().equals(node)) return i;
+        throw new AssertionError("no node " + node);
+    }
+
+    /**
+     * Streams a long greedy completion through gateway 0, slowly (1 ms per event), and shuts the serving
+     * replica down at its first token; completes with the text delivered and the terminal event.
+     */
+    private CompletableFuture<Map.Entry<String, GenerationEvent>> streamAndShutDownItsReplica(VersionReplicas replicas, String id) {
+        int[] prompt = tokenizer.encode("Once upon a time", true);
+        ReplicaClient r = replicas.pick(prompt);
+        StringBuilder text = new StringBuilder();
+        CompletableFuture<Map.Entry<String, GenerationEvent>> done = new CompletableFuture<>();
+        int[] events = new int[1];
+        r.submit(new GenerationRequest(id, prompt, SamplingParams.greedy(300), 0), e -> {
+            if (e instanceof GenerationEvent.Tokens t) {
+                text.append(t.text());
+                if (events[0]++ == 0) {
+                    StepLoop serving = loops.get(indexOf(r.node()));
+                    CompletableFuture.runAsync(serving::close);
+                }
+                try {
+                    Thread.sleep(1);
+                } catch (InterruptedException x) {
+                    Thread.currentThread().interrupt();
+                }
+            } else {
+                done.complete(Map.entry(text.toString(), e));
+            }
+        });
+        return done;
+    }
+
+    @Test
+    void aReplicaShutDownMidStreamIsContinuedElsewhereAndWithNoReplicaLeftTheRequestFailsWithWhatItSent() throws Exception {
+        for (ReplicaSharding s : shardings) await(() -> s.directory().ready("m", "v1").size() == 3, "3 replicas in every directory");
+        var whole = new java.util.concurrent.atomic.AtomicReference<String>();
+        {
+            int[] prompt = tokenizer.encode("Once upon a time", true);
+            StringBuilder text = new StringBuilder();
+            CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
+            replicasSeenBy(0).pick(prompt).submit(new GenerationRequest("whole", prompt, SamplingParams.greedy(300), 0), e -> {
+                if (e instanceof GenerationEvent.Tokens t) text.append(t.text());
+                else end.complete(e);
+            });
+            GenerationEvent.Finished f = assertInstanceOf(GenerationEvent.Finished.class, end.get(60, TimeUnit.SECONDS));
+            assertTrue(f.completionTokens() > 20, "a long completion: " + f);
+            whole.set(text.toString());
+        }
+        // Its replica shuts down after the first token: the stream goes on elsewhere, the same text.
+        long continuedBefore = shardings.get(0).failover().counters().continued.get();
+        var continued = streamAndShutDownItsReplica(replicasSeenBy(0), "moved").get(60, TimeUnit.SECONDS);
+        assertInstanceOf(GenerationEvent.Finished.class, continued.getValue(), continued::toString);
+        assertEquals(whole.get(), continued.getKey());
+        assertEquals(continuedBefore + 1, shardings.get(0).failover().counters().continued.get(), "it was continued, not finished first");
+        // Now a single replica is left (the one shut down above, and another one, are gone): nowhere to go.
+        for (int i = 0; i < 3; i++) {
+            if (loops.get(i).draining()) continue;
+            loops.get(i).close();
+            break;
+        }
+        await(() -> shardings.get(0).directory().ready("m", "v1").size() == 1, "one replica left");
+        var lost = streamAndShutDownItsReplica(replicasSeenBy(0), "stranded").get(60, TimeUnit.SECONDS);
+        GenerationEvent.Failed failed = assertInstanceOf(GenerationEvent.Failed.class, lost.getValue(), lost::toString);
+        assertEquals(GenerationEvent.FailureKind.SHUTTING_DOWN, failed.kind());
+        assertTrue(failed.completionTokens() > 0, "counts what the client got: " + failed);
+        assertTrue(whole.get().startsWith(lost.getKey()), "what it got is the start of the completion");
     }
 }
