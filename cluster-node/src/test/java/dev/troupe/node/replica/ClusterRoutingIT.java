@@ -138,6 +138,9 @@ class ClusterRoutingIT {
         assertInstanceOf(GenerationEvent.Finished.class, outcome.getValue());
     }
 
+    /** A completion to the context's end, past end-of-text. */
+    private static final SamplingParams LONG = SamplingParams.builder().temperature(0f).maxTokens(120).ignoreEos(true).build();
+
     /** The node index whose replica serves a request routed to node (host:port). */
     private int indexOf(String node) {
         for (int i = 0; i < shardings.size(); i++) if (shardings.get(i).selfNode().equals(node)) return i;
@@ -145,27 +148,33 @@ class ClusterRoutingIT {
     }
 
     /**
-     * Streams a long greedy completion through gateway 0, slowly (1 ms per event), and shuts the serving
-     * replica down at its first token; completes with the text delivered and the terminal event.
+     * Streams a long greedy completion through a gateway whose own replica serves it, and shuts that replica
+     * down from the sink at its first token (on the loop's thread: the loop ends after that step, so the cut
+     * is mid-stream on any machine); completes with the text delivered and the terminal event.
      */
-    private CompletableFuture<Map.Entry<String, GenerationEvent>> streamAndShutDownItsReplica(VersionReplicas replicas, String id) {
+    private CompletableFuture<Map.Entry<String, GenerationEvent>> streamAndShutDownItsReplica(String id) {
         int[] prompt = tokenizer.encode("Once upon a time", true);
-        ReplicaClient r = replicas.pick(prompt);
+        ReplicaClient r = null;
+        int gateway = -1;
+        for (int attempt = 0; r == null && attempt < 100; attempt++) {
+            for (int g = 0; g < shardings.size() && r == null; g++) {
+                if (loops.get(g).draining()) continue;
+                ReplicaClient picked = replicasSeenBy(g).pick(prompt);
+                if (picked != null && picked.node().equals(shardings.get(g).selfNode())) {
+                    r = picked;
+                    gateway = g;
+                }
+            }
+        }
+        assertNotNull(r, "a gateway picked its own replica");
+        StepLoop serving = loops.get(gateway);
         StringBuilder text = new StringBuilder();
         CompletableFuture<Map.Entry<String, GenerationEvent>> done = new CompletableFuture<>();
         int[] events = new int[1];
-        r.submit(new GenerationRequest(id, prompt, SamplingParams.greedy(300), 0), e -> {
+        r.submit(new GenerationRequest(id, prompt, LONG, 0), e -> {
             if (e instanceof GenerationEvent.Tokens t) {
                 text.append(t.text());
-                if (events[0]++ == 0) {
-                    StepLoop serving = loops.get(indexOf(r.node()));
-                    CompletableFuture.runAsync(serving::close);
-                }
-                try {
-                    Thread.sleep(1);
-                } catch (InterruptedException x) {
-                    Thread.currentThread().interrupt();
-                }
+                if (events[0]++ == 0) serving.close();
             } else {
                 done.complete(Map.entry(text.toString(), e));
             }
@@ -181,17 +190,17 @@ class ClusterRoutingIT {
             int[] prompt = tokenizer.encode("Once upon a time", true);
             StringBuilder text = new StringBuilder();
             CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
-            replicasSeenBy(0).pick(prompt).submit(new GenerationRequest("whole", prompt, SamplingParams.greedy(300), 0), e -> {
+            replicasSeenBy(0).pick(prompt).submit(new GenerationRequest("whole", prompt, LONG, 0), e -> {
                 if (e instanceof GenerationEvent.Tokens t) text.append(t.text());
                 else end.complete(e);
             });
             GenerationEvent.Finished f = assertInstanceOf(GenerationEvent.Finished.class, end.get(60, TimeUnit.SECONDS));
-            assertTrue(f.completionTokens() > 20, "a long completion: " + f);
+            assertEquals(120, f.completionTokens(), "a long completion: " + f);
             whole.set(text.toString());
         }
         // Its replica shuts down after the first token: the stream goes on elsewhere, the same text.
         long continuedBefore = shardings.get(0).failover().counters().continued.get();
-        var continued = streamAndShutDownItsReplica(replicasSeenBy(0), "moved").get(60, TimeUnit.SECONDS);
+        var continued = streamAndShutDownItsReplica("moved").get(60, TimeUnit.SECONDS);
         assertInstanceOf(GenerationEvent.Finished.class, continued.getValue(), continued::toString);
         assertEquals(whole.get(), continued.getKey());
         assertEquals(continuedBefore + 1, shardings.get(0).failover().counters().continued.get(), "it was continued, not finished first");
@@ -202,7 +211,11 @@ class ClusterRoutingIT {
             break;
         }
         await(() -> shardings.get(0).directory().ready("m", "v1").size() == 1, "one replica left");
-        var lost = streamAndShutDownItsReplica(replicasSeenBy(0), "stranded").get(60, TimeUnit.SECONDS);
+        for (int i = 0; i < 3; i++) {
+            int g = i;
+            if (!loops.get(g).draining()) await(() -> shardings.get(g).directory().ready("m", "v1").size() == 1, "one replica left for gateway " + g);
+        }
+        var lost = streamAndShutDownItsReplica("stranded").get(60, TimeUnit.SECONDS);
         GenerationEvent.Failed failed = assertInstanceOf(GenerationEvent.Failed.class, lost.getValue(), lost::toString);
         assertEquals(GenerationEvent.FailureKind.SHUTTING_DOWN, failed.kind());
         assertTrue(failed.completionTokens() > 0, "counts what the client got: " + failed);
