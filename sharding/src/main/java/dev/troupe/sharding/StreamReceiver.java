@@ -26,8 +26,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * hands each batch's events to the request's sink and acknowledges the batch, which lets the replica send
  * the next. It knows each request's replica is alive by hearing of the request: a batch, or the replica's
  * {@link Replica.Alive} answer to the {@link Replica.StillWaiting} this receiver sends every quarter of the
- * liveness timeout. A request not heard of for the timeout (its node killed, paused or cut off, its
- * Generate lost) ends with {@code REPLICA_LOST}, and is cancelled there in case the replica comes back.
+ * liveness timeout. A request not heard of for the timeout (its node killed, paused or cut off; four
+ * timeouts before the replica's first word of it) ends with {@code REPLICA_LOST}, and is cancelled there
+ * in case the replica comes back.
  * It also watches the replicas it hears from: one that stops ends its requests at once.
  */
 final class StreamReceiver extends AbstractBehavior<Replica.ToGateway> {
@@ -39,6 +40,8 @@ final class StreamReceiver extends AbstractBehavior<Replica.ToGateway> {
         final String node;
         /** When the replica was last heard of this request (receiver thread, after the submit). */
         volatile long heardNanos = System.nanoTime();
+        /** Whether the replica has spoken of it at all: until then its entity may still be being located. */
+        volatile boolean heard;
 
         Open(GenerationSink sink, RecipientRef<Replica.Command> replica, String node) {
             this.sink = sink;
@@ -63,6 +66,9 @@ final class StreamReceiver extends AbstractBehavior<Replica.ToGateway> {
             return byId.remove(requestId);
         }
     }
+
+    /** How many liveness timeouts a request waits for its replica's first word. */
+    static final int FIRST_WORD_FACTOR = 4;
 
     private final Sinks sinks;
     private final long livenessNanos;
@@ -114,6 +120,7 @@ final class StreamReceiver extends AbstractBehavior<Replica.ToGateway> {
             if (!terminal) b.ackTo().tell(new Replica.Cancel(id));
         } else {
             open.heardNanos = System.nanoTime();
+            open.heard = true;
             for (GenerationEvent e : b.events()) open.sink.onEvent(e);
         }
         Set<String> ids = byReplica.get(b.ackTo());
@@ -138,7 +145,10 @@ final class StreamReceiver extends AbstractBehavior<Replica.ToGateway> {
         long now = System.nanoTime();
         for (String id : a.requestIds()) {
             Open open = sinks.get(id);
-            if (open != null) open.heardNanos = now;
+            if (open != null) {
+                open.heardNanos = now;
+                open.heard = true;
+            }
         }
         return this;
     }
@@ -148,7 +158,10 @@ final class StreamReceiver extends AbstractBehavior<Replica.ToGateway> {
         Map<RecipientRef<Replica.Command>, List<String>> waiting = new HashMap<>();
         for (Map.Entry<String, Open> e : sinks.byId.entrySet()) {
             Open open = e.getValue();
-            if (now - open.heardNanos <= livenessNanos) {
+            // Before the replica's first word the request waits longer: the first message to a replica entity
+            // waits for its shard's home, which can take seconds on a busy machine or just after a node joined.
+            long limit = open.heard ? livenessNanos : livenessNanos * FIRST_WORD_FACTOR;
+            if (now - open.heardNanos <= limit) {
                 waiting.computeIfAbsent(open.replica, r -> new ArrayList<>()).add(e.getKey());
             } else if (sinks.byId.remove(e.getKey(), open)) {
                 open.replica.tell(new Replica.Cancel(e.getKey()));

@@ -78,6 +78,24 @@ class StreamReceiverTest {
     }
 
     @Test
+    void aRequestItsReplicaNeverSpokeOfWaitsFourTimeoutsBeforeItIsLost() throws Exception {
+        StreamReceiver.Sinks sinks = new StreamReceiver.Sinks();
+        kit.spawn(StreamReceiver.create(sinks, LIVENESS, "gw:1"));
+        TestProbe<Replica.Command> replica = kit.createTestProbe();
+        Recorded got = Recorded.create();
+        long submitted = System.nanoTime();
+        assertTrue(sinks.add("r3", got::add, replica.ref(), "w:4"));
+        // Silent from the start (its entity still being located): not lost after one timeout...
+        Thread.sleep(LIVENESS.toMillis() * 2);
+        assertFalse(got.terminal().isDone(), "lost before the replica could be located");
+        // ...but lost after four.
+        GenerationEvent.Failed f = assertInstanceOf(GenerationEvent.Failed.class, got.terminal().get(5, TimeUnit.SECONDS));
+        assertEquals(GenerationEvent.FailureKind.REPLICA_LOST, f.kind());
+        long tookMillis = (System.nanoTime() - submitted) / 1_000_000;
+        assertTrue(tookMillis >= LIVENESS.toMillis() * StreamReceiver.FIRST_WORD_FACTOR, "lost after " + tookMillis + " ms");
+    }
+
+    @Test
     void aLostReplicaThatComesBackIsNotHeardForARequestContinuedElsewhere() throws Exception {
         StreamReceiver.Sinks sinks = new StreamReceiver.Sinks();
         ActorRef<Replica.ToGateway> receiver = kit.spawn(StreamReceiver.create(sinks, Duration.ofSeconds(30), "gw:1"));
