@@ -59,6 +59,15 @@ public final class Batch {
 
     public int size() { return size; }
 
+    public int token(int i) { return tokens[i]; }
+
+    public int position(int i) { return positions[i]; }
+
+    public int sequence(int i) { return sequences[i]; }
+
+    /** Token index of logits row r. */
+    public int logitRow(int r) { return logitRows[r]; }
+
     public int capacity() { return tokens.length; }
 
     public int logitCount() { return logitCount; }

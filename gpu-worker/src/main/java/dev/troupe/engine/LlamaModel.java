@@ -8,6 +8,9 @@ import dev.troupe.engine.kernel.VectorKernels;
 import dev.troupe.engine.kv.PagedKvCache;
 import dev.troupe.engine.model.LlamaConfig;
 import dev.troupe.engine.model.LlamaWeights;
+import dev.troupe.engine.model.TensorShard;
+import dev.troupe.engine.tp.TensorExchange;
+import dev.troupe.engine.tp.TensorGroupLostException;
 import dev.troupe.engine.model.WeightMatrix;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,6 +21,12 @@ import java.io.IOException;
  * The Llama forward pass over a batch of tokens from many sequences, with a paged KV cache.
  * One step = {@link #forward(Batch)}: every weight is read once for all tokens of the batch.
  * Not thread-safe: one step loop owns a model; the parallelism is inside the step.
+ *
+ * <p>A model may be one slice of a tensor-parallel group ({@link TensorShard}, {@link TensorExchange}): it
+ * then holds its share of the heads, FFN units and vocabulary, and the same pass adds up the slices' partial
+ * sums after the embedding lookup, the attention output and the FFN down projection. The leader (rank 0)
+ * hands each step to the followers and collects their logits; a follower's steps come from
+ * {@link dev.troupe.engine.tp.TensorFollowerAgent}.
  */
 public final class LlamaModel implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LlamaModel.class);
@@ -25,6 +34,9 @@ public final class LlamaModel implements AutoCloseable {
     private final GgufFile file;
     private final LlamaConfig c;
     private final LlamaWeights w;
+    private final TensorShard shard;
+    private final TensorExchange exchange;     // null when the model is not split
+    private final int[] vocabStarts;           // [ranks + 1] first vocabulary row of each slice
     private final Kernels kernels;
     private final ThreadTeam team;
     private final KernelScratch[] scratch;     // [thread]
@@ -36,7 +48,8 @@ public final class LlamaModel implements AutoCloseable {
     private final float[] x;        // [T][D] residual stream
     private final float[] xb;       // [T][D] normalised input of a sub-layer
     private final float[] xb2;      // [T][D] attention output / sub-layer output
-    private final float[] q;        // [T][D] queries
+    // Split models: Dq = the slice's query heads * headDim, KV and F the slice's share (the whole when not split).
+    private final float[] q;        // [T][Dq] queries
     private final float[] k;        // [T][KV] keys of this step
     private final float[] v;        // [T][KV] values of this step
     private final float[] hb;       // [T][F] gate, then SwiGLU output
@@ -44,7 +57,8 @@ public final class LlamaModel implements AutoCloseable {
     private final float[] att;      // [thread][attStride] attention weights
     private final int attStride;    // contextLength rounded up to whole KV blocks
     private final float[] xLast;    // [R][D] normalised states of the tokens that want logits
-    private final float[] logits;   // [R][V], R = maxLogitRows
+    private final float[] logits;   // [R][V], R = maxLogitRows; a follower's: [R][its vocabulary share]
+    private final int logitStride;  // V, or a follower's share
     private final float[] ropeCos;  // [contextLength][ropeDim / 2]
     private final float[] ropeSin;  // [contextLength][ropeDim / 2]
 
@@ -65,17 +79,28 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     public LlamaModel(GgufFile file, EngineOptions options) throws IOException {
+        this(file, options, 0, 1, null);
+    }
+
+    /** Slice {@code rank} of a {@code ranks}-way tensor-parallel group whose slices talk over {@code exchange}. */
+    public LlamaModel(GgufFile file, EngineOptions options, int rank, int ranks, TensorExchange exchange) throws IOException {
         this.file = file;
         this.c = LlamaConfig.from(file);
-        this.w = new LlamaWeights(file, c);
+        this.shard = LlamaWeights.shard(file, c, rank, ranks);
+        if (ranks > 1 && exchange == null) throw new IllegalArgumentException("a " + ranks + "-way slice needs an exchange");
+        this.exchange = ranks > 1 ? exchange : null;
+        this.w = new LlamaWeights(file, c, shard);
+        this.vocabStarts = new int[ranks + 1];
+        for (int r = 0; r <= ranks; r++) vocabStarts[r] = r == ranks ? c.vocab() : shard.vocabStartOf(r, c.vocab());
         this.kernels = selectKernels(options.backend());
         int threads = options.effectiveThreads();
         this.maxTokens = options.maxBatchTokens();
         this.maxLogitRows = Math.min(maxTokens, Math.max(options.maxSequences(), 1));
         int kvTokens = options.kvCacheTokens() > 0 ? options.kvCacheTokens() : 8 * c.contextLength();
         int blocks = (kvTokens + options.kvBlockSize() - 1) / options.kvBlockSize();
-        this.kv = new PagedKvCache(c.layers(), c.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
+        this.kv = new PagedKvCache(c.layers(), shard.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
                 options.maxSequences(), c.contextLength());
+        if (this.exchange != null && shard.isLeader()) kv.recordChanges();
 
         int maxCols = Math.max(c.dim(), c.ffnDim());
         java.util.List<WeightMatrix> matrices = allMatrices();
@@ -93,11 +118,11 @@ public final class LlamaModel implements AutoCloseable {
         this.scratch = new KernelScratch[threads];
         for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols);
 
-        int T = maxTokens, D = c.dim(), KV = c.kvDim(), F = c.ffnDim();
+        int T = maxTokens, D = c.dim(), Dq = shard.heads() * c.headDim(), KV = shard.kvHeads() * c.headDim(), F = shard.ffn();
         x = new float[T * D];
         xb = new float[T * D];
-        xb2 = new float[T * D];
-        q = new float[T * D];
+        xb2 = new float[T * Dq];
+        q = new float[T * Dq];
         k = new float[T * KV];
         v = new float[T * KV];
         hb = new float[T * F];
@@ -105,7 +130,8 @@ public final class LlamaModel implements AutoCloseable {
         attStride = (c.contextLength() + options.kvBlockSize() - 1) / options.kvBlockSize() * options.kvBlockSize();
         att = new float[threads * attStride];
         xLast = new float[maxLogitRows * D];
-        logits = new float[maxLogitRows * c.vocab()];
+        logitStride = this.exchange == null || shard.isLeader() ? c.vocab() : shard.vocab();
+        logits = new float[maxLogitRows * logitStride];
 
         int half = c.ropeDim() / 2;
         ropeCos = new float[c.contextLength() * half];
@@ -118,11 +144,12 @@ public final class LlamaModel implements AutoCloseable {
                 ropeSin[pos * half + i] = (float) Math.sin(theta);
             }
         }
-        log.info("loaded {}: {} dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={}; backend {} on {} threads; "
+        log.info("loaded {}{}: {} dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={} ({} KiB); backend {} on {} threads; "
                         + "KV cache {} blocks x {} tokens ({} MiB)",
-                file.path().getFileName(), c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(), c.ffnDim(), c.vocab(), c.contextLength(),
-                w.layers[0].wq.type(), kernels.name(), threads, blocks, options.kvBlockSize(),
-                PagedKvCache.bytesFor(c.layers(), c.kvDim(), options.kvBlockSize(), blocks) >> 20);
+                file.path().getFileName(), shard.isWhole() ? "" : " slice " + rank + "/" + ranks, c.architecture(), c.dim(), c.layers(),
+                shard.heads(), shard.kvHeads(), shard.ffn(), shard.vocab(), c.contextLength(),
+                w.layers[0].wq.type(), w.bytes() >> 10, kernels.name(), threads, blocks, options.kvBlockSize(),
+                PagedKvCache.bytesFor(c.layers(), shard.kvHeads() * c.headDim(), options.kvBlockSize(), blocks) >> 20);
     }
 
     private static Kernels selectKernels(String backend) {
@@ -155,6 +182,12 @@ public final class LlamaModel implements AutoCloseable {
 
     public LlamaConfig config() { return c; }
 
+    /** The part of the model this instance computes (the whole unless it is a tensor-parallel slice). */
+    public TensorShard shard() { return shard; }
+
+    /** Bytes of weights this instance holds, in their file encoding. */
+    public long weightBytes() { return w.bytes(); }
+
     public GgufFile file() { return file; }
 
     public PagedKvCache kvCache() { return kv; }
@@ -184,7 +217,7 @@ public final class LlamaModel implements AutoCloseable {
             throw new IllegalArgumentException("batch asks for " + b.logitCount + " logits rows; this engine has " + maxLogitRows);
         }
         if (T > maxTokens) throw new IllegalArgumentException("batch has " + T + " tokens; this engine takes " + maxTokens);
-        int D = c.dim(), KV = c.kvDim(), F = c.ffnDim(), hd = c.headDim();
+        int D = c.dim(), Dq = shard.heads() * c.headDim(), KV = shard.kvHeads() * c.headDim(), F = shard.ffn();
         for (int t = 0; t < T; t++) {
             int pos = b.positions[t];
             if (pos < 0 || pos >= c.contextLength() || pos >= kv.capacity(b.sequences[t])) {
@@ -198,29 +231,39 @@ public final class LlamaModel implements AutoCloseable {
         // Elementwise regions are not worth waking the team for a handful of tokens.
         boolean wide = T >= 4;
 
-        // 1. Token embeddings: x[t] = E[token[t]]; first attention input xb = rmsnorm(x) * attn_norm
-        for (int t = 0; t < T; t++) w.tokenEmbedding.dequantizeRow(b.tokens[t], x, t * D);
+        // 0. A split model's leader hands the step to its followers
+        if (exchange != null && shard.isLeader()) check(exchange.sendStep(b, kv));
+
+        // 1. Token embeddings: x[t] = E[token[t]] (each slice has its share of the vocabulary, the others
+        //    add zeros); first attention input xb = rmsnorm(x) * attn_norm
+        for (int t = 0; t < T; t++) {
+            int row = b.tokens[t] - shard.vocabStart();
+            if (row >= 0 && row < shard.vocab()) w.tokenEmbedding.dequantizeRow(row, x, t * D);
+            else java.util.Arrays.fill(x, t * D, (t + 1) * D, 0f);
+        }
+        allReduce(x, T * D);
         residualNorm.set(T, false, w.layers[0].attnNorm);
         run(residualNorm, wide);
 
         for (int l = 0; l < c.layers(); l++) {
             LlamaWeights.Layer layer = w.layers[l];
 
-            // 2. Projections: q = Wq xb [T][D], k = Wk xb [T][KV], v = Wv xb [T][KV]
-            matmul.set(T, xb, D, layer.wq, q, D, layer.wk, k, KV, layer.wv, v, KV);
+            // 2. Projections: q = Wq xb [T][Dq], k = Wk xb [T][KV], v = Wv xb [T][KV]
+            matmul.set(T, xb, D, layer.wq, q, Dq, layer.wk, k, KV, layer.wv, v, KV);
             team.run(matmul);
 
             // 3. RoPE on q and k, then store k and v in the paged cache at each token's position
             ropeAndStore.set(b, l);
             run(ropeAndStore, wide);
 
-            // 4. Causal attention of every token (each head) over its own sequence: xb2 [T][D]
+            // 4. Causal attention of every token (each head) over its own sequence: xb2 [T][Dq]
             attention.set(b, l);
             team.run(attention);
 
-            // 5. Output projection xb = Wo xb2; residual x += xb; FFN input xb = rmsnorm(x) * ffn_norm
-            matmul.set(T, xb2, D, layer.wo, xb, D, null, null, 0, null, null, 0);
+            // 5. Output projection xb = Wo xb2 (summed over the slices); residual x += xb; FFN input xb = rmsnorm(x) * ffn_norm
+            matmul.set(T, xb2, Dq, layer.wo, xb, D, null, null, 0, null, null, 0);
             team.run(matmul);
+            allReduce(xb, T * D);
             residualNorm.set(T, true, layer.ffnNorm);
             run(residualNorm, wide);
 
@@ -228,19 +271,32 @@ public final class LlamaModel implements AutoCloseable {
             gateUp.set(T, layer);
             team.run(gateUp);
 
-            // 7. Down projection xb = Wd hb; residual x += xb; next layer's input (or none after the last)
+            // 7. Down projection xb = Wd hb (summed over the slices); residual x += xb; next layer's input (or none after the last)
             matmul.set(T, hb, F, layer.wDown, xb, D, null, null, 0, null, null, 0);
             team.run(matmul);
+            allReduce(xb, T * D);
             residualNorm.set(T, true, l + 1 < c.layers() ? w.layers[l + 1].attnNorm : null);
             run(residualNorm, wide);
         }
 
-        // 8. Logits only for the tokens that asked: final norm, then the classifier [R][V]
+        // 8. Logits only for the tokens that asked: final norm, then the classifier [R][V] (each slice its
+        //    vocabulary rows; the followers' go to the leader)
         int R = b.logitCount;
         if (R == 0) return;
         for (int r = 0; r < R; r++) rmsnorm(xLast, r * D, x, b.logitRows[r] * D, w.outputNorm, D);
-        matmul.set(R, xLast, D, w.output, logits, c.vocab(), null, null, 0, null, null, 0);
+        matmul.set(R, xLast, D, w.output, logits, logitStride, null, null, 0, null, null, 0);
         team.run(matmul);
+        if (exchange != null) check(exchange.gatherLogits(logits, R, c.vocab(), vocabStarts, logits));
+    }
+
+    /** A split model's partial sums buf[0, len) become the group's sums; nothing to do when not split. */
+    private void allReduce(float[] buf, int len) {
+        if (exchange != null) check(exchange.allReduceSum(buf, len));
+    }
+
+    /** A failed exchange ends the group: the step cannot be finished by this slice alone. */
+    private void check(int status) {
+        if (status != TensorExchange.OK) throw new TensorGroupLostException(shard.rank(), status);
     }
 
     private void run(ThreadTeam.Task task, boolean parallel) {
@@ -255,6 +311,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public void warmUp(java.time.Duration budget) {
         if (budget.isZero() || budget.isNegative()) return;
+        if (exchange != null && !shard.isLeader()) return;   // a follower's steps come from its leader
         int streams = Math.min(8, Math.min(kv.maxSequences() - kv.openSequences(), maxLogitRows));
         int len = Math.min(c.contextLength(), Math.min(64, maxTokens));
         if (streams < 1 || len < 2) return;
@@ -434,16 +491,16 @@ public final class LlamaModel implements AutoCloseable {
 
         @Override
         public void run(int worker, int workers) {
-            int D = c.dim(), KV = c.kvDim(), hd = c.headDim();
+            int hd = c.headDim(), Dq = shard.heads() * hd, KV = shard.kvHeads() * hd;
             // Each token writes only its own position's cache slots, so tokens can go in parallel.
             LlamaWeights.Layer lw = w.layers[layer];
             for (int t = cursor.getAndIncrement(); t < b.size; t = cursor.getAndIncrement()) {
                 int pos = b.positions[t], seq = b.sequences[t];
-                if (lw.bq != null) addBias(q, t * D, lw.bq);
+                if (lw.bq != null) addBias(q, t * Dq, lw.bq);
                 if (lw.bk != null) addBias(k, t * KV, lw.bk);
                 if (lw.bv != null) addBias(v, t * KV, lw.bv);
-                for (int h = 0; h < c.heads(); h++) rope(q, t * D + h * hd, pos);
-                for (int h = 0; h < c.kvHeads(); h++) {
+                for (int h = 0; h < shard.heads(); h++) rope(q, t * Dq + h * hd, pos);
+                for (int h = 0; h < shard.kvHeads(); h++) {
                     rope(k, t * KV + h * hd, pos);
                     kv.write(layer, seq, pos, h, k, t * KV + h * hd, v, t * KV + h * hd);
                 }
@@ -466,7 +523,7 @@ public final class LlamaModel implements AutoCloseable {
 
         @Override
         public void run(int worker, int workers) {
-            int F = c.ffnDim(), D = c.dim(), chunk = chunkRows(tokens);
+            int F = shard.ffn(), D = c.dim(), chunk = chunkRows(tokens);
             scratch[worker].newInput();
             for (int r0 = cursor.getAndAdd(chunk); r0 < F; r0 = cursor.getAndAdd(chunk)) {
                 int r1 = Math.min(F, r0 + chunk);
@@ -482,17 +539,17 @@ public final class LlamaModel implements AutoCloseable {
 
         @Override
         public void run(int worker, int workers) {
-            int units = b.size * c.heads();
-            int D = c.dim(), hd = c.headDim(), group = c.groupSize();
+            int heads = shard.heads(), units = b.size * heads;
+            int Dq = heads * c.headDim(), hd = c.headDim(), group = c.groupSize();
             float[] keys = kv.keys(layer), values = kv.values(layer);
             int scores = worker * attStride;
             float scale = (float) (1.0 / Math.sqrt(hd));
             int bs = kv.blockSize();
             // Units from a shared cursor: costs grow with the position, and threads may be preempted.
             for (int u = cursor.getAndIncrement(); u < units; u = cursor.getAndIncrement()) {
-                int t = u / c.heads(), h = u % c.heads(), kvh = h / group;
+                int t = u / heads, h = u % heads, kvh = h / group;   // a slice's first head starts a group
                 int seq = b.sequences[t], pos = b.positions[t];
-                int qo = t * D + h * hd;
+                int qo = t * Dq + h * hd;
                 int blocks = pos / bs + 1;
                 // scores_j = (q / sqrt(hd)) . k_j for j <= pos, a whole block at a time
                 for (int blk = 0; blk < blocks; blk++) {
@@ -514,6 +571,7 @@ public final class LlamaModel implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        if (exchange != null && shard.isLeader()) exchange.stop();
         team.close();
         file.close();
     }

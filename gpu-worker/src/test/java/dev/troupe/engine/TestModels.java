@@ -25,6 +25,51 @@ public final class TestModels {
         return d.resolve(name);
     }
 
+    /** One line of a reference file: a prompt, its token budget and the reference greedy completion. */
+    public record Reference(String prompt, int maxTokens, String completion) {}
+
+    /** The reference completions in a JSON-lines file (flat objects of strings and numbers). */
+    public static java.util.List<Reference> references(Path jsonl) throws java.io.IOException {
+        java.util.List<Reference> out = new java.util.ArrayList<>();
+        for (String line : Files.readAllLines(jsonl)) {
+            if (!line.contains("\"prompt\"")) continue;
+            String max = field(line, "max_tokens");
+            out.add(new Reference(field(line, "prompt"), max == null ? 0 : Integer.parseInt(max), field(line, "completion")));
+        }
+        return out;
+    }
+
+    /** The value of a top-level field of a flat JSON object: a string unescaped, a number as written. */
+    private static String field(String line, String name) {
+        int k = line.indexOf("\"" + name + "\"");
+        if (k < 0) return null;
+        int i = line.indexOf(':', k) + 1;
+        while (line.charAt(i) == ' ') i++;
+        if (line.charAt(i) != '"') {
+            int end = i;
+            while (end < line.length() && (Character.isDigit(line.charAt(end)) || line.charAt(end) == '-')) end++;
+            return line.substring(i, end);
+        }
+        i++;
+        StringBuilder sb = new StringBuilder();
+        while (line.charAt(i) != '"') {
+            char c = line.charAt(i++);
+            if (c != '\\') {
+                sb.append(c);
+                continue;
+            }
+            char e = line.charAt(i++);
+            switch (e) {
+                case 'n': sb.append('\n'); break;
+                case 't': sb.append('\t'); break;
+                case 'r': sb.append('\r'); break;
+                case 'u': sb.append((char) Integer.parseInt(line.substring(i, i + 4), 16)); i += 4; break;
+                default: sb.append(e);
+            }
+        }
+        return sb.toString();
+    }
+
     public static final String STORIES = "stories260K-f32.gguf";
     public static final String RANDOM_F32 = "random15M-f32.gguf";
     public static final String RANDOM_Q8 = "random15M-q8_0.gguf";

@@ -27,6 +27,12 @@ public final class PagedKvCache {
     private final int[] blocksHeld;        // [sequence] blocks in its table
     private final boolean[] open;          // [sequence] slot in use
     private int openCount;
+    // Changes to the block tables since the last drain, as (op, seq, arg) triples, when recording: the
+    // leader of a tensor-parallel group ships them with each step so its followers' tables stay identical.
+    private int[] journal;
+    private int journalLength;
+
+    public static final int OP_OPEN = 1, OP_RESERVE = 2, OP_RELEASE = 3;
 
     public PagedKvCache(int layers, int kvHeads, int headDim, int blockSize, int numBlocks, int maxSequences, int maxTokensPerSequence) {
         if (blockSize < 1 || numBlocks < 1 || maxSequences < 1) {
@@ -62,13 +68,61 @@ public final class PagedKvCache {
     public int open() {
         for (int s = 0; s < open.length; s++) {
             if (!open[s]) {
-                open[s] = true;
-                blocksHeld[s] = 0;
-                openCount++;
+                openSlot(s);
                 return s;
             }
         }
         return -1;
+    }
+
+    private void openSlot(int s) {
+        open[s] = true;
+        blocksHeld[s] = 0;
+        openCount++;
+        record(OP_OPEN, s, 0);
+    }
+
+    /** From now on, block-table changes are kept for {@link #drainJournal} (a tensor-parallel leader). */
+    public void recordChanges() {
+        if (journal == null) journal = new int[3 * 64];
+    }
+
+    private void record(int op, int seq, int arg) {
+        if (journal == null) return;
+        if (journalLength + 3 > journal.length) journal = Arrays.copyOf(journal, journal.length * 2);
+        journal[journalLength++] = op;
+        journal[journalLength++] = seq;
+        journal[journalLength++] = arg;
+    }
+
+    /** Ints of recorded changes (three per change); see {@link #journal()}. */
+    public int journalLength() { return journalLength; }
+
+    /** The recorded changes: (op, seq, arg) triples in [0, journalLength). */
+    public int[] journal() { return journal; }
+
+    public void clearJournal() { journalLength = 0; }
+
+    /**
+     * Applies a change recorded by another cache of the same shape and history, so both hold the same
+     * blocks for the same sequences. False when it does not apply (the caches have diverged).
+     */
+    public boolean replay(int op, int seq, int arg) {
+        if (seq < 0 || seq >= open.length) return false;
+        switch (op) {
+            case OP_OPEN:
+                if (open[seq]) return false;
+                openSlot(seq);
+                return true;
+            case OP_RESERVE:
+                return open[seq] && reserve(seq, arg);
+            case OP_RELEASE:
+                if (!open[seq]) return false;
+                release(seq);
+                return true;
+            default:
+                return false;
+        }
     }
 
     /**
@@ -84,6 +138,7 @@ public final class PagedKvCache {
         if (extra > freeCount) return false;
         int[] table = blockTables[seq];
         for (int i = 0; i < extra; i++) table[blocksHeld[seq]++] = freeBlocks[--freeCount];
+        record(OP_RESERVE, seq, tokens);
         return true;
     }
 
@@ -101,6 +156,7 @@ public final class PagedKvCache {
         blocksHeld[seq] = 0;
         open[seq] = false;
         openCount--;
+        record(OP_RELEASE, seq, 0);
     }
 
     /** Positions the sequence can hold with the blocks it has. */

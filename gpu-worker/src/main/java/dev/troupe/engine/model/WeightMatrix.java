@@ -48,6 +48,34 @@ public final class WeightMatrix {
         return new WeightMatrix(t.name(), t.type(), expectedRows, expectedCols, t.data());
     }
 
+    /** Rows [r0, r0 + n) as a matrix of their own: a view of the same mapped bytes, nothing copied. */
+    public WeightMatrix rowSlice(int r0, int n) {
+        if (r0 < 0 || n < 1 || r0 + n > rows) throw new IllegalArgumentException("rows [" + r0 + ", " + (r0 + n) + ") of " + rows + " in " + name);
+        if (r0 == 0 && n == rows) return this;
+        ByteBuffer part = data.slice((int) ((long) r0 * rowBytes), n * rowBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        return new WeightMatrix(name + "[rows " + r0 + ".." + (r0 + n) + "]", type, n, cols, part);
+    }
+
+    /**
+     * Columns [c0, c0 + n) of every row as a matrix of their own, copied out of the file (columns are not
+     * contiguous). Quantized types keep their encoding, so both ends must fall on a block boundary.
+     */
+    public WeightMatrix columnSlice(int c0, int n) {
+        if (c0 < 0 || n < 1 || c0 + n > cols) throw new IllegalArgumentException("columns [" + c0 + ", " + (c0 + n) + ") of " + cols + " in " + name);
+        if (c0 == 0 && n == cols) return this;
+        if (c0 % type.blockSize() != 0 || n % type.blockSize() != 0) {
+            throw new IllegalArgumentException(name + " is " + type + ", whose blocks hold " + type.blockSize()
+                    + " columns: a share of columns [" + c0 + ", " + (c0 + n) + ") would split a block");
+        }
+        int skip = (int) type.bytesFor(c0), partBytes = (int) type.bytesFor(n);
+        ByteBuffer part = ByteBuffer.allocateDirect(rows * partBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int r = 0; r < rows; r++) part.put(r * partBytes, data, r * rowBytes + skip, partBytes);
+        return new WeightMatrix(name + "[cols " + c0 + ".." + (c0 + n) + "]", type, rows, n, part);
+    }
+
+    /** Bytes of this matrix in its encoding. */
+    public long bytes() { return (long) rows * rowBytes; }
+
     public String name() { return name; }
 
     public GgmlType type() { return type; }

@@ -261,28 +261,7 @@ class SentencePieceTokenizerTest {
     /** The "prompt" field of each JSON line (a minimal reader for this known file). */
     static List<String> prompts(Path jsonl) throws IOException {
         List<String> out = new ArrayList<>();
-        for (String line : Files.readAllLines(jsonl)) {
-            int k = line.indexOf("\"prompt\"");
-            if (k < 0) continue;
-            int i = line.indexOf('"', line.indexOf(':', k) + 1) + 1;
-            StringBuilder sb = new StringBuilder();
-            while (line.charAt(i) != '"') {
-                char c = line.charAt(i++);
-                if (c == '\\') {
-                    char e = line.charAt(i++);
-                    switch (e) {
-                        case 'n': sb.append('\n'); break;
-                        case 't': sb.append('\t'); break;
-                        case 'r': sb.append('\r'); break;
-                        case 'u': sb.append((char) Integer.parseInt(line.substring(i, i + 4), 16)); i += 4; break;
-                        default: sb.append(e);
-                    }
-                } else {
-                    sb.append(c);
-                }
-            }
-            out.add(sb.toString());
-        }
+        for (dev.troupe.engine.TestModels.Reference r : dev.troupe.engine.TestModels.references(jsonl)) out.add(r.prompt());
         return out;
     }
 }

@@ -1,0 +1,343 @@
+package dev.troupe.engine.tp;
+
+import dev.troupe.engine.Batch;
+import dev.troupe.engine.kv.PagedKvCache;
+import io.aeron.Aeron;
+import io.aeron.ControlledFragmentAssembler;
+import io.aeron.ExclusivePublication;
+import io.aeron.Publication;
+import io.aeron.Subscription;
+import io.aeron.logbuffer.ControlledFragmentHandler;
+import io.aeron.logbuffer.Header;
+import org.agrona.DirectBuffer;
+import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.nio.ByteBuffer;
+
+/**
+ * A {@link TensorExchange} over Aeron: each slice publishes on its own stream (the group's base stream id
+ * plus its rank) and subscribes to every peer's. On one node the streams are IPC (shared memory, the
+ * media driver barely involved); across nodes each slice publishes to every peer's UDP endpoint and
+ * receives all peers on its own. Messages are [type, step][payload] in one buffer allocated at start;
+ * peers' messages are read in rank order, so sums are added in the same order on every slice.
+ */
+public final class AeronTensorExchange implements TensorExchange {
+    private static final int STEP = 1, PARTIAL = 2, LOGITS = 3, STOP = 4;
+    private static final int HEADER = 8;             // int type, int step
+    private static final int FRAGMENTS = 64;
+
+    private final int rank;
+    private final int ranks;
+    private final ExclusivePublication[] publications;   // IPC: one, seen by all; UDP: [peer rank], null for self
+    private final Subscription[] subscriptions;          // [peer rank], null for self
+    private final ControlledFragmentAssembler[] assemblers;
+    private final boolean shared;                        // one publication reaches every peer (IPC)
+    private final IdleStrategy idle;
+    private final long peerTimeoutNs;
+    private final UnsafeBuffer out;                      // the outgoing message
+    private final int maxMessage;
+    private final float[] own;                           // this slice's partial while the peers' are added
+    private int step;                                    // the leader's step number, on every message
+    private volatile boolean closed;
+
+    // What the handler is waiting for, and what it found.
+    private int wantType;
+    private boolean got;
+    private int gotStatus;
+    private float[] target;
+    private boolean add;
+    private int rows, vocab, columnStart, columns;
+    private Batch stepBatch;
+    private PagedKvCache stepKv;
+    private final ControlledFragmentHandler handler = this::onMessage;
+
+    /**
+     * @param channels   where this slice receives and where it sends
+     * @param streamBase the group's first stream id (the group uses streamBase .. streamBase + ranks - 1)
+     * @param maxFloats  the most floats one message carries (a partial sum or a logits share)
+     */
+    public AeronTensorExchange(Aeron aeron, Channels channels, int rank, int ranks, int streamBase, int maxFloats,
+                               IdleStrategy idle, long peerTimeoutNs) {
+        this.rank = rank;
+        this.ranks = ranks;
+        this.idle = idle;
+        this.peerTimeoutNs = peerTimeoutNs;
+        this.shared = channels.sendTo().length == 1;
+        this.maxMessage = HEADER + 4 * maxFloats;
+        int term = termLength(maxMessage);
+        this.out = new UnsafeBuffer(ByteBuffer.allocateDirect(maxMessage));
+        this.own = new float[maxFloats];
+        this.subscriptions = new Subscription[ranks];
+        this.assemblers = new ControlledFragmentAssembler[ranks];
+        this.publications = new ExclusivePublication[shared ? 1 : ranks];
+        try {
+            for (int j = 0; j < ranks; j++) {
+                if (j == rank) continue;
+                subscriptions[j] = aeron.addSubscription(channels.receive(), streamBase + j);
+                assemblers[j] = new ControlledFragmentAssembler(handler, maxMessage);
+            }
+            for (int j = 0; j < publications.length; j++) {
+                if (!shared && j == rank) continue;
+                publications[j] = aeron.addExclusivePublication(withTermLength(channels.sendTo()[shared ? 0 : j], term), streamBase + rank);
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /**
+     * Where one slice receives and sends. IPC: both "aeron:ipc". UDP: receive on its own endpoint, send to
+     * each peer's ({@code sendTo[rank]} unused).
+     */
+    public record Channels(String receive, String[] sendTo) {
+        public static Channels ipc() {
+            return new Channels("aeron:ipc", new String[] {"aeron:ipc"});
+        }
+
+        /** endpoints[r] = "host:port" of slice r. */
+        public static Channels udp(String[] endpoints, int rank) {
+            String[] to = new String[endpoints.length];
+            for (int j = 0; j < endpoints.length; j++) to[j] = "aeron:udp?endpoint=" + endpoints[j];
+            return new Channels(to[rank], to);
+        }
+    }
+
+    /** Aeron caps a message at an eighth of the term: a term that holds eight of the largest, at least 64 KiB. */
+    private static int termLength(int maxMessage) {
+        long need = Math.max(64 * 1024, 8L * maxMessage);
+        long term = Long.highestOneBit(need - 1) << 1;
+        if (term > 1 << 30) throw new IllegalArgumentException("a tensor-parallel message of " + maxMessage + " bytes is too large for Aeron");
+        return (int) term;
+    }
+
+    private static String withTermLength(String channel, int term) {
+        return channel + (channel.contains("?") ? "|" : "?") + "term-length=" + term;
+    }
+
+    /** Waits until every peer's stream and every publication is connected; false at the deadline. */
+    public boolean awaitConnected(long timeoutNs) {
+        long deadline = System.nanoTime() + timeoutNs;
+        while (System.nanoTime() < deadline) {
+            if (connected()) return true;
+            idle.idle();
+        }
+        return connected();
+    }
+
+    private boolean connected() {
+        for (Subscription s : subscriptions) if (s != null && !s.isConnected()) return false;
+        for (Publication p : publications) if (p != null && !p.isConnected()) return false;
+        return true;
+    }
+
+    @Override
+    public int rank() { return rank; }
+
+    @Override
+    public int ranks() { return ranks; }
+
+    @Override
+    public int sendStep(Batch b, PagedKvCache kv) {
+        step++;
+        int ops = kv.journalLength();
+        int length = HEADER + 4 * (2 + ops + 4 * b.size());
+        if (length > maxMessage) return PROTOCOL;
+        out.putInt(0, STEP);
+        out.putInt(4, step);
+        int at = HEADER;
+        out.putInt(at, ops);
+        at += 4;
+        int[] journal = kv.journal();
+        for (int i = 0; i < ops; i++, at += 4) out.putInt(at, journal[i]);
+        kv.clearJournal();
+        out.putInt(at, b.size());
+        at += 4;
+        int nextLogit = 0;
+        for (int t = 0; t < b.size(); t++, at += 16) {
+            boolean wants = nextLogit < b.logitCount() && b.logitRow(nextLogit) == t;
+            if (wants) nextLogit++;
+            out.putInt(at, b.sequence(t));
+            out.putInt(at + 4, b.token(t));
+            out.putInt(at + 8, b.position(t));
+            out.putInt(at + 12, wants ? 1 : 0);
+        }
+        return offer(length, -1);
+    }
+
+    @Override
+    public int pollStep(Batch batch, PagedKvCache kv) {
+        if (closed) return CLOSED;
+        Subscription leader = subscriptions[0];
+        begin(STEP);
+        stepBatch = batch;
+        stepKv = kv;
+        leader.controlledPoll(assemblers[0], FRAGMENTS);
+        if (got) return gotStatus;
+        return leader.isConnected() ? NOTHING : PEER_LOST;
+    }
+
+    @Override
+    public int allReduceSum(float[] buf, int len) {
+        int status = sendFloats(PARTIAL, buf, len, -1);
+        if (status != OK) return status;
+        if (rank != 0) System.arraycopy(buf, 0, own, 0, len);
+        for (int j = 0; j < ranks; j++) {
+            if (j == rank) {
+                if (j != 0) for (int i = 0; i < len; i++) buf[i] += own[i];
+                continue;
+            }
+            begin(PARTIAL);
+            target = buf;
+            add = j != 0;   // rank 0's partial starts the sum
+            columns = len;
+            status = await(j);
+            if (status != OK) return status;
+        }
+        return OK;
+    }
+
+    @Override
+    public int gatherLogits(float[] logits, int rows, int vocab, int[] vocabStart, float[] part) {
+        if (rank != 0) return sendFloats(LOGITS, part, rows * (vocabStart[rank + 1] - vocabStart[rank]), 0);
+        for (int j = 1; j < ranks; j++) {
+            begin(LOGITS);
+            target = logits;
+            this.rows = rows;
+            this.vocab = vocab;
+            columnStart = vocabStart[j];
+            columns = vocabStart[j + 1] - vocabStart[j];
+            int status = await(j);
+            if (status != OK) return status;
+        }
+        return OK;
+    }
+
+    @Override
+    public void stop() {
+        if (rank != 0 || closed) return;
+        out.putInt(0, STOP);
+        out.putInt(4, step);
+        offer(HEADER, -1);
+    }
+
+    private void begin(int type) {
+        wantType = type;
+        got = false;
+        gotStatus = PROTOCOL;
+    }
+
+    /** Polls peer j until the awaited message has been handled, the peer is gone, or the timeout passes. */
+    private int await(int j) {
+        Subscription s = subscriptions[j];
+        long deadline = System.nanoTime() + peerTimeoutNs;
+        while (true) {
+            int fragments = s.controlledPoll(assemblers[j], FRAGMENTS);
+            if (got) {
+                idle.reset();
+                return gotStatus;
+            }
+            if (fragments == 0) {
+                if (closed) return CLOSED;
+                if (!s.isConnected() || System.nanoTime() - deadline > 0) return PEER_LOST;
+                idle.idle();
+            }
+        }
+    }
+
+    private int sendFloats(int type, float[] src, int len, int to) {
+        int length = HEADER + 4 * len;
+        if (length > maxMessage) return PROTOCOL;
+        out.putInt(0, type);
+        out.putInt(4, step);
+        for (int i = 0, at = HEADER; i < len; i++, at += 4) out.putFloat(at, src[i]);
+        return offer(length, to);
+    }
+
+    /** Offers the message to every peer (to = -1) or to one; waits out back-pressure up to the peer timeout. */
+    private int offer(int length, int to) {
+        for (int j = 0; j < publications.length; j++) {
+            Publication p = publications[j];
+            if (p == null || !shared && to >= 0 && j != to) continue;
+            long deadline = System.nanoTime() + peerTimeoutNs;
+            long result;
+            while ((result = p.offer(out, 0, length)) < 0) {
+                if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED || closed) return CLOSED;
+                if (System.nanoTime() - deadline > 0) return PEER_LOST;   // not connected or back-pressured too long
+                idle.idle();
+            }
+            idle.reset();
+        }
+        return OK;
+    }
+
+    private ControlledFragmentHandler.Action onMessage(DirectBuffer buf, int offset, int length, Header header) {
+        int type = buf.getInt(offset), msgStep = buf.getInt(offset + 4);
+        if (type != wantType) {
+            // On IPC every follower sees the others' logits, which are for the leader only.
+            if (type == LOGITS && rank != 0) return ControlledFragmentHandler.Action.CONTINUE;
+            got = true;
+            gotStatus = type == STOP && wantType == STEP ? STOPPED : PROTOCOL;
+            return ControlledFragmentHandler.Action.BREAK;
+        }
+        got = true;
+        gotStatus = OK;
+        int at = offset + HEADER;
+        switch (type) {
+            case STEP:
+                step = msgStep;
+                gotStatus = readStep(buf, at);
+                break;
+            case PARTIAL:
+                if (msgStep != step || length != HEADER + 4 * columns) {
+                    gotStatus = PROTOCOL;
+                    break;
+                }
+                float[] t = target;
+                if (add) {
+                    for (int i = 0; i < columns; i++, at += 4) t[i] += buf.getFloat(at);
+                } else {
+                    for (int i = 0; i < columns; i++, at += 4) t[i] = buf.getFloat(at);
+                }
+                break;
+            case LOGITS:
+                if (msgStep != step || length != HEADER + 4 * rows * columns) {
+                    gotStatus = PROTOCOL;
+                    break;
+                }
+                for (int r = 0; r < rows; r++) {
+                    int base = r * vocab + columnStart;
+                    for (int i = 0; i < columns; i++, at += 4) target[base + i] = buf.getFloat(at);
+                }
+                break;
+            default:
+                gotStatus = PROTOCOL;
+        }
+        return ControlledFragmentHandler.Action.BREAK;
+    }
+
+    private int readStep(DirectBuffer buf, int at) {
+        int ops = buf.getInt(at);
+        at += 4;
+        for (int i = 0; i < ops; i += 3, at += 12) {
+            if (!stepKv.replay(buf.getInt(at), buf.getInt(at + 4), buf.getInt(at + 8))) return PROTOCOL;
+        }
+        int size = buf.getInt(at);
+        at += 4;
+        Batch b = stepBatch;
+        b.clear();
+        if (size > b.capacity()) return PROTOCOL;
+        for (int t = 0; t < size; t++, at += 16) {
+            b.add(buf.getInt(at), buf.getInt(at + 4), buf.getInt(at + 8), buf.getInt(at + 12) != 0);
+        }
+        return OK;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        for (Publication p : publications) if (p != null) p.close();
+        for (Subscription s : subscriptions) if (s != null) s.close();
+    }
+}

@@ -1,0 +1,112 @@
+package dev.troupe.engine.tp;
+
+import dev.troupe.engine.EngineOptions;
+import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.gguf.GgufFile;
+import dev.troupe.engine.model.LlamaConfig;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A model split over N slices in this process, talking over Aeron IPC: the leader is an ordinary
+ * {@link LlamaModel} to whoever steps it; each follower runs on its own {@link TensorFollowerAgent} thread.
+ * The process's threads are shared out between the slices.
+ */
+public final class LocalTensorGroup implements AutoCloseable {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(LocalTensorGroup.class);
+    private final List<LlamaModel> slices = new ArrayList<>();
+    private final List<AeronTensorExchange> exchanges = new ArrayList<>();
+    private final List<AgentRunner> followers = new ArrayList<>();
+
+    private LocalTensorGroup() {}
+
+    /**
+     * Loads {@code ranks} slices of the model over {@code transport}, on streams streamBase ..
+     * streamBase + ranks - 1 (distinct per group in a process).
+     */
+    public static LocalTensorGroup load(Path model, EngineOptions options, int ranks, TensorTransport transport, int streamBase,
+                                        long peerTimeoutNs) throws IOException {
+        LocalTensorGroup g = new LocalTensorGroup();
+        try {
+            LlamaConfig c;
+            try (GgufFile f = GgufFile.open(model)) {
+                c = LlamaConfig.from(f);
+            }
+            int maxFloats = maxMessageFloats(c, options);
+            for (int r = 0; r < ranks; r++) {
+                g.exchanges.add(new AeronTensorExchange(transport.aeron(), AeronTensorExchange.Channels.ipc(), r, ranks, streamBase,
+                        maxFloats, idle(), peerTimeoutNs));
+            }
+            for (AeronTensorExchange e : g.exchanges) {
+                if (!e.awaitConnected(peerTimeoutNs)) throw new IOException("slice " + e.rank() + " of the group did not connect over Aeron IPC");
+            }
+            EngineOptions each = options.withThreads(Math.max(1, options.effectiveThreads() / ranks));
+            for (int r = 0; r < ranks; r++) {
+                GgufFile f = GgufFile.open(model);
+                try {
+                    g.slices.add(new LlamaModel(f, each, r, ranks, g.exchanges.get(r)));
+                } catch (IOException | RuntimeException e) {
+                    f.close();
+                    throw e;
+                }
+            }
+            for (int r = 1; r < ranks; r++) {
+                AgentRunner runner = new AgentRunner(idle(), LocalTensorGroup::onFollowerError, null,
+                        new TensorFollowerAgent(g.slices.get(r), g.exchanges.get(r)));
+                AgentRunner.startOnThread(runner);
+                g.followers.add(runner);
+            }
+            return g;
+        } catch (IOException | RuntimeException e) {
+            g.close();
+            throw e;
+        }
+    }
+
+    private static void onFollowerError(Throwable e) {
+        if (!(e instanceof org.agrona.concurrent.AgentTerminationException)) log.error("tensor-parallel follower failed", e);
+    }
+
+    /** The most floats one exchange message carries: a [T][dim] partial sum, [R][vocab] logits, or a step. */
+    public static int maxMessageFloats(LlamaConfig c, EngineOptions o) {
+        int rows = Math.min(o.maxBatchTokens(), Math.max(o.maxSequences(), 1));
+        long step = 2 + 4L * o.maxBatchTokens() + 3L * 8 * o.maxSequences();   // tokens and a step's block-table changes
+        return (int) Math.max(Math.max((long) o.maxBatchTokens() * c.dim(), (long) rows * c.vocab()), step);
+    }
+
+    static IdleStrategy idle() {
+        return new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100));
+    }
+
+    /** Ends follower {@code rank} as a lost slice would end: its loop stops and its streams close. */
+    void killFollower(int rank) {
+        exchanges.get(rank).close();
+        followers.get(rank - 1).close();
+    }
+
+    /** The slice to step (rank 0). */
+    public LlamaModel leader() { return slices.get(0); }
+
+    public List<LlamaModel> slices() { return List.copyOf(slices); }
+
+    @Override
+    public void close() {
+        for (int r = 0; r < slices.size(); r++) {
+            try {
+                slices.get(r).close();   // the leader's close stops the followers
+            } catch (IOException e) {
+                // the mapped file is released either way
+            }
+            if (r == 0) followers.forEach(AgentRunner::close);
+        }
+        if (slices.isEmpty()) followers.forEach(AgentRunner::close);
+        exchanges.forEach(AeronTensorExchange::close);
+    }
+}

@@ -1,0 +1,50 @@
+package dev.troupe.engine.tp;
+
+import dev.troupe.engine.Batch;
+import dev.troupe.engine.LlamaModel;
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentTerminationException;
+
+/**
+ * A follower slice's loop: takes each step its leader sends and runs it on its share of the model (the
+ * exchanges inside the step happen in {@link LlamaModel#forward}). Ends when the leader stops the group,
+ * the leader is lost, or a step's exchange fails.
+ */
+public final class TensorFollowerAgent implements Agent {
+    private final LlamaModel model;
+    private final TensorExchange exchange;
+    private final Batch batch;
+    private volatile int endStatus = TensorExchange.OK;
+
+    public TensorFollowerAgent(LlamaModel model, TensorExchange exchange) {
+        this.model = model;
+        this.exchange = exchange;
+        this.batch = new Batch(model.maxBatchTokens());
+    }
+
+    @Override
+    public int doWork() {
+        int status = exchange.pollStep(batch, model.kvCache());
+        if (status == TensorExchange.NOTHING) return 0;
+        if (status != TensorExchange.OK) return end(status);
+        try {
+            model.forward(batch);
+        } catch (TensorGroupLostException e) {
+            return end(e.status());
+        }
+        return 1;
+    }
+
+    private int end(int status) {
+        endStatus = status;
+        throw new AgentTerminationException(TensorExchange.describe(status));
+    }
+
+    /** Why the loop ended: {@link TensorExchange#STOPPED} when the leader ended it; OK while it runs. */
+    public int endStatus() { return endStatus; }
+
+    @Override
+    public String roleName() {
+        return "troupe-tp-follower-" + exchange.rank();
+    }
+}

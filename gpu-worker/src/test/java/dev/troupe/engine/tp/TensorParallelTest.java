@@ -1,0 +1,168 @@
+package dev.troupe.engine.tp;
+
+import dev.troupe.engine.Batch;
+import dev.troupe.engine.EngineOptions;
+import dev.troupe.engine.Generator;
+import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.TestModels;
+import dev.troupe.engine.kv.PagedKvCache;
+import dev.troupe.engine.sampling.SamplingParams;
+import dev.troupe.engine.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Models split over slices in one process, exchanging over Aeron IPC, compute what the whole model does. */
+class TensorParallelTest {
+    private static TensorTransport transport;
+    private static int nextStream = 1000;
+    private static final long TIMEOUT = TimeUnit.SECONDS.toNanos(10);
+
+    @BeforeAll
+    static void start() throws Exception {
+        transport = TensorTransport.start(Files.createTempDirectory("troupe-tp-test"), TimeUnit.SECONDS.toNanos(2));
+    }
+
+    @AfterAll
+    static void stop() {
+        if (transport != null) transport.close();
+    }
+
+    private static EngineOptions options() {
+        return EngineOptions.defaults().withThreads(2).withMaxSequences(8).withKvCacheTokens(0).withMaxBatchTokens(64);
+    }
+
+    private static LocalTensorGroup group(Path model, int ranks) throws Exception {
+        LocalTensorGroup g = LocalTensorGroup.load(model, options(), ranks, transport, nextStream, TIMEOUT);
+        nextStream += 16;
+        return g;
+    }
+
+    @Test
+    void splitStoriesModelGivesTheReferenceGreedyCompletions() throws Exception {
+        Path model = TestModels.require(TestModels.STORIES);
+        List<TestModels.Reference> refs = TestModels.references(TestModels.require("stories260K-greedy.jsonl"));
+        assertEquals(4, refs.size());
+        for (int ranks : new int[] {2, 4}) {
+            try (LocalTensorGroup g = group(model, ranks)) {
+                Generator gen = new Generator(g.leader(), Tokenizer.fromGguf(g.leader().file()));
+                for (TestModels.Reference ref : refs) {
+                    Generator.Result r = gen.generate(ref.prompt(), SamplingParams.greedy(ref.maxTokens()), null);
+                    assertEquals(ref.completion(), r.text(), ranks + " slices, prompt " + ref.prompt());
+                }
+            }
+        }
+    }
+
+    @Test
+    void eachSliceHoldsItsShareOfTheWeightsAndCache() throws Exception {
+        Path model = TestModels.require(TestModels.RANDOM_F32);
+        long whole;
+        int wholeKvBlocks;
+        try (LlamaModel m = LlamaModel.load(model, options())) {
+            whole = m.weightBytes();
+            wholeKvBlocks = m.kvCache().totalBlocks();
+        }
+        try (LocalTensorGroup g = group(model, 2)) {
+            for (LlamaModel slice : g.slices()) {
+                double share = (double) slice.weightBytes() / whole;
+                assertTrue(share > 0.45 && share < 0.55, "slice " + slice.shard().rank() + " holds " + share + " of the weights");
+                assertEquals(wholeKvBlocks, slice.kvCache().totalBlocks());
+                assertEquals(slice.config().kvHeads() / 2, slice.shard().kvHeads());
+            }
+        }
+    }
+
+    /** Prompts of several sequences batched into one step, then batched decode steps; logits rows of each. */
+    @Test
+    void splitRandomModelLogitsAgreeWithTheWholeModel() throws Exception {
+        Path model = TestModels.require(TestModels.RANDOM_F32);
+        List<float[]> whole;
+        try (LlamaModel m = LlamaModel.load(model, options())) {
+            whole = steps(m);
+        }
+        for (int ranks : new int[] {2, 3}) {
+            try (LocalTensorGroup g = group(model, ranks)) {
+                List<float[]> split = steps(g.leader());
+                assertEquals(whole.size(), split.size());
+                for (int s = 0; s < whole.size(); s++) {
+                    float[] a = whole.get(s), b = split.get(s);
+                    float scale = 0;
+                    for (float f : a) scale = Math.max(scale, Math.abs(f));
+                    for (int i = 0; i < a.length; i++) {
+                        assertEquals(a[i], b[i], 1e-4f * scale, ranks + " slices, step " + s + ", logit " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    private static List<float[]> steps(LlamaModel m) {
+        PagedKvCache kv = m.kvCache();
+        int vocab = m.vocabSize();
+        int[] seqs = new int[3];
+        int[] lengths = {5, 17, 9};
+        for (int i = 0; i < 3; i++) {
+            seqs[i] = kv.open();
+            assertTrue(kv.reserve(seqs[i], lengths[i] + 6));
+        }
+        List<float[]> out = new ArrayList<>();
+        Batch b = new Batch(m.maxBatchTokens());
+        for (int i = 0; i < 3; i++) {
+            int[] prompt = new int[lengths[i]];
+            for (int p = 0; p < prompt.length; p++) prompt[p] = (p * 131 + i * 17 + 1) % vocab;
+            b.addChunk(seqs[i], prompt, 0, prompt.length, 0, true);
+        }
+        m.forward(b);
+        out.add(java.util.Arrays.copyOf(m.logits(), 3 * vocab));
+        for (int step = 0; step < 5; step++) {
+            b.clear();
+            for (int i = 0; i < 3; i++) b.add(seqs[i], (step * 7 + i * 3) % vocab, lengths[i] + step, true);
+            m.forward(b);
+            out.add(java.util.Arrays.copyOf(m.logits(), 3 * vocab));
+        }
+        kv.release(seqs[1]);   // a release travels to the followers with the next step
+        b.clear();
+        b.add(seqs[0], 11, lengths[0] + 5, true);
+        m.forward(b);
+        out.add(java.util.Arrays.copyOf(m.logits(), vocab));
+        kv.release(seqs[0]);
+        kv.release(seqs[2]);
+        return out;
+    }
+
+    @Test
+    void aSplitThatCutsKeyValueHeadsIsRefusedWithTheNumbers() throws Exception {
+        Path model = TestModels.require(TestModels.STORIES);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> group(model, 3).close());
+        assertTrue(e.getMessage().contains("4 key/value heads") && e.getMessage().contains("3 ways"), e.getMessage());
+    }
+
+    @Test
+    void aLostFollowerEndsTheLeadersStepWithAStatusNotAHang() throws Exception {
+        Path model = TestModels.require(TestModels.STORIES);
+        LocalTensorGroup g = LocalTensorGroup.load(model, options(), 2, transport, nextStream, TimeUnit.SECONDS.toNanos(2));
+        nextStream += 16;
+        try {
+            LlamaModel leader = g.leader();
+            Generator gen = new Generator(leader, Tokenizer.fromGguf(leader.file()));
+            assertFalse(gen.generate("Once upon a time", SamplingParams.greedy(4), null).text().isEmpty());
+            g.killFollower(1);
+            long t0 = System.nanoTime();
+            TensorGroupLostException lost = assertThrows(TensorGroupLostException.class,
+                    () -> gen.generate("Once upon a time", SamplingParams.greedy(4), null));
+            assertEquals(TensorExchange.PEER_LOST, lost.status());
+            assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(6), "the loss was noticed within the peer timeout");
+        } finally {
+            g.close();
+        }
+    }
+}
