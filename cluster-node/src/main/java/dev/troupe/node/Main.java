@@ -3,6 +3,7 @@ package dev.troupe.node;
 import dev.troupe.engine.EngineOptions;
 import dev.troupe.engine.Generator;
 import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.tp.TensorParallelEngine;
 import dev.troupe.engine.bench.EngineBench;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.engine.tokenizer.Tokenizer;
@@ -25,6 +26,7 @@ public final class Main {
             "  inspect FILE  what a GGUF model holds and whether Troupe can serve it (exit 0 servable, 1 not)",
             "  bench engine  measure engine throughput (JSON lines)",
             "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
+            "  bench tp      tensor-parallel exchange latency (Aeron IPC, UDP, plain TCP) and split vs whole decode speed (JSON lines)",
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
             "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
             "  bench rollout   deploy, canary, promote and rollbacks under load: failed requests, rollback time (JSON lines)",
@@ -47,6 +49,10 @@ public final class Main {
             "  --stop TEXT         stop before this text (may repeat, up to 4)",
             "  --threads T         CPU threads (default: all cores)",
             "  --backend B         auto | vector | scalar (default auto)",
+            "  --tensor-parallel N split the model over N slices in this process, exchanging over Aeron IPC",
+            "                      (default 1; N must divide the key/value heads); prints the same completion",
+            "",
+            "example: bin/troupe generate --model ../shared/models/stories260K-f32.gguf --prompt 'Once upon a time' --temperature 0",
             "");
 
     static final String BENCH_USAGE = String.join("\n",
@@ -100,6 +106,9 @@ public final class Main {
                     if (argv.length > 1 && argv[1].equals("rollout")) return RolloutBench.run(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("matmul")) {
                         return dev.troupe.engine.bench.MatmulBench.run(java.util.Arrays.copyOfRange(argv, 2, argv.length), out, err);
+                    }
+                    if (argv.length > 1 && argv[1].equals("tp")) {
+                        return dev.troupe.engine.bench.TensorParallelBench.run(java.util.Arrays.copyOfRange(argv, 2, argv.length), out, err);
                     }
                     err.print(BENCH_USAGE);
                     return 2;
@@ -156,7 +165,7 @@ public final class Main {
         java.util.List<String> stops = new java.util.ArrayList<>();
         for (int i = 1; i + 1 < argv.length; i++) if (argv[i].equals("--stop")) stops.add(argv[i + 1]);
         Args args = new Args(argv, 1, Set.of("model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "min-p",
-                "repeat-penalty", "seed", "stop", "threads", "backend"), Set.of());
+                "repeat-penalty", "seed", "stop", "threads", "backend", "tensor-parallel"), Set.of());
         Path model = modelFile(args);
         String prompt = args.required("prompt");
         SamplingParams.Builder p = SamplingParams.builder()
@@ -179,7 +188,16 @@ public final class Main {
                 .withBackend(args.string("backend", "auto"))
                 .withMaxSequences(1)
                 .withKvCacheTokens(0);
-        try (LlamaModel m = LlamaModel.load(model, options)) {
+        int slices = args.integer("tensor-parallel", 1);
+        if (slices < 1) throw new Args.UsageException("--tensor-parallel must be at least 1, got " + slices);
+        TensorParallelEngine engine;
+        try {
+            engine = TensorParallelEngine.load(model, options, slices);
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException(e.getMessage());
+        }
+        try (engine) {
+            LlamaModel m = engine.model();
             Tokenizer tokenizer = Tokenizer.fromGguf(m.file());
             Generator g = new Generator(m, tokenizer);
             Generator.Result r = g.generate(prompt, params, piece -> {

@@ -41,6 +41,23 @@ class GenerateCommandIT {
     }
 
     @Test
+    void aModelSplitOverSlicesPrintsTheSameCompletion() throws Exception {
+        Path model = TroupeCli.sharedModel("stories260K-f32.gguf");
+        Path refs = TroupeCli.sharedModel("stories260K-greedy.jsonl");
+        Assumptions.assumeTrue(Files.isRegularFile(model) && Files.isRegularFile(refs), "../shared/models not found beside the repository");
+        JsonNode ref = JSON.readTree(Files.readAllLines(refs).get(1));
+        for (String slices : new String[] {"2", "4"}) {
+            TroupeCli.Run r = TroupeCli.run(120, "generate", "--model", model.toString(), "--prompt", ref.get("prompt").asText(),
+                    "--max-tokens", ref.get("max_tokens").asText(), "--temperature", "0", "--threads", "2", "--tensor-parallel", slices);
+            assertEquals(0, r.exitCode(), r.stderr());
+            assertEquals(ref.get("completion").asText() + "\n", r.stdout(), slices + " slices");
+        }
+        TroupeCli.Run three = TroupeCli.run(60, "generate", "--model", model.toString(), "--prompt", "x", "--tensor-parallel", "3");
+        assertEquals(2, three.exitCode(), three.stderr());
+        assertTrue(three.stderr().contains("4 key/value heads"), three.stderr());
+    }
+
+    @Test
     void seededSamplingRepeatsAndBadInputIsAUsageError() throws Exception {
         Path model = TroupeCli.sharedModel("stories260K-f32.gguf");
         Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");

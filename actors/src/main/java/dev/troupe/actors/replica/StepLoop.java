@@ -4,6 +4,7 @@ import dev.troupe.actors.replica.GenerationEvent.FailureKind;
 import dev.troupe.actors.replica.GenerationEvent.FinishReason;
 import dev.troupe.engine.Batch;
 import dev.troupe.engine.LlamaModel;
+import dev.troupe.engine.tp.TensorGroupLostException;
 import dev.troupe.engine.kv.PagedKvCache;
 import dev.troupe.engine.sampling.Logprobs;
 import dev.troupe.engine.sampling.Sampler;
@@ -436,6 +437,12 @@ public final class StepLoop implements AutoCloseable {
         }
         try {
             model.forward(batch);
+        } catch (TensorGroupLostException e) {
+            // A group without one of its slices cannot step again: its requests go on elsewhere, and the loop ends.
+            log.error("the replica's tensor-parallel group failed ({}); its {} requests are lost here", e.getMessage(), live.size());
+            failAll(FailureKind.REPLICA_LOST, "the replica's tensor-parallel group lost a slice");
+            closed = true;
+            return true;
         } catch (RuntimeException e) {
             log.error("engine step of {} tokens failed; failing its {} requests", batch.size(), plan.size(), e);
             for (int i = 0; i < plan.size(); i++) {

@@ -39,6 +39,7 @@ public final class AeronTensorExchange implements TensorExchange {
     private final int maxMessage;
     private final float[] own;                           // this slice's partial while the peers' are added
     private int step;                                    // the leader's step number, on every message
+    private long exchangeNanos;                          // time inside all-reduces and the logits gather
     private volatile boolean closed;
 
     // What the handler is waiting for, and what it found.
@@ -180,6 +181,16 @@ public final class AeronTensorExchange implements TensorExchange {
 
     @Override
     public int allReduceSum(float[] buf, int len) {
+        long t0 = System.nanoTime();
+        int status = allReduce(buf, len);
+        exchangeNanos += System.nanoTime() - t0;
+        return status;
+    }
+
+    /** Nanoseconds this slice has spent in all-reduces and logits gathers, waiting for peers included. */
+    public long exchangeNanos() { return exchangeNanos; }
+
+    private int allReduce(float[] buf, int len) {
         int status = sendFloats(PARTIAL, buf, len, -1);
         if (status != OK) return status;
         if (rank != 0) System.arraycopy(buf, 0, own, 0, len);
@@ -200,6 +211,13 @@ public final class AeronTensorExchange implements TensorExchange {
 
     @Override
     public int gatherLogits(float[] logits, int rows, int vocab, int[] vocabStart, float[] part) {
+        long t0 = System.nanoTime();
+        int status = gather(logits, rows, vocab, vocabStart, part);
+        exchangeNanos += System.nanoTime() - t0;
+        return status;
+    }
+
+    private int gather(float[] logits, int rows, int vocab, int[] vocabStart, float[] part) {
         if (rank != 0) return sendFloats(LOGITS, part, rows * (vocabStart[rank + 1] - vocabStart[rank]), 0);
         for (int j = 1; j < ranks; j++) {
             begin(LOGITS);

@@ -33,6 +33,13 @@ public final class LocalTensorGroup implements AutoCloseable {
      */
     public static LocalTensorGroup load(Path model, EngineOptions options, int ranks, TensorTransport transport, int streamBase,
                                         long peerTimeoutNs) throws IOException {
+        return load(model, options, ranks, transport, streamBase, peerTimeoutNs, rank -> AeronTensorExchange.Channels.ipc());
+    }
+
+    /** As above, with each slice's channels chosen by rank (UDP on loopback, to measure or test that path). */
+    public static LocalTensorGroup load(Path model, EngineOptions options, int ranks, TensorTransport transport, int streamBase,
+                                        long peerTimeoutNs, java.util.function.IntFunction<AeronTensorExchange.Channels> channels)
+            throws IOException {
         LocalTensorGroup g = new LocalTensorGroup();
         try {
             LlamaConfig c;
@@ -41,11 +48,11 @@ public final class LocalTensorGroup implements AutoCloseable {
             }
             int maxFloats = maxMessageFloats(c, options);
             for (int r = 0; r < ranks; r++) {
-                g.exchanges.add(new AeronTensorExchange(transport.aeron(), AeronTensorExchange.Channels.ipc(), r, ranks, streamBase,
+                g.exchanges.add(new AeronTensorExchange(transport.aeron(), channels.apply(r), r, ranks, streamBase,
                         maxFloats, idle(), peerTimeoutNs));
             }
             for (AeronTensorExchange e : g.exchanges) {
-                if (!e.awaitConnected(peerTimeoutNs)) throw new IOException("slice " + e.rank() + " of the group did not connect over Aeron IPC");
+                if (!e.awaitConnected(peerTimeoutNs)) throw new IOException("slice " + e.rank() + " of the group did not connect over Aeron");
             }
             EngineOptions each = options.withThreads(Math.max(1, options.effectiveThreads() / ranks));
             for (int r = 0; r < ranks; r++) {
@@ -85,8 +92,8 @@ public final class LocalTensorGroup implements AutoCloseable {
         return new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100));
     }
 
-    /** Ends follower {@code rank} as a lost slice would end: its loop stops and its streams close. */
-    void killFollower(int rank) {
+    /** Ends follower {@code rank} as a lost slice would end (a failure drill): its loop stops and its streams close. */
+    public void killFollower(int rank) {
         exchanges.get(rank).close();
         followers.get(rank - 1).close();
     }
@@ -95,6 +102,9 @@ public final class LocalTensorGroup implements AutoCloseable {
     public LlamaModel leader() { return slices.get(0); }
 
     public List<LlamaModel> slices() { return List.copyOf(slices); }
+
+    /** Slice {@code rank}'s exchange. */
+    public AeronTensorExchange exchange(int rank) { return exchanges.get(rank); }
 
     @Override
     public void close() {

@@ -63,6 +63,24 @@ class TensorParallelTest {
     }
 
     @Test
+    void slicesTalkingOverUdpGiveTheSameCompletions() throws Exception {
+        Path model = TestModels.require(TestModels.STORIES);
+        String[] endpoints = new String[2];
+        for (int r = 0; r < 2; r++) {
+            try (java.net.DatagramSocket s = new java.net.DatagramSocket(0, java.net.InetAddress.getLoopbackAddress())) {
+                endpoints[r] = "127.0.0.1:" + s.getLocalPort();
+            }
+        }
+        TestModels.Reference ref = TestModels.references(TestModels.require("stories260K-greedy.jsonl")).get(1);
+        try (LocalTensorGroup g = LocalTensorGroup.load(model, options(), 2, transport, nextStream, TIMEOUT,
+                rank -> AeronTensorExchange.Channels.udp(endpoints, rank))) {
+            nextStream += 16;
+            Generator gen = new Generator(g.leader(), Tokenizer.fromGguf(g.leader().file()));
+            assertEquals(ref.completion(), gen.generate(ref.prompt(), SamplingParams.greedy(ref.maxTokens()), null).text());
+        }
+    }
+
+    @Test
     void eachSliceHoldsItsShareOfTheWeightsAndCache() throws Exception {
         Path model = TestModels.require(TestModels.RANDOM_F32);
         long whole;

@@ -1,0 +1,64 @@
+package dev.troupe.actors.replica;
+
+import dev.troupe.engine.EngineOptions;
+import dev.troupe.engine.sampling.SamplingParams;
+import dev.troupe.engine.tokenizer.Tokenizer;
+import dev.troupe.engine.tp.LocalTensorGroup;
+import dev.troupe.engine.tp.TensorTransport;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** A step loop over the leader of a split model: continuous batching as usual, and a lost slice loses the replica. */
+class TensorParallelStepLoopTest {
+
+    @Test
+    void batchedReferencesThenALostSliceFailsRequestsAsReplicaLost() throws Exception {
+        List<TestModels.Reference> refs = TestModels.greedyReferences();
+        EngineOptions o = EngineOptions.defaults().withThreads(2).withKvCacheTokens(0).withMaxSequences(8);
+        try (TensorTransport transport = TensorTransport.start(Files.createTempDirectory("troupe-tp-loop"), TimeUnit.SECONDS.toNanos(2));
+             LocalTensorGroup group = LocalTensorGroup.load(TestModels.require(TestModels.STORIES), o, 2, transport, 10,
+                     TimeUnit.SECONDS.toNanos(2))) {
+            Tokenizer tokenizer = Tokenizer.fromGguf(group.leader().file());
+            StepLoop loop = new StepLoop(group.leader(), tokenizer, new StepLoop.Config(8, 64, 16, java.time.Duration.ofMillis(1)));
+            loop.start();
+            try {
+                List<RecordingSink> sinks = new ArrayList<>();
+                for (int i = 0; i < refs.size(); i++) {
+                    RecordingSink s = new RecordingSink("ref" + i);
+                    assertTrue(loop.submit(new GenerationRequest(s.id, tokenizer.encode(refs.get(i).prompt(), true),
+                            SamplingParams.greedy(refs.get(i).maxTokens()), 0), s));
+                    sinks.add(s);
+                }
+                for (int i = 0; i < refs.size(); i++) {
+                    sinks.get(i).finished();
+                    assertEquals(refs.get(i).completion(), sinks.get(i).text(), "reference " + i + ", batched on 2 slices");
+                    sinks.get(i).assertWellFormed();
+                }
+
+                group.killFollower(1);
+                RecordingSink lost = new RecordingSink("lost");
+                assertTrue(loop.submit(new GenerationRequest(lost.id, tokenizer.encode("Once upon a time", true), SamplingParams.greedy(20), 0), lost));
+                GenerationEvent end = lost.terminal.get(20, TimeUnit.SECONDS);
+                assertInstanceOf(GenerationEvent.Failed.class, end);
+                assertEquals(GenerationEvent.FailureKind.REPLICA_LOST, ((GenerationEvent.Failed) end).kind());
+                lost.assertWellFormed();
+                RecordingSink after = new RecordingSink("after");
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                while (loop.submit(new GenerationRequest(after.id, new int[] {1, 2}, SamplingParams.greedy(2), 0), after)) {
+                    assertTrue(System.nanoTime() < until, "the loop stops taking requests once its group is lost");
+                    after.terminal.get(5, TimeUnit.SECONDS);
+                    after = new RecordingSink("after");
+                    Thread.sleep(50);
+                }
+            } finally {
+                loop.close();
+            }
+        }
+    }
+}
