@@ -107,4 +107,67 @@ class PlacementPlannerTest {
             assertNotEquals(p.place().get(new ReplicaKey("m", v, 0)).node(), p.place().get(new ReplicaKey("m", v, 1)).node(), v + " spread");
         }
     }
+
+    // ---------------------------------------------------------------- tensor-parallel groups
+
+    private static Want split(String version, int index, Map<Integer, Long> bytesBySlices) {
+        return new Want(new ReplicaKey("m", version, index), bytesBySlices);
+    }
+
+    @Test
+    void aGroupPrefersSlicesOfOneNodeAndLeadsFromTheFirst() {
+        List<Slice> slices = List.of(new Slice("a/0", "a", 4 * GB), new Slice("b/0", "b", 4 * GB), new Slice("b/1", "b", 4 * GB),
+                new Slice("c/0", "c", 4 * GB));
+        Plan p = PlacementPlanner.plan(slices, ABC, List.of(split("v1", 0, Map.of(2, 3 * GB))), Map.of());
+        Assignment a = p.place().get(new ReplicaKey("m", "v1", 0));
+        assertEquals("b", a.node());
+        assertEquals(2, a.slices());
+        assertEquals(List.of(new PlacementPlanner.GroupSlice("b/1", "b")), a.followers());
+        assertEquals(3 * GB, a.memoryBytes(), "the share each slice holds");
+    }
+
+    @Test
+    void withoutRoomOnOneNodeAGroupSpansTheFewestNodes() {
+        Plan p = PlacementPlanner.plan(THREE, ABC, List.of(split("v1", 0, Map.of(2, 5 * GB))), Map.of());
+        Assignment a = p.place().get(new ReplicaKey("m", "v1", 0));
+        assertEquals(2, a.slices());
+        assertNotEquals(a.node(), a.followers().get(0).node(), "two nodes, one slice each");
+        // A second group of the same version takes the third node and... finds no fourth slice: unplaceable, with the numbers.
+        Plan second = PlacementPlanner.plan(THREE, ABC, List.of(split("v1", 0, Map.of(2, 5 * GB)), split("v1", 1, Map.of(2, 5 * GB))),
+                apply(Map.of(), p));
+        assertEquals("needs 5120 MiB on each of 2 slices (1 have it); the largest free slice on a node without m@v1 has 8192 MiB",
+                second.unplaceable().get(new ReplicaKey("m", "v1", 1)));
+    }
+
+    @Test
+    void automaticSplitTakesTheFewestSlicesThatFit() {
+        Map<Integer, Long> options = Map.of(1, 12 * GB, 2, 6 * GB, 4, 3 * GB);
+        Plan p = PlacementPlanner.plan(THREE, ABC, List.of(split("v1", 0, options)), Map.of());
+        assertEquals(2, p.place().get(new ReplicaKey("m", "v1", 0)).slices(), "whole does not fit 8 GB slices; halves do");
+        Plan roomy = PlacementPlanner.plan(List.of(new Slice("a/0", "a", 16 * GB)), ABC, List.of(split("v1", 0, options)), Map.of());
+        assertEquals(1, roomy.place().get(new ReplicaKey("m", "v1", 0)).slices());
+        Plan nowhere = PlacementPlanner.plan(THREE, ABC, List.of(split("v1", 0, Map.of(1, 40 * GB, 2, 20 * GB))), Map.of());
+        assertEquals("needs 40960 MiB on one slice, or 20480 MiB on each of 2 slices (0 have it); the largest free slice on a node without m@v1 has 8192 MiB",
+                nowhere.unplaceable().get(new ReplicaKey("m", "v1", 0)));
+    }
+
+    @Test
+    void aGroupLosingAnyNodeIsReleasedAndPlacedAgainOnTheSurvivors() {
+        List<Slice> slices = List.of(new Slice("a/0", "a", 8 * GB), new Slice("b/0", "b", 8 * GB), new Slice("c/0", "c", 8 * GB),
+                new Slice("c/1", "c", 8 * GB));
+        Map<ReplicaKey, Assignment> current = Map.of(new ReplicaKey("m", "v1", 0),
+                new Assignment("a/0", "a", 5 * GB, List.of(new PlacementPlanner.GroupSlice("b/0", "b"))));
+        List<Slice> withoutB = List.of(slices.get(0), slices.get(2), slices.get(3));
+        Plan p = PlacementPlanner.plan(withoutB, Set.of("a", "c"), List.of(split("v1", 0, Map.of(2, 5 * GB))), current);
+        assertEquals("node b left the cluster", p.release().get(new ReplicaKey("m", "v1", 0)));
+        Assignment again = p.place().get(new ReplicaKey("m", "v1", 0));
+        assertEquals("c", again.node());
+        assertEquals("c", again.followers().get(0).node());
+        // Kept while every node of the group is there; a new split asked for releases it.
+        Map<ReplicaKey, Assignment> now = apply(current, p);
+        assertTrue(PlacementPlanner.plan(withoutB, Set.of("a", "c"), List.of(split("v1", 0, Map.of(2, 5 * GB))), now).isEmpty());
+        Plan resplit = PlacementPlanner.plan(withoutB, Set.of("a", "c"), List.of(split("v1", 0, Map.of(1, 7 * GB))), now);
+        assertEquals("its deployment wants another split than 2 slices", resplit.release().get(new ReplicaKey("m", "v1", 0)));
+        assertEquals(1, resplit.place().get(new ReplicaKey("m", "v1", 0)).slices());
+    }
 }

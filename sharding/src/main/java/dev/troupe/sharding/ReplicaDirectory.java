@@ -65,6 +65,12 @@ public final class ReplicaDirectory {
         return out;
     }
 
+    /** The tensor-parallel UDP endpoint a node announces, or null when it announces none (or is not heard of). */
+    public String tensorEndpoint(String node) {
+        Heard h = byNode.get(node);
+        return h == null || h.announcement().tensorEndpoint().isEmpty() ? null : h.announcement().tensorEndpoint();
+    }
+
     /** Every announced slice, in id order. */
     public List<SliceInfo> slices() {
         List<SliceInfo> out = new ArrayList<>();

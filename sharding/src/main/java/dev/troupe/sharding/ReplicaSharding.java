@@ -108,6 +108,13 @@ public final class ReplicaSharding {
     private volatile String httpBase = "";
     private volatile java.util.function.Supplier<java.util.List<String>> files = java.util.List::of;
 
+    private volatile String tensorEndpoint = "";
+
+    /** From now on this node announces the UDP endpoint ("host:port") its tensor-parallel slices receive on. */
+    public void announceTensorEndpoint(String endpoint) {
+        this.tensorEndpoint = endpoint;
+    }
+
     /** From now on this node also announces its HTTP API and the model files it can give to peers. */
     public void announceFiles(String httpBase, java.util.function.Supplier<java.util.List<String>> files) {
         this.httpBase = httpBase;
@@ -117,7 +124,7 @@ public final class ReplicaSharding {
     private NodeAnnouncement announcement() {
         java.util.List<ReplicaStatus> replicas = new java.util.ArrayList<>();
         for (LocalReplica r : locals.values()) replicas.add(r.status(self));
-        return new NodeAnnouncement(self, slices.get(), replicas, httpBase, java.util.List.copyOf(files.get()));
+        return new NodeAnnouncement(self, slices.get(), replicas, httpBase, java.util.List.copyOf(files.get()), tensorEndpoint);
     }
 
     /** The name of a model version's replica on a node. */

@@ -166,7 +166,7 @@ public final class Placement extends EventSourcedBehaviorWithEnforcedReplies<Pla
         // A model not heard from since this incarnation started keeps what it has (after a restart its
         // nodes report again within seconds; releasing meanwhile would unload every replica).
         for (Placed p : s.placed()) {
-            if (!demand.containsKey(p.key().model())) wants.add(new Want(p.key(), p.assignment().memoryBytes()));
+            if (!demand.containsKey(p.key().model())) wants.add(new Want(p.key(), Map.of(p.assignment().slices(), p.assignment().memoryBytes())));
         }
         Cluster c = cluster.get();
         PlacementPlanner.Plan plan = PlacementPlanner.plan(c.slices(), c.members(), wants, s.asMap());
@@ -185,7 +185,8 @@ public final class Placement extends EventSourcedBehaviorWithEnforcedReplies<Pla
         plan.place().forEach((k, a) -> events.add(new ReplicaPlaced(now, k, a)));
         return Effect().persist(events).thenRun(after -> {
             plan.release().forEach((k, reason) -> log.info("placement: released {} from {} ({})", text(k), s.asMap().get(k).slice(), reason));
-            plan.place().forEach((k, a) -> log.info("placement: {} on slice {}", text(k), a.slice()));
+            plan.place().forEach((k, a) -> log.info("placement: {} on slice {}{}", text(k), a.slice(),
+                    a.followers().isEmpty() ? "" : " leading a group with " + a.followers()));
             topic.tell(Topic.publish(current(after)));
         }).thenNoReply();
     }

@@ -17,9 +17,9 @@ import java.io.PrintStream;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -76,7 +76,7 @@ public final class TensorParallelBench {
                 int stream = 100;
                 for (int tokens : new int[] {1, 8}) {
                     int floats = tokens * dim;
-                    out.println(exchangeLine("aeron-ipc", floats, aeronAllReduce(transport, rank -> AeronTensorExchange.Channels.ipc(), stream, floats, reps)));
+                    out.println(exchangeLine("aeron-ipc", floats, aeronAllReduce(transport, rank -> AeronTensorExchange.Channels.ipc(2), stream, floats, reps)));
                     stream += 4;
                     String[] endpoints = {"127.0.0.1:" + freeUdpPort(), "127.0.0.1:" + freeUdpPort()};
                     out.println(exchangeLine("aeron-udp", floats, aeronAllReduce(transport, rank -> AeronTensorExchange.Channels.udp(endpoints, rank), stream, floats, reps)));
@@ -86,14 +86,11 @@ public final class TensorParallelBench {
                 EngineOptions options = EngineOptions.defaults().withThreads(threads).withMaxSequences(8).withMaxBatchTokens(128).withKvCacheTokens(0);
                 for (int batch : new int[] {1, 8}) {
                     try (LlamaModel whole = LlamaModel.load(model, options)) {
-                        out.println(decodeLine(1, batch, decode(whole, batch, steps), 0));
+                        out.println(decodeLine(1, batch, decode(whole, batch, steps, () -> 0L)));
                     }
                     try (LocalTensorGroup g = LocalTensorGroup.load(model, options, slices, transport, stream, TimeUnit.SECONDS.toNanos(10))) {
                         stream += 16;
-                        long before = g.exchange(0).exchangeNanos();
-                        double[] r = decode(g.leader(), batch, steps);
-                        double share = (g.exchange(0).exchangeNanos() - before) / 1e9 / r[1];
-                        out.println(decodeLine(slices, batch, r, share));
+                        out.println(decodeLine(slices, batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos)));
                     }
                 }
             }
@@ -113,9 +110,9 @@ public final class TensorParallelBench {
                 transport, floats, nanos[nanos.length / 2] / 1e3, nanos[(int) (nanos.length * 0.99)] / 1e3);
     }
 
-    private static String decodeLine(int slices, int batch, double[] r, double exchangeShare) {
+    private static String decodeLine(int slices, int batch, double[] r) {
         return String.format(Locale.ROOT, "{\"bench\":\"decode\",\"slices\":%d,\"batch\":%d,\"tokens_per_s\":%.1f,\"exchange_share\":%.3f}",
-                slices, batch, r[0], exchangeShare);
+                slices, batch, r[0], r[1]);
     }
 
     /** Per-call times of rank 0's all-reduce with rank 1 running the same calls on another thread. */
@@ -149,9 +146,10 @@ public final class TensorParallelBench {
     /** The same all-reduce over a loopback TCP connection: write the partial, read the peer's, add. */
     private static long[] tcpAllReduce(int floats, int reps) throws IOException, InterruptedException {
         int warm = reps / 2;
-        try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
+            int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
             Thread peer = new Thread(() -> {
-                try (SocketChannel c = SocketChannel.open(new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort()))) {
+                try (SocketChannel c = SocketChannel.open(new InetSocketAddress(InetAddress.getLoopbackAddress(), port))) {
                     c.socket().setTcpNoDelay(true);
                     float[] buf = new float[floats];
                     TcpSide side = new TcpSide(c, floats);
@@ -161,7 +159,7 @@ public final class TensorParallelBench {
                 }
             }, "bench-tcp-peer");
             peer.start();
-            try (SocketChannel c = server.accept().getChannel()) {
+            try (SocketChannel c = server.accept()) {
                 c.socket().setTcpNoDelay(true);
                 TcpSide side = new TcpSide(c, floats);
                 float[] buf = new float[floats];
@@ -204,8 +202,11 @@ public final class TensorParallelBench {
         }
     }
 
-    /** Tokens/s and seconds of {@code steps} decode steps of {@code batch} sequences after a short prompt each. */
-    private static double[] decode(LlamaModel m, int batch, int steps) {
+    /**
+     * Tokens/s of {@code steps} decode steps of {@code batch} sequences after a short prompt each, and the
+     * share of that time the leader spent in the exchange (as {@code exchangeNanos} counts it).
+     */
+    private static double[] decode(LlamaModel m, int batch, int steps, java.util.function.LongSupplier exchangeNanos) {
         PagedKvCache kv = m.kvCache();
         int prompt = 16, vocab = m.vocabSize();
         int[] seqs = new int[batch];
@@ -221,18 +222,20 @@ public final class TensorParallelBench {
             b.addChunk(seqs[s], tokens, 0, prompt, 0, true);
             m.forward(b);
         }
-        double seconds = 0;
+        double seconds = 0, share = 0;
         for (int round = 0; round < 2; round++) {   // the first round warms the JIT
-            long t0 = System.nanoTime();
+            long t0 = System.nanoTime(), x0 = exchangeNanos.getAsLong();
             for (int step = 0; step < steps; step++) {
                 b.clear();
                 for (int s = 0; s < batch; s++) b.add(seqs[s], (step * 13 + s) % vocab, prompt + round * steps + step, true);
                 m.forward(b);
             }
-            seconds = (System.nanoTime() - t0) / 1e9;
+            long elapsed = System.nanoTime() - t0;
+            seconds = elapsed / 1e9;
+            share = (double) (exchangeNanos.getAsLong() - x0) / elapsed;
         }
         for (int s : seqs) kv.release(s);
-        return new double[] {batch * steps / seconds, seconds};
+        return new double[] {batch * steps / seconds, share};
     }
 
     private static BackoffIdleStrategy idle() {

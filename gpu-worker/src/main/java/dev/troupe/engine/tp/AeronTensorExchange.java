@@ -26,13 +26,16 @@ public final class AeronTensorExchange implements TensorExchange {
     private static final int STEP = 1, PARTIAL = 2, LOGITS = 3, STOP = 4;
     private static final int HEADER = 8;             // int type, int step
     private static final int FRAGMENTS = 64;
+    private static final int NO_SESSION = Integer.MIN_VALUE;
 
     private final int rank;
     private final int ranks;
-    private final ExclusivePublication[] publications;   // IPC: one, seen by all; UDP: [peer rank], null for self
+    private final ExclusivePublication[] publications;   // one per distinct peer channel (IPC: one, seen by all)
+    private final int leaderPublication;                 // the one that reaches rank 0
     private final Subscription[] subscriptions;          // [peer rank], null for self
     private final ControlledFragmentAssembler[] assemblers;
-    private final boolean shared;                        // one publication reaches every peer (IPC)
+    private final int[] sessions;                        // [peer rank] the peer's publication session, once heard
+    private boolean leaderSeen;                          // a follower's leader has connected once
     private final IdleStrategy idle;
     private final long peerTimeoutNs;
     private final UnsafeBuffer out;                      // the outgoing message
@@ -64,23 +67,30 @@ public final class AeronTensorExchange implements TensorExchange {
         this.ranks = ranks;
         this.idle = idle;
         this.peerTimeoutNs = peerTimeoutNs;
-        this.shared = channels.sendTo().length == 1;
+        if (channels.sendTo().length != ranks) throw new IllegalArgumentException("channels for " + channels.sendTo().length + " slices, not " + ranks);
         this.maxMessage = HEADER + 4 * maxFloats;
         int term = termLength(maxMessage);
         this.out = new UnsafeBuffer(ByteBuffer.allocateDirect(maxMessage));
         this.own = new float[maxFloats];
         this.subscriptions = new Subscription[ranks];
         this.assemblers = new ControlledFragmentAssembler[ranks];
-        this.publications = new ExclusivePublication[shared ? 1 : ranks];
+        this.sessions = new int[ranks];
+        java.util.Arrays.fill(sessions, NO_SESSION);
+        // Peers that share a channel (IPC, or slices of one node over UDP) get each message once.
+        java.util.List<String> distinct = new java.util.ArrayList<>();
+        for (int j = 0; j < ranks; j++) {
+            if (j != rank && !distinct.contains(channels.sendTo()[j])) distinct.add(channels.sendTo()[j]);
+        }
+        this.publications = new ExclusivePublication[distinct.size()];
+        this.leaderPublication = rank == 0 ? -1 : distinct.indexOf(channels.sendTo()[0]);
         try {
             for (int j = 0; j < ranks; j++) {
                 if (j == rank) continue;
                 subscriptions[j] = aeron.addSubscription(channels.receive(), streamBase + j);
                 assemblers[j] = new ControlledFragmentAssembler(handler, maxMessage);
             }
-            for (int j = 0; j < publications.length; j++) {
-                if (!shared && j == rank) continue;
-                publications[j] = aeron.addExclusivePublication(withTermLength(channels.sendTo()[shared ? 0 : j], term), streamBase + rank);
+            for (int i = 0; i < publications.length; i++) {
+                publications[i] = aeron.addExclusivePublication(withTermLength(distinct.get(i), term), streamBase + rank);
             }
         } catch (RuntimeException e) {
             close();
@@ -93,8 +103,11 @@ public final class AeronTensorExchange implements TensorExchange {
      * each peer's ({@code sendTo[rank]} unused).
      */
     public record Channels(String receive, String[] sendTo) {
-        public static Channels ipc() {
-            return new Channels("aeron:ipc", new String[] {"aeron:ipc"});
+        /** Every slice of the group in this process. */
+        public static Channels ipc(int ranks) {
+            String[] to = new String[ranks];
+            java.util.Arrays.fill(to, "aeron:ipc");
+            return new Channels("aeron:ipc", to);
         }
 
         /** endpoints[r] = "host:port" of slice r. */
@@ -127,7 +140,8 @@ public final class AeronTensorExchange implements TensorExchange {
         return connected();
     }
 
-    private boolean connected() {
+    /** Whether every peer is connected now. */
+    public boolean connected() {
         for (Subscription s : subscriptions) if (s != null && !s.isConnected()) return false;
         for (Publication p : publications) if (p != null && !p.isConnected()) return false;
         return true;
@@ -171,12 +185,16 @@ public final class AeronTensorExchange implements TensorExchange {
     public int pollStep(Batch batch, PagedKvCache kv) {
         if (closed) return CLOSED;
         Subscription leader = subscriptions[0];
-        begin(STEP);
+        begin(STEP, 0);
         stepBatch = batch;
         stepKv = kv;
         leader.controlledPoll(assemblers[0], FRAGMENTS);
         if (got) return gotStatus;
-        return leader.isConnected() ? NOTHING : PEER_LOST;
+        if (leader.isConnected()) {
+            leaderSeen = true;
+            return NOTHING;
+        }
+        return leaderSeen ? PEER_LOST : NOTHING;   // a leader still starting is waited for (see TensorFollowerAgent)
     }
 
     @Override
@@ -199,7 +217,7 @@ public final class AeronTensorExchange implements TensorExchange {
                 if (j != 0) for (int i = 0; i < len; i++) buf[i] += own[i];
                 continue;
             }
-            begin(PARTIAL);
+            begin(PARTIAL, j);
             target = buf;
             add = j != 0;   // rank 0's partial starts the sum
             columns = len;
@@ -220,7 +238,7 @@ public final class AeronTensorExchange implements TensorExchange {
     private int gather(float[] logits, int rows, int vocab, int[] vocabStart, float[] part) {
         if (rank != 0) return sendFloats(LOGITS, part, rows * (vocabStart[rank + 1] - vocabStart[rank]), 0);
         for (int j = 1; j < ranks; j++) {
-            begin(LOGITS);
+            begin(LOGITS, j);
             target = logits;
             this.rows = rows;
             this.vocab = vocab;
@@ -233,6 +251,9 @@ public final class AeronTensorExchange implements TensorExchange {
     }
 
     @Override
+    public boolean leaderSeen() { return rank == 0 || leaderSeen; }
+
+    @Override
     public void stop() {
         if (rank != 0 || closed) return;
         out.putInt(0, STOP);
@@ -240,7 +261,10 @@ public final class AeronTensorExchange implements TensorExchange {
         offer(HEADER, -1);
     }
 
-    private void begin(int type) {
+    private int peer;
+
+    private void begin(int type, int from) {
+        peer = from;
         wantType = type;
         got = false;
         gotStatus = PROTOCOL;
@@ -277,7 +301,7 @@ public final class AeronTensorExchange implements TensorExchange {
     private int offer(int length, int to) {
         for (int j = 0; j < publications.length; j++) {
             Publication p = publications[j];
-            if (p == null || !shared && to >= 0 && j != to) continue;
+            if (to == 0 && j != leaderPublication) continue;
             long deadline = System.nanoTime() + peerTimeoutNs;
             long result;
             while ((result = p.offer(out, 0, length)) < 0) {
@@ -292,6 +316,14 @@ public final class AeronTensorExchange implements TensorExchange {
 
     private ControlledFragmentHandler.Action onMessage(DirectBuffer buf, int offset, int length, Header header) {
         int type = buf.getInt(offset), msgStep = buf.getInt(offset + 4);
+        // A peer's publication is one session for the group's life: another session is a peer that started
+        // again with none of this group's state (its old self is gone).
+        if (sessions[peer] == NO_SESSION) sessions[peer] = header.sessionId();
+        else if (sessions[peer] != header.sessionId()) {
+            got = true;
+            gotStatus = PEER_LOST;
+            return ControlledFragmentHandler.Action.BREAK;
+        }
         if (type != wantType) {
             // On IPC every follower sees the others' logits, which are for the leader only.
             if (type == LOGITS && rank != 0) return ControlledFragmentHandler.Action.CONTINUE;

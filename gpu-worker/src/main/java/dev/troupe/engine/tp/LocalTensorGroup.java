@@ -33,7 +33,7 @@ public final class LocalTensorGroup implements AutoCloseable {
      */
     public static LocalTensorGroup load(Path model, EngineOptions options, int ranks, TensorTransport transport, int streamBase,
                                         long peerTimeoutNs) throws IOException {
-        return load(model, options, ranks, transport, streamBase, peerTimeoutNs, rank -> AeronTensorExchange.Channels.ipc());
+        return load(model, options, ranks, transport, streamBase, peerTimeoutNs, rank -> AeronTensorExchange.Channels.ipc(ranks));
     }
 
     /** As above, with each slice's channels chosen by rank (UDP on loopback, to measure or test that path). */
@@ -66,7 +66,7 @@ public final class LocalTensorGroup implements AutoCloseable {
             }
             for (int r = 1; r < ranks; r++) {
                 AgentRunner runner = new AgentRunner(idle(), LocalTensorGroup::onFollowerError, null,
-                        new TensorFollowerAgent(g.slices.get(r), g.exchanges.get(r)));
+                        new TensorFollowerAgent(g.slices.get(r), g.exchanges.get(r), peerTimeoutNs));
                 AgentRunner.startOnThread(runner);
                 g.followers.add(runner);
             }

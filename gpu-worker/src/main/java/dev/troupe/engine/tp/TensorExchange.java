@@ -42,6 +42,9 @@ public interface TensorExchange extends AutoCloseable {
      */
     int gatherLogits(float[] logits, int rows, int vocab, int[] vocabStart, float[] part);
 
+    /** Whether this slice's leader has connected to it at least once (the leader: always). */
+    boolean leaderSeen();
+
     /** Leader: tells the followers the group is over. */
     void stop();
 

@@ -14,18 +14,25 @@ public final class TensorFollowerAgent implements Agent {
     private final LlamaModel model;
     private final TensorExchange exchange;
     private final Batch batch;
+    private final long joinDeadline;
     private volatile int endStatus = TensorExchange.OK;
+    private volatile boolean ended;
 
-    public TensorFollowerAgent(LlamaModel model, TensorExchange exchange) {
+    /** A follower whose leader must connect within joinTimeoutNs (it may load after the follower). */
+    public TensorFollowerAgent(LlamaModel model, TensorExchange exchange, long joinTimeoutNs) {
         this.model = model;
         this.exchange = exchange;
         this.batch = new Batch(model.maxBatchTokens());
+        this.joinDeadline = System.nanoTime() + joinTimeoutNs;
     }
 
     @Override
     public int doWork() {
         int status = exchange.pollStep(batch, model.kvCache());
-        if (status == TensorExchange.NOTHING) return 0;
+        if (status == TensorExchange.NOTHING) {
+            if (!exchange.leaderSeen() && System.nanoTime() - joinDeadline > 0) return end(TensorExchange.PEER_LOST);
+            return 0;
+        }
         if (status != TensorExchange.OK) return end(status);
         try {
             model.forward(batch);
@@ -42,6 +49,14 @@ public final class TensorFollowerAgent implements Agent {
 
     /** Why the loop ended: {@link TensorExchange#STOPPED} when the leader ended it; OK while it runs. */
     public int endStatus() { return endStatus; }
+
+    /** Whether the loop has ended (its thread is done with the model). */
+    public boolean ended() { return ended; }
+
+    @Override
+    public void onClose() {
+        ended = true;
+    }
 
     @Override
     public String roleName() {

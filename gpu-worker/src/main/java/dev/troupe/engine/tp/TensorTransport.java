@@ -28,7 +28,7 @@ public final class TensorTransport implements AutoCloseable {
         MediaDriver.Context ctx = new MediaDriver.Context()
                 .aeronDirectoryName(dir.toString())
                 .threadingMode(ThreadingMode.SHARED)
-                .sharedIdleStrategy(new BackoffIdleStrategy(10, 20, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(200)))
+                .sharedIdleStrategy(new BackoffIdleStrategy(10, 20, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(20)))
                 .imageLivenessTimeoutNs(peerLivenessNs)
                 .publicationConnectionTimeoutNs(Math.max(peerLivenessNs, TimeUnit.SECONDS.toNanos(1)))
                 .dirDeleteOnStart(true)

@@ -161,6 +161,7 @@ public final class WireClasses {
             entry(305, PlacementPlanner.Want.class),
             entry(306, PlacementPlanner.ReplicaKey.class),
             entry(307, PlacementPlanner.Assignment.class),
+            entry(308, PlacementPlanner.GroupSlice.class),
 
             // ---- tenant quotas (350-369)
             entry(350, TenantQuota.Acquire.class),

@@ -170,7 +170,7 @@ final class WireSamples {
         out.add(status);
         SliceInfo slice = new SliceInfo("10.0.0.1:25520/0", "10.0.0.1:25520", 8L << 30, 3L << 30, 4, List.of("m@v1"));
         out.add(slice);
-        out.add(new NodeAnnouncement("10.0.0.1:25520", List.of(slice), List.of(status), "http://10.0.0.1:8080", List.of("a".repeat(64))));
+        out.add(new NodeAnnouncement("10.0.0.1:25520", List.of(slice), List.of(status), "http://10.0.0.1:8080", List.of("a".repeat(64)), "10.0.0.1:25600"));
         // placement
         PlacementPlanner.ReplicaKey key = new PlacementPlanner.ReplicaKey("m", "v1", 0);
         PlacementPlanner.Want want = new PlacementPlanner.Want(key, 3L << 30);
@@ -184,6 +184,10 @@ final class WireSamples {
         out.add(want);
         out.add(key);
         out.add(assignment);
+        PlacementPlanner.GroupSlice follower = new PlacementPlanner.GroupSlice("10.0.0.2:25520/0", "10.0.0.2:25520");
+        out.add(follower);
+        out.add(new PlacementPlanner.Assignment(slice.id(), slice.node(), 3L << 29, List.of(follower)));
+        out.add(new PlacementPlanner.Want(key, Map.of(1, 3L << 30, 2, 3L << 29)));
         // tenant quotas
         out.add(new TenantQuota.Acquire("10.0.0.1:25520", quotas, (ActorRef) ref));
         out.add(new TenantQuota.Release("10.0.0.1:25520", 120));
