@@ -16,6 +16,7 @@ import dev.troupe.node.deploy.LoadedVersion;
 import dev.troupe.node.deploy.ModelCatalog;
 import dev.troupe.node.deploy.ModelDeployments;
 import dev.troupe.node.deploy.Sha256;
+import dev.troupe.node.deploy.TensorGroups;
 import dev.troupe.node.deploy.WeightsStore;
 import dev.troupe.node.http.WeightsApi;
 import dev.troupe.node.http.AdminApi;
@@ -235,6 +236,7 @@ public final class ServeCommand {
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM, config);
         ModelCatalog catalog = null;
         WeightsStore weights = null;
+        TensorGroups tensorGroups = null;
         try {
             joinCluster(system, cluster);
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
@@ -254,12 +256,19 @@ public final class ServeCommand {
                     modelFile == null ? Map.of() : Map.of(sha, modelFile.toAbsolutePath()));
             WeightsStore store = weights;
             DeploymentSettings deploymentSettings = DeploymentSettings.from(config);
+            int tpPort = config.getInt("troupe.tensor-parallel.port");
+            TensorGroups groups = new TensorGroups(sharding.selfNode(),
+                    cluster.host() + ":" + (tpPort > 0 ? tpPort : TensorGroups.freeUdpPort(cluster.host())),
+                    Path.of(cluster.aeronDir() + "-tp"), sharding.directory()::tensorEndpoint,
+                    config.getDuration("troupe.tensor-parallel.peer-timeout"), config.getDuration("troupe.tensor-parallel.join-timeout"));
+            tensorGroups = groups;
+            sharding.announceTensorEndpoint(groups.endpoint());
             CanaryMonitor.Slo slo = CanaryMonitor.Slo.from(config);
             boolean sharedPaths = config.getBoolean("troupe.weights.shared-paths");
             // Each model the node hears of gets its deployments (following its registry and placement) and a canary monitor.
             catalog = new ModelCatalog(system, model -> {
                 ModelDeployments d = new ModelDeployments(system, model, registries.registry(model), sharding, deploymentSettings,
-                        cluster.isWorker(), store, sharedPaths, new ReplicaRouter(routing.router()), slices);
+                        cluster.isWorker(), store, sharedPaths, new ReplicaRouter(routing.router()), slices, groups);
                 d.demandTo(placement.placement()::tell);
                 d.start();
                 return new ModelCatalog.Entry(d, new CanaryMonitor(d, slo).start());
@@ -325,12 +334,14 @@ public final class ServeCommand {
                             .thenApply(x -> Done.getInstance()));
             system.getWhenTerminated().thenRun(() -> {
                 models.close();
+                groups.close();
                 store.close();
                 log.info("stopped");
             });
             return new Node(system, binding, api, models, name);
         } catch (Exception | Error e) {
             if (catalog != null) catalog.close();
+            if (tensorGroups != null) tensorGroups.close();
             if (weights != null) weights.close();
             system.terminate();
             throw e;
@@ -378,7 +389,7 @@ public final class ServeCommand {
             state = ((ModelRegistry.Reply.Accepted) r).state();
         }
         if (state.live() == null) {
-            r = ask(system, registry, to -> new ModelRegistry.Deploy("serve", "v1", 1, 1, to));
+            r = ask(system, registry, to -> new ModelRegistry.Deploy("serve", "v1", 1, 0, to));
             if (r instanceof ModelRegistry.Reply.Rejected rejected) throw new IllegalStateException("cannot deploy v1: " + rejected.message());
             r = ask(system, registry, to -> new ModelRegistry.Promote("serve", "v1", to));
             // Nodes started together may both promote v1: one of them wins, which is all either wants.

@@ -387,8 +387,8 @@ public final class ModelRegistry
         String why = usable(s, c.version());
         if (why != null) return reject(c.replyTo(), why);
         if (c.replicas() < 1) return reject(c.replyTo(), "replicas must be at least 1, got " + c.replicas());
-        if (c.tensorParallel() < 1) {
-            return reject(c.replyTo(), "tensorParallel must be at least 1, got " + c.tensorParallel());
+        if (c.tensorParallel() < 0) {
+            return reject(c.replyTo(), "tensorParallel must be 0 (the fewest slices that fit) or more, got " + c.tensorParallel());
         }
         Deployment wanted = new Deployment(c.version(), c.replicas(), c.tensorParallel(), c.continuation());
         if (wanted.equals(s.deployments().get(c.version()))) {

@@ -218,6 +218,13 @@ public final class StepLoop implements AutoCloseable {
         return f;
     }
 
+    /** True once the loop's thread has ended (closed, or stopped by itself when its engine's group was lost). */
+    public boolean exited() {
+        synchronized (lock) {
+            return loopExited;
+        }
+    }
+
     /** True once the loop drains or is closed: it takes no more requests. */
     public boolean draining() {
         return draining || closed;

@@ -218,7 +218,7 @@ class ModelRegistryTest {
         rejected(ref, "actor is required", r -> new ModelRegistry.Deploy("", "v1", 1, 1, r));
         rejected(ref, "unknown version 'v9'", r -> new ModelRegistry.Deploy("bob", "v9", 1, 1, r));
         rejected(ref, "replicas must be at least 1, got 0", r -> new ModelRegistry.Deploy("bob", "v1", 0, 1, r));
-        rejected(ref, "tensorParallel must be at least 1, got 0", r -> new ModelRegistry.Deploy("bob", "v1", 1, 0, r));
+        rejected(ref, "tensorParallel must be 0 (the fewest slices that fit) or more, got -1", r -> new ModelRegistry.Deploy("bob", "v1", 1, -1, r));
 
         // the same registration again is idempotent: Accepted, no event
         State s = accepted(ref, r -> new ModelRegistry.RegisterVersion("alice", "v1", "/m/v1.gguf", SHA1, "llama", PARAMS, r));

@@ -6,6 +6,7 @@ import dev.troupe.scheduler.PlacementPlanner;
 import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.replica.LocalReplicaClient;
 import dev.troupe.actors.replica.StepLoop;
+import dev.troupe.engine.EngineOptions;
 import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.tokenizer.Tokenizer;
 import dev.troupe.node.http.ServedModel;
@@ -59,6 +60,8 @@ public final class ModelDeployments implements AutoCloseable {
 
     /** How long a version that failed to load here waits before it is tried again. */
     private static final Duration LOAD_RETRY = Duration.ofSeconds(30);
+    /** The most slices a replica is split over. */
+    static final int MAX_SPLIT = 8;
 
     private static final class Slot {
         final String version;
@@ -66,6 +69,7 @@ public final class ModelDeployments implements AutoCloseable {
         String detail;
         Instant since;
         LoadedVersion loaded;
+        PlacementPlanner.Assignment assignment;   // the slices it loaded (or last tried) on
         CompletableFuture<LoadedVersion> ready = new CompletableFuture<>();
 
         Slot(String version) {
@@ -102,12 +106,19 @@ public final class ModelDeployments implements AutoCloseable {
     /** Versions whose file is here but unreadable: the tick does not try them again (a registry change does). */
     private final java.util.Set<String> unreadable = new java.util.TreeSet<>();
     private final Map<String, CompletableFuture<Void>> routable = new TreeMap<>();
-    /** Memory one replica of each carded version needs: its file (the weights) and its KV pool. */
-    private final Map<String, Long> replicaBytes = new TreeMap<>();
+    /**
+     * Memory each slice of a replica of each carded version needs (its share of the file and of the KV pool),
+     * by the splits the model allows (1 = whole).
+     */
+    private final Map<String, Map<Integer, Long>> splitBytes = new TreeMap<>();
+    /** Why a carded version cannot be split n ways, by version and n (absent: it can). */
+    private final Map<String, Map<Integer, String>> splitRefusals = new TreeMap<>();
     /** When each version last had traffic (or was deployed): it stays wanted for keep-warm after. */
     private final Map<String, Long> lastWanted = new TreeMap<>();
-    /** The versions placement runs on this node, each on its slice. */
-    private Map<String, String> assignedHere = Map.of();
+    /** The versions placement runs on this node, each on its slice (leading its group's other slices, if split). */
+    private Map<String, PlacementPlanner.Assignment> assignedHere = Map.of();
+    private final TensorGroups groups;
+    private final TensorFollowers followers;
     private List<PlacementPlanner.Want> lastDemand = List.of();
     private final SliceSharding slices;
     private java.util.function.Consumer<Placement.Demand> demandSink = d -> {};
@@ -119,8 +130,10 @@ public final class ModelDeployments implements AutoCloseable {
     /** worker: this node runs replicas of the versions with traffic (else it only routes to other nodes'). */
     public ModelDeployments(ActorSystem<?> system, String model, RecipientRef<ModelRegistry.Command> registry,
                             ReplicaSharding sharding, DeploymentSettings settings, boolean worker, WeightsStore weights,
-                            boolean sharedPaths, dev.troupe.scheduler.ReplicaRouter replicaRouter, SliceSharding slices) {
+                            boolean sharedPaths, dev.troupe.scheduler.ReplicaRouter replicaRouter, SliceSharding slices,
+                            TensorGroups groups) {
         this.slices = slices;
+        this.groups = groups;
         this.worker = worker;
         this.weights = weights;
         this.sharedPaths = sharedPaths;
@@ -132,6 +145,32 @@ public final class ModelDeployments implements AutoCloseable {
         this.settings = settings;
         this.loader = Executors.newSingleThreadExecutor(daemon("troupe-loader-" + model));
         this.ticker = Executors.newSingleThreadScheduledExecutor(daemon("troupe-deployments-" + model));
+        this.followers = new TensorFollowers(model, new TensorFollowers.Host() {
+            @Override
+            public Path file(String version) throws Exception {
+                ModelRegistry.VersionInfo info = desired.versions().get(version);
+                if (info == null) throw new IllegalStateException("version '" + version + "' is not registered");
+                return verifiedFile(info);
+            }
+
+            @Override
+            public GpuSlice.Granted reserve(String slice, String holder, long bytes) throws Exception {
+                return ModelDeployments.this.reserve(slice, holder, bytes);
+            }
+
+            @Override
+            public void release(String slice, String holder) {
+                slices.release(slice, holder);
+            }
+
+            @Override
+            public Long shareBytes(String version, int n) {
+                synchronized (ModelDeployments.this) {
+                    Map<Integer, Long> b = splitBytes.get(version);
+                    return b == null ? null : b.get(n);
+                }
+            }
+        }, groups, settings.engine());
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {
@@ -187,12 +226,20 @@ public final class ModelDeployments implements AutoCloseable {
     public void followPlacement(Placement.Current placement) {
         if (!worker) return;
         // One replica of a version per node: placed on several of this node's slices, it runs on the first.
-        Map<String, String> here = new TreeMap<>();
+        Map<String, PlacementPlanner.Assignment> here = new TreeMap<>();
+        Map<String, TensorFollowers.Role> following = new TreeMap<>();
+        String self = sharding.selfNode();
         for (Placement.Placed p : placement.assignments()) {
-            if (p.key().model().equals(model) && p.assignment().node().equals(sharding.selfNode())) {
-                here.putIfAbsent(p.key().version(), p.assignment().slice());
+            if (!p.key().model().equals(model)) continue;
+            if (p.assignment().node().equals(self)) here.putIfAbsent(p.key().version(), p.assignment());
+            List<PlacementPlanner.GroupSlice> f = p.assignment().followers();
+            for (int i = 0; i < f.size(); i++) {
+                if (!f.get(i).node().equals(self)) continue;
+                TensorFollowers.Role role = new TensorFollowers.Role(p.key().version(), p.assignment(), i + 1);
+                following.putIfAbsent(role.key(), role);
             }
         }
+        followers.follow(following);
         synchronized (this) {
             if (closed || here.equals(assignedHere)) return;
             assignedHere = Map.copyOf(here);
@@ -274,6 +321,18 @@ public final class ModelDeployments implements AutoCloseable {
         sendDemand(true);
     }
 
+    /** Why the version cannot be split over n slices (with the numbers), or null when it can (or is not known here yet). */
+    public synchronized String splitRefusal(String version, int n) {
+        if (n > MAX_SPLIT) return "a replica is split over at most " + MAX_SPLIT + " slices, not " + n;
+        Map<Integer, String> r = splitRefusals.get(version);
+        return r == null ? null : r.get(n);
+    }
+
+    /** This node's follower slices of the model's groups, by version#rank. */
+    public Map<String, String> followerStatus() {
+        return followers.status();
+    }
+
     public synchronized Map<String, VersionStatus> status() {
         Map<String, VersionStatus> out = new LinkedHashMap<>();
         for (Slot s : slots.values()) out.put(s.version, new VersionStatus(s.phase, s.detail, s.since));
@@ -310,6 +369,7 @@ public final class ModelDeployments implements AutoCloseable {
         ticker.shutdownNow();
         loader.shutdownNow();
         for (LoadedVersion v : toClose) closeQuietly(v);
+        followers.close();
     }
 
     // ------------------------------------------------------------------ following the registry
@@ -351,9 +411,13 @@ public final class ModelDeployments implements AutoCloseable {
     private void reconcile() {
         if (!worker) return;
         for (Slot slot : slots.values()) {
-            boolean here = assignedHere.containsKey(slot.version) && isDeployed(desired, slot.version);
-            if (here && slot.phase == Phase.COLD) startLoad(slot.version);
-            else if (!here && slot.phase == Phase.READY) startUnload(slot, isDeployed(desired, slot.version) ? "released by placement" : "no longer deployed");
+            PlacementPlanner.Assignment a = assignedHere.get(slot.version);
+            boolean here = a != null && isDeployed(desired, slot.version);
+            boolean moved = here && slot.assignment != null && !a.equals(slot.assignment);
+            if (here && (slot.phase == Phase.COLD || slot.phase == Phase.FAILED && moved)) startLoad(slot.version);
+            else if (slot.phase == Phase.READY && (!here || moved)) {
+                startUnload(slot, !isDeployed(desired, slot.version) ? "no longer deployed" : moved ? "placed on other slices" : "released by placement");
+            }
         }
     }
 
@@ -367,11 +431,18 @@ public final class ModelDeployments implements AutoCloseable {
         for (Map.Entry<String, ModelRegistry.Deployment> d : desired.deployments().entrySet()) {
             String version = d.getKey();
             Long wanted = lastWanted.get(version);
-            Long bytes = replicaBytes.get(version);
-            if (!isDeployed(desired, version) || bytes == null) continue;
+            Map<Integer, Long> splits = splitBytes.get(version);
+            if (!isDeployed(desired, version) || splits == null) continue;
             if (!hasTraffic(desired, version) && (wanted == null || now - wanted > settings.keepWarm().toNanos())) continue;
+            int tp = d.getValue().tensorParallel();   // 0: the fewest slices that fit
+            Map<Integer, Long> options = tp == 0 ? splits : splits.containsKey(tp) ? Map.of(tp, splits.get(tp)) : null;
+            if (options == null) {
+                log.warn("model '{}': version {} is deployed over {} slices, which it cannot be split into: {}", model, version, tp,
+                        splitRefusal(version, tp));
+                continue;
+            }
             for (int i = 0; i < Math.max(1, d.getValue().replicas()); i++) {
-                out.add(new PlacementPlanner.Want(new PlacementPlanner.ReplicaKey(model, version, i), bytes));
+                out.add(new PlacementPlanner.Want(new PlacementPlanner.ReplicaKey(model, version, i), options));
             }
         }
         return out;
@@ -404,7 +475,19 @@ public final class ModelDeployments implements AutoCloseable {
             String template = f.has("tokenizer.chat_template") ? f.getString("tokenizer.chat_template") : null;
             dev.troupe.engine.model.LlamaConfig c = dev.troupe.engine.model.LlamaConfig.from(f);
             long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
-            replicaBytes.put(info.version(), Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES);
+            long whole = Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES;
+            Map<Integer, Long> splits = new TreeMap<>();
+            Map<Integer, String> refusals = new TreeMap<>();
+            for (int n = 1; n <= MAX_SPLIT; n++) {
+                try {
+                    dev.troupe.engine.model.LlamaWeights.shard(f, c, 0, n);
+                    splits.put(n, (whole + n - 1) / n);
+                } catch (IllegalArgumentException e) {
+                    refusals.put(n, e.getMessage());
+                }
+            }
+            splitBytes.put(info.version(), Map.copyOf(splits));
+            splitRefusals.put(info.version(), Map.copyOf(refusals));
             unreadable.remove(info.version());
             Tokenizer tokenizer = Tokenizer.fromGguf(f);
             ChatTemplate chat = ChatTemplate.forModel(template, tokenizer);
@@ -457,6 +540,22 @@ public final class ModelDeployments implements AutoCloseable {
                     if (isDeployed(desired, v.version()) && !cards.containsKey(v.version()) && !unreadable.contains(v.version())) card(v);
                 }
             }
+            // A replica whose step loop stopped by itself (its tensor-parallel group lost a slice) is closed;
+            // it loads again soon while placement keeps it here.
+            if (worker) {
+                for (Slot slot : slots.values()) {
+                    if (slot.phase == Phase.READY && slot.loaded.loop().exited()) {
+                        LoadedVersion lost = slot.loaded;
+                        slot.loaded = null;
+                        slot.ready = new CompletableFuture<>();
+                        slot.set(Phase.FAILED, "its step loop stopped: its tensor-parallel group lost a slice");
+                        slot.since = Instant.now().minus(LOAD_RETRY).plusSeconds(2);
+                        log.warn("model '{}': version {} lost its group; loading it again", model, slot.version);
+                        loader.execute(() -> closeQuietly(lost));
+                    }
+                }
+                followers.tick();
+            }
             // A version placed here that failed to load is tried again after a while: the cause may have passed.
             if (worker && ticks % 4 == 0) {
                 Instant retryBefore = Instant.now().minus(LOAD_RETRY);
@@ -482,14 +581,15 @@ public final class ModelDeployments implements AutoCloseable {
         if (slot.ready.isDone()) slot.ready = new CompletableFuture<>();
         slot.set(Phase.LOADING, "loading " + info.path());
         CompletableFuture<LoadedVersion> ready = slot.ready;
-        String slice = assignedHere.get(version);
-        Long bytes = replicaBytes.get(version);
-        log.info("model '{}': loading {} from {} on slice {}", model, version, info.path(), slice);
+        PlacementPlanner.Assignment assignment = assignedHere.get(version);
+        slot.assignment = assignment;
+        log.info("model '{}': loading {} from {} on slice {}{}", model, version, info.path(), assignment.slice(),
+                assignment.followers().isEmpty() ? "" : " leading a group with " + assignment.followers());
         loader.execute(() -> {
             long t0 = System.nanoTime();
             LoadedVersion loaded;
             try {
-                loaded = load(info, slice, bytes);
+                loaded = load(info, assignment);
             } catch (Exception | Error e) {
                 String why = e.getMessage() != null ? e.getMessage() : e.toString();
                 log.warn("model '{}': version {} failed to load: {}", model, version, why);
@@ -503,7 +603,7 @@ public final class ModelDeployments implements AutoCloseable {
             }
             boolean keep;
             synchronized (this) {
-                keep = !closed && isDeployed(desired, version) && slice.equals(assignedHere.get(version));
+                keep = !closed && isDeployed(desired, version) && assignment.equals(assignedHere.get(version));
                 if (keep) {
                     slot.loaded = loaded;
                     slot.set(Phase.READY, "loaded in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
@@ -537,14 +637,15 @@ public final class ModelDeployments implements AutoCloseable {
                 slot.loaded = null;
                 slot.ready = new CompletableFuture<>();
                 slot.set(Phase.COLD, why);
+                if (!closed) reconcile();   // placed again elsewhere on this node: load there now
             }
         });
     }
 
     // ------------------------------------------------------------------ loading one version
 
-    /** Loads a version on a slice of this node once the slice granted it bytes (its file and KV pool). */
-    private LoadedVersion load(ModelRegistry.VersionInfo info, String slice, Long bytes) throws Exception {
+    /** The version's file on this node, checked against its registered sha256. */
+    private Path verifiedFile(ModelRegistry.VersionInfo info) throws Exception {
         Path path = fileOrFetch(info);
         if (!Files.isRegularFile(path)) throw new java.io.IOException("model file not found: " + path);
         String sha = Sha256.of(path);
@@ -553,12 +654,53 @@ public final class ModelDeployments implements AutoCloseable {
                     + info.version() + " was registered with " + info.sha256());
         }
         weights.add(sha, path);
+        return path;
+    }
+
+    /**
+     * Loads a version on a slice of this node once the slice granted it bytes (its file and KV pool, or its
+     * share of them when split). A split replica's engine is the leader slice of its group: it connects to
+     * the followers (loading on their own nodes) before it is warmed up and serves.
+     */
+    private LoadedVersion load(ModelRegistry.VersionInfo info, PlacementPlanner.Assignment assignment) throws Exception {
+        Path path = verifiedFile(info);
+        String slice = assignment.slice();
         String replicaName = ReplicaSharding.replicaName(model, info.version());
+        Long bytes;
+        synchronized (this) {
+            Map<Integer, Long> b = splitBytes.get(info.version());
+            bytes = b == null ? null : b.get(assignment.slices());
+        }
         GpuSlice.Granted granted = reserve(slice, replicaName, bytes != null ? bytes : Files.size(path));
         LlamaModel engine;
+        dev.troupe.engine.tp.AeronTensorExchange exchange = null;
         try {
-            engine = LlamaModel.load(path, settings.engine().withThreads(granted.threads()));
+            EngineOptions options = settings.engine().withThreads(granted.threads());
+            if (assignment.slices() == 1) {
+                engine = LlamaModel.load(path, options);
+            } else {
+                dev.troupe.engine.model.LlamaConfig config;
+                try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(path)) {
+                    config = dev.troupe.engine.model.LlamaConfig.from(f);
+                }
+                exchange = groups.exchange(replicaName, assignment, 0, dev.troupe.engine.tp.LocalTensorGroup.maxMessageFloats(config, options));
+                dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(path);
+                try {
+                    engine = new LlamaModel(f, options, 0, assignment.slices(), exchange);
+                } catch (Exception | Error e) {
+                    f.close();
+                    throw e;
+                }
+                if (!exchange.awaitConnected(groups.joinTimeout().toNanos())) {
+                    engine.close();
+                    throw new IllegalStateException("the group's slices " + assignment.followers() + " did not all connect within "
+                            + groups.joinTimeout().toSeconds() + " s");
+                }
+                log.info("model '{}': {} leads a group of {} slices ({} KiB of the weights here)", model, info.version(), assignment.slices(),
+                        engine.weightBytes() >> 10);
+            }
         } catch (Exception | Error e) {
+            if (exchange != null) exchange.close();
             slices.release(slice, replicaName);
             throw e;
         }
@@ -577,11 +719,12 @@ public final class ModelDeployments implements AutoCloseable {
                 throw new IllegalStateException("the step loop of " + info.version() + " is not running (heartbeat "
                         + probe.heartbeatAgeMillis() + " ms old)");
             }
-            return new LoadedVersion(info.version(), engine, loop, replica, slice);
+            return new LoadedVersion(info.version(), engine, loop, replica, slice, exchange);
         } catch (Exception | Error e) {
             if (loop != null) loop.close();
             sharding.unregisterLocal(model, info.version());
             engine.close();
+            if (exchange != null) exchange.close();
             slices.release(slice, replicaName);
             throw e;
         }
@@ -619,6 +762,7 @@ public final class ModelDeployments implements AutoCloseable {
             sharding.unregisterLocal(model, v.version());
             v.loop().close();
             v.engine().close();
+            if (v.exchange() != null) v.exchange().close();
             slices.release(v.slice(), ReplicaSharding.replicaName(model, v.version()));
         } catch (Exception e) {
             log.warn("model '{}': closing {} failed", model, v.version(), e);

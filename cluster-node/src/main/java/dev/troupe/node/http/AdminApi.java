@@ -42,7 +42,8 @@ import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
  *   <li>{@code GET /admin/models}, {@code GET /admin/models/{name}} (registry state plus each version's
  *       phase on this node and the split actually served), {@code .../history}, {@code .../state?at=ISO-8601}</li>
  *   <li>{@code POST .../versions} {"version","path","sha256"} → 201; {@code DELETE .../versions/{v}} retires</li>
- *   <li>{@code POST .../deployments} {"version","replicas","tensorParallel","continuation"?} → 202, the version loads in
+ *   <li>{@code POST .../deployments} {"version","replicas"?,"tensorParallel"?,"continuation"?} → 202 (tensorParallel: the slices each replica is
+ *       split over; absent or 0 = the fewest that fit), the version loads in
  *       the background; continuation (true/false) overrides troupe.routing.continuation for its requests</li>
  *   <li>{@code PUT .../traffic} {"weights":{"v1":90,"v2":10}}, {@code POST .../promote} {"version"},
  *       {@code POST .../rollback} {"to"?,"reason"?} → 200</li>
@@ -278,10 +279,11 @@ public final class AdminApi extends AllDirectives {
     private CompletionStage<HttpResponse> deploy(ModelDeployments model, String actor, JsonNode body) {
         String version = text(body, "version", true);
         int replicas = integer(body, "replicas", 1);
-        int tp = integer(body, "tensorParallel", 1);
-        if (tp > 1) {
-            throw ApiError.badRequest("tensorParallel > 1 is not supported on this node yet (tensor-parallel groups come with the "
-                    + "multi-node work); use 1", "tensorParallel");
+        int tp = integer(body, "tensorParallel", 0);   // 0: the fewest slices that fit
+        if (tp < 0) throw ApiError.badRequest("tensorParallel must be 0 (the fewest slices that fit) or more, got " + tp, "tensorParallel");
+        String refusal = tp > 1 ? model.splitRefusal(version, tp) : null;
+        if (refusal != null) {
+            throw ApiError.badRequest("version '" + version + "' cannot be split over " + tp + " slices: " + refusal, "tensorParallel");
         }
         Boolean continuation = optionalBoolean(body, "continuation");
         return change(model, StatusCodes.ACCEPTED, to -> new ModelRegistry.Deploy(actor, version, replicas, tp, continuation, to))

@@ -73,7 +73,9 @@ public final class ClusterAdminApi extends AllDirectives {
         }
         Placement.Current placed = placement.get();
         java.util.Map<String, Long> usedBySlice = new java.util.HashMap<>();
-        for (Placement.Placed p : placed.assignments()) usedBySlice.merge(p.assignment().slice(), p.assignment().memoryBytes(), Long::sum);
+        for (Placement.Placed p : placed.assignments()) {
+            for (var g : p.assignment().group()) usedBySlice.merge(g.slice(), p.assignment().memoryBytes(), Long::sum);
+        }
         ArrayNode slices = out.putArray("slices");
         for (SliceInfo sl : directory.slices()) {
             ObjectNode o = slices.addObject();
@@ -98,6 +100,11 @@ public final class ClusterAdminApi extends AllDirectives {
             a.put("slice", p.assignment().slice());
             a.put("node", p.assignment().node());
             a.put("memory_bytes", p.assignment().memoryBytes());
+            // A tensor-parallel group: every slice in rank order (the leader, above, first); memory_bytes is each one's share.
+            if (!p.assignment().followers().isEmpty()) {
+                ArrayNode group = a.putArray("group");
+                for (var g : p.assignment().group()) group.addObject().put("slice", g.slice()).put("node", g.node());
+            }
         }
         ObjectNode why = placementNode.putObject("unplaceable");
         placed.unplaceable().forEach(why::put);

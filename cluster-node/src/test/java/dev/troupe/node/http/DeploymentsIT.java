@@ -164,7 +164,10 @@ class DeploymentsIT {
                     "{\"version\":\"v2\",\"path\":\"" + v2 + "\",\"sha256\":\"" + "0".repeat(64) + "\"}", TOKEN), 409, null);
             ServeIT.assertError(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v9\"}", TOKEN), 404, "version");
             ServeIT.assertError(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\",\"replicas\":0}", TOKEN), 400, null);
-            ServeIT.assertError(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\",\"tensorParallel\":2}", TOKEN), 400, "tensorParallel");
+            HttpResponse<String> three = admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\",\"tensorParallel\":3}", TOKEN);
+            ServeIT.assertError(three, 400, "tensorParallel");
+            assertTrue(three.body().contains("4 key/value heads"), three.body());
+            ServeIT.assertError(admin(node, "POST", "/admin/models/stories/deployments", "{\"version\":\"v2\",\"tensorParallel\":-1}", TOKEN), 400, "tensorParallel");
             ServeIT.assertError(admin(node, "PUT", "/admin/models/stories/traffic", "{\"weights\":{\"v1\":90,\"v2\":10}}", TOKEN), 409, null);
             ServeIT.assertError(admin(node, "PUT", "/admin/models/stories/traffic", "{\"weights\":{\"v1\":90}}", TOKEN), 400, "weights");
             ServeIT.assertError(admin(node, "PUT", "/admin/models/stories/traffic", "{\"weights\":{\"v1\":\"all\"}}", TOKEN), 400, "weights.v1");
