@@ -142,7 +142,16 @@ final class FailureDrill {
      * uninterrupted text and usage, without an error.
      */
     static Report run(NodeProcess first, NodeProcess second, NodeProcess victim, int requests, Failure failure) throws Exception {
-        String victimAddress = victim.clusterAddress();
+        return run(first, second, victim, victim, requests, failure);
+    }
+
+    /**
+     * The drill where the node struck is not the one whose replica serves the cut streams: a follower slice's
+     * node, whose loss ends the group its leader on {@code served} runs.
+     */
+    static Report run(NodeProcess first, NodeProcess second, NodeProcess served, NodeProcess victim, int requests, Failure failure)
+            throws Exception {
+        String victimAddress = served.clusterAddress();   // where the cut streams are served
 
         // Uninterrupted references: the greedy ones from the reference file; the seeded ones as two gateways serve them.
         List<String> prompts = new ArrayList<>();
