@@ -98,6 +98,16 @@ public final class LocalTensorGroup implements AutoCloseable {
         followers.get(rank - 1).close();
     }
 
+    /** The threads the followers run on (for allocation checks). */
+    List<Thread> followerThreads() {
+        List<Thread> out = new ArrayList<>();
+        for (AgentRunner r : followers) {
+            while (r.thread() == null && !r.isClosed()) Thread.onSpinWait();   // set once its thread has started
+            out.add(r.thread());
+        }
+        return out;
+    }
+
     /** The slice to step (rank 0). */
     public LlamaModel leader() { return slices.get(0); }
 

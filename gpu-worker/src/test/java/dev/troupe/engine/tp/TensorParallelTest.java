@@ -157,6 +157,55 @@ class TensorParallelTest {
         return out;
     }
 
+    /** Decode steps of a split model allocate nothing: not the leader's thread, nor the followers'. */
+    @Test
+    void decodeStepsOfASplitModelAllocateNothing() throws Exception {
+        Path model = TestModels.require(TestModels.RANDOM_F32);
+        String whole;
+        try (LlamaModel m = LlamaModel.load(model, options())) {
+            whole = allocationOfSteps(m, List.of());
+        }
+        try (LocalTensorGroup g = group(model, 2)) {
+            String split = allocationOfSteps(g.leader(), g.followerThreads());
+            // A few bytes in all are the measurement's own (the whole model shows them too); one object a step would be thousands.
+            assertTrue(Long.parseLong(split.substring(0, split.indexOf(' '))) < 200, "200 steps of 4 tokens on 2 slices allocated " + split
+                    + " (whole: " + whole + ")");
+        }
+    }
+
+    /** Bytes allocated by 200 decode steps of 4 sequences after 200 to warm up, on this thread and the others given. */
+    private static String allocationOfSteps(LlamaModel m, List<Thread> others) {
+        PagedKvCache kv = m.kvCache();
+        int[] seqs = new int[4];
+        for (int i = 0; i < seqs.length; i++) {
+            seqs[i] = kv.open();
+            assertTrue(kv.reserve(seqs[i], 120));
+        }
+        Batch b = new Batch(m.maxBatchTokens());
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        List<Thread> threads = new ArrayList<>(others);
+        threads.add(Thread.currentThread());
+        long[] ids = threads.stream().mapToLong(Thread::getId).toArray();
+        long[] before = null;
+        for (int round = 0; round < 2; round++) {   // the first warms the JIT and the exchange's buffers
+            if (round == 1) before = mx.getThreadAllocatedBytes(ids);
+            for (int step = 0; step < 200; step++) {
+                b.clear();
+                for (int s : seqs) b.add(s, (step * 7 + s) % m.vocabSize(), step % 100, true);
+                m.forward(b);
+            }
+        }
+        long[] after = mx.getThreadAllocatedBytes(ids);
+        long total = 0;
+        StringBuilder who = new StringBuilder();
+        for (int i = 0; i < ids.length; i++) {
+            total += after[i] - before[i];
+            who.append(' ').append(threads.get(i).getName()).append('=').append(after[i] - before[i]);
+        }
+        for (int s : seqs) kv.release(s);
+        return total + " bytes:" + who;
+    }
+
     @Test
     void aSplitThatCutsKeyValueHeadsIsRefusedWithTheNumbers() throws Exception {
         Path model = TestModels.require(TestModels.STORIES);
