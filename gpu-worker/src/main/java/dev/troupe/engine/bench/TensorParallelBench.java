@@ -46,7 +46,7 @@ public final class TensorParallelBench {
 
     public static int run(String[] args, PrintStream out, PrintStream err) {
         Path model = null;
-        int threads = Runtime.getRuntime().availableProcessors(), slices = 2, reps = 3000, steps = 48;
+        int threads = Runtime.getRuntime().availableProcessors(), slices = 2, reps = 3000, steps = 100;
         try {
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
@@ -84,14 +84,22 @@ public final class TensorParallelBench {
                     out.println(exchangeLine("tcp", floats, tcpAllReduce(floats, reps)));
                 }
                 EngineOptions options = EngineOptions.defaults().withThreads(threads).withMaxSequences(8).withMaxBatchTokens(128).withKvCacheTokens(0);
+                int n = slices;
                 for (int batch : new int[] {1, 8}) {
                     try (LlamaModel whole = LlamaModel.load(model, options)) {
-                        out.println(decodeLine(1, batch, decode(whole, batch, steps, () -> 0L)));
+                        out.println(decodeLine(1, "-", batch, decode(whole, batch, steps, () -> 0L)));
                     }
-                    try (LocalTensorGroup g = LocalTensorGroup.load(model, options, slices, transport, stream, TimeUnit.SECONDS.toNanos(10))) {
-                        stream += 16;
-                        out.println(decodeLine(slices, batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos)));
+                    try (LocalTensorGroup g = LocalTensorGroup.load(model, options, n, transport, stream, TimeUnit.SECONDS.toNanos(10))) {
+                        out.println(decodeLine(n, "aeron-ipc", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos)));
                     }
+                    stream += 16;
+                    String[] endpoints = new String[n];
+                    for (int r = 0; r < n; r++) endpoints[r] = "127.0.0.1:" + freeUdpPort();
+                    try (LocalTensorGroup g = LocalTensorGroup.load(model, options, n, transport, stream, TimeUnit.SECONDS.toNanos(10),
+                            rank -> AeronTensorExchange.Channels.udp(endpoints, rank))) {
+                        out.println(decodeLine(n, "aeron-udp", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos)));
+                    }
+                    stream += 16;
                 }
             }
             return 0;
@@ -110,9 +118,10 @@ public final class TensorParallelBench {
                 transport, floats, nanos[nanos.length / 2] / 1e3, nanos[(int) (nanos.length * 0.99)] / 1e3);
     }
 
-    private static String decodeLine(int slices, int batch, double[] r) {
-        return String.format(Locale.ROOT, "{\"bench\":\"decode\",\"slices\":%d,\"batch\":%d,\"tokens_per_s\":%.1f,\"exchange_share\":%.3f}",
-                slices, batch, r[0], r[1]);
+    private static String decodeLine(int slices, String transport, int batch, double[] r) {
+        return String.format(Locale.ROOT, "{\"bench\":\"decode\",\"slices\":%d,\"transport\":\"%s\",\"batch\":%d,\"tokens_per_s\":%.1f,"
+                        + "\"step_ms\":%.3f,\"exchange_share\":%.3f,\"step_exchange_p50_us\":%.1f,\"step_exchange_p99_us\":%.1f}",
+                slices, transport, batch, r[0], r[2] / 1e6, r[1], r[3] / 1e3, r[4] / 1e3);
     }
 
     /** Per-call times of rank 0's all-reduce with rank 1 running the same calls on another thread. */
@@ -203,8 +212,9 @@ public final class TensorParallelBench {
     }
 
     /**
-     * Tokens/s of {@code steps} decode steps of {@code batch} sequences after a short prompt each, and the
-     * share of that time the leader spent in the exchange (as {@code exchangeNanos} counts it).
+     * Of {@code steps} decode steps of {@code batch} sequences after a short prompt each: tokens/s, the share of
+     * the time the leader spent in the exchange (as {@code exchangeNanos} counts it), the median step (ns) and
+     * the median and 99th percentile of one step's exchange time (ns).
      */
     private static double[] decode(LlamaModel m, int batch, int steps, java.util.function.LongSupplier exchangeNanos) {
         PagedKvCache kv = m.kvCache();
@@ -212,7 +222,7 @@ public final class TensorParallelBench {
         int[] seqs = new int[batch];
         for (int s = 0; s < batch; s++) {
             seqs[s] = kv.open();
-            if (seqs[s] < 0 || !kv.reserve(seqs[s], prompt + 2 * steps)) throw new IllegalStateException("KV cache too small for the bench");
+            if (seqs[s] < 0 || !kv.reserve(seqs[s], prompt + steps)) throw new IllegalStateException("KV cache too small for the bench");
         }
         Batch b = new Batch(m.maxBatchTokens());
         int[] tokens = new int[prompt];
@@ -223,19 +233,25 @@ public final class TensorParallelBench {
             m.forward(b);
         }
         double seconds = 0, share = 0;
+        long[] stepNanos = new long[steps], exchange = new long[steps];
         for (int round = 0; round < 2; round++) {   // the first round warms the JIT
             long t0 = System.nanoTime(), x0 = exchangeNanos.getAsLong();
             for (int step = 0; step < steps; step++) {
                 b.clear();
-                for (int s = 0; s < batch; s++) b.add(seqs[s], (step * 13 + s) % vocab, prompt + round * steps + step, true);
+                for (int s = 0; s < batch; s++) b.add(seqs[s], (step * 13 + s) % vocab, prompt + step, true);   // each round writes the same positions again
+                long s0 = System.nanoTime(), e0 = exchangeNanos.getAsLong();
                 m.forward(b);
+                stepNanos[step] = System.nanoTime() - s0;
+                exchange[step] = exchangeNanos.getAsLong() - e0;
             }
             long elapsed = System.nanoTime() - t0;
             seconds = elapsed / 1e9;
             share = (double) (exchangeNanos.getAsLong() - x0) / elapsed;
         }
         for (int s : seqs) kv.release(s);
-        return new double[] {batch * steps / seconds, share};
+        Arrays.sort(stepNanos);
+        Arrays.sort(exchange);
+        return new double[] {batch * steps / seconds, share, stepNanos[steps / 2], exchange[steps / 2], exchange[(int) (steps * 0.99)]};
     }
 
     private static BackoffIdleStrategy idle() {

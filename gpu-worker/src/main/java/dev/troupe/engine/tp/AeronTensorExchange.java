@@ -258,7 +258,8 @@ public final class AeronTensorExchange implements TensorExchange {
         if (rank != 0 || closed) return;
         out.putInt(0, STOP);
         out.putInt(4, step);
-        offer(HEADER, -1);
+        // Once, without waiting: a follower already gone (or back-pressured) ends by itself when the streams close.
+        for (Publication p : publications) p.offer(out, 0, HEADER);
     }
 
     private int peer;
