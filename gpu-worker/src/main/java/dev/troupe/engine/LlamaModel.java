@@ -82,6 +82,18 @@ public final class LlamaModel implements AutoCloseable {
         this(file, options, 0, 1, null);
     }
 
+    /** Loads slice {@code rank} of a {@code ranks}-way split of the model in {@code path} (see the constructor below). */
+    public static LlamaModel loadSlice(java.nio.file.Path path, EngineOptions options, int rank, int ranks, TensorExchange exchange)
+            throws IOException {
+        GgufFile f = GgufFile.open(path);
+        try {
+            return new LlamaModel(f, options, rank, ranks, exchange);
+        } catch (IOException | RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
     /** Slice {@code rank} of a {@code ranks}-way tensor-parallel group whose slices talk over {@code exchange}. */
     public LlamaModel(GgufFile file, EngineOptions options, int rank, int ranks, TensorExchange exchange) throws IOException {
         this.file = file;

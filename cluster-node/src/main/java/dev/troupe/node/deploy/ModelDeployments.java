@@ -679,18 +679,8 @@ public final class ModelDeployments implements AutoCloseable {
             if (assignment.slices() == 1) {
                 engine = LlamaModel.load(path, options);
             } else {
-                dev.troupe.engine.model.LlamaConfig config;
-                try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(path)) {
-                    config = dev.troupe.engine.model.LlamaConfig.from(f);
-                }
-                exchange = groups.exchange(replicaName, assignment, 0, dev.troupe.engine.tp.LocalTensorGroup.maxMessageFloats(config, options));
-                dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(path);
-                try {
-                    engine = new LlamaModel(f, options, 0, assignment.slices(), exchange);
-                } catch (Exception | Error e) {
-                    f.close();
-                    throw e;
-                }
+                exchange = groups.exchange(replicaName, assignment, 0, path, options);
+                engine = LlamaModel.loadSlice(path, options, 0, assignment.slices(), exchange);
                 if (!exchange.awaitConnected(groups.joinTimeout().toNanos())) {
                     engine.close();
                     throw new IllegalStateException("the group's slices " + assignment.followers() + " did not all connect within "

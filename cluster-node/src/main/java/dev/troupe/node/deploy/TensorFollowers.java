@@ -3,15 +3,10 @@ package dev.troupe.node.deploy;
 import dev.troupe.actors.slice.GpuSlice;
 import dev.troupe.engine.EngineOptions;
 import dev.troupe.engine.LlamaModel;
-import dev.troupe.engine.gguf.GgufFile;
-import dev.troupe.engine.model.LlamaConfig;
 import dev.troupe.engine.tp.AeronTensorExchange;
-import dev.troupe.engine.tp.LocalTensorGroup;
 import dev.troupe.engine.tp.TensorFollowerAgent;
 import dev.troupe.scheduler.PlacementPlanner;
 import org.agrona.concurrent.AgentRunner;
-import org.agrona.concurrent.AgentTerminationException;
-import org.agrona.concurrent.BackoffIdleStrategy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,7 +17,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The follower slices of one model's tensor-parallel groups that placement puts on this node. Each loads its
@@ -146,34 +140,20 @@ final class TensorFollowers implements AutoCloseable {
             GpuSlice.Granted granted = host.reserve(role.slice(), holder, bytes != null ? bytes : 0);
             reserved = true;
             EngineOptions options = engine.withThreads(granted.threads());
-            LlamaConfig config;
-            try (GgufFile f = GgufFile.open(file)) {
-                config = LlamaConfig.from(f);
-            }
             exchange = groups.exchange(dev.troupe.sharding.ReplicaSharding.replicaName(model, role.version()), role.group(), role.rank(),
-                    LocalTensorGroup.maxMessageFloats(config, options));
-            GgufFile f = GgufFile.open(file);
-            try {
-                slice = new LlamaModel(f, options, role.rank(), slices, exchange);
-            } catch (Exception | Error e) {
-                f.close();
-                throw e;
-            }
+                    file, options);
+            slice = LlamaModel.loadSlice(file, options, role.rank(), slices, exchange);
             TensorFollowerAgent agent = new TensorFollowerAgent(slice, exchange, groups.joinTimeout().toNanos());
-            AgentRunner runner = new AgentRunner(new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(200)),
-                    e -> {
-                        if (!(e instanceof AgentTerminationException)) log.error("model '{}': follower slice {} failed", model, holder, e);
-                    }, null, agent);
-            Running r = new Running(role, slice, exchange, agent, runner, holder);
             synchronized (this) {
                 if (closed || !role.equals(wanted.get(role.key()))) {
-                    stop(r);
+                    exchange.close();
+                    closeQuietly(slice);
+                    host.release(role.slice(), holder);
                     return;
                 }
-                running.put(role.key(), r);
+                running.put(role.key(), new Running(role, slice, exchange, agent, TensorFollowerAgent.start(agent), holder));
                 failed.remove(role.key());
             }
-            AgentRunner.startOnThread(runner);
             log.info("model '{}': follower slice {} of {} ({} KiB of the weights) on slice {}, waiting for its leader on {}", model,
                     role.rank(), role.version(), slice.weightBytes() >> 10, role.slice(), role.group().slice());
         } catch (Exception | Error e) {

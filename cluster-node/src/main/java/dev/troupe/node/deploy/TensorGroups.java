@@ -1,9 +1,12 @@
 package dev.troupe.node.deploy;
 
+import dev.troupe.engine.EngineOptions;
+import dev.troupe.engine.gguf.GgufFile;
+import dev.troupe.engine.model.LlamaConfig;
 import dev.troupe.engine.tp.AeronTensorExchange;
+import dev.troupe.engine.tp.LocalTensorGroup;
 import dev.troupe.engine.tp.TensorTransport;
 import dev.troupe.scheduler.PlacementPlanner;
-import org.agrona.concurrent.BackoffIdleStrategy;
 
 import java.io.IOException;
 import java.net.DatagramSocket;
@@ -59,7 +62,12 @@ public final class TensorGroups implements AutoCloseable {
      * The exchange of slice {@code rank} of a replica's group. Stream ids come from the replica and the group's
      * slices, so a group placed again (other slices) never reads its predecessor's streams.
      */
-    public AeronTensorExchange exchange(String replica, PlacementPlanner.Assignment group, int rank, int maxFloats) throws IOException {
+    public AeronTensorExchange exchange(String replica, PlacementPlanner.Assignment group, int rank, Path file, EngineOptions options)
+            throws IOException {
+        int maxFloats;
+        try (GgufFile f = GgufFile.open(file)) {
+            maxFloats = LocalTensorGroup.maxMessageFloats(LlamaConfig.from(f), options);
+        }
         List<PlacementPlanner.GroupSlice> slices = group.group();
         boolean local = true;
         for (PlacementPlanner.GroupSlice g : slices) local &= g.node().equals(self);
@@ -77,7 +85,7 @@ public final class TensorGroups implements AutoCloseable {
         }
         int streamBase = 16 * (1 + Math.floorMod((replica + "|" + slices).hashCode(), 1 << 24));
         return new AeronTensorExchange(transport().aeron(), channels, rank, slices.size(), streamBase, maxFloats,
-                new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100)), peerTimeout.toNanos());
+                TensorTransport.idleStrategy(), peerTimeout.toNanos());
     }
 
     private synchronized TensorTransport transport() throws IOException {

@@ -10,7 +10,6 @@ import dev.troupe.engine.tp.AeronTensorExchange;
 import dev.troupe.engine.tp.LocalTensorGroup;
 import dev.troupe.engine.tp.TensorExchange;
 import dev.troupe.engine.tp.TensorTransport;
-import org.agrona.concurrent.BackoffIdleStrategy;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -128,8 +127,8 @@ public final class TensorParallelBench {
     private static long[] aeronAllReduce(TensorTransport t, IntFunction<AeronTensorExchange.Channels> channels, int stream, int floats, int reps)
             throws InterruptedException {
         long timeout = TimeUnit.SECONDS.toNanos(10);
-        try (AeronTensorExchange a = new AeronTensorExchange(t.aeron(), channels.apply(0), 0, 2, stream, floats, idle(), timeout);
-             AeronTensorExchange b = new AeronTensorExchange(t.aeron(), channels.apply(1), 1, 2, stream, floats, idle(), timeout)) {
+        try (AeronTensorExchange a = new AeronTensorExchange(t.aeron(), channels.apply(0), 0, 2, stream, floats, TensorTransport.idleStrategy(), timeout);
+             AeronTensorExchange b = new AeronTensorExchange(t.aeron(), channels.apply(1), 1, 2, stream, floats, TensorTransport.idleStrategy(), timeout)) {
             if (!a.awaitConnected(timeout) || !b.awaitConnected(timeout)) throw new IllegalStateException("exchange did not connect");
             int warm = reps / 2;
             float[] bufB = new float[floats];
@@ -252,10 +251,6 @@ public final class TensorParallelBench {
         Arrays.sort(stepNanos);
         Arrays.sort(exchange);
         return new double[] {batch * steps / seconds, share, stepNanos[steps / 2], exchange[steps / 2], exchange[(int) (steps * 0.99)]};
-    }
-
-    private static BackoffIdleStrategy idle() {
-        return new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100));
     }
 
     private static int freeUdpPort() throws IOException {

@@ -5,14 +5,11 @@ import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.model.LlamaConfig;
 import org.agrona.concurrent.AgentRunner;
-import org.agrona.concurrent.BackoffIdleStrategy;
-import org.agrona.concurrent.IdleStrategy;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A model split over N slices in this process, talking over Aeron IPC: the leader is an ordinary
@@ -20,7 +17,6 @@ import java.util.concurrent.TimeUnit;
  * The process's threads are shared out between the slices.
  */
 public final class LocalTensorGroup implements AutoCloseable {
-    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(LocalTensorGroup.class);
     private final List<LlamaModel> slices = new ArrayList<>();
     private final List<AeronTensorExchange> exchanges = new ArrayList<>();
     private final List<AgentRunner> followers = new ArrayList<>();
@@ -49,26 +45,15 @@ public final class LocalTensorGroup implements AutoCloseable {
             int maxFloats = maxMessageFloats(c, options);
             for (int r = 0; r < ranks; r++) {
                 g.exchanges.add(new AeronTensorExchange(transport.aeron(), channels.apply(r), r, ranks, streamBase,
-                        maxFloats, idle(), peerTimeoutNs));
+                        maxFloats, TensorTransport.idleStrategy(), peerTimeoutNs));
             }
             for (AeronTensorExchange e : g.exchanges) {
                 if (!e.awaitConnected(peerTimeoutNs)) throw new IOException("slice " + e.rank() + " of the group did not connect over Aeron");
             }
             EngineOptions each = options.withThreads(Math.max(1, options.effectiveThreads() / ranks));
-            for (int r = 0; r < ranks; r++) {
-                GgufFile f = GgufFile.open(model);
-                try {
-                    g.slices.add(new LlamaModel(f, each, r, ranks, g.exchanges.get(r)));
-                } catch (IOException | RuntimeException e) {
-                    f.close();
-                    throw e;
-                }
-            }
+            for (int r = 0; r < ranks; r++) g.slices.add(LlamaModel.loadSlice(model, each, r, ranks, g.exchanges.get(r)));
             for (int r = 1; r < ranks; r++) {
-                AgentRunner runner = new AgentRunner(idle(), LocalTensorGroup::onFollowerError, null,
-                        new TensorFollowerAgent(g.slices.get(r), g.exchanges.get(r), peerTimeoutNs));
-                AgentRunner.startOnThread(runner);
-                g.followers.add(runner);
+                g.followers.add(TensorFollowerAgent.start(new TensorFollowerAgent(g.slices.get(r), g.exchanges.get(r), peerTimeoutNs)));
             }
             return g;
         } catch (IOException | RuntimeException e) {
@@ -77,19 +62,11 @@ public final class LocalTensorGroup implements AutoCloseable {
         }
     }
 
-    private static void onFollowerError(Throwable e) {
-        if (!(e instanceof org.agrona.concurrent.AgentTerminationException)) log.error("tensor-parallel follower failed", e);
-    }
-
     /** The most floats one exchange message carries: a [T][dim] partial sum, [R][vocab] logits, or a step. */
     public static int maxMessageFloats(LlamaConfig c, EngineOptions o) {
         int rows = Math.min(o.maxBatchTokens(), Math.max(o.maxSequences(), 1));
         long step = 2 + 4L * o.maxBatchTokens() + 3L * 8 * o.maxSequences();   // tokens and a step's block-table changes
         return (int) Math.max(Math.max((long) o.maxBatchTokens() * c.dim(), (long) rows * c.vocab()), step);
-    }
-
-    static IdleStrategy idle() {
-        return new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100));
     }
 
     /** Ends follower {@code rank} as a lost slice would end (a failure drill): its loop stops and its streams close. */

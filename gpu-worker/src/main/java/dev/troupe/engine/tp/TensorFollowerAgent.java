@@ -3,6 +3,7 @@ package dev.troupe.engine.tp;
 import dev.troupe.engine.Batch;
 import dev.troupe.engine.LlamaModel;
 import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.AgentTerminationException;
 
 /**
@@ -11,6 +12,7 @@ import org.agrona.concurrent.AgentTerminationException;
  * the leader is lost, or a step's exchange fails.
  */
 public final class TensorFollowerAgent implements Agent {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(TensorFollowerAgent.class);
     private final LlamaModel model;
     private final TensorExchange exchange;
     private final Batch batch;
@@ -45,6 +47,15 @@ public final class TensorFollowerAgent implements Agent {
     private int end(int status) {
         endStatus = status;
         throw new AgentTerminationException(TensorExchange.describe(status));
+    }
+
+    /** Starts a follower's loop on a thread of its own (named after its role); a failure other than its end is logged. */
+    public static AgentRunner start(TensorFollowerAgent agent) {
+        AgentRunner runner = new AgentRunner(TensorTransport.idleStrategy(), e -> {
+            if (!(e instanceof AgentTerminationException)) log.error("{} failed", agent.roleName(), e);
+        }, null, agent);
+        AgentRunner.startOnThread(runner);
+        return runner;
     }
 
     /** Why the loop ended: {@link TensorExchange#STOPPED} when the leader ended it; OK while it runs. */

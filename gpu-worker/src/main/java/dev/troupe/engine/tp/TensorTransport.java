@@ -4,6 +4,7 @@ import io.aeron.Aeron;
 import io.aeron.driver.MediaDriver;
 import io.aeron.driver.ThreadingMode;
 import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
 
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -45,6 +46,14 @@ public final class TensorTransport implements AutoCloseable {
     }
 
     public Aeron aeron() { return aeron; }
+
+    /**
+     * How a slice waits for its peers (and a follower for its next step): a short spin, then yields, then
+     * parks of up to 100 µs. A small machine's cores are the engine's; busy-spinning would take them from it.
+     */
+    public static IdleStrategy idleStrategy() {
+        return new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100));
+    }
 
     @Override
     public void close() {
