@@ -328,6 +328,28 @@ public final class ModelDeployments implements AutoCloseable {
         return r == null ? null : r.get(n);
     }
 
+    /**
+     * Why no replica of the version could ever be placed with tensorParallel (0: any split it allows): each
+     * split's share is larger than the slices the cluster has, or wants more slices than it has. Null when
+     * one fits an empty cluster's slices (or nothing is known yet).
+     */
+    public synchronized String fitRefusal(String version, int tensorParallel) {
+        Map<Integer, Long> splits = splitBytes.get(version);
+        List<dev.troupe.sharding.SliceInfo> all = sharding.directory().slices();
+        if (splits == null || all.isEmpty()) return null;
+        long largest = 0;
+        for (dev.troupe.sharding.SliceInfo s : all) largest = Math.max(largest, s.memoryBytes());
+        StringBuilder need = new StringBuilder();
+        for (Map.Entry<Integer, Long> e : new TreeMap<>(splits).entrySet()) {
+            if (tensorParallel > 0 && e.getKey() != tensorParallel) continue;
+            long fitting = all.stream().filter(s -> s.memoryBytes() >= e.getValue()).count();
+            if (fitting >= e.getKey()) return null;
+            need.append(need.length() == 0 ? "" : ", or ").append(e.getValue() >> 20).append(" MiB on each of ").append(e.getKey())
+                    .append(e.getKey() == 1 ? " slice" : " slices");
+        }
+        return "a replica needs " + need + "; the cluster has " + all.size() + " slices, the largest of " + (largest >> 20) + " MiB";
+    }
+
     /** This node's follower slices of the model's groups, by version#rank. */
     public Map<String, String> followerStatus() {
         return followers.status();

@@ -285,6 +285,8 @@ public final class AdminApi extends AllDirectives {
         if (refusal != null) {
             throw ApiError.badRequest("version '" + version + "' cannot be split over " + tp + " slices: " + refusal, "tensorParallel");
         }
+        String fit = model.fitRefusal(version, tp);
+        if (fit != null) throw conflict("version '" + version + "' fits no slice of the cluster: " + fit);
         Boolean continuation = optionalBoolean(body, "continuation");
         return change(model, StatusCodes.ACCEPTED, to -> new ModelRegistry.Deploy(actor, version, replicas, tp, continuation, to))
                 .thenApply(r -> {
@@ -335,6 +337,10 @@ public final class AdminApi extends AllDirectives {
     static ApiError refusal(String message) {
         if (message.startsWith("unknown version")) return ApiError.notFound(message, "version", "version_not_found");
         if (message.contains(" must ") || message.contains(" is required")) return ApiError.badRequest(message, null);
+        return conflict(message);
+    }
+
+    static ApiError conflict(String message) {
         return new ApiError(409, "conflict_error", message, null, "conflict");
     }
 

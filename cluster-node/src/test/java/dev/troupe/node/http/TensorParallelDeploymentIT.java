@@ -47,6 +47,12 @@ class TensorParallelDeploymentIT {
             assertTrue(assignment.get("memory_bytes").asLong() <= 1600000, "each slice holds its share: " + assignment);
             JsonNode slices = cluster.get("slices");
             for (JsonNode s : slices) assertTrue(s.get("memory_reserved_bytes").asLong() > 0, "both slices hold a share: " + slices);
+
+            // Whole, it fits no slice of this cluster: refused with the numbers.
+            HttpResponse<String> whole = DeploymentsIT.admin(node, "POST", "/admin/models/stories/deployments",
+                    "{\"version\":\"v1\",\"tensorParallel\":1}", DeploymentsIT.TOKEN);
+            assertEquals(409, whole.statusCode(), whole.body());
+            assertTrue(whole.body().contains("on each of 1 slice; the cluster has 2 slices, the largest of 1 MiB"), whole.body());
         } finally {
             node.stop();
         }
