@@ -179,20 +179,23 @@ public final class BatchScheduler<T> {
         while (budget > 0 && running.size() < config.maxNumSeqs()) {
             ScheduledSequence<T> s = waiting.peek();
             if (s == null) break;
-            int n = Math.min(s.totalTokens - s.computedTokens, budget);
             int slot = kv.open();
             if (slot < 0) break;
+            // Leading tokens whose keys and values are cached need no prefill.
+            int cached = kv.attachCachedPrefix(slot, s);
+            int n = Math.min(s.totalTokens - cached, budget);
             int headroom = running.isEmpty() ? 0 : config.watermarkBlocks();
-            if (kv.blocksNeeded(slot, n) + headroom > kv.freeBlocks() || !kv.reserve(slot, n)) {
+            if (kv.blocksNeeded(slot, cached + n) + headroom > kv.freeBlocks() || !kv.reserve(slot, cached + n)) {
                 kv.release(slot);
                 break;
             }
             waiting.poll();
             s.slot = slot;
-            s.computedTokens = 0;
+            s.computedTokens = cached;
+            s.cachedTokens += cached;
             s.state = ScheduledSequence.State.RUNNING;
             insertRunning(s);
-            plan.add(s, 0, n);
+            plan.add(s, cached, n);
             budget -= n;
         }
         for (int i = 0; i < plan.size(); i++) plan.sequence(i).everScheduled = true;
@@ -205,8 +208,10 @@ public final class BatchScheduler<T> {
             ScheduledSequence<T> s = p.sequence(i);
             if (s.state != ScheduledSequence.State.RUNNING) continue; // finished meanwhile
             s.computedTokens = p.start(i) + p.count(i);
+            kv.computed(s.slot, s, s.computedTokens);
             // Only positions never computed before count as service: recomputing after a preemption is the
-            // scheduler's waste, and charging it would push the victim's tenant below its share.
+            // scheduler's waste, and charging it would push the victim's tenant below its share. Positions
+            // taken from the prefix cache are not computed (the step starts past them): not charged either.
             int fresh = s.computedTokens - Math.max(p.start(i), s.chargedTokens);
             if (fresh > 0) {
                 waiting.charge(s, fresh);

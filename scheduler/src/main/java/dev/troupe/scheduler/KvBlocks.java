@@ -23,4 +23,15 @@ public interface KvBlocks {
 
     /** Token positions per block. */
     int blockSize();
+
+    /**
+     * Prefix caching: a slot just opened for s takes the cached blocks that already hold s's leading tokens.
+     * Returns the positions it now holds computed (0 when nothing is cached, or without a prefix cache).
+     */
+    default int attachCachedPrefix(int slot, ScheduledSequence<?> s) {
+        return 0;
+    }
+
+    /** The slot's positions [0, computedTokens) now hold s's tokens: its full blocks may be cached for later sequences. */
+    default void computed(int slot, ScheduledSequence<?> s, int computedTokens) {}
 }

@@ -24,6 +24,8 @@ public final class ScheduledSequence<T> {
     State state = State.WAITING;
     boolean everScheduled;
     int preemptions;
+    /** Positions taken from the prefix cache instead of computed, over all its admissions. */
+    int cachedTokens;
 
     ScheduledSequence(T payload, long arrival, int promptTokens, int maxNewTokens, String tenant, int weight) {
         this.payload = payload;
@@ -65,6 +67,8 @@ public final class ScheduledSequence<T> {
     public boolean everScheduled() { return everScheduled; }
 
     public int preemptions() { return preemptions; }
+
+    public int cachedTokens() { return cachedTokens; }
 
     @Override
     public String toString() {

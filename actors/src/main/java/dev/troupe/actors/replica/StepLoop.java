@@ -68,7 +68,15 @@ public final class StepLoop implements AutoCloseable {
      * @param maxQueued         most requests waiting to start; beyond that submit refuses (429)
      * @param idleWait          how long the loop sleeps with nothing to do before checking again
      */
-    public record Config(int maxNumSeqs, int maxBatchedTokens, int maxQueued, Duration idleWait) {
+    /**
+     * @param prefixCaching whether full KV blocks of finished prefills and generations are kept for later
+     *                      requests that start with the same tokens (their prefill skips those blocks)
+     */
+    public record Config(int maxNumSeqs, int maxBatchedTokens, int maxQueued, Duration idleWait, boolean prefixCaching) {
+        public Config(int maxNumSeqs, int maxBatchedTokens, int maxQueued, Duration idleWait) {
+            this(maxNumSeqs, maxBatchedTokens, maxQueued, idleWait, true);
+        }
+
         public static Config defaults() {
             return new Config(32, 512, 256, Duration.ofMillis(50));
         }
@@ -77,7 +85,7 @@ public final class StepLoop implements AutoCloseable {
     /** A snapshot for metrics and readiness. */
     public record Stats(int running, int waiting, int kvBlocksUsed, int kvBlocksFree, long steps,
                         long promptTokens, long generatedTokens, long preemptions, long fairnessPreemptions,
-                        long lastHeartbeatNanos) {}
+                        long lastHeartbeatNanos, long prefixQueriedTokens, long prefixHitTokens) {}
 
     /** Tokens of one tenant so far on this replica: prompts of started requests, and generated tokens. */
     public record TenantUsage(long promptTokens, long generatedTokens) {}
@@ -143,11 +151,11 @@ public final class StepLoop implements AutoCloseable {
         }
         if (config.maxQueued() < 0) throw new IllegalArgumentException("maxQueued must be >= 0");
         if (config.idleWait().isNegative() || config.idleWait().isZero()) throw new IllegalArgumentException("idleWait must be > 0");
-        this.config = new Config(maxSeqs, maxTokens, config.maxQueued(), config.idleWait());
+        this.config = new Config(maxSeqs, maxTokens, config.maxQueued(), config.idleWait(), config.prefixCaching());
         this.idleWaitNanos = config.idleWait().toNanos();
         int watermark = Math.max(1, kv.totalBlocks() / 100);
         this.scheduler = new BatchScheduler<>(new BatchScheduler.Config(maxSeqs, maxTokens, contextLength, watermark),
-                new PagedKvBlocks(kv), new FairWaitQueue<>(maxSeqs));
+                new PagedKvBlocks(kv, config.prefixCaching()), new FairWaitQueue<>(maxSeqs));
         this.batch = new Batch(model.maxBatchTokens());
         publishStats();
     }
@@ -241,7 +249,8 @@ public final class StepLoop implements AutoCloseable {
         int inbox = inboxSubmits.get();
         Stats s = stats;
         return new Stats(s.running(), s.waiting() + inbox, s.kvBlocksUsed(), s.kvBlocksFree(), s.steps(),
-                s.promptTokens(), s.generatedTokens(), s.preemptions(), s.fairnessPreemptions(), heartbeat);
+                s.promptTokens(), s.generatedTokens(), s.preemptions(), s.fairnessPreemptions(), heartbeat,
+                s.prefixQueriedTokens(), s.prefixHitTokens());
     }
 
     /** Per tenant that has sent a request here: its tokens so far (a snapshot, sorted by tenant). */
@@ -609,7 +618,8 @@ public final class StepLoop implements AutoCloseable {
 
     private void publishStats() {
         stats = new Stats(scheduler.runningCount(), scheduler.waitingCount(), kv.usedBlocks(), kv.freeBlocks(), steps,
-                promptTokens, generatedTokens, scheduler.preemptions(), scheduler.fairnessPreemptions(), heartbeat);
+                promptTokens, generatedTokens, scheduler.preemptions(), scheduler.fairnessPreemptions(), heartbeat,
+                kv.prefixQueriedTokens(), kv.prefixHitTokens());
     }
 
     // ---------------------------------------------------------------- embeddings

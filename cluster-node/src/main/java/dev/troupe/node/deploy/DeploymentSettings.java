@@ -21,7 +21,8 @@ public record DeploymentSettings(EngineOptions engine, Duration warmUp, StepLoop
                 .withMaxBatchTokens(c.getInt("troupe.scheduler.max-batched-tokens"))
                 .withMaxSequences(c.getInt("troupe.scheduler.max-num-seqs") + 1);
         StepLoop.Config loop = new StepLoop.Config(c.getInt("troupe.scheduler.max-num-seqs"),
-                c.getInt("troupe.scheduler.max-batched-tokens"), c.getInt("troupe.scheduler.max-queued"), Duration.ofMillis(50));
+                c.getInt("troupe.scheduler.max-batched-tokens"), c.getInt("troupe.scheduler.max-queued"), Duration.ofMillis(50),
+                c.getBoolean("troupe.engine.prefix-caching"));
         return new DeploymentSettings(engine, c.getDuration("troupe.engine.warm-up"), loop,
                 c.getDuration("troupe.deployments.keep-warm"), c.getDuration("troupe.shutdown.grace"),
                 c.getDuration("troupe.health.max-heartbeat-age"));

@@ -49,6 +49,9 @@ public final class NodeMetrics {
         gauge("troupe_preemptions", "Sequences preempted for KV blocks (a counter)", loops, s -> s.preemptions());
         gauge("troupe_fairness_preemptions", "Sequences preempted to give a waiting tenant its fair share (a counter)", loops,
                 s -> s.fairnessPreemptions());
+        gauge("troupe_prefix_cache_queries", "Prompt tokens looked up in the prefix cache (a counter)", loops, s -> s.prefixQueriedTokens());
+        gauge("troupe_prefix_cache_hits", "Prompt tokens found in the prefix cache, their prefill skipped (a counter)", loops,
+                s -> s.prefixHitTokens());
         GaugeWithCallback.builder().name("troupe_tenant_generated_tokens")
                 .help("Tokens generated per tenant by a version's step loop (a counter; the fair scheduler's service)")
                 .labelNames("model", "version", "tenant").callback(cb -> {

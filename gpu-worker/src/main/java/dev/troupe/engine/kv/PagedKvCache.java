@@ -1,5 +1,7 @@
 package dev.troupe.engine.kv;
 
+import org.agrona.collections.Long2LongHashMap;
+
 import java.util.Arrays;
 
 /**
@@ -7,12 +9,20 @@ import java.util.Arrays;
  * block table (logical block -> physical block); blocks are taken as it grows and returned when it is
  * released, so sequences of any length share the pool without fragmentation.
  *
+ * <p>Prefix caching: a full block whose positions are all computed can be registered under its tokens
+ * and the blocks before it ({@link #computed}). When its sequence ends, a registered block keeps its keys
+ * and values (it counts as free, and is reused least recently released first when blocks run out); a new
+ * sequence whose tokens start with registered blocks takes them as they are ({@link #attachCachedPrefix})
+ * and computes only the rest. Several sequences may hold one block (it is read-only once full).
+ *
  * <p>Layout per layer: keys {@code [block][kvHead][headDim][slot]} (transposed, so attention scores
  * for a whole block are one vector operation per head dimension, without horizontal sums) and values
  * {@code [block][kvHead][slot][headDim]} (so the weighted sum is one axpy per position). Not thread-safe: the step loop that owns the engine calls
  * it; the forward pass only reads and writes vectors through {@link #index}.
  */
 public final class PagedKvCache {
+    private static final long NONE = -1;
+
     private final int layers;
     private final int kvHeads;
     private final int headDim;
@@ -21,18 +31,31 @@ public final class PagedKvCache {
     private final int maxBlocksPerSequence;
     private final float[][] keys;     // [layer][numBlocks * kvHeads * blockSize * headDim]
     private final float[][] values;   // same layout as keys
-    private final int[] freeBlocks;   // stack of free physical block ids
+    private final int[] freeBlocks;   // stack of free physical block ids (holding nothing worth keeping)
     private int freeCount;
     private final int[][] blockTables;     // [sequence][logical block] -> physical block
     private final int[] blocksHeld;        // [sequence] blocks in its table
+    private final int[] blocksRegistered;  // [sequence] leading blocks of its table known to be registered
     private final boolean[] open;          // [sequence] slot in use
     private int openCount;
+
+    // Prefix cache, per physical block: holders, and (registered blocks) the content it was registered under.
+    private final int[] refs;              // [block] sequences holding it
+    private final long[] blockKey;         // [block] registry key, NONE when unregistered
+    private final int[] blockParent;       // [block] the registered block before it, -1 for a first block
+    private final int[] blockTokens;       // [block * blockSize + slot] its tokens
+    private final Long2LongHashMap registry;   // key -> block
+    private final int[] lruPrev, lruNext;  // registered blocks no one holds, least recently released at the head
+    private int lruHead = -1, lruTail = -1, cachedCount;
+    private long queriedTokens, hitTokens;
+
     // Changes to the block tables since the last drain, as (op, seq, arg) triples, when recording: the
     // leader of a tensor-parallel group ships them with each step so its followers' tables stay identical.
     private int[] journal;
     private int journalLength;
 
-    public static final int OP_OPEN = 1, OP_RESERVE = 2, OP_RELEASE = 3;
+    /** A sequence opened; a block appended to its table (arg = the physical block); a sequence released. */
+    public static final int OP_OPEN = 1, OP_APPEND = 2, OP_RELEASE = 3;
 
     public PagedKvCache(int layers, int kvHeads, int headDim, int blockSize, int numBlocks, int maxSequences, int maxTokensPerSequence) {
         if (blockSize < 1 || numBlocks < 1 || maxSequences < 1) {
@@ -56,7 +79,16 @@ public final class PagedKvCache {
         this.freeCount = numBlocks;
         this.blockTables = new int[maxSequences][maxBlocksPerSequence];
         this.blocksHeld = new int[maxSequences];
+        this.blocksRegistered = new int[maxSequences];
         this.open = new boolean[maxSequences];
+        this.refs = new int[numBlocks];
+        this.blockKey = new long[numBlocks];
+        Arrays.fill(blockKey, NONE);
+        this.blockParent = new int[numBlocks];
+        this.blockTokens = new int[numBlocks * blockSize];
+        this.registry = new Long2LongHashMap(Math.max(16, numBlocks * 2), 0.65f, NONE);
+        this.lruPrev = new int[numBlocks];
+        this.lruNext = new int[numBlocks];
     }
 
     /** Bytes a cache of this shape takes. */
@@ -78,11 +110,149 @@ public final class PagedKvCache {
     private void openSlot(int s) {
         open[s] = true;
         blocksHeld[s] = 0;
+        blocksRegistered[s] = 0;
         openCount++;
         record(OP_OPEN, s, 0);
     }
 
-    /** From now on, block-table changes are kept for {@link #drainJournal} (a tensor-parallel leader). */
+    /**
+     * Makes sure positions [0, tokens) of the sequence have blocks. All or nothing: returns false, and
+     * takes nothing, when the pool has too few free blocks or the sequence would exceed its maximum.
+     */
+    public boolean reserve(int seq, int tokens) {
+        checkOpen(seq);
+        int needed = (tokens + blockSize - 1) / blockSize;
+        if (needed > maxBlocksPerSequence) return false;
+        int extra = needed - blocksHeld[seq];
+        if (extra <= 0) return true;
+        if (extra > freeBlocks()) return false;
+        for (int i = 0; i < extra; i++) append(seq, takeBlock());
+        return true;
+    }
+
+    /** A block holding nothing worth keeping: a free one, else the least recently released cached one. */
+    private int takeBlock() {
+        if (freeCount > 0) return freeBlocks[--freeCount];
+        int b = lruHead;
+        unlink(b);
+        registry.remove(blockKey[b]);
+        blockKey[b] = NONE;
+        return b;
+    }
+
+    private void append(int seq, int block) {
+        refs[block]++;
+        blockTables[seq][blocksHeld[seq]++] = block;
+        record(OP_APPEND, seq, block);
+    }
+
+    /** Blocks that {@link #reserve} would need to take for the sequence to hold {@code tokens}. */
+    public int blocksNeeded(int seq, int tokens) {
+        checkOpen(seq);
+        return Math.max(0, (tokens + blockSize - 1) / blockSize - blocksHeld[seq]);
+    }
+
+    /** Returns all blocks of the sequence to the pool (registered ones stay cached) and frees its slot. */
+    public void release(int seq) {
+        checkOpen(seq);
+        int[] table = blockTables[seq];
+        for (int i = 0; i < blocksHeld[seq]; i++) {
+            int b = table[i];
+            if (--refs[b] > 0) continue;
+            if (blockKey[b] != NONE) linkTail(b);
+            else freeBlocks[freeCount++] = b;
+        }
+        blocksHeld[seq] = 0;
+        open[seq] = false;
+        openCount--;
+        record(OP_RELEASE, seq, 0);
+    }
+
+    /**
+     * A new sequence (holding no blocks) whose first {@code length} tokens are {@code tokens[0, length)}
+     * takes the registered blocks that hold exactly its leading full blocks, at most up to its last token
+     * (which it computes itself, for its logits). Returns the positions it now holds computed.
+     */
+    public int attachCachedPrefix(int seq, int[] tokens, int length) {
+        checkOpen(seq);
+        if (blocksHeld[seq] != 0) throw new IllegalStateException("sequence " + seq + " already holds blocks");
+        queriedTokens += length;
+        int parent = -1;
+        long parentKey = 0;
+        int limit = Math.min((length - 1) / blockSize, maxBlocksPerSequence);
+        for (int blk = 0; blk < limit; blk++) {
+            long key = key(parentKey, tokens, blk * blockSize);
+            int b = (int) registry.get(key);
+            if (b < 0 || blockParent[b] != parent || !sameTokens(b, tokens, blk * blockSize)) break;
+            if (refs[b] == 0) unlink(b);
+            append(seq, b);
+            parent = b;
+            parentKey = key;
+        }
+        blocksRegistered[seq] = blocksHeld[seq];
+        int hit = blocksHeld[seq] * blockSize;
+        hitTokens += hit;
+        return hit;
+    }
+
+    /**
+     * The sequence's positions [0, computedTokens) hold the keys and values of {@code tokens[0, computedTokens)}:
+     * its full blocks among them are registered for later sequences (a block whose content is registered
+     * already stays the sequence's own).
+     */
+    public void computed(int seq, int[] tokens, int computedTokens) {
+        checkOpen(seq);
+        int full = Math.min(computedTokens / blockSize, blocksHeld[seq]);
+        int[] table = blockTables[seq];
+        for (int blk = blocksRegistered[seq]; blk < full; blk++) {
+            int b = table[blk];
+            int parent = blk == 0 ? -1 : table[blk - 1];
+            if (parent >= 0 && blockKey[parent] == NONE) break;   // only chains of registered blocks can be found
+            if (blockKey[b] == NONE) {
+                long key = key(parent < 0 ? 0 : blockKey[parent], tokens, blk * blockSize);
+                if (registry.containsKey(key)) break;   // the same content is registered in another block
+                registry.put(key, b);
+                blockKey[b] = key;
+                blockParent[b] = parent;
+                System.arraycopy(tokens, blk * blockSize, blockTokens, b * blockSize, blockSize);
+            }
+            blocksRegistered[seq] = blk + 1;
+        }
+    }
+
+    /** The key of a block of tokens following the block with key parentKey (0 for a first block). */
+    private long key(long parentKey, int[] tokens, int from) {
+        long h = parentKey * 0x9E3779B97F4A7C15L + 0x632BE59BD9B4E019L;
+        for (int i = from; i < from + blockSize; i++) {
+            h ^= tokens[i];
+            h *= 0xBF58476D1CE4E5B9L;
+            h ^= h >>> 31;
+        }
+        return h == NONE ? 0 : h;
+    }
+
+    private boolean sameTokens(int block, int[] tokens, int from) {
+        return Arrays.equals(blockTokens, block * blockSize, (block + 1) * blockSize, tokens, from, from + blockSize);
+    }
+
+    private void linkTail(int b) {
+        lruPrev[b] = lruTail;
+        lruNext[b] = -1;
+        if (lruTail >= 0) lruNext[lruTail] = b;
+        else lruHead = b;
+        lruTail = b;
+        cachedCount++;
+    }
+
+    private void unlink(int b) {
+        if (lruPrev[b] >= 0) lruNext[lruPrev[b]] = lruNext[b];
+        else lruHead = lruNext[b];
+        if (lruNext[b] >= 0) lruPrev[lruNext[b]] = lruPrev[b];
+        else lruTail = lruPrev[b];
+        cachedCount--;
+    }
+
+    /** From now on, block-table changes are kept for {@link #journal()} (a tensor-parallel leader). */
     public void recordChanges() {
         if (journal == null) journal = new int[3 * 64];
     }
@@ -104,59 +274,32 @@ public final class PagedKvCache {
     public void clearJournal() { journalLength = 0; }
 
     /**
-     * Applies a change recorded by another cache of the same shape and history, so both hold the same
-     * blocks for the same sequences. False when it does not apply (the caches have diverged).
+     * Applies a change recorded by another cache of the same shape: this cache's tables follow that one's,
+     * block for block (a follower slice's cache, whose pool its leader manages). False when it does not
+     * apply (the caches have diverged).
      */
     public boolean replay(int op, int seq, int arg) {
         if (seq < 0 || seq >= open.length) return false;
         switch (op) {
             case OP_OPEN:
                 if (open[seq]) return false;
-                openSlot(seq);
+                open[seq] = true;
+                blocksHeld[seq] = 0;
+                openCount++;
                 return true;
-            case OP_RESERVE:
-                return open[seq] && reserve(seq, arg);
+            case OP_APPEND:
+                if (!open[seq] || arg < 0 || arg >= numBlocks || blocksHeld[seq] == maxBlocksPerSequence) return false;
+                blockTables[seq][blocksHeld[seq]++] = arg;
+                return true;
             case OP_RELEASE:
                 if (!open[seq]) return false;
-                release(seq);
+                blocksHeld[seq] = 0;
+                open[seq] = false;
+                openCount--;
                 return true;
             default:
                 return false;
         }
-    }
-
-    /**
-     * Makes sure positions [0, tokens) of the sequence have blocks. All or nothing: returns false, and
-     * takes nothing, when the pool has too few free blocks or the sequence would exceed its maximum.
-     */
-    public boolean reserve(int seq, int tokens) {
-        checkOpen(seq);
-        int needed = (tokens + blockSize - 1) / blockSize;
-        if (needed > maxBlocksPerSequence) return false;
-        int extra = needed - blocksHeld[seq];
-        if (extra <= 0) return true;
-        if (extra > freeCount) return false;
-        int[] table = blockTables[seq];
-        for (int i = 0; i < extra; i++) table[blocksHeld[seq]++] = freeBlocks[--freeCount];
-        record(OP_RESERVE, seq, tokens);
-        return true;
-    }
-
-    /** Blocks that {@link #reserve} would need to take for the sequence to hold {@code tokens}. */
-    public int blocksNeeded(int seq, int tokens) {
-        checkOpen(seq);
-        return Math.max(0, (tokens + blockSize - 1) / blockSize - blocksHeld[seq]);
-    }
-
-    /** Returns all blocks of the sequence to the pool and frees its slot. */
-    public void release(int seq) {
-        checkOpen(seq);
-        int[] table = blockTables[seq];
-        for (int i = 0; i < blocksHeld[seq]; i++) freeBlocks[freeCount++] = table[i];
-        blocksHeld[seq] = 0;
-        open[seq] = false;
-        openCount--;
-        record(OP_RELEASE, seq, 0);
     }
 
     /** Positions the sequence can hold with the blocks it has. */
@@ -187,9 +330,20 @@ public final class PagedKvCache {
 
     public int totalBlocks() { return numBlocks; }
 
-    public int freeBlocks() { return freeCount; }
+    /** Blocks a sequence can take now: free ones and cached ones no sequence holds. */
+    public int freeBlocks() { return freeCount + cachedCount; }
 
-    public int usedBlocks() { return numBlocks - freeCount; }
+    /** Blocks held by sequences. */
+    public int usedBlocks() { return numBlocks - freeBlocks(); }
+
+    /** Registered blocks no sequence holds (kept for later prompts; taken when blocks run out). */
+    public int cachedBlocks() { return cachedCount; }
+
+    /** Prompt tokens looked up in the prefix cache so far. */
+    public long prefixQueriedTokens() { return queriedTokens; }
+
+    /** Of those, the tokens found (whose prefill was skipped). */
+    public long prefixHitTokens() { return hitTokens; }
 
     public int openSequences() { return openCount; }
 
@@ -205,7 +359,7 @@ public final class PagedKvCache {
 
     @Override
     public String toString() {
-        return "PagedKvCache[" + usedBlocks() + "/" + numBlocks + " blocks of " + blockSize + " used, "
+        return "PagedKvCache[" + usedBlocks() + "/" + numBlocks + " blocks of " + blockSize + " used, " + cachedCount + " cached, "
                 + openCount + " sequences" + (openCount == 0 ? "" : ", held " + Arrays.toString(Arrays.copyOf(blocksHeld, Math.min(8, blocksHeld.length)))) + "]";
     }
 }

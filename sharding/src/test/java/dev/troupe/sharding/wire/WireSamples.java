@@ -140,7 +140,7 @@ final class WireSamples {
         GenerationEvent.Tokens tokens = new GenerationEvent.Tokens("cmpl-1", " Hello", new int[] {15043}, List.of(lp));
         GenerationEvent.Finished finished = new GenerationEvent.Finished("cmpl-1", GenerationEvent.FinishReason.STOP, 3, 1);
         GenerationEvent.Failed failed = new GenerationEvent.Failed("cmpl-2", GenerationEvent.FailureKind.QUEUE_FULL, "full", 3, 0);
-        StepLoop.Stats stats = new StepLoop.Stats(2, 1, 10, 54, 1000, 300, 700, 1, 0, 123456789L);
+        StepLoop.Stats stats = new StepLoop.Stats(2, 1, 10, 54, 1000, 300, 700, 1, 0, 123456789L, 4000, 3200);
         out.add(new Replica.Generate(request, 120_000_000_000L, batches));
         out.add(new Replica.EventBatch("cmpl-1", 0, List.of(tokens, finished), entity));
         out.add(new Replica.Ack("cmpl-1", 0));
