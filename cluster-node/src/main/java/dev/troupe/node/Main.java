@@ -27,6 +27,7 @@ public final class Main {
             "  bench engine  measure engine throughput (JSON lines)",
             "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
             "  bench tp      tensor-parallel exchange latency (Aeron IPC, UDP, plain TCP) and split vs whole decode speed (JSON lines)",
+            "  bench prefix  TTFT and tokens/s of requests sharing a long system prompt, prefix cache off vs on (JSON lines)",
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
             "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
             "  bench rollout   deploy, canary, promote and rollbacks under load: failed requests, rollback time (JSON lines)",
@@ -107,6 +108,7 @@ public final class Main {
                     if (argv.length > 1 && argv[1].equals("matmul")) {
                         return dev.troupe.engine.bench.MatmulBench.run(java.util.Arrays.copyOfRange(argv, 2, argv.length), out, err);
                     }
+                    if (argv.length > 1 && argv[1].equals("prefix")) return PrefixCacheBench.run(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("tp")) {
                         return dev.troupe.engine.bench.TensorParallelBench.run(java.util.Arrays.copyOfRange(argv, 2, argv.length), out, err);
                     }
