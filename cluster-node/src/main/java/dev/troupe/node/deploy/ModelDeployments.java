@@ -321,11 +321,47 @@ public final class ModelDeployments implements AutoCloseable {
         sendDemand(true);
     }
 
-    /** Why the version cannot be split over n slices (with the numbers), or null when it can (or is not known here yet). */
+    /** Why the version cannot be split over n slices (with the numbers), or null when it can (or its file is not here). */
     public synchronized String splitRefusal(String version, int n) {
         if (n > MAX_SPLIT) return "a replica is split over at most " + MAX_SPLIT + " slices, not " + n;
+        knowSplits(version);
         Map<Integer, String> r = splitRefusals.get(version);
         return r == null ? null : r.get(n);
+    }
+
+    /** Reads the splits of a registered version not deployed yet (deployed ones are known from their card). */
+    private void knowSplits(String version) {
+        ModelRegistry.VersionInfo info = desired.versions().get(version);
+        if (splitBytes.containsKey(version) || info == null) return;
+        Path file = fileOf(info);
+        if (file == null) return;
+        try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(file)) {
+            splits(version, file, f, dev.troupe.engine.model.LlamaConfig.from(f));
+        } catch (Exception e) {
+            // unreadable here: the load says why, where it is placed
+        }
+    }
+
+    /**
+     * The splits the model allows and the memory each slice of each needs (its share of the file and of
+     * the KV pool), and why the others are not allowed.
+     */
+    private void splits(String version, Path file, dev.troupe.engine.gguf.GgufFile f, dev.troupe.engine.model.LlamaConfig c)
+            throws java.io.IOException {
+        long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
+        long whole = Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES;
+        Map<Integer, Long> splits = new TreeMap<>();
+        Map<Integer, String> refusals = new TreeMap<>();
+        for (int n = 1; n <= MAX_SPLIT; n++) {
+            try {
+                dev.troupe.engine.model.LlamaWeights.shard(f, c, 0, n);
+                splits.put(n, (whole + n - 1) / n);
+            } catch (IllegalArgumentException e) {
+                refusals.put(n, e.getMessage());
+            }
+        }
+        splitBytes.put(version, Map.copyOf(splits));
+        splitRefusals.put(version, Map.copyOf(refusals));
     }
 
     /**
@@ -334,6 +370,7 @@ public final class ModelDeployments implements AutoCloseable {
      * one fits an empty cluster's slices (or nothing is known yet).
      */
     public synchronized String fitRefusal(String version, int tensorParallel) {
+        knowSplits(version);
         Map<Integer, Long> splits = splitBytes.get(version);
         List<dev.troupe.sharding.SliceInfo> all = sharding.directory().slices();
         if (splits == null || all.isEmpty()) return null;
@@ -496,20 +533,7 @@ public final class ModelDeployments implements AutoCloseable {
         try (dev.troupe.engine.gguf.GgufFile f = dev.troupe.engine.gguf.GgufFile.open(file)) {
             String template = f.has("tokenizer.chat_template") ? f.getString("tokenizer.chat_template") : null;
             dev.troupe.engine.model.LlamaConfig c = dev.troupe.engine.model.LlamaConfig.from(f);
-            long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
-            long whole = Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES;
-            Map<Integer, Long> splits = new TreeMap<>();
-            Map<Integer, String> refusals = new TreeMap<>();
-            for (int n = 1; n <= MAX_SPLIT; n++) {
-                try {
-                    dev.troupe.engine.model.LlamaWeights.shard(f, c, 0, n);
-                    splits.put(n, (whole + n - 1) / n);
-                } catch (IllegalArgumentException e) {
-                    refusals.put(n, e.getMessage());
-                }
-            }
-            splitBytes.put(info.version(), Map.copyOf(splits));
-            splitRefusals.put(info.version(), Map.copyOf(refusals));
+            splits(info.version(), file, f, c);
             unreadable.remove(info.version());
             Tokenizer tokenizer = Tokenizer.fromGguf(f);
             ChatTemplate chat = ChatTemplate.forModel(template, tokenizer);
