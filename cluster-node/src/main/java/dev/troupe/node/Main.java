@@ -31,6 +31,7 @@ public final class Main {
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
             "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
             "  bench rollout   deploy, canary, promote and rollbacks under load: failed requests, rollback time (JSON lines)",
+            "  admin         drive a running node's admin API: models, deployments, traffic, tenants, keys, the cluster",
             "  help          this text; `bin/troupe COMMAND --help` for a command's options",
             "");
 
@@ -100,6 +101,12 @@ public final class Main {
                     return ServeCommand.run(argv, out, err);
                 case "inspect":
                     return inspect(argv, out, err);
+                case "admin":
+                    if (wantsHelp(argv)) {
+                        out.print(AdminCommand.USAGE);
+                        return 0;
+                    }
+                    return AdminCommand.run(argv, out, err, System.getenv());
                 case "bench":
                     if (argv.length > 1 && argv[1].equals("engine")) return benchEngine(argv, out, err);
                     if (argv.length > 1 && argv[1].equals("serve")) return ServeBench.run(argv, out, err);
