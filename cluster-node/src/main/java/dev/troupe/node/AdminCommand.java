@@ -52,7 +52,7 @@ final class AdminCommand {
             "  usage TENANT                             tokens and requests by day and model",
             "  cluster                                  members, slices and where each replica runs",
             "",
-            "example: TROUPE_ADMIN_TOKEN=secret bin/troupe admin traffic stories v1=90 v2=10",
+            "example: bin/troupe admin --token secret traffic stories v1=90 v2=10",
             "");
 
     private final String url;

@@ -13,6 +13,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.Set;
 
 /** The {@code bin/troupe} command line. Results go to stdout; diagnostics and logs to stderr. */
@@ -32,7 +33,8 @@ public final class Main {
             "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
             "  bench rollout   deploy, canary, promote and rollbacks under load: failed requests, rollback time (JSON lines)",
             "  admin         drive a running node's admin API: models, deployments, traffic, tenants, keys, the cluster",
-            "  help          this text; `bin/troupe COMMAND --help` for a command's options",
+            "  --version     the build's version",
+            "  help          this text; `bin/troupe COMMAND --help` for a command's options and an example",
             "");
 
     static final String GENERATE_USAGE = String.join("\n",
@@ -72,6 +74,62 @@ public final class Main {
             "  --backend B           auto | vector | scalar (default auto)",
             "");
 
+    /** Commands whose options are few: what they do. */
+    private static final Map<String, String> BRIEF = Map.of(
+            "bench overhead", "usage: bin/troupe bench overhead --model FILE [--threads T] [--requests N] [--prompt TEXT] [--config FILE]\n\n"
+                    + "Starts a node in this JVM and times 1-token completions straight to the step loop and over HTTP (JSON).\n",
+            "bench rollout", "usage: bin/troupe bench rollout --model FILE [--v2 FILE] [--threads T] [--clients N] [--rollbacks N]\n\n"
+                    + "Deploys, canaries, promotes and rolls back versions under continuous load: failed requests and\n"
+                    + "rollback-to-first-response times (JSON lines).\n",
+            "bench prefix", "usage: bin/troupe bench prefix [--model FILE] [--threads T] [--requests 32] [--system-tokens 1000]\n"
+                    + "                         [--question-tokens 20] [--max-tokens 32]\n\n"
+                    + "Requests sharing a long system prompt submitted at once to a step loop, the prefix cache off then on:\n"
+                    + "TTFT p50/p99 and aggregate tokens/s (JSON lines). Without --model it writes a random model with a long context.\n");
+
+    /** One example per command, printed after its --help. */
+    private static final Map<String, String> EXAMPLES = Map.ofEntries(
+            Map.entry("serve", "bin/troupe serve --model ../shared/models/stories260K-f32.gguf --port 8080"),
+            Map.entry("inspect", "bin/troupe inspect ../shared/models/stories260K-f32.gguf"),
+            Map.entry("bench engine", "bin/troupe bench engine --model ../shared/models/random15M-f32.gguf --threads 2"),
+            Map.entry("bench serve", "bin/troupe bench serve --url http://127.0.0.1:8080 --model stories260K-f32 --concurrency 1,8"),
+            Map.entry("bench overhead", "bin/troupe bench overhead --model ../shared/models/stories260K-f32.gguf --threads 2"),
+            Map.entry("bench rollout", "bin/troupe bench rollout --model ../shared/models/stories260K-f32.gguf --threads 2"),
+            Map.entry("bench matmul", "bin/troupe bench matmul --threads 2 --quick"),
+            Map.entry("bench tp", "bin/troupe bench tp --model ../shared/models/random15M-f32.gguf --threads 2"),
+            Map.entry("bench prefix", "bin/troupe bench prefix --threads 2"));
+
+    /** The usage of a command (its first words), or null. */
+    private static String usageOf(String command) {
+        switch (command) {
+            case "serve": return ServeCommand.USAGE;
+            case "generate": return GENERATE_USAGE;
+            case "inspect": return INSPECT_USAGE;
+            case "admin": return AdminCommand.USAGE;
+            case "bench engine": return BENCH_USAGE;
+            case "bench serve": return ServeBench.USAGE;
+            case "bench matmul": return dev.troupe.engine.bench.MatmulBench.USAGE;
+            case "bench tp": return dev.troupe.engine.bench.TensorParallelBench.USAGE;
+            default: return BRIEF.get(command);
+        }
+    }
+
+    /** {@code COMMAND --help}: its usage and an example; false when the command has none. */
+    private static boolean help(String[] argv, PrintStream out) {
+        if (!wantsHelp(argv) || argv[0].startsWith("-")) return false;
+        String command = argv[0].equals("bench") && argv.length > 1 && !argv[1].startsWith("-") ? "bench " + argv[1] : argv[0];
+        String usage = usageOf(command);
+        if (usage == null) return false;
+        out.print(usage);
+        if (EXAMPLES.containsKey(command) && !usage.contains("example:")) out.println("example: " + EXAMPLES.get(command));
+        return true;
+    }
+
+    /** The build's version (from the jar's manifest; "dev" when run from classes). */
+    static String version() {
+        String v = Main.class.getPackage().getImplementationVersion();
+        return v == null ? "dev" : v;
+    }
+
     private Main() {}
 
     public static void main(String[] argv) {
@@ -93,6 +151,11 @@ public final class Main {
             (argv.length == 0 ? err : out).print(USAGE);
             return argv.length == 0 ? 2 : 0;
         }
+        if (argv[0].equals("--version") || argv[0].equals("version")) {
+            out.println("troupe " + version() + " (Java " + Runtime.version() + ")");
+            return 0;
+        }
+        if (help(argv, out)) return 0;
         try {
             switch (argv[0]) {
                 case "generate":

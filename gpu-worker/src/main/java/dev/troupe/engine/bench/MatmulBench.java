@@ -60,7 +60,8 @@ public final class MatmulBench {
     static final long TARGET_REP_NANOS = 100_000_000L;
     private static final long QUICK_REP_NANOS = 2_000_000L;
 
-    static final String USAGE = "usage: MatmulBench [--threads T] [--reps N] [--tokens 1,8,32,128] [--types F32,Q8_0,Q4_K,...] [--quick]";
+    public static final String USAGE = "usage: bin/troupe bench matmul [--threads T] [--reps N] [--tokens 1,8,32,128] [--types F32,Q8_0,Q4_K,...] [--quick]\n\n"
+            + "The matmul kernel's GFLOP/s per weight type and token count, as a fraction of this machine's measured FMA peak (JSON lines).\n";
 
     /** One weight shape: {@code rows} outputs of {@code cols} inputs. */
     record Shape(String name, int rows, int cols) {}
