@@ -119,10 +119,17 @@ public final class LlamaModel implements AutoCloseable {
         this.team = new ThreadTeam(threads, "troupe-engine");
         try {
             // Repacking is most of a load (a 1B Q4_K_M model: ~3 s on one thread): the team shares the matrices out.
+            long bytes = 0;
+            for (WeightMatrix m : matrices) bytes += m.bytes();
+            LoadProgress progress = LoadProgress.forConsole(file.path().getFileName().toString(), bytes, log);
             java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
             team.run((worker, workers) -> {
-                for (int i = next.getAndIncrement(); i < matrices.size(); i = next.getAndIncrement()) kernels.prepare(matrices.get(i));
+                for (int i = next.getAndIncrement(); i < matrices.size(); i = next.getAndIncrement()) {
+                    kernels.prepare(matrices.get(i));
+                    progress.add(matrices.get(i).bytes());
+                }
             });
+            progress.finish();
         } catch (RuntimeException | Error e) {
             team.close();   // its threads would outlive the failed load
             throw e;
