@@ -20,6 +20,7 @@ import dev.troupe.node.deploy.WeightsStore;
 import dev.troupe.node.http.WeightsApi;
 import dev.troupe.node.http.AdminApi;
 import dev.troupe.node.http.ClusterAdminApi;
+import dev.troupe.node.http.ConnectionGuard;
 import dev.troupe.node.http.HttpApi;
 import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
@@ -291,8 +292,7 @@ public final class ServeCommand {
             AdminApi admin = new AdminApi(system, models, config.getString("troupe.admin.token"));
             ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), placement::latest, config.getString("troupe.admin.token"));
             WeightsApi weightsApi = new WeightsApi(weights, config.getString("troupe.admin.token"));
-            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
-                    .bindFlow(api.handler(cluster.isGateway()
+            ServerBinding binding = new ConnectionGuard(http).bind(system, api.handler(cluster.isGateway()
                             ? api.concat(weightsApi.route(), tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route(true))
                             : api.concat(weightsApi.route(), api.route(false))))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -647,13 +647,15 @@ public final class HttpApi extends AllDirectives {
                 // no bytes"). Pekko also closes a connection whose request body is still unread when the
                 // response goes out, so the 413 waits for the drain. Beyond the bound: the 413 and a close.
                 if (declared.getAsLong() > DRAIN_OVERSIZE_BODY_UP_TO) return complete(error(tooLarge()));
-                return completeWithFuture(entity.discardBytes(materializer).completionStage()
+                // Within the body timeout: a declared body that never arrives must not hold the connection.
+                return completeWithFuture(entity.getDataBytes().takeWithin(settings.bodyTimeout()).runWith(
+                                org.apache.pekko.stream.javadsl.Sink.ignore(), materializer)
                         .handle((done, t) -> error(tooLarge())));
             }
             // A body that arrived whole is already strict: no stream to materialise for it.
             CompletionStage<HttpEntity.Strict> body = entity instanceof HttpEntity.Strict whole
                     ? CompletableFuture.completedFuture(whole)
-                    : entity.toStrict(settings.requestTimeout().toMillis(), settings.maxBodyBytes(), materializer);
+                    : entity.toStrict(settings.bodyTimeout().toMillis(), settings.maxBodyBytes(), materializer);
             return completeWithFuture(
                 body
                         .thenCompose(strict -> {
@@ -676,14 +678,32 @@ public final class HttpApi extends AllDirectives {
                             }
                         })
                         .exceptionally(t -> {
-                            Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
-                            ApiError e = c instanceof ApiError ? (ApiError) c
-                                    : c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException ? tooLarge()
-                                    : internal(c);
+                            ApiError e = bodyFailure(t);
                             metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
                             return error(e);
                         }));
         });
+    }
+
+    /**
+     * Why a request failed while its body was read: 413 over the limit, 408 when it did not arrive within the
+     * body timeout, 400 for a malformed one (bad chunked framing, a body cut short); else what the handler threw.
+     */
+    private ApiError bodyFailure(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof ApiError api) return api;
+            if (c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException) return tooLarge();
+            if (c instanceof java.util.concurrent.TimeoutException) {
+                return new ApiError(408, "invalid_request_error", "the request body did not arrive within "
+                        + settings.bodyTimeout().toMillis() + " ms", null, "request_timeout");
+            }
+            if (c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamException
+                    || c instanceof org.apache.pekko.http.scaladsl.model.ParsingException
+                    || c instanceof org.apache.pekko.http.scaladsl.model.IllegalRequestException) {
+                return ApiError.badRequest("the request body is malformed", null);
+            }
+        }
+        return internal(t);
     }
 
     /** An oversize body up to this size is read and dropped so that its 413 arrives; larger ones get the 413 and a close. */

@@ -1,0 +1,152 @@
+package dev.troupe.node.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.troupe.node.ServeCommand;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Availability and safety of a real node against hostile clients: connection floods, stalled headers and
+ * bodies, secrets in logs, the metrics' tenant series, browser-driven requests. Raw sockets where the JDK
+ * client would not misbehave on purpose.
+ */
+class HardeningIT {
+    static final String ADMIN_TOKEN = "adm!n#Secret-Token-42";
+    static ServeCommand.Node node;
+    static int port;
+
+    @BeforeAll
+    static void start() throws Exception {
+        Path model = ServeIT.shared("stories260K-f32.gguf");
+        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
+        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\n"
+                        + "troupe.http.max-body-bytes = 65536\ntroupe.shutdown.grace = 2s\n"
+                        + "troupe.http.idle-timeout = 2s\ntroupe.http.shed-idle-after = 300ms\ntroupe.http.body-timeout = 1s\n"
+                        + "troupe.admin.token = \"" + ADMIN_TOKEN + "\"")
+                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
+        node = ServeCommand.start(model, "stories", c);
+        port = node.port();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (node != null) node.stop();
+    }
+
+    static HttpResponse<String> get(String path) throws Exception {
+        return ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(5))
+                .GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** Sends raw bytes on a fresh connection and reads until the server closes it or readFor passes. */
+    static String raw(String request, Duration readFor) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+            s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream().flush();
+            return readUntilClosed(s, readFor);
+        }
+    }
+
+    static String readUntilClosed(Socket s, Duration readFor) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        long until = System.nanoTime() + readFor.toNanos();
+        InputStream in = s.getInputStream();
+        byte[] buf = new byte[8192];
+        while (System.nanoTime() < until) {
+            s.setSoTimeout((int) Math.max(1, (until - System.nanoTime()) / 1_000_000));
+            try {
+                int n = in.read(buf);
+                if (n < 0) break;
+                out.write(buf, 0, n);
+            } catch (SocketTimeoutException e) {
+                break;
+            }
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    static int status(String rawResponse) {
+        assertTrue(rawResponse.startsWith("HTTP/1.1 "), "no response: '" + rawResponse + "'");
+        return Integer.parseInt(rawResponse.substring(9, 12));
+    }
+
+    static JsonNode errorBody(String rawResponse) throws Exception {
+        String body = rawResponse.substring(rawResponse.indexOf("\r\n\r\n") + 4);
+        JsonNode e = ServeIT.JSON.readTree(body).get("error");
+        assertNotNull(e, rawResponse);
+        assertTrue(e.has("message") && e.has("type") && e.has("code"), rawResponse);
+        return e;
+    }
+
+    // ------------------------------------------------------------------ connections
+
+    @Test
+    void aFloodOfIdleConnectionsLeavesRoomForHealthChecks() throws Exception {
+        List<Socket> flood = new ArrayList<>();
+        try {
+            // More than Pekko's 1,024 connections, all idle: before shedding, the node answered no one for 300 s.
+            for (int i = 0; i < 1100; i++) {
+                Socket s = new Socket();
+                s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+                flood.add(s);
+            }
+            long t0 = System.nanoTime();
+            HttpResponse<String> r = get("/health/live");
+            assertEquals(200, r.statusCode(), r.body());
+            assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(4).toNanos());
+        } finally {
+            for (Socket s : flood) s.close();
+        }
+    }
+
+    @Test
+    void headersThatNeverFinishAreCutOffAtTheIdleTimeout() throws Exception {
+        long t0 = System.nanoTime();
+        String r = raw("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", Duration.ofSeconds(6));
+        long took = System.nanoTime() - t0;
+        assertTrue(took < Duration.ofSeconds(5).toNanos(), "the connection was held " + took / 1_000_000 + " ms");
+        assertFalse(r.contains("200 OK"), r);
+    }
+
+    @Test
+    void aStalledBodyGets408Json() throws Exception {
+        long t0 = System.nanoTime();
+        String r = raw("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                + "{\"model\":", Duration.ofSeconds(6));
+        assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(5).toNanos());
+        assertEquals(408, status(r), r);
+        errorBody(r);
+    }
+
+    @Test
+    void aDeclaredOversizeBodyThatNeverArrivesIsNotHeld() throws Exception {
+        long t0 = System.nanoTime();
+        String r = raw("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+                + "{\"model\":", Duration.ofSeconds(6));
+        assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(5).toNanos(), "held " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+        assertEquals(413, status(r), r);
+        errorBody(r);
+    }
+}
