@@ -288,7 +288,8 @@ public final class ServeCommand {
             metrics.watch(() -> models.all().stream().flatMap(m -> m.deployments().loaded().stream()
                     .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage()))).toList());
             HttpSettings http = HttpSettings.from(config);
-            HttpApi api = new HttpApi(system, models, http, metrics, tenants.gate());
+            HttpApi api = new HttpApi(system, models, http, metrics, tenants.gate(),
+                    new dev.troupe.node.http.MetricsAccess(config.getString("troupe.metrics.scrape-token"), config.getString("troupe.admin.token")));
             AdminApi admin = new AdminApi(system, models, config.getString("troupe.admin.token"));
             ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), placement::latest, config.getString("troupe.admin.token"));
             WeightsApi weightsApi = new WeightsApi(weights, config.getString("troupe.admin.token"));

@@ -76,14 +76,17 @@ public final class HttpApi extends AllDirectives {
     private final HttpSettings settings;
     private final NodeMetrics metrics;
     private final TenantGate gate;
+    private final MetricsAccess metricsAccess;
     private final AtomicBoolean draining = new AtomicBoolean();
     /** Requests accepted (past the draining check) and not yet answered completely. */
     private final AtomicInteger inFlight = new AtomicInteger();
     /** Accepted requests not yet handed to a replica: a drain waits for them before it drains the replicas. */
     private final AtomicInteger starting = new AtomicInteger();
 
-    public HttpApi(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate) {
+    public HttpApi(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate,
+                   MetricsAccess metricsAccess) {
         this.gate = gate;
+        this.metricsAccess = metricsAccess;
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
         this.models = models;
@@ -136,8 +139,10 @@ public final class HttpApi extends AllDirectives {
                 api,
                 path(segment("health").slash("live"), () -> get(() -> complete(json(StatusCodes.OK, "{\"status\":\"live\"}")))),
                 path(segment("health").slash("ready"), () -> get(this::ready)),
-                path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
-                        HttpEntities.create(ContentTypes.parse(metrics.contentType()), ByteString.fromString(metrics.scrape())))))),
+                // Tenant-labelled series only for a scraper with the scrape (or admin) token: docs/tenants.md.
+                path("metrics", () -> get(() -> optionalHeaderValueByName("Authorization", auth -> complete(HttpResponse.create().withEntity(
+                        HttpEntities.create(ContentTypes.parse(metrics.contentType()),
+                                ByteString.fromString(metrics.scrape(metricsAccess.tenants(auth))))))))),
                 extractRequest(req -> complete(error(ApiError.notFound(
                         "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url"))))
         )));

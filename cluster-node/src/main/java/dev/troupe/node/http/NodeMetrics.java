@@ -76,10 +76,18 @@ public final class NodeMetrics {
         }).register(registry);
     }
 
+    /** Series labelled by tenant: who the tenants are and what they use is not for anonymous scrapers. */
+    static final String TENANT_SERIES_PREFIX = "troupe_tenant_";
+
     public String scrape() {
+        return scrape(true);
+    }
+
+    /** The exposition; without tenants, the tenant-labelled series are left out. */
+    public String scrape(boolean tenants) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {
-            writer.write(out, registry.scrape());
+            writer.write(out, tenants ? registry.scrape() : registry.scrape(name -> !name.startsWith(TENANT_SERIES_PREFIX)));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

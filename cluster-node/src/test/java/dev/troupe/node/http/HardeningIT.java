@@ -33,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class HardeningIT {
     static final String ADMIN_TOKEN = "adm!n#Secret-Token-42";
+    static final String SCRAPE_TOKEN = "scrape-Secret-Token-7";
     static ServeCommand.Node node;
     static int port;
 
@@ -43,7 +44,7 @@ class HardeningIT {
         Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\n"
                         + "troupe.http.max-body-bytes = 65536\ntroupe.shutdown.grace = 2s\n"
                         + "troupe.http.idle-timeout = 2s\ntroupe.http.shed-idle-after = 300ms\ntroupe.http.body-timeout = 1s\n"
-                        + "troupe.admin.token = \"" + ADMIN_TOKEN + "\"")
+                        + "troupe.admin.token = \"" + ADMIN_TOKEN + "\"\ntroupe.metrics.scrape-token = \"" + SCRAPE_TOKEN + "\"")
                 .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
         node = ServeCommand.start(model, "stories", c);
         port = node.port();
@@ -188,5 +189,25 @@ class HardeningIT {
         } finally {
             root.detachAppender(logs);
         }
+    }
+
+    // ------------------------------------------------------------------ metrics
+
+    @Test
+    void tenantSeriesNeedTheScrapeToken() throws Exception {
+        HttpResponse<String> done = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                .header("Content-Type", "application/json").timeout(Duration.ofSeconds(30))
+                .POST(HttpRequest.BodyPublishers.ofString(ServeIT.completionBody("Once", 2, false))).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, done.statusCode(), done.body());
+        HttpResponse<String> anyone = get("/metrics");
+        assertEquals(200, anyone.statusCode());
+        assertTrue(anyone.body().contains("troupe_requests_total"), anyone.body());
+        assertFalse(anyone.body().contains("tenant="), "tenant series shown to an anonymous scraper");
+        HttpResponse<String> wrong = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+                .header("Authorization", "Bearer nope").GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertFalse(wrong.body().contains("tenant="));
+        HttpResponse<String> scraper = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+                .header("Authorization", "Bearer " + SCRAPE_TOKEN).GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertTrue(scraper.body().contains("troupe_tenant_generated_tokens{"), scraper.body());
     }
 }
