@@ -77,6 +77,7 @@ public final class HttpApi extends AllDirectives {
     private final NodeMetrics metrics;
     private final TenantGate gate;
     private final MetricsAccess metricsAccess;
+    private final BrowserGuard browserGuard;
     private final AtomicBoolean draining = new AtomicBoolean();
     /** Requests accepted (past the draining check) and not yet answered completely. */
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -87,6 +88,7 @@ public final class HttpApi extends AllDirectives {
                    MetricsAccess metricsAccess) {
         this.gate = gate;
         this.metricsAccess = metricsAccess;
+        this.browserGuard = new BrowserGuard(settings.host(), settings.allowedHosts());
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
         this.models = models;
@@ -114,7 +116,18 @@ public final class HttpApi extends AllDirectives {
      * so requests still waiting for their answer are cancelled when their client goes away.
      */
     public org.apache.pekko.stream.javadsl.Flow<org.apache.pekko.http.javadsl.model.HttpRequest, HttpResponse, ?> handler(Route routes) {
-        return ConnectionScope.watching(routes.flow(system));
+        return ConnectionScope.watching(guarded(routes).flow(system));
+    }
+
+    /** Every route behind the Host check (DNS rebinding: {@link BrowserGuard}). */
+    private Route guarded(Route routes) {
+        return optionalHeaderValueByName("Host", host -> {
+            if (!browserGuard.hostAllowed(host)) {
+                return complete(error(new ApiError(403, "permission_error", "this node answers only requests addressed to "
+                        + settings.host() + " or localhost (Host header; troupe.http.allowed-hosts)", null, "host_not_allowed")));
+            }
+            return routes;
+        });
     }
 
     public Route route() {
@@ -644,6 +657,12 @@ public final class HttpApi extends AllDirectives {
     /** Reads the body (413 beyond the limit), runs handler, turns ApiErrors into OpenAI error responses. */
     private Route withBody(BodyHandler handler, String endpoint) {
         return extractRequestEntity(entity -> {
+            // JSON only: a web page can send text/plain or a form cross-origin without a preflight (BrowserGuard).
+            if (!entity.getContentType().mediaType().equals(MediaTypes.APPLICATION_JSON)) {
+                metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, "415").inc();
+                return complete(error(new ApiError(415, "invalid_request_error", "the request body must be JSON (Content-Type: "
+                        + "application/json), got " + entity.getContentType().mediaType(), null, "unsupported_media_type")));
+            }
             java.util.OptionalLong declared = entity.getContentLengthOption();
             if (declared.isPresent() && declared.getAsLong() > settings.maxBodyBytes()) {
                 metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, "413").inc();

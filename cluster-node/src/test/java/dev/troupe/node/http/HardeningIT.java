@@ -210,4 +210,25 @@ class HardeningIT {
                 .header("Authorization", "Bearer " + SCRAPE_TOKEN).GET().build(), HttpResponse.BodyHandlers.ofString());
         assertTrue(scraper.body().contains("troupe_tenant_generated_tokens{"), scraper.body());
     }
+
+    // ------------------------------------------------------------------ browsers (keyless loopback mode)
+
+    @Test
+    void aWebPageCannotDriveAKeylessNode() throws Exception {
+        String body = ServeIT.completionBody("Once", 1, false);
+        // A cross-origin "simple" request: text/plain needs no CORS preflight.
+        String plain = raw("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nContent-Type: text/plain\r\nContent-Length: "
+                + body.length() + "\r\nConnection: close\r\n\r\n" + body, Duration.ofSeconds(5));
+        assertEquals(415, status(plain), plain);
+        errorBody(plain);
+        // DNS rebinding: the page's own name now points at 127.0.0.1.
+        String rebound = raw("POST /v1/completions HTTP/1.1\r\nHost: evil.example:" + port + "\r\nContent-Type: application/json\r\n"
+                + "Content-Length: " + body.length() + "\r\nConnection: close\r\n\r\n" + body, Duration.ofSeconds(5));
+        assertEquals(403, status(rebound), rebound);
+        assertEquals("host_not_allowed", errorBody(rebound).get("code").asText());
+        String local = raw("GET /health/live HTTP/1.1\r\nHost: localhost:" + port + "\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
+        assertEquals(200, status(local), local);
+        String v6 = raw("GET /health/live HTTP/1.1\r\nHost: [::1]:" + port + "\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
+        assertEquals(200, status(v6), v6);
+    }
 }
