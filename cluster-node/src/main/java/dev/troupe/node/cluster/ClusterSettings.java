@@ -17,7 +17,7 @@ import java.util.Set;
  * roles and the transport, checked here and turned into the Pekko settings that carry them out.
  */
 public record ClusterSettings(String host, int port, List<String> seeds, Set<String> roles, String transport, Path aeronDir,
-                              int aeronIdleCpuLevel, Duration joinTimeout, Duration splitBrainStableAfter) {
+                              int aeronIdleCpuLevel, Duration joinTimeout, Duration splitBrainStableAfter, boolean trustedNetwork) {
     public static final String GATEWAY = "gateway";
     public static final String WORKER = "worker";
     /** The actor system's name: every node of a cluster must use the same. */
@@ -42,6 +42,14 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
         if (!seeds.isEmpty() && port == 0) {
             throw new IllegalArgumentException("a node that joins seeds needs a fixed cluster port (--cluster-port), so its peers can reach it");
         }
+        // Artery has no authentication here (no mutual TLS): whoever reaches the cluster port can join the cluster,
+        // run admin-equivalent messages and read every token stream. Off loopback only behind a network boundary
+        // the operator vouches for (docs/deploy.md, "The cluster port").
+        if (!trustedNetwork && !isLoopback(host)) {
+            throw new IllegalArgumentException("the cluster port is unauthenticated and troupe.cluster.host = " + host + " is not loopback: "
+                    + "set troupe.cluster.trusted-network = on (TROUPE_CLUSTER_TRUSTED_NETWORK=on) once only the cluster's nodes can "
+                    + "reach that address and port (firewall, private network; docs/deploy.md)");
+        }
         seeds = List.copyOf(seeds);
         roles = Set.copyOf(roles);
     }
@@ -52,7 +60,7 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
         return new ClusterSettings(k.getString("host"), k.getInt("port"), listOrCsv(k, "seeds"),
                 new LinkedHashSet<>(listOrCsv(k, "roles")), k.getString("transport"),
                 dir.isBlank() ? defaultAeronDir() : Path.of(dir), k.getInt("aeron-idle-cpu-level"), k.getDuration("join-timeout"),
-                k.getDuration("split-brain-stable-after"));
+                k.getDuration("split-brain-stable-after"), k.getBoolean("trusted-network"));
     }
 
     /** A list setting, or the comma-separated string an environment variable gives. */
@@ -64,6 +72,18 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
             for (String s : k.getStringList(key)) if (!s.isBlank()) out.add(s.trim());
         }
         return out;
+    }
+
+    /** Whether host is a loopback literal or localhost (names are not resolved). */
+    static boolean isLoopback(String host) {
+        String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        if (h.equalsIgnoreCase("localhost")) return true;
+        if (!h.matches("[0-9.]+") && !h.contains(":")) return false;
+        try {
+            return java.net.InetAddress.getByName(h).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
     }
 
     /** HOST:PORT of a seed; an IPv6 host in brackets. */
