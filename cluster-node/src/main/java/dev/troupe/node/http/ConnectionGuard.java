@@ -60,9 +60,16 @@ public final class ConnectionGuard {
         return bound;
     }
 
-    /** Open connections (for tests and logs). */
+    private final java.util.concurrent.atomic.AtomicLong shedTotal = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Open connections. */
     public int open() {
         return open.size();
+    }
+
+    /** Idle connections closed under pressure so far. */
+    public long shed() {
+        return shedTotal.get();
     }
 
     private Duration sweepInterval() {
@@ -109,6 +116,7 @@ public final class ConnectionGuard {
                 if (c.close() && pressure) shed++;
             }
         }
+        shedTotal.addAndGet(shed);
         if (shed > 0) log.warn("{} connections open (shedding from {}): closed {} idle ones", count, settings.shedAt(), shed);
     }
 

@@ -119,15 +119,21 @@ public final class HttpApi extends AllDirectives {
         return ConnectionScope.watching(guarded(routes).flow(system));
     }
 
-    /** Every route behind the Host check (DNS rebinding: {@link BrowserGuard}). */
-    private Route guarded(Route routes) {
-        return optionalHeaderValueByName("Host", host -> {
+    /**
+     * Every route behind the Host check (DNS rebinding: {@link BrowserGuard}), admin bodies bounded like the
+     * API's, and every rejection and exception answered with an OpenAI error body.
+     */
+    Route guarded(Route routes) {
+        return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> optionalHeaderValueByName("Host", host -> {
             if (!browserGuard.hostAllowed(host)) {
                 return complete(error(new ApiError(403, "permission_error", "this node answers only requests addressed to "
                         + settings.host() + " or localhost (Host header; troupe.http.allowed-hosts)", null, "host_not_allowed")));
             }
-            return routes;
-        });
+            // The admin and internal routes read their bodies whole: within the same size and time bounds as the API's.
+            return extractUri(uri -> uri.path().startsWith("/admin") || uri.path().startsWith("/internal")
+                    ? toStrictEntity(settings.bodyTimeout(), settings.maxBodyBytes(), () -> routes)
+                    : routes);
+        })));
     }
 
     public Route route() {
@@ -148,17 +154,17 @@ public final class HttpApi extends AllDirectives {
                 path("detokenize", () -> post(this::detokenize)))
                 : pathPrefix("v1", () -> complete(error(ApiError.notFound("This node is a worker only (troupe.cluster.roles): "
                         + "send API requests to a gateway node.", null, "not_a_gateway"))));
-        return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
+        // Rejections (404, 405) and exceptions are answered once for all routes, in handler(): a 404 here would
+        // hide another route's method rejection.
+        return concat(
                 api,
                 path(segment("health").slash("live"), () -> get(() -> complete(json(StatusCodes.OK, "{\"status\":\"live\"}")))),
                 path(segment("health").slash("ready"), () -> get(this::ready)),
                 // Tenant-labelled series only for a scraper with the scrape (or admin) token: docs/tenants.md.
                 path("metrics", () -> get(() -> optionalHeaderValueByName("Authorization", auth -> complete(HttpResponse.create().withEntity(
                         HttpEntities.create(ContentTypes.parse(metrics.contentType()),
-                                ByteString.fromString(metrics.scrape(metricsAccess.tenants(auth))))))))),
-                extractRequest(req -> complete(error(ApiError.notFound(
-                        "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url"))))
-        )));
+                                ByteString.fromString(metrics.scrape(metricsAccess.tenants(auth)))))))))
+        );
     }
 
     // ------------------------------------------------------------------ completions and chat
@@ -714,16 +720,24 @@ public final class HttpApi extends AllDirectives {
      * body timeout, 400 for a malformed one (bad chunked framing, a body cut short); else what the handler threw.
      */
     private ApiError bodyFailure(Throwable t) {
+        // The precise causes first: Pekko wraps a size overflow in more general exceptions.
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof ApiError api) return api;
             if (c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException) return tooLarge();
-            if (c instanceof java.util.concurrent.TimeoutException) {
+            // Pekko reports toStrict's size limit and timeout, and a chunked body over the limit, only by their
+            // summaries (IllegalRequestException, EntityStreamException).
+            String summary = c instanceof org.apache.pekko.http.scaladsl.model.ExceptionWithErrorInfo e ? String.valueOf(e.info().summary()) : "";
+            if (summary.startsWith("Request too large")) return tooLarge();
+            if (c instanceof java.util.concurrent.TimeoutException || summary.startsWith("Request timed out")) {
                 return new ApiError(408, "invalid_request_error", "the request body did not arrive within "
                         + settings.bodyTimeout().toMillis() + " ms", null, "request_timeout");
             }
+        }
+        for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamException
                     || c instanceof org.apache.pekko.http.scaladsl.model.ParsingException
                     || c instanceof org.apache.pekko.http.scaladsl.model.IllegalRequestException) {
+                log.debug("malformed request body: {}", c.getClass().getName());
                 return ApiError.badRequest("the request body is malformed", null);
             }
         }
@@ -775,18 +789,34 @@ public final class HttpApi extends AllDirectives {
     private ExceptionHandler exceptions() {
         return ExceptionHandler.newBuilder()
                 .match(ApiError.class, e -> complete(error(e)))
-                .matchAny(t -> complete(error(internal(t))))
+                .matchAny(t -> complete(error(bodyFailure(t))))
                 .build();
     }
 
+    /** 405 with Allow for a known path and a wrong method, 404 for an unknown one, Pekko's others as OpenAI JSON. */
     private RejectionHandler rejections() {
         return RejectionHandler.newBuilder()
-                .handle(org.apache.pekko.http.javadsl.server.MethodRejection.class, r -> extractRequest(req -> complete(
-                        json(StatusCodes.METHOD_NOT_ALLOWED, ApiError.badRequest("method " + req.method().value() + " is not allowed on "
-                                + req.getUri().path() + "; use " + r.supported().value(), null).toJson()))))
+                .handleAll(org.apache.pekko.http.javadsl.server.MethodRejection.class, rs -> extractRequest(req -> {
+                    List<String> allowed = rs.stream().map(r -> r.supported().value()).distinct().toList();
+                    return complete(error(new ApiError(405, "invalid_request_error", "method " + req.method().value() + " is not allowed on "
+                            + req.getUri().path() + "; use " + String.join(" or ", allowed), null, "method_not_allowed"))
+                            .addHeader(RawHeader.create("Allow", String.join(", ", allowed))));
+                }))
                 .handleNotFound(extractRequest(req -> complete(error(ApiError.notFound(
                         "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url")))))
-                .build();
+                .build()
+                .withFallback(RejectionHandler.defaultHandler())
+                .mapRejectionResponse(HttpApi::asOpenAiError);
+    }
+
+    /** Pekko's plain-text rejection answers as OpenAI error bodies (ours are JSON already). */
+    static HttpResponse asOpenAiError(HttpResponse r) {
+        if (r.entity().getContentType().mediaType().equals(MediaTypes.APPLICATION_JSON) || r.status().intValue() < 400) return r;
+        String text = r.entity() instanceof HttpEntity.Strict strict ? strict.getData().utf8String() : r.status().reason();
+        int status = r.status().intValue();
+        String type = status >= 500 ? "server_error" : "invalid_request_error";
+        return r.withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON,
+                new ApiError(status, type, text.isBlank() ? r.status().reason() : text, null, null).toJson()));
     }
 
     private static String randomId() {

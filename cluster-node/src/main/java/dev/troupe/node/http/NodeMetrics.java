@@ -58,6 +58,15 @@ public final class NodeMetrics {
                 }).register(registry);
     }
 
+    /** The HTTP server's open connections and those closed to shed load (read at scrape time). */
+    public void watchConnections(java.util.function.IntSupplier open, java.util.function.LongSupplier shed) {
+        GaugeWithCallback.builder().name("troupe_http_connections_open").help("HTTP connections open now")
+                .callback(cb -> cb.call(open.getAsInt())).register(registry);
+        GaugeWithCallback.builder().name("troupe_http_connections_shed")
+                .help("Idle HTTP connections closed because too many were open (a counter)")
+                .callback(cb -> cb.call(shed.getAsLong())).register(registry);
+    }
+
     /** What this gateway did when replicas were lost (counters, read at scrape time). */
     public void watchFailover(dev.troupe.sharding.Failover.Counters c) {
         GaugeWithCallback.builder().name("troupe_requests_moved")

@@ -599,10 +599,16 @@ public final class RequestParser {
         if (v.isIntegralNumber()) {
             return v.canConvertToLong() ? v.longValue() : null;
         }
-        BigDecimal d = v.decimalValue();
+        // 1e309 parses as Infinity, which has no BigDecimal (decimalValue() threw: a 500); beyond the long range
+        // it cannot be a valid value anyway.
+        double approx = v.doubleValue();
+        if (!Double.isFinite(approx) || Math.abs(approx) > 9.3e18) {
+            return null;
+        }
         try {
+            BigDecimal d = v.decimalValue();
             return d.stripTrailingZeros().longValueExact();
-        } catch (ArithmeticException e) {
+        } catch (ArithmeticException | NumberFormatException e) {
             return null;
         }
     }

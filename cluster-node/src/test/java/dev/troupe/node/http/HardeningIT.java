@@ -44,6 +44,7 @@ class HardeningIT {
         Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\n"
                         + "troupe.http.max-body-bytes = 65536\ntroupe.shutdown.grace = 2s\n"
                         + "troupe.http.idle-timeout = 2s\ntroupe.http.shed-idle-after = 300ms\ntroupe.http.body-timeout = 1s\n"
+                        + "troupe.weights.model-dirs = []\n" // the default: the model's directory and data-dir/models
                         + "troupe.admin.token = \"" + ADMIN_TOKEN + "\"\ntroupe.metrics.scrape-token = \"" + SCRAPE_TOKEN + "\"")
                 .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
         node = ServeCommand.start(model, "stories", c);
@@ -120,6 +121,18 @@ class HardeningIT {
         } finally {
             for (Socket s : flood) s.close();
         }
+        // The node lets go of the closed connections.
+        long until = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        double open;
+        while ((open = metric("troupe_http_connections_open")) > 5 && System.nanoTime() < until) Thread.sleep(50);
+        assertTrue(open <= 5, open + " connections still open");
+    }
+
+    static double metric(String name) throws Exception {
+        for (String line : get("/metrics").body().split("\n")) {
+            if (line.startsWith(name + " ")) return Double.parseDouble(line.substring(name.length() + 1).trim());
+        }
+        return -1;
     }
 
     @Test
@@ -230,5 +243,98 @@ class HardeningIT {
         assertEquals(200, status(local), local);
         String v6 = raw("GET /health/live HTTP/1.1\r\nHost: [::1]:" + port + "\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
         assertEquals(200, status(v6), v6);
+    }
+
+    // ------------------------------------------------------------------ bad input: 4xx with an OpenAI body, never 5xx
+
+    static HttpResponse<String> send(String method, String path, String contentType, String body, String bearer) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(10))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (contentType != null) b.header("Content-Type", contentType);
+        if (bearer != null) b.header("Authorization", "Bearer " + bearer);
+        return ServeIT.HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void numbersBeyondDoubleAreA400() throws Exception {
+        for (String field : List.of("max_tokens", "seed", "logprobs", "top_k")) {
+            HttpResponse<String> r = send("POST", "/v1/completions", "application/json",
+                    "{\"model\":\"stories\",\"prompt\":\"x\",\"" + field + "\":1e309}", null);
+            ServeIT.assertError(r, 400, field);
+        }
+    }
+
+    @Test
+    void chunkedBodiesOverTheLimitOrMalformedAre4xx() throws Exception {
+        String chunk = "x".repeat(8192);
+        StringBuilder big = new StringBuilder("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        for (int i = 0; i < 10; i++) big.append(Integer.toHexString(chunk.length())).append("\r\n").append(chunk).append("\r\n");
+        big.append("0\r\n\r\n");
+        String r = raw(big.toString(), Duration.ofSeconds(5));
+        assertEquals(413, status(r), r);
+        errorBody(r);
+        // Bad chunk framing after the request started: Pekko's parser fails the connection itself (it cannot
+        // answer within a broken framing); the body read fails, and never as a 5xx.
+        String bad;
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+            s.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n").getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream().flush();
+            Thread.sleep(200);
+            s.getOutputStream().write("zz\r\n{}\r\n0\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+            bad = readUntilClosed(s, Duration.ofSeconds(5));
+        }
+        assertTrue(bad.isEmpty() || (status(bad) >= 400 && status(bad) < 500), bad);
+        String badAtOnce = raw("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", Duration.ofSeconds(5));
+        assertTrue(badAtOnce.isEmpty() || (status(badAtOnce) >= 400 && status(badAtOnce) < 500), badAtOnce);
+        // Pekko's own parse errors come as OpenAI JSON.
+        String garbage = raw("GET /a%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
+        assertEquals(400, status(garbage), garbage);
+        errorBody(garbage);
+        String noVersion = raw("BLAH\r\n\r\n", Duration.ofSeconds(5));
+        assertTrue(noVersion.isEmpty() || (status(noVersion) >= 400 && status(noVersion) < 500), noVersion);
+    }
+
+    @Test
+    void adminBodiesAreBoundedInSizeAndTime() throws Exception {
+        HttpResponse<String> big = send("POST", "/admin/models/m/versions", "application/json",
+                "{\"version\":\"v1\",\"pad\":\"" + "x".repeat(70_000) + "\"}", ADMIN_TOKEN);
+        ServeIT.assertError(big, 413, null);
+        long t0 = System.nanoTime();
+        String stalled = raw("POST /admin/models/m/versions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + ADMIN_TOKEN
+                + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", Duration.ofSeconds(6));
+        assertTrue(System.nanoTime() - t0 < Duration.ofSeconds(5).toNanos());
+        assertEquals(408, status(stalled), stalled);
+        errorBody(stalled);
+    }
+
+    @Test
+    void versionPathsAreValidatedAndConfinedToTheModelDirectories() throws Exception {
+        String sha = "0".repeat(64);
+        HttpResponse<String> nul = send("POST", "/admin/models/m/versions", "application/json",
+                "{\"version\":\"v1\",\"path\":\"/tmp/a\\u0000b.gguf\",\"sha256\":\"" + sha + "\"}", ADMIN_TOKEN);
+        ServeIT.assertError(nul, 400, "path");
+        HttpResponse<String> outside = send("POST", "/admin/models/m/versions", "application/json",
+                "{\"version\":\"v1\",\"path\":\"/etc/passwd\",\"sha256\":\"" + sha + "\"}", ADMIN_TOKEN);
+        ServeIT.assertError(outside, 400, "path");
+        assertTrue(outside.body().contains("model-dirs"), outside.body());
+        assertFalse(outside.body().contains("0x"), "the file's bytes were revealed: " + outside.body());
+        HttpResponse<String> escape = send("POST", "/admin/models/m/versions", "application/json",
+                "{\"version\":\"v1\",\"path\":\"" + ServeIT.shared("stories260K-f32.gguf").getParent() + "/../../../etc/passwd\",\"sha256\":\""
+                        + sha + "\"}", ADMIN_TOKEN);
+        ServeIT.assertError(escape, 400, "path");
+        assertTrue(escape.body().contains("model-dirs"), escape.body());
+    }
+
+    @Test
+    void aWrongMethodIs405WithAllow() throws Exception {
+        HttpResponse<String> r = send("GET", "/v1/completions", null, null, null);
+        ServeIT.assertError(r, 405, null);
+        assertEquals("POST", r.headers().firstValue("allow").orElse(null));
+        ServeIT.assertError(send("DELETE", "/health/live", null, null, null), 405, null);
+        ServeIT.assertError(send("GET", "/v1/nothing-here", null, null, null), 404, null);
     }
 }
