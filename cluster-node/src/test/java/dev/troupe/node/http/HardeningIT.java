@@ -337,4 +337,106 @@ class HardeningIT {
         ServeIT.assertError(send("DELETE", "/health/live", null, null, null), 405, null);
         ServeIT.assertError(send("GET", "/v1/nothing-here", null, null, null), 404, null);
     }
+
+    // ------------------------------------------------------------------ fuzz
+
+    static final List<String> ENDPOINTS = List.of("/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/tokenize", "/detokenize");
+    static final List<String> SEEDS = List.of(
+            "{\"model\":\"stories\",\"prompt\":\"Once upon\",\"max_tokens\":3,\"temperature\":0.5,\"top_p\":0.9,\"stop\":[\"x\"],\"seed\":1,\"logprobs\":2,\"stream\":false}",
+            "{\"model\":\"stories\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}],\"max_tokens\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+            "{\"model\":\"stories\",\"input\":[\"a\",\"b\"],\"encoding_format\":\"float\"}",
+            "{\"model\":\"stories\",\"prompt\":\"hello\",\"add_special_tokens\":true}",
+            "{\"model\":\"stories\",\"tokens\":[1,2,3]}");
+    static final List<String> VALUES = List.of("null", "true", "-1", "0", "1e309", "-1e309", "1e-400", "9223372036854775808", "2.5", "\"\"",
+            "\"\\u0000\"", "\"\\ud800\"", "[]", "{}", "[[[[[[[[[[1]]]]]]]]]]", "\"x\"", "[1e309]", "[\"a\",1]", "{\"a\":{}}", "-0", "1.0",
+            "100000", "\"stories\"", "[{\"role\":\"user\"}]", "[{\"role\":\"function\",\"content\":\"x\",\"name\":\"f\"}]");
+    static final List<String> FIELDS = List.of("model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+            "top_k", "min_p", "n", "stop", "seed", "logprobs", "top_logprobs", "stream", "stream_options", "input", "tokens",
+            "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "tools", "tool_choice", "response_format",
+            "encoding_format", "dimensions", "user", "echo", "suffix", "best_of", "ignore_eos", "add_special_tokens", "chat_template_kwargs");
+
+    /** One mutated body: fields of a valid request replaced, added, removed, or the bytes themselves damaged. */
+    static byte[] mutate(java.util.Random rnd) throws Exception {
+        com.fasterxml.jackson.databind.node.ObjectNode o = (com.fasterxml.jackson.databind.node.ObjectNode) ServeIT.JSON.readTree(
+                SEEDS.get(rnd.nextInt(SEEDS.size())));
+        int edits = 1 + rnd.nextInt(3);
+        StringBuilder extra = new StringBuilder();
+        for (int i = 0; i < edits; i++) {
+            String f = FIELDS.get(rnd.nextInt(FIELDS.size()));
+            switch (rnd.nextInt(3)) {
+                case 0 -> o.remove(f);
+                default -> extra.append(",\"").append(f).append("\":").append(VALUES.get(rnd.nextInt(VALUES.size())));
+            }
+        }
+        // Raw values are spliced in as text: they include numbers Jackson would not write (1e309).
+        String text = o.toString();
+        text = text.substring(0, text.length() - 1) + (o.isEmpty() && extra.length() > 0 ? extra.substring(1) : extra) + "}";
+        byte[] b = text.getBytes(StandardCharsets.UTF_8);
+        switch (rnd.nextInt(8)) {
+            case 0 -> b = java.util.Arrays.copyOf(b, rnd.nextInt(b.length + 1));         // truncated
+            case 1 -> b[rnd.nextInt(b.length)] = (byte) rnd.nextInt(256);                // one byte damaged
+            case 2 -> b = (text + text).getBytes(StandardCharsets.UTF_8);               // trailing data
+            default -> { }
+        }
+        return b;
+    }
+
+    @Test
+    void fuzzedBodiesAndFramingsNeverGetA5xx() throws Exception {
+        java.util.Random rnd = new java.util.Random(20261206L);
+        long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        java.util.Map<Integer, Integer> statuses = new java.util.TreeMap<>();
+        int sent = 0;
+        // Bodies through the JDK client, 16 at a time.
+        while (sent < 2500 && System.nanoTime() < until) {
+            List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> batch = new ArrayList<>();
+            List<String> shown = new ArrayList<>();
+            for (int i = 0; i < 16; i++, sent++) {
+                byte[] body = mutate(rnd);
+                String path = ENDPOINTS.get(rnd.nextInt(ENDPOINTS.size()));
+                shown.add(path + " " + new String(body, StandardCharsets.UTF_8));
+                batch.add(ServeIT.HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                        .timeout(Duration.ofSeconds(30)).header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString()));
+            }
+            for (int i = 0; i < batch.size(); i++) {
+                HttpResponse<String> r = batch.get(i).get();
+                statuses.merge(r.statusCode(), 1, Integer::sum);
+                assertTrue(r.statusCode() < 500, "a 5xx for " + shown.get(i) + ": " + r.body());
+                if (r.statusCode() >= 400) ServeIT.assertError(r, r.statusCode(), null);
+            }
+        }
+        // Framings over raw sockets: methods, declared lengths that lie (short), chunking, odd headers.
+        List<String> methods = List.of("POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD");
+        for (int i = 0; i < 300 && System.nanoTime() < until; i++) {
+            byte[] body = mutate(rnd);
+            String path = rnd.nextInt(10) == 0 ? "/admin/models/m/versions" : ENDPOINTS.get(rnd.nextInt(ENDPOINTS.size()));
+            String method = methods.get(rnd.nextInt(methods.size()));
+            StringBuilder req = new StringBuilder(method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+            if (path.startsWith("/admin")) req.append("Authorization: Bearer ").append(ADMIN_TOKEN).append("\r\n");
+            req.append("Content-Type: ").append(rnd.nextInt(6) == 0 ? "text/plain" : "application/json").append("\r\n");
+            String payload = new String(body, StandardCharsets.ISO_8859_1);
+            if (rnd.nextBoolean()) {
+                req.append("Transfer-Encoding: chunked\r\n\r\n");
+                int at = 0;
+                while (at < payload.length()) {
+                    int n = Math.min(payload.length() - at, 1 + rnd.nextInt(40));
+                    req.append(Integer.toHexString(n)).append("\r\n").append(payload, at, at + n).append("\r\n");
+                    at += n;
+                }
+                req.append("0\r\n\r\n");
+            } else {
+                // A declared length up to 3 bytes short (the rest is a next "request"), or the exact one.
+                int declared = Math.max(0, payload.length() - (rnd.nextInt(4) == 0 ? rnd.nextInt(4) : 0));
+                req.append("Content-Length: ").append(declared).append("\r\n\r\n").append(payload);
+            }
+            String r = raw(req.toString(), Duration.ofSeconds(5));
+            if (r.isEmpty()) continue; // the server closed a connection it could not make sense of
+            int st = status(r);
+            statuses.merge(st, 1, Integer::sum);
+            assertTrue(st < 500, "a 5xx for " + req + ": " + r);
+        }
+        assertTrue(statuses.keySet().stream().anyMatch(st -> st == 200), "nothing valid was sent: " + statuses);
+        assertTrue(statuses.values().stream().mapToInt(Integer::intValue).sum() > 1000, "too few requests in time: " + statuses);
+    }
 }
