@@ -78,6 +78,7 @@ public final class HttpApi extends AllDirectives {
     private final TenantGate gate;
     private final MetricsAccess metricsAccess;
     private final BrowserGuard browserGuard;
+    private final Cors cors;
     private final AtomicBoolean draining = new AtomicBoolean();
     /** Requests accepted (past the draining check) and not yet answered completely. */
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -89,6 +90,7 @@ public final class HttpApi extends AllDirectives {
         this.gate = gate;
         this.metricsAccess = metricsAccess;
         this.browserGuard = new BrowserGuard(settings.host(), settings.allowedHosts());
+        this.cors = new Cors(settings.corsOrigins());
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
         this.models = models;
@@ -124,7 +126,52 @@ public final class HttpApi extends AllDirectives {
      * API's, and every rejection and exception answered with an OpenAI error body.
      */
     Route guarded(Route routes) {
-        return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> optionalHeaderValueByName("Host", host -> {
+        return withRequestId(() -> cors(() -> handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> hostChecked(routes)))));
+    }
+
+    /** Every response carries X-Request-Id: the client's (when it is a sane token) or a fresh one. */
+    private Route withRequestId(java.util.function.Supplier<Route> inner) {
+        return optionalHeaderValueByName(REQUEST_ID_HEADER, given -> {
+            String id = given.filter(HttpApi::saneRequestId).orElseGet(() -> "req-" + randomId());
+            return mapResponse(r -> r.getHeader(REQUEST_ID_HEADER).isPresent() ? r : r.addHeader(RawHeader.create(REQUEST_ID_HEADER, id)),
+                    inner);
+        });
+    }
+
+    static boolean saneRequestId(String id) {
+        return !id.isEmpty() && id.length() <= 128 && id.chars().allMatch(c -> c > 0x20 && c < 0x7f);
+    }
+
+    /**
+     * CORS for the origins {@link Cors} allows: preflights answered here (204, or 403 for any other origin), and
+     * the allow headers on every answer to an allowed origin.
+     */
+    private Route cors(java.util.function.Supplier<Route> inner) {
+        return optionalHeaderValueByName("Origin", origin -> extractRequest(req -> {
+            boolean allowed = cors.allowed(origin);
+            boolean preflight = req.method().value().equals("OPTIONS") && req.getHeader("Access-Control-Request-Method").isPresent();
+            if (preflight) {
+                if (!allowed) {
+                    return complete(error(new ApiError(403, "permission_error", "origin " + origin.orElse("(none)")
+                            + " may not call this API (troupe.http.cors.allowed-origins)", null, "origin_not_allowed")));
+                }
+                return complete(HttpResponse.create().withStatus(StatusCodes.NO_CONTENT).addHeaders(List.of(
+                        RawHeader.create("Access-Control-Allow-Origin", origin.get()),
+                        RawHeader.create("Access-Control-Allow-Methods", Cors.ALLOW_METHODS),
+                        RawHeader.create("Access-Control-Allow-Headers", Cors.ALLOW_HEADERS),
+                        RawHeader.create("Access-Control-Max-Age", "600"),
+                        RawHeader.create("Vary", "Origin"))));
+            }
+            if (!allowed) return inner.get();
+            return mapResponse(r -> r.addHeaders(List.of(
+                    RawHeader.create("Access-Control-Allow-Origin", origin.get()),
+                    RawHeader.create("Access-Control-Expose-Headers", Cors.EXPOSE_HEADERS),
+                    RawHeader.create("Vary", "Origin"))), inner);
+        }));
+    }
+
+    private Route hostChecked(Route routes) {
+        return optionalHeaderValueByName("Host", host -> {
             if (!browserGuard.hostAllowed(host)) {
                 return complete(error(new ApiError(403, "permission_error", "this node answers only requests addressed to "
                         + settings.host() + " or localhost (Host header; troupe.http.allowed-hosts)", null, "host_not_allowed")));
@@ -133,7 +180,7 @@ public final class HttpApi extends AllDirectives {
             return extractUri(uri -> uri.path().startsWith("/admin") || uri.path().startsWith("/internal")
                     ? toStrictEntity(settings.bodyTimeout(), settings.maxBodyBytes(), () -> routes)
                     : routes);
-        })));
+        });
     }
 
     public Route route() {
@@ -149,6 +196,7 @@ public final class HttpApi extends AllDirectives {
                 path(segment("v1").slash("completions"), () -> post(() -> generate(false))),
                 path(segment("v1").slash("chat").slash("completions"), () -> post(() -> generate(true))),
                 path(segment("v1").slash("models"), () -> get(this::models)),
+                path(segment("v1").slash("models").slash(segment()), id -> get(() -> model(id))),
                 path(segment("v1").slash("embeddings"), () -> post(this::embeddings)),
                 path("tokenize", () -> post(this::tokenize)),
                 path("detokenize", () -> post(this::detokenize)))
@@ -497,6 +545,19 @@ public final class HttpApi extends AllDirectives {
         });
     }
 
+    /** {@code GET /v1/models/{id}}: one model the caller may use, else 404 as OpenAI answers it. */
+    private Route model(String id) {
+        return optionalHeaderValueByName("Authorization", auth -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            ModelCatalog.Entry m = models.get(id);
+            if (m == null || !m.deployments().hasLive() || !gate.visible(who, m.name())) {
+                throw ApiError.notFound("The model '" + id + "' does not exist", "model", "model_not_found");
+            }
+            return complete(json(StatusCodes.OK, ResponseRenderer.model(
+                    new dev.troupe.node.openai.ModelEntry(m.name(), created(m.deployments().router())))));
+        });
+    }
+
     /** vLLM's {@code POST /tokenize}: parse here, tokenize in {@link Tokenization}. */
     private Route tokenize() {
         return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
@@ -543,7 +604,7 @@ public final class HttpApi extends AllDirectives {
                 int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
                 if (t.length > version.contextLength()) {
                     throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
-                            + version.contextLength() + " tokens", "input");
+                            + version.contextLength() + " tokens", "input", "context_length_exceeded");
                 }
                 inputs.add(t);
                 total += t.length;
@@ -551,12 +612,13 @@ public final class HttpApi extends AllDirectives {
             ServedModel model = routed(version, inputs.get(0));
             int promptTokens = total;
             return admitted(req.model(), gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model()), "embeddings",
-                    admission -> embed(model, inputs, promptTokens, admission));
+                    admission -> embed(model, inputs, promptTokens, admission, req.base64()));
         }, "embeddings"));
     }
 
     /** The embeddings of an admitted request's inputs, one by one on the chosen replica. */
-    private CompletionStage<HttpResponse> embed(ServedModel model, List<int[]> inputs, int promptTokens, TenantGate.Admission admission) {
+    private CompletionStage<HttpResponse> embed(ServedModel model, List<int[]> inputs, int promptTokens, TenantGate.Admission admission,
+                                                boolean base64) {
         List<CompletableFuture<float[]>> parts = new ArrayList<>();
         for (int[] t : inputs) {
             parts.add(model.replica().embed(t, settings.requestTimeout()).toCompletableFuture());
@@ -571,7 +633,7 @@ public final class HttpApi extends AllDirectives {
             }
             List<float[]> vectors = new ArrayList<>();
             for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
-            HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens)), model);
+            HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens, base64)), model);
             return admission.finished(promptTokens, 0).thenApply(x -> {
                 finish(model, "embeddings", start, 200);
                 return ok;
@@ -819,7 +881,7 @@ public final class HttpApi extends AllDirectives {
                 new ApiError(status, type, text.isBlank() ? r.status().reason() : text, null, null).toJson()));
     }
 
-    private static String randomId() {
+    static String randomId() {
         byte[] b = new byte[12];
         IDS.nextBytes(b);
         return HEX.formatHex(b);

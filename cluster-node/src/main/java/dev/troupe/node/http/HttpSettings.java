@@ -11,11 +11,12 @@ import java.time.Duration;
  * @param idleTimeout    a connection without a request in progress (idle keep-alive, or headers still arriving) is closed after this
  * @param shedAt         from this many open connections on, those idle for shedIdleAfter are closed
  * @param bodyTimeout    a request body must arrive whole within this (408 otherwise)
+ * @param corsOrigins    browser origins allowed by CORS besides localhost's ({@link Cors})
  * @param allowedHosts   Host header names a loopback-bound node answers besides loopback's and its own ({@link BrowserGuard})
  */
 public record HttpSettings(String host, int port, long maxBodyBytes, Duration requestTimeout, Duration maxHeartbeatAge,
                            int maxConnections, Duration idleTimeout, int shedAt, Duration shedIdleAfter, Duration bodyTimeout,
-                           java.util.List<String> allowedHosts) {
+                           java.util.List<String> allowedHosts, java.util.List<String> corsOrigins) {
     public HttpSettings {
         if (maxConnections < 2) throw new IllegalArgumentException("troupe.http.max-connections must be at least 2, got " + maxConnections);
         if (shedAt < 1 || shedAt > maxConnections) {
@@ -30,6 +31,7 @@ public record HttpSettings(String host, int port, long maxBodyBytes, Duration re
                 c.getBytes("troupe.http.max-body-bytes"), c.getDuration("troupe.http.request-timeout"),
                 c.getDuration("troupe.health.max-heartbeat-age"), max, c.getDuration("troupe.http.idle-timeout"),
                 Math.max(1, (int) Math.floor(max * shed)), c.getDuration("troupe.http.shed-idle-after"),
-                c.getDuration("troupe.http.body-timeout"), c.getStringList("troupe.http.allowed-hosts"));
+                c.getDuration("troupe.http.body-timeout"), c.getStringList("troupe.http.allowed-hosts"),
+                c.getStringList("troupe.http.cors.allowed-origins"));
     }
 }

@@ -25,6 +25,7 @@ public final class JsonParsingErrorHandler extends org.apache.pekko.http.Parsing
         log.debug("unparseable request answered {}", code);
         String summary = info.summary() == null || info.summary().isBlank() ? status.reason() : info.summary();
         String type = code == 408 ? "timeout" : code >= 500 ? "server_error" : "invalid_request_error";
-        return HttpApi.error(new ApiError(code, type, "the request could not be parsed: " + summary, null, "malformed_request"));
+        return HttpApi.error(new ApiError(code, type, "the request could not be parsed: " + summary, null, "malformed_request"))
+                .addHeader(org.apache.pekko.http.javadsl.model.headers.RawHeader.create(HttpApi.REQUEST_ID_HEADER, "req-" + HttpApi.randomId()));
     }
 }

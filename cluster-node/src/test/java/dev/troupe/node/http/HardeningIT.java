@@ -71,6 +71,16 @@ class HardeningIT {
         }
     }
 
+    /** One raw request on a fresh connection to port, read for up to 3 s. */
+    static String rawTo(int port, String request) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+            s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream().flush();
+            return readUntilClosed(s, Duration.ofSeconds(3));
+        }
+    }
+
     static String readUntilClosed(Socket s, Duration readFor) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         long until = System.nanoTime() + readFor.toNanos();
