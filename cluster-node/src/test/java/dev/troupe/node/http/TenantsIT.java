@@ -389,4 +389,31 @@ class TenantsIT {
             assertEquals(1, t.get("weight").asInt());
         }
     }
+
+    @Test
+    void noApiKeyOrAdminTokenReachesTheLog() throws Exception {
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logs = new ch.qos.logback.core.read.ListAppender<>();
+        logs.start();
+        root.addAppender(logs);
+        try {
+            createTenant(node, "{\"id\":\"secretive\"}");
+            String key = issueKey(node, "secretive")[1];
+            json(call("POST", "/v1/completions", key, completion(2)), 200);
+            json(call("POST", "/v1/chat/completions", key, CHAT), 200);
+            json(call("GET", "/admin/tenants/secretive/usage", key, null), 200);
+            error(call("POST", "/v1/completions", key + "!#x", completion(2)), 401, null, null);
+            error(call("POST", "/v1/completions", "sk-NotAKey!#", completion(2)), 401, null, null);
+            json(call("GET", "/admin/tenants", ADMIN, null), 200);
+            error(call("GET", "/admin/tenants", ADMIN + "!#wrong", null), 403, null, null);
+            Thread.sleep(500); // Pekko logs asynchronously
+            for (ch.qos.logback.classic.spi.ILoggingEvent e : logs.list) {
+                String text = e.getFormattedMessage() + (e.getThrowableProxy() == null ? "" : e.getThrowableProxy().getMessage());
+                assertFalse(text.contains(key) || text.contains(key.substring(key.length() - 12)) || text.contains("sk-NotAKey")
+                        || text.contains(ADMIN), "a secret was logged: " + text);
+            }
+        } finally {
+            root.detachAppender(logs);
+        }
+    }
 }
