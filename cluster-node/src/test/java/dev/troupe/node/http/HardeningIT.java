@@ -337,6 +337,16 @@ class HardeningIT {
                         + sha + "\"}", ADMIN_TOKEN);
         ServeIT.assertError(escape, 400, "path");
         assertTrue(escape.body().contains("model-dirs"), escape.body());
+        // NUL and other odd characters in the URL's names.
+        for (String[] call : List.of(new String[] {"DELETE", "/admin/models/stories/versions/v%00"}, new String[] {"GET", "/admin/models/a%00b"},
+                new String[] {"GET", "/admin/models/a%00b/history"}, new String[] {"GET", "/admin/models/stories/state?at=%00"},
+                new String[] {"POST", "/admin/models/a%00b/versions"}, new String[] {"GET", "/v1/models/a%00b"},
+                new String[] {"GET", "/admin/tenants/a%00b"}, new String[] {"GET", "/admin/tenants/a%00b/usage"})) {
+            HttpResponse<String> r = send(call[0], call[1], call[0].equals("POST") ? "application/json" : null,
+                    call[0].equals("POST") ? "{\"version\":\"v1\",\"path\":\"/x\",\"sha256\":\"" + sha + "\"}" : null, ADMIN_TOKEN);
+            assertTrue(r.statusCode() >= 400 && r.statusCode() < 500, call[0] + " " + call[1] + ": " + r.statusCode() + " " + r.body());
+            ServeIT.assertError(r, r.statusCode(), null);
+        }
     }
 
     @Test
