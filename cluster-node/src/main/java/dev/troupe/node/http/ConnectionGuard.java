@@ -142,6 +142,10 @@ public final class ConnectionGuard {
             });
             @SuppressWarnings({"unchecked", "rawtypes"})
             org.apache.pekko.stream.scaladsl.Flow<ByteString, ByteString, Object> scala = (org.apache.pekko.stream.scaladsl.Flow) watched.asScala();
+            // A body of known length keeps its Content-Length (a plain transform would make it chunked).
+            if (e instanceof org.apache.pekko.http.scaladsl.model.HttpEntity.Default known) {
+                return r.withEntity((org.apache.pekko.http.javadsl.model.ResponseEntity) known.transformDataBytes(known.contentLength(), scala));
+            }
             return r.withEntity(((org.apache.pekko.http.scaladsl.model.ResponseEntity) e).transformDataBytes(scala));
         }
 

@@ -146,6 +146,23 @@ class HardeningIT {
     }
 
     @Test
+    void aStreamedFileKeepsItsContentLength() throws Exception {
+        Path file = ServeIT.shared("stories260K-f32.gguf");
+        String r = raw("GET /internal/weights/" + dev.troupe.node.deploy.Sha256.of(file) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                + ADMIN_TOKEN + "\r\nRange: bytes=0-99\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
+        assertEquals(206, status(r), r.substring(0, Math.min(400, r.length())));
+        String head = r.substring(0, r.indexOf("\r\n\r\n")).toLowerCase();
+        assertTrue(head.contains("content-length: 100"), head);
+        assertFalse(head.contains("transfer-encoding"), head);
+        HttpResponse<byte[]> whole = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/internal/weights/"
+                + dev.troupe.node.deploy.Sha256.of(file))).header("Authorization", "Bearer " + ADMIN_TOKEN).GET().build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+        assertEquals(200, whole.statusCode());
+        assertEquals(String.valueOf(java.nio.file.Files.size(file)), whole.headers().firstValue("content-length").orElse(null));
+        assertEquals(java.nio.file.Files.size(file), whole.body().length);
+    }
+
+    @Test
     void headersThatNeverFinishAreCutOffAtTheIdleTimeout() throws Exception {
         long t0 = System.nanoTime();
         String r = raw("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", Duration.ofSeconds(6));
