@@ -397,11 +397,11 @@ class TenantsIT {
         logs.start();
         root.addAppender(logs);
         try {
-            createTenant(node, "{\"id\":\"secretive\"}");
-            String key = issueKey(node, "secretive")[1];
+            createTenant(node, "{\"id\":\"log-scan\"}");
+            String key = issueKey(node, "log-scan")[1];
             json(call("POST", "/v1/completions", key, completion(2)), 200);
             json(call("POST", "/v1/chat/completions", key, CHAT), 200);
-            json(call("GET", "/admin/tenants/secretive/usage", key, null), 200);
+            json(call("GET", "/admin/tenants/log-scan/usage", key, null), 200);
             error(call("POST", "/v1/completions", key + "!#x", completion(2)), 401, null, null);
             error(call("POST", "/v1/completions", "sk-NotAKey!#", completion(2)), 401, null, null);
             json(call("GET", "/admin/tenants", ADMIN, null), 200);
