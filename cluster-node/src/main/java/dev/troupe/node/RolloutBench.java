@@ -40,9 +40,12 @@ final class RolloutBench {
         int clients = args.integer("clients", 2);
         int rollbacks = args.integer("rollbacks", 20);
         Config file = args.has("config") ? ConfigFactory.parseFile(new java.io.File(args.required("config"))) : ConfigFactory.empty();
+        // The versions are registered from where the bench's files are (troupe.weights.model-dirs).
         Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.admin.token = " + TOKEN + "\ntroupe.engine.threads = "
                         + args.integer("threads", 0))
                 .withFallback(file)
+                .withFallback(ConfigFactory.parseMap(java.util.Map.of("troupe.weights.model-dirs", List.of(
+                        model.toAbsolutePath().getParent().toString(), v2.toAbsolutePath().getParent().toString()))))
                 .withFallback(ConfigFactory.parseString("troupe.data-dir = \""
                         + Files.createTempDirectory("troupe-bench").toString().replace('\\', '/') + "\""))
                 .withFallback(ServeCommand.nodeDefaults()).resolve();

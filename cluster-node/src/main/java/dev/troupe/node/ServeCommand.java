@@ -21,6 +21,7 @@ import dev.troupe.node.deploy.WeightsStore;
 import dev.troupe.node.http.WeightsApi;
 import dev.troupe.node.http.AdminApi;
 import dev.troupe.node.http.ClusterAdminApi;
+import dev.troupe.node.http.ConnectionGuard;
 import dev.troupe.node.http.HttpApi;
 import dev.troupe.node.http.HttpSettings;
 import dev.troupe.node.http.NodeMetrics;
@@ -296,12 +297,14 @@ public final class ServeCommand {
             metrics.watch(() -> models.all().stream().flatMap(m -> m.deployments().loaded().stream()
                     .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage()))).toList());
             HttpSettings http = HttpSettings.from(config);
-            HttpApi api = new HttpApi(system, models, http, metrics, tenants.gate());
-            AdminApi admin = new AdminApi(system, models, config.getString("troupe.admin.token"));
+            HttpApi api = new HttpApi(system, models, http, metrics, tenants.gate(),
+                    new dev.troupe.node.http.MetricsAccess(config.getString("troupe.metrics.scrape-token"), config.getString("troupe.admin.token")));
+            AdminApi admin = new AdminApi(system, models, config.getString("troupe.admin.token"), modelPaths(config, dataDir, modelFile));
             ClusterAdminApi clusterAdmin = new ClusterAdminApi(system, sharding.directory(), placement::latest, config.getString("troupe.admin.token"));
             WeightsApi weightsApi = new WeightsApi(weights, config.getString("troupe.admin.token"));
-            ServerBinding binding = Http.get(system).newServerAt(http.host(), http.port())
-                    .bindFlow(api.handler(cluster.isGateway()
+            ConnectionGuard connections = new ConnectionGuard(http);
+            metrics.watchConnections(connections::open, connections::shed);
+            ServerBinding binding = connections.bind(system, api.handler(cluster.isGateway()
                             ? api.concat(weightsApi.route(), tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route(true))
                             : api.concat(weightsApi.route(), api.route(false))))
                     .toCompletableFuture().get(30, TimeUnit.SECONDS);
@@ -346,6 +349,25 @@ public final class ServeCommand {
             system.terminate();
             throw e;
         }
+    }
+
+    /**
+     * Where registered versions may live: troupe.weights.model-dirs, or when it is empty the --model file's
+     * directory and data-dir/models (where fetched copies go).
+     */
+    static dev.troupe.node.deploy.ModelPaths modelPaths(Config config, Path dataDir, Path modelFile) {
+        List<Path> dirs = new java.util.ArrayList<>();
+        com.typesafe.config.ConfigValue v = config.getValue("troupe.weights.model-dirs");
+        List<String> names = v.valueType() == com.typesafe.config.ConfigValueType.STRING
+                ? List.of(config.getString("troupe.weights.model-dirs").split(",")) : config.getStringList("troupe.weights.model-dirs");
+        for (String n : names) if (!n.isBlank()) dirs.add(Path.of(n.trim()));
+        if (dirs.isEmpty()) {
+            if (modelFile != null) dirs.add(modelFile.toAbsolutePath().getParent());
+            dirs.add(dataDir.resolve("models"));
+        }
+        dev.troupe.node.deploy.ModelPaths paths = new dev.troupe.node.deploy.ModelPaths(dirs);
+        log.info("versions may be registered from {}", paths.dirs());
+        return paths;
     }
 
     /** Joins the seeds (or this node itself) and waits until this node is Up. */

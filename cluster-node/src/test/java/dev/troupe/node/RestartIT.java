@@ -163,7 +163,10 @@ class RestartIT {
         String journal = postgres()
                 ? "troupe.journal { kind = postgres, postgres { url = \"jdbc:postgresql://127.0.0.1:5432/test\", user = postgres } }\n"
                 : "";
-        Files.writeString(config, "troupe.admin.token = \"" + TOKEN + "\"\ntroupe.engine.warm-up = 0s\n" + journal);
+        // v2 and v3 are registered from this test's temporary directory.
+        Files.writeString(config, "troupe.admin.token = \"" + TOKEN + "\"\ntroupe.engine.warm-up = 0s\n"
+                + "troupe.weights.model-dirs = [\"" + tmp.toString().replace("\\", "/") + "\", \"" + stories.getParent().toString().replace("\\", "/")
+                + "\"]\n" + journal);
         Path data = tmp.resolve("data");
         String m = "/admin/models/" + name;
         try {

@@ -64,8 +64,9 @@ class NetworkCutIT {
         // The namespace reaches this machine's PostgreSQL (loopback only) through the veth link.
         postgres = new TcpForwarder(HOST_IP, 15432, "127.0.0.1", 5432);
         dir = Files.createTempDirectory("troupe-network-cut-it");
-        // Off loopback a node without tenants refuses to start unless anonymous access is meant: here it is.
-        Map<String, String> env = Map.of("TROUPE_MAX_NUM_SEQS", "4", "TROUPE_ALLOW_ANONYMOUS", "on");
+        // Off loopback a node without tenants refuses to start unless anonymous access is meant, and its cluster port
+        // unless the network is declared trusted (the namespace's veth link is this test's own): here both are.
+        Map<String, String> env = Map.of("TROUPE_MAX_NUM_SEQS", "4", "TROUPE_ALLOW_ANONYMOUS", "on", "TROUPE_CLUSTER_TRUSTED_NETWORK", "on");
         NodeProcess.Where host = new NodeProcess.Where(HOST_IP, HOST_IP, List.of());
         int seed = NodeProcess.freePort();
         nodes.add(NodeProcess.start("node1", dir, model, "stories", journal.url(), seed, List.of(), env, host).awaitReady(java.time.Duration.ofSeconds(120)));
@@ -79,7 +80,7 @@ class NetworkCutIT {
 
     /** A node inside the namespace: it listens on the namespace's address, its journal through the forwarder. */
     private static NodeProcess startCutOff(String name, int clusterPort, int seed, Path model) throws Exception {
-        Map<String, String> env = Map.of("TROUPE_MAX_NUM_SEQS", "4", "TROUPE_ALLOW_ANONYMOUS", "on");
+        Map<String, String> env = Map.of("TROUPE_MAX_NUM_SEQS", "4", "TROUPE_ALLOW_ANONYMOUS", "on", "TROUPE_CLUSTER_TRUSTED_NETWORK", "on");
         String url = journal.url().replace("127.0.0.1:5432", HOST_IP + ":15432");
         return NodeProcess.start(name, dir, model, "stories", url, clusterPort, List.of(seed), env,
                 new NodeProcess.Where(NS_IP, HOST_IP, List.of("ip", "netns", "exec", NS)));

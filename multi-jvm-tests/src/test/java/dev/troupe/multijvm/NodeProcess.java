@@ -93,6 +93,8 @@ final class NodeProcess implements AutoCloseable {
         pb.environment().put("TROUPE_ADMIN_TOKEN", ADMIN_TOKEN);
         pb.environment().put("TROUPE_AERON_DIR", dir.resolve(name + "-aeron").toString());
         pb.environment().put("TROUPE_JAVA_OPTS", "-Xmx512m");
+        // The tests register versions from their temporary directories.
+        pb.environment().put("TROUPE_MODEL_DIRS", "/");
         pb.environment().putAll(env);
         return new NodeProcess(name, where.host(), http, clusterPort, log, pb.start());
     }

@@ -31,7 +31,7 @@ import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
  * to recent traffic rather than to all time. Keys are per tenant, so tenants cannot collide.
  */
 public final class UsageLedger
-        extends EventSourcedBehaviorWithEnforcedReplies<UsageLedger.Command, UsageLedger.Event, UsageLedger.State> {
+        extends EventSourcedBehaviorWithEnforcedReplies<UsageLedger.Command, UsageLedger.Event, UsageLedger.Ledger> {
 
     public static final String PERSISTENCE_PREFIX = "usage|";
     public static final int DEFAULT_DEDUPE_DAYS = 2;
@@ -76,7 +76,10 @@ public final class UsageLedger
         }
     }
 
-    /** Totals by day then model; {@code seen} maps recent request keys to the day they were recorded. */
+    /**
+     * The snapshot form: totals by day then model; {@code seen} maps recent request keys to the day they were
+     * recorded. Immutable; the entity works on a {@link Ledger} and converts at snapshot time only.
+     */
     public record State(Map<LocalDate, Map<String, Totals>> byDay, Map<String, LocalDate> seen) implements JsonSerializable {
         public static final State EMPTY = new State(Map.of(), Map.of());
 
@@ -84,21 +87,67 @@ public final class UsageLedger
             byDay = byDay == null ? Map.of() : byDay;
             seen = seen == null ? Map.of() : seen;
         }
+    }
 
-        State apply(UsageRecorded e, int dedupeDays) {
-            Map<LocalDate, Map<String, Totals>> days = new TreeMap<>(byDay);
-            Map<String, Totals> models = new TreeMap<>(days.getOrDefault(e.day(), Map.of()));
-            models.put(e.model(), models.getOrDefault(e.model(), Totals.ZERO).plus(e.promptTokens(), e.completionTokens()));
-            days.put(e.day(), Collections.unmodifiableMap(models));
-            LocalDate newest = e.day();
-            for (LocalDate d : seen.values()) if (d.isAfter(newest)) newest = d;
+    /**
+     * The entity's working state, changed in place by each event in constant time (amortised): the previous
+     * immutable state copied its whole key set per request, so a busy tenant's ledger cost grew with the day's
+     * traffic. Only the entity's actor touches it; snapshots and replies get copies ({@link #snapshot},
+     * {@link #totals}).
+     */
+    public static final class Ledger {
+        private final TreeMap<LocalDate, Map<String, Totals>> byDay = new TreeMap<>();
+        private final HashMap<String, LocalDate> seen = new HashMap<>();
+        /** The keys recorded on each day, so that a day's keys are forgotten together. */
+        private final TreeMap<LocalDate, java.util.List<String>> keysByDay = new TreeMap<>();
+
+        static Ledger of(State s) {
+            Ledger l = new Ledger();
+            s.byDay().forEach((d, m) -> l.byDay.put(d, new TreeMap<>(m)));
+            s.seen().forEach((k, d) -> {
+                l.seen.put(k, d);
+                l.keysByDay.computeIfAbsent(d, x -> new java.util.ArrayList<>()).add(k);
+            });
+            return l;
+        }
+
+        boolean seen(String key) {
+            return seen.containsKey(key);
+        }
+
+        int keysRemembered() {
+            return seen.size();
+        }
+
+        Ledger apply(UsageRecorded e, int dedupeDays) {
+            byDay.computeIfAbsent(e.day(), d -> new TreeMap<>())
+                    .merge(e.model(), Totals.ZERO.plus(e.promptTokens(), e.completionTokens()),
+                            (a, b) -> new Totals(a.requests() + b.requests(), a.promptTokens() + b.promptTokens(),
+                                    a.completionTokens() + b.completionTokens()));
+            LocalDate newest = keysByDay.isEmpty() || e.day().isAfter(keysByDay.lastKey()) ? e.day() : keysByDay.lastKey();
             LocalDate oldestKept = newest.minusDays(dedupeDays - 1L);
-            Map<String, LocalDate> keys = new HashMap<>(seen.size() + 1);
-            for (Map.Entry<String, LocalDate> k : seen.entrySet()) {
-                if (!k.getValue().isBefore(oldestKept)) keys.put(k.getKey(), k.getValue());
+            if (!e.day().isBefore(oldestKept)) {
+                LocalDate before = seen.put(e.requestKey(), e.day());
+                if (before == null || !before.equals(e.day())) keysByDay.computeIfAbsent(e.day(), d -> new java.util.ArrayList<>()).add(e.requestKey());
             }
-            if (!e.day().isBefore(oldestKept)) keys.put(e.requestKey(), e.day());
-            return new State(Collections.unmodifiableMap(days), Collections.unmodifiableMap(keys));
+            // Whole days fall out of the window together: each key is removed once, so the cost stays constant per event.
+            while (!keysByDay.isEmpty() && keysByDay.firstKey().isBefore(oldestKept)) {
+                Map.Entry<LocalDate, java.util.List<String>> old = keysByDay.pollFirstEntry();
+                for (String k : old.getValue()) seen.remove(k, old.getKey());
+            }
+            return this;
+        }
+
+        /** An immutable copy of the totals (for replies, which may be serialized on another thread). */
+        Map<LocalDate, Map<String, Totals>> totals() {
+            Map<LocalDate, Map<String, Totals>> out = new TreeMap<>();
+            byDay.forEach((d, m) -> out.put(d, Collections.unmodifiableMap(new TreeMap<>(m))));
+            return Collections.unmodifiableMap(out);
+        }
+
+        /** The snapshot: an immutable copy (taken every snapshot-every events, so its cost is amortised). */
+        State snapshot() {
+            return new State(totals(), Collections.unmodifiableMap(new HashMap<>(seen)));
         }
     }
 
@@ -135,8 +184,24 @@ public final class UsageLedger
     }
 
     @Override
-    public State emptyState() {
-        return State.EMPTY;
+    public Ledger emptyState() {
+        return new Ledger();
+    }
+
+    /** Snapshots are the immutable {@link State} (the format journals already hold); the entity works on a Ledger. */
+    @Override
+    public org.apache.pekko.persistence.typed.SnapshotAdapter<Ledger> snapshotAdapter() {
+        return new org.apache.pekko.persistence.typed.SnapshotAdapter<>() {
+            @Override
+            public Object toJournal(Ledger ledger) {
+                return ledger.snapshot();
+            }
+
+            @Override
+            public Ledger fromJournal(Object from) {
+                return Ledger.of((State) from);
+            }
+        };
     }
 
     @Override
@@ -145,31 +210,31 @@ public final class UsageLedger
     }
 
     @Override
-    public CommandHandlerWithReply<Command, Event, State> commandHandler() {
+    public CommandHandlerWithReply<Command, Event, Ledger> commandHandler() {
         return newCommandHandlerWithReplyBuilder().forAnyState()
                 .onCommand(Record.class, this::onRecord)
-                .onCommand(GetUsage.class, (s, c) -> Effect().reply(c.replyTo(), new Reply.Usage(tenant, s.byDay())))
+                .onCommand(GetUsage.class, (s, c) -> Effect().reply(c.replyTo(), new Reply.Usage(tenant, s.totals())))
                 .build();
     }
 
     @Override
-    public EventHandler<State, Event> eventHandler() {
+    public EventHandler<Ledger, Event> eventHandler() {
         return newEventHandlerBuilder().forAnyState()
                 .onEvent(UsageRecorded.class, (s, e) -> s.apply(e, dedupeDays)).build();
     }
 
-    private ReplyEffect<Event, State> reply(ActorRef<Reply> replyTo, Reply reply) {
+    private ReplyEffect<Event, Ledger> reply(ActorRef<Reply> replyTo, Reply reply) {
         return replyTo == null ? Effect().noReply() : Effect().reply(replyTo, reply);
     }
 
-    private ReplyEffect<Event, State> onRecord(State s, Record c) {
+    private ReplyEffect<Event, Ledger> onRecord(Ledger s, Record c) {
         if (c.requestKey() == null || c.requestKey().isBlank()) return reply(c.replyTo(), new Reply.Rejected("requestKey is required"));
         if (c.model() == null || c.model().isBlank()) return reply(c.replyTo(), new Reply.Rejected("model is required"));
         if (c.day() == null) return reply(c.replyTo(), new Reply.Rejected("day is required"));
         if (c.promptTokens() < 0 || c.completionTokens() < 0) {
             return reply(c.replyTo(), new Reply.Rejected("token counts must not be negative"));
         }
-        if (s.seen().containsKey(c.requestKey())) return reply(c.replyTo(), new Reply.Recorded(false));
+        if (s.seen(c.requestKey())) return reply(c.replyTo(), new Reply.Recorded(false));
         UsageRecorded e = new UsageRecorded(clock.instant(), tenant, c.requestKey(), c.model(), c.day(),
                 c.promptTokens(), c.completionTokens());
         if (c.replyTo() == null) return Effect().persist(e).thenNoReply();

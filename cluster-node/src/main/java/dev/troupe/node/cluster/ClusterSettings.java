@@ -17,7 +17,20 @@ import java.util.Set;
  * roles and the transport, checked here and turned into the Pekko settings that carry them out.
  */
 public record ClusterSettings(String host, int port, List<String> seeds, Set<String> roles, String transport, Path aeronDir,
-                              int aeronIdleCpuLevel, Duration joinTimeout, Duration splitBrainStableAfter) {
+                              int aeronIdleCpuLevel, Duration joinTimeout, Duration splitBrainStableAfter, boolean trustedNetwork,
+                              Tls tls) {
+    /**
+     * Mutual TLS on the cluster port ({@code troupe.cluster.tls}): this node's key and certificate, and the
+     * certificates it accepts from peers (both sides present theirs: a process without a trusted certificate
+     * cannot join or talk to the cluster). Null: no TLS.
+     */
+    public record Tls(String keyStore, String keyStorePassword, String trustStore, String trustStorePassword) {
+        @Override
+        public String toString() {
+            return "Tls[keyStore=" + keyStore + ", trustStore=" + trustStore + "]"; // no passwords in logs
+        }
+    }
+
     public static final String GATEWAY = "gateway";
     public static final String WORKER = "worker";
     /** The actor system's name: every node of a cluster must use the same. */
@@ -42,6 +55,18 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
         if (!seeds.isEmpty() && port == 0) {
             throw new IllegalArgumentException("a node that joins seeds needs a fixed cluster port (--cluster-port), so its peers can reach it");
         }
+        // Artery has no authentication here (no mutual TLS): whoever reaches the cluster port can join the cluster,
+        // run admin-equivalent messages and read every token stream. Off loopback only behind a network boundary
+        // the operator vouches for (docs/deploy.md, "The cluster port").
+        if (tls != null && !transport.equals("tcp")) {
+            throw new IllegalArgumentException("troupe.cluster.tls needs troupe.cluster.transport = tcp (Artery has TLS over TCP only)");
+        }
+        if (tls == null && !trustedNetwork && !isLoopback(host)) {
+            throw new IllegalArgumentException("the cluster port is unauthenticated and troupe.cluster.host = " + host + " is not loopback: "
+                    + "configure mutual TLS (troupe.cluster.tls, transport tcp) or set troupe.cluster.trusted-network = on "
+                    + "(TROUPE_CLUSTER_TRUSTED_NETWORK=on) once only the cluster's nodes can reach that address and port "
+                    + "(firewall, private network; docs/deploy.md)");
+        }
         seeds = List.copyOf(seeds);
         roles = Set.copyOf(roles);
     }
@@ -52,7 +77,20 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
         return new ClusterSettings(k.getString("host"), k.getInt("port"), listOrCsv(k, "seeds"),
                 new LinkedHashSet<>(listOrCsv(k, "roles")), k.getString("transport"),
                 dir.isBlank() ? defaultAeronDir() : Path.of(dir), k.getInt("aeron-idle-cpu-level"), k.getDuration("join-timeout"),
-                k.getDuration("split-brain-stable-after"));
+                k.getDuration("split-brain-stable-after"), k.getBoolean("trusted-network"), tls(k));
+    }
+
+    private static Tls tls(Config k) {
+        Config t = k.getConfig("tls");
+        if (t.getString("key-store").isBlank()) return null;
+        if (t.getString("trust-store").isBlank()) throw new IllegalArgumentException("troupe.cluster.tls.trust-store is required with a key-store");
+        for (String f : new String[] {"key-store", "trust-store"}) {
+            if (!Files.isRegularFile(Path.of(t.getString(f)))) {
+                throw new IllegalArgumentException("troupe.cluster.tls." + f + " not found: " + t.getString(f));
+            }
+        }
+        return new Tls(t.getString("key-store"), t.getString("key-store-password"), t.getString("trust-store"),
+                t.getString("trust-store-password"));
     }
 
     /** A list setting, or the comma-separated string an environment variable gives. */
@@ -64,6 +102,18 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
             for (String s : k.getStringList(key)) if (!s.isBlank()) out.add(s.trim());
         }
         return out;
+    }
+
+    /** Whether host is a loopback literal or localhost (names are not resolved). */
+    static boolean isLoopback(String host) {
+        String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        if (h.equalsIgnoreCase("localhost")) return true;
+        if (!h.matches("[0-9.]+") && !h.contains(":")) return false;
+        try {
+            return java.net.InetAddress.getByName(h).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
     }
 
     /** HOST:PORT of a seed; an IPv6 host in brackets. */
@@ -117,6 +167,20 @@ public record ClusterSettings(String host, int port, List<String> seeds, Set<Str
                 .withValue("pekko.cluster.split-brain-resolver.active-strategy", ConfigValueFactory.fromAnyRef("keep-majority"))
                 .withValue("pekko.cluster.split-brain-resolver.stable-after",
                         ConfigValueFactory.fromAnyRef(splitBrainStableAfter.toMillis() + "ms"));
+        if (tls != null) {
+            String e = "pekko.remote.artery.ssl.config-ssl-engine.";
+            c = c.withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef("tls-tcp"))
+                    .withValue("pekko.remote.artery.ssl.ssl-engine-provider",
+                            ConfigValueFactory.fromAnyRef("org.apache.pekko.remote.artery.tcp.ConfigSSLEngineProvider"))
+                    .withValue(e + "key-store", ConfigValueFactory.fromAnyRef(tls.keyStore()))
+                    .withValue(e + "key-store-password", ConfigValueFactory.fromAnyRef(tls.keyStorePassword()))
+                    .withValue(e + "key-password", ConfigValueFactory.fromAnyRef(tls.keyStorePassword()))
+                    .withValue(e + "trust-store", ConfigValueFactory.fromAnyRef(tls.trustStore()))
+                    .withValue(e + "trust-store-password", ConfigValueFactory.fromAnyRef(tls.trustStorePassword()))
+                    .withValue(e + "protocol", ConfigValueFactory.fromAnyRef("TLSv1.3"))
+                    // Both sides present a certificate the other's trust store holds.
+                    .withValue(e + "require-mutual-authentication", ConfigValueFactory.fromAnyRef(true));
+        }
         if (transport.equals("aeron-udp")) {
             c = c.withValue("pekko.remote.artery.advanced.aeron.embedded-media-driver", ConfigValueFactory.fromAnyRef(true))
                     .withValue("pekko.remote.artery.advanced.aeron.aeron-dir", ConfigValueFactory.fromAnyRef(aeronDir.toString()))

@@ -59,7 +59,10 @@ public final class AdminApi extends AllDirectives {
     private final ModelCatalog models;
     private final AdminAuth auth;
 
-    public AdminApi(ActorSystem<?> system, ModelCatalog models, String adminToken) {
+    private final dev.troupe.node.deploy.ModelPaths paths;
+
+    public AdminApi(ActorSystem<?> system, ModelCatalog models, String adminToken, dev.troupe.node.deploy.ModelPaths paths) {
+        this.paths = paths;
         this.system = system;
         this.models = models;
         this.auth = new AdminAuth(adminToken);
@@ -263,8 +266,7 @@ public final class AdminApi extends AllDirectives {
         String pathText = text(body, "path", true);
         String sha = text(body, "sha256", true).toLowerCase(java.util.Locale.ROOT);
         if (!sha.matches("[0-9a-f]{64}")) throw ApiError.badRequest("'sha256' must be 64 hex digits", "sha256");
-        Path path = Path.of(pathText).toAbsolutePath().normalize();
-        if (!Files.isRegularFile(path)) throw ApiError.badRequest("no model file at '" + path + "' on this node", "path");
+        Path path = paths.require(pathText, "path");
         ServeCommand.ModelFacts facts;
         try {
             facts = ServeCommand.modelFacts(path);

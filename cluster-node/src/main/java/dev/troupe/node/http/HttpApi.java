@@ -76,14 +76,21 @@ public final class HttpApi extends AllDirectives {
     private final HttpSettings settings;
     private final NodeMetrics metrics;
     private final TenantGate gate;
+    private final MetricsAccess metricsAccess;
+    private final BrowserGuard browserGuard;
+    private final Cors cors;
     private final AtomicBoolean draining = new AtomicBoolean();
     /** Requests accepted (past the draining check) and not yet answered completely. */
     private final AtomicInteger inFlight = new AtomicInteger();
     /** Accepted requests not yet handed to a replica: a drain waits for them before it drains the replicas. */
     private final AtomicInteger starting = new AtomicInteger();
 
-    public HttpApi(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate) {
+    public HttpApi(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate,
+                   MetricsAccess metricsAccess) {
         this.gate = gate;
+        this.metricsAccess = metricsAccess;
+        this.browserGuard = new BrowserGuard(settings.host(), settings.allowedHosts());
+        this.cors = new Cors(settings.corsOrigins());
         this.system = system;
         this.materializer = Materializer.matFromSystem(system);
         this.models = models;
@@ -111,7 +118,69 @@ public final class HttpApi extends AllDirectives {
      * so requests still waiting for their answer are cancelled when their client goes away.
      */
     public org.apache.pekko.stream.javadsl.Flow<org.apache.pekko.http.javadsl.model.HttpRequest, HttpResponse, ?> handler(Route routes) {
-        return ConnectionScope.watching(routes.flow(system));
+        return ConnectionScope.watching(guarded(routes).flow(system));
+    }
+
+    /**
+     * Every route behind the Host check (DNS rebinding: {@link BrowserGuard}), admin bodies bounded like the
+     * API's, and every rejection and exception answered with an OpenAI error body.
+     */
+    Route guarded(Route routes) {
+        return withRequestId(() -> cors(() -> handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> hostChecked(routes)))));
+    }
+
+    /** Every response carries X-Request-Id: the client's (when it is a sane token) or a fresh one. */
+    private Route withRequestId(java.util.function.Supplier<Route> inner) {
+        return optionalHeaderValueByName(REQUEST_ID_HEADER, given -> {
+            String id = given.filter(HttpApi::saneRequestId).orElseGet(() -> "req-" + randomId());
+            return mapResponse(r -> r.getHeader(REQUEST_ID_HEADER).isPresent() ? r : r.addHeader(RawHeader.create(REQUEST_ID_HEADER, id)),
+                    inner);
+        });
+    }
+
+    static boolean saneRequestId(String id) {
+        return !id.isEmpty() && id.length() <= 128 && id.chars().allMatch(c -> c > 0x20 && c < 0x7f);
+    }
+
+    /**
+     * CORS for the origins {@link Cors} allows: preflights answered here (204, or 403 for any other origin), and
+     * the allow headers on every answer to an allowed origin.
+     */
+    private Route cors(java.util.function.Supplier<Route> inner) {
+        return optionalHeaderValueByName("Origin", origin -> extractRequest(req -> {
+            boolean allowed = cors.allowed(origin);
+            boolean preflight = req.method().value().equals("OPTIONS") && req.getHeader("Access-Control-Request-Method").isPresent();
+            if (preflight) {
+                if (!allowed) {
+                    return complete(error(new ApiError(403, "permission_error", "origin " + origin.orElse("(none)")
+                            + " may not call this API (troupe.http.cors.allowed-origins)", null, "origin_not_allowed")));
+                }
+                return complete(HttpResponse.create().withStatus(StatusCodes.NO_CONTENT).addHeaders(List.of(
+                        RawHeader.create("Access-Control-Allow-Origin", origin.get()),
+                        RawHeader.create("Access-Control-Allow-Methods", Cors.ALLOW_METHODS),
+                        RawHeader.create("Access-Control-Allow-Headers", Cors.ALLOW_HEADERS),
+                        RawHeader.create("Access-Control-Max-Age", "600"),
+                        RawHeader.create("Vary", "Origin"))));
+            }
+            if (!allowed) return inner.get();
+            return mapResponse(r -> r.addHeaders(List.of(
+                    RawHeader.create("Access-Control-Allow-Origin", origin.get()),
+                    RawHeader.create("Access-Control-Expose-Headers", Cors.EXPOSE_HEADERS),
+                    RawHeader.create("Vary", "Origin"))), inner);
+        }));
+    }
+
+    private Route hostChecked(Route routes) {
+        return optionalHeaderValueByName("Host", host -> {
+            if (!browserGuard.hostAllowed(host)) {
+                return complete(error(new ApiError(403, "permission_error", "this node answers only requests addressed to "
+                        + settings.host() + " or localhost (Host header; troupe.http.allowed-hosts)", null, "host_not_allowed")));
+            }
+            // The admin and internal routes read their bodies whole: within the same size and time bounds as the API's.
+            return extractUri(uri -> uri.path().startsWith("/admin") || uri.path().startsWith("/internal")
+                    ? toStrictEntity(settings.bodyTimeout(), settings.maxBodyBytes(), () -> routes)
+                    : routes);
+        });
     }
 
     public Route route() {
@@ -127,20 +196,23 @@ public final class HttpApi extends AllDirectives {
                 path(segment("v1").slash("completions"), () -> post(() -> generate(false))),
                 path(segment("v1").slash("chat").slash("completions"), () -> post(() -> generate(true))),
                 path(segment("v1").slash("models"), () -> get(this::models)),
+                path(segment("v1").slash("models").slash(segment()), id -> get(() -> model(id))),
                 path(segment("v1").slash("embeddings"), () -> post(this::embeddings)),
                 path("tokenize", () -> post(this::tokenize)),
                 path("detokenize", () -> post(this::detokenize)))
                 : pathPrefix("v1", () -> complete(error(ApiError.notFound("This node is a worker only (troupe.cluster.roles): "
                         + "send API requests to a gateway node.", null, "not_a_gateway"))));
-        return handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> concat(
+        // Rejections (404, 405) and exceptions are answered once for all routes, in handler(): a 404 here would
+        // hide another route's method rejection.
+        return concat(
                 api,
                 path(segment("health").slash("live"), () -> get(() -> complete(json(StatusCodes.OK, "{\"status\":\"live\"}")))),
                 path(segment("health").slash("ready"), () -> get(this::ready)),
-                path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
-                        HttpEntities.create(ContentTypes.parse(metrics.contentType()), ByteString.fromString(metrics.scrape())))))),
-                extractRequest(req -> complete(error(ApiError.notFound(
-                        "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url"))))
-        )));
+                // Tenant-labelled series only for a scraper with the scrape (or admin) token: docs/tenants.md.
+                path("metrics", () -> get(() -> optionalHeaderValueByName("Authorization", auth -> complete(HttpResponse.create().withEntity(
+                        HttpEntities.create(ContentTypes.parse(metrics.contentType()),
+                                ByteString.fromString(metrics.scrape(metricsAccess.tenants(auth)))))))))
+        );
     }
 
     // ------------------------------------------------------------------ completions and chat
@@ -473,6 +545,19 @@ public final class HttpApi extends AllDirectives {
         });
     }
 
+    /** {@code GET /v1/models/{id}}: one model the caller may use, else 404 as OpenAI answers it. */
+    private Route model(String id) {
+        return optionalHeaderValueByName("Authorization", auth -> {
+            TenantDirectory.Principal who = gate.authenticate(auth);
+            ModelCatalog.Entry m = models.get(id);
+            if (m == null || !m.deployments().hasLive() || !gate.visible(who, m.name())) {
+                throw ApiError.notFound("The model '" + id + "' does not exist", "model", "model_not_found");
+            }
+            return complete(json(StatusCodes.OK, ResponseRenderer.model(
+                    new dev.troupe.node.openai.ModelEntry(m.name(), created(m.deployments().router())))));
+        });
+    }
+
     /** vLLM's {@code POST /tokenize}: parse here, tokenize in {@link Tokenization}. */
     private Route tokenize() {
         return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
@@ -519,7 +604,7 @@ public final class HttpApi extends AllDirectives {
                 int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
                 if (t.length > version.contextLength()) {
                     throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
-                            + version.contextLength() + " tokens", "input");
+                            + version.contextLength() + " tokens", "input", "context_length_exceeded");
                 }
                 inputs.add(t);
                 total += t.length;
@@ -527,12 +612,13 @@ public final class HttpApi extends AllDirectives {
             ServedModel model = routed(version, inputs.get(0));
             int promptTokens = total;
             return admitted(req.model(), gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model()), "embeddings",
-                    admission -> embed(model, inputs, promptTokens, admission));
+                    admission -> embed(model, inputs, promptTokens, admission, req.base64()));
         }, "embeddings"));
     }
 
     /** The embeddings of an admitted request's inputs, one by one on the chosen replica. */
-    private CompletionStage<HttpResponse> embed(ServedModel model, List<int[]> inputs, int promptTokens, TenantGate.Admission admission) {
+    private CompletionStage<HttpResponse> embed(ServedModel model, List<int[]> inputs, int promptTokens, TenantGate.Admission admission,
+                                                boolean base64) {
         List<CompletableFuture<float[]>> parts = new ArrayList<>();
         for (int[] t : inputs) {
             parts.add(model.replica().embed(t, settings.requestTimeout()).toCompletableFuture());
@@ -547,7 +633,7 @@ public final class HttpApi extends AllDirectives {
             }
             List<float[]> vectors = new ArrayList<>();
             for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
-            HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens)), model);
+            HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens, base64)), model);
             return admission.finished(promptTokens, 0).thenApply(x -> {
                 finish(model, "embeddings", start, 200);
                 return ok;
@@ -639,6 +725,12 @@ public final class HttpApi extends AllDirectives {
     /** Reads the body (413 beyond the limit), runs handler, turns ApiErrors into OpenAI error responses. */
     private Route withBody(BodyHandler handler, String endpoint) {
         return extractRequestEntity(entity -> {
+            // JSON only: a web page can send text/plain or a form cross-origin without a preflight (BrowserGuard).
+            if (!entity.getContentType().mediaType().equals(MediaTypes.APPLICATION_JSON)) {
+                metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, "415").inc();
+                return complete(error(new ApiError(415, "invalid_request_error", "the request body must be JSON (Content-Type: "
+                        + "application/json), got " + entity.getContentType().mediaType(), null, "unsupported_media_type")));
+            }
             java.util.OptionalLong declared = entity.getContentLengthOption();
             if (declared.isPresent() && declared.getAsLong() > settings.maxBodyBytes()) {
                 metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, "413").inc();
@@ -647,13 +739,15 @@ public final class HttpApi extends AllDirectives {
                 // no bytes"). Pekko also closes a connection whose request body is still unread when the
                 // response goes out, so the 413 waits for the drain. Beyond the bound: the 413 and a close.
                 if (declared.getAsLong() > DRAIN_OVERSIZE_BODY_UP_TO) return complete(error(tooLarge()));
-                return completeWithFuture(entity.discardBytes(materializer).completionStage()
+                // Within the body timeout: a declared body that never arrives must not hold the connection.
+                return completeWithFuture(entity.getDataBytes().takeWithin(settings.bodyTimeout()).runWith(
+                                org.apache.pekko.stream.javadsl.Sink.ignore(), materializer)
                         .handle((done, t) -> error(tooLarge())));
             }
             // A body that arrived whole is already strict: no stream to materialise for it.
             CompletionStage<HttpEntity.Strict> body = entity instanceof HttpEntity.Strict whole
                     ? CompletableFuture.completedFuture(whole)
-                    : entity.toStrict(settings.requestTimeout().toMillis(), settings.maxBodyBytes(), materializer);
+                    : entity.toStrict(settings.bodyTimeout().toMillis(), settings.maxBodyBytes(), materializer);
             return completeWithFuture(
                 body
                         .thenCompose(strict -> {
@@ -676,14 +770,40 @@ public final class HttpApi extends AllDirectives {
                             }
                         })
                         .exceptionally(t -> {
-                            Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
-                            ApiError e = c instanceof ApiError ? (ApiError) c
-                                    : c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException ? tooLarge()
-                                    : internal(c);
+                            ApiError e = bodyFailure(t);
                             metrics.requests.labelValues(NO_MODEL, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
                             return error(e);
                         }));
         });
+    }
+
+    /**
+     * Why a request failed while its body was read: 413 over the limit, 408 when it did not arrive within the
+     * body timeout, 400 for a malformed one (bad chunked framing, a body cut short); else what the handler threw.
+     */
+    private ApiError bodyFailure(Throwable t) {
+        // The precise causes first: Pekko wraps a size overflow in more general exceptions.
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof ApiError api) return api;
+            if (c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamSizeException) return tooLarge();
+            // Pekko reports toStrict's size limit and timeout, and a chunked body over the limit, only by their
+            // summaries (IllegalRequestException, EntityStreamException).
+            String summary = c instanceof org.apache.pekko.http.scaladsl.model.ExceptionWithErrorInfo e ? String.valueOf(e.info().summary()) : "";
+            if (summary.startsWith("Request too large")) return tooLarge();
+            if (c instanceof java.util.concurrent.TimeoutException || summary.startsWith("Request timed out")) {
+                return new ApiError(408, "invalid_request_error", "the request body did not arrive within "
+                        + settings.bodyTimeout().toMillis() + " ms", null, "request_timeout");
+            }
+        }
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof org.apache.pekko.http.scaladsl.model.EntityStreamException
+                    || c instanceof org.apache.pekko.http.scaladsl.model.ParsingException
+                    || c instanceof org.apache.pekko.http.scaladsl.model.IllegalRequestException) {
+                log.debug("malformed request body: {}", c.getClass().getName());
+                return ApiError.badRequest("the request body is malformed", null);
+            }
+        }
+        return internal(t);
     }
 
     /** An oversize body up to this size is read and dropped so that its 413 arrives; larger ones get the 413 and a close. */
@@ -731,21 +851,37 @@ public final class HttpApi extends AllDirectives {
     private ExceptionHandler exceptions() {
         return ExceptionHandler.newBuilder()
                 .match(ApiError.class, e -> complete(error(e)))
-                .matchAny(t -> complete(error(internal(t))))
+                .matchAny(t -> complete(error(bodyFailure(t))))
                 .build();
     }
 
+    /** 405 with Allow for a known path and a wrong method, 404 for an unknown one, Pekko's others as OpenAI JSON. */
     private RejectionHandler rejections() {
         return RejectionHandler.newBuilder()
-                .handle(org.apache.pekko.http.javadsl.server.MethodRejection.class, r -> extractRequest(req -> complete(
-                        json(StatusCodes.METHOD_NOT_ALLOWED, ApiError.badRequest("method " + req.method().value() + " is not allowed on "
-                                + req.getUri().path() + "; use " + r.supported().value(), null).toJson()))))
+                .handleAll(org.apache.pekko.http.javadsl.server.MethodRejection.class, rs -> extractRequest(req -> {
+                    List<String> allowed = rs.stream().map(r -> r.supported().value()).distinct().toList();
+                    return complete(error(new ApiError(405, "invalid_request_error", "method " + req.method().value() + " is not allowed on "
+                            + req.getUri().path() + "; use " + String.join(" or ", allowed), null, "method_not_allowed"))
+                            .addHeader(RawHeader.create("Allow", String.join(", ", allowed))));
+                }))
                 .handleNotFound(extractRequest(req -> complete(error(ApiError.notFound(
                         "Unknown request URL: " + req.method().value() + " " + req.getUri().path(), null, "unknown_url")))))
-                .build();
+                .build()
+                .withFallback(RejectionHandler.defaultHandler())
+                .mapRejectionResponse(HttpApi::asOpenAiError);
     }
 
-    private static String randomId() {
+    /** Pekko's plain-text rejection answers as OpenAI error bodies (ours are JSON already). */
+    static HttpResponse asOpenAiError(HttpResponse r) {
+        if (r.entity().getContentType().mediaType().equals(MediaTypes.APPLICATION_JSON) || r.status().intValue() < 400) return r;
+        String text = r.entity() instanceof HttpEntity.Strict strict ? strict.getData().utf8String() : r.status().reason();
+        int status = r.status().intValue();
+        String type = status >= 500 ? "server_error" : "invalid_request_error";
+        return r.withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON,
+                new ApiError(status, type, text.isBlank() ? r.status().reason() : text, null, null).toJson()));
+    }
+
+    static String randomId() {
         byte[] b = new byte[12];
         IDS.nextBytes(b);
         return HEX.formatHex(b);

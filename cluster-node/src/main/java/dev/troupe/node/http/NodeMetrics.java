@@ -61,6 +61,15 @@ public final class NodeMetrics {
                 }).register(registry);
     }
 
+    /** The HTTP server's open connections and those closed to shed load (read at scrape time). */
+    public void watchConnections(java.util.function.IntSupplier open, java.util.function.LongSupplier shed) {
+        GaugeWithCallback.builder().name("troupe_http_connections_open").help("HTTP connections open now")
+                .callback(cb -> cb.call(open.getAsInt())).register(registry);
+        GaugeWithCallback.builder().name("troupe_http_connections_shed")
+                .help("Idle HTTP connections closed because too many were open (a counter)")
+                .callback(cb -> cb.call(shed.getAsLong())).register(registry);
+    }
+
     /** What this gateway did when replicas were lost (counters, read at scrape time). */
     public void watchFailover(dev.troupe.sharding.Failover.Counters c) {
         GaugeWithCallback.builder().name("troupe_requests_moved")
@@ -79,10 +88,18 @@ public final class NodeMetrics {
         }).register(registry);
     }
 
+    /** Series labelled by tenant: who the tenants are and what they use is not for anonymous scrapers. */
+    static final String TENANT_SERIES_PREFIX = "troupe_tenant_";
+
     public String scrape() {
+        return scrape(true);
+    }
+
+    /** The exposition; without tenants, the tenant-labelled series are left out. */
+    public String scrape(boolean tenants) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {
-            writer.write(out, registry.scrape());
+            writer.write(out, tenants ? registry.scrape() : registry.scrape(name -> !name.startsWith(TENANT_SERIES_PREFIX)));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

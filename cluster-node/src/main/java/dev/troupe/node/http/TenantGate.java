@@ -28,7 +28,7 @@ import java.util.function.Function;
  * {@link #admit} (429 with Retry-After over a quota). An admitted request ends through its
  * {@link Admission}, exactly once: the concurrency slot is released, its tokens are charged to the
  * tokens-per-minute window and, when it finished, its usage is recorded in the tenant's ledger under its
- * request key (the {@code Idempotency-Key} header, else the request id).
+ * request id (each run is billed, a repeat with the same {@code Idempotency-Key} too).
  *
  * <p>Anonymous access: while no tenant exists, requests need no key (and any key sent is ignored) if the
  * node listens on loopback or {@code troupe.auth.allow-anonymous} is on; {@code ServeCommand} refuses to
@@ -133,7 +133,9 @@ public final class TenantGate {
                 throw ApiError.rateLimited("Rate limit reached: this tenant's quota of " + what + " is used up. Retry after "
                         + d.retryAfterSeconds() + " s.", d.limit().name().toLowerCase(java.util.Locale.ROOT), d.retryAfterSeconds());
             }
-            return new Admission(this, who.tenant(), idempotencyKey.orElse(requestId), model);
+            // Billed per run: a repeat with the same Idempotency-Key runs again, so it is billed again (the key is
+            // this request's id, which only the gateway's own retries of the ledger line share).
+            return new Admission(this, who.tenant(), requestId, model);
         });
     }
 
@@ -162,7 +164,7 @@ public final class TenantGate {
          * usage line is in the journal, so a response is only completed once its usage is recorded; when the
          * ledger does not answer within 5 s (its node died, the entity is moving) the response completes and
          * the line goes to the backlog, sent again until the ledger takes it. The ledger dedupes by request
-         * key, so the retries (and a client's retry with the same Idempotency-Key) count once.
+         * id, so those retries count once; a client's repeat is a new run and is billed.
          */
         public CompletionStage<Void> finished(int promptTokens, int completionTokens) {
             if (gate == null || !ended.compareAndSet(false, true)) return DONE;

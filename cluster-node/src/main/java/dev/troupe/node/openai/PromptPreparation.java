@@ -65,7 +65,8 @@ public final class PromptPreparation {
             String asked = unlimited ? promptTokens + " tokens in the prompt"
                     : (promptTokens + p.maxTokens()) + " tokens (" + promptTokens + " in the prompt, " + p.maxTokens() + " for the completion)";
             throw ApiError.badRequest("This model's maximum context length is " + ctx + " tokens. However, you requested "
-                    + asked + ". Please reduce the length of the prompt or max_tokens.", unlimited ? "messages" : "max_tokens");
+                    + asked + ". Please reduce the length of the prompt or max_tokens.", unlimited ? "messages" : "max_tokens",
+                    "context_length_exceeded");
         }
         return unlimited ? p.toBuilder().maxTokens(ctx - promptTokens).build() : p;
     }

@@ -261,12 +261,16 @@ public final class RequestParser {
             }
             String role = r.isTextual() ? r.textValue() : null;
             if (role == null || !(role.equals("system") || role.equals("user") || role.equals("assistant")
-                    || role.equals("tool") || role.equals("developer"))) {
+                    || role.equals("tool") || role.equals("developer") || role.equals("function"))) {
                 throw ApiError.badRequest("'" + at + ".role' must be one of 'system', 'developer', 'user', "
-                        + "'assistant', 'tool', got " + show(r), at + ".role");
+                        + "'assistant', 'tool', 'function', got " + show(r), at + ".role");
             }
             if (role.equals("developer")) {
                 role = "system";
+            }
+            // The legacy function-calling result ({"role":"function","name","content"}) is a tool result.
+            if (role.equals("function")) {
+                role = "tool";
             }
             List<ChatMessage.ToolCall> calls = role.equals("assistant") ? toolCalls(m.get("tool_calls"), at + ".tool_calls") : List.of();
             JsonNode content = m.get("content");
@@ -430,10 +434,7 @@ public final class RequestParser {
             throw ApiError.badRequest("'input' must be a string or an array of strings, got " + show(in), "input");
         }
         String format = string(o, "encoding_format", "float");
-        if (format.equals("base64")) {
-            throw ApiError.badRequest("'encoding_format' 'base64' is not supported; use 'float'", "encoding_format");
-        }
-        if (!format.equals("float")) {
+        if (!format.equals("float") && !format.equals("base64")) {
             throw ApiError.badRequest("'encoding_format' must be 'float' or 'base64', got " + show(o.get(
                     "encoding_format")), "encoding_format");
         }
@@ -442,7 +443,7 @@ public final class RequestParser {
             throw ApiError.badRequest("'dimensions' is not supported", "dimensions");
         }
         string(o, "user", null);
-        return new EmbeddingRequest(model, inputs);
+        return new EmbeddingRequest(model, inputs, format.equals("base64"));
     }
 
     // ------------------------------------------------------------------ shared fields
@@ -599,10 +600,16 @@ public final class RequestParser {
         if (v.isIntegralNumber()) {
             return v.canConvertToLong() ? v.longValue() : null;
         }
-        BigDecimal d = v.decimalValue();
+        // 1e309 parses as Infinity, which has no BigDecimal (decimalValue() threw: a 500); beyond the long range
+        // it cannot be a valid value anyway.
+        double approx = v.doubleValue();
+        if (!Double.isFinite(approx) || Math.abs(approx) > 9.3e18) {
+            return null;
+        }
         try {
+            BigDecimal d = v.decimalValue();
             return d.stripTrailingZeros().longValueExact();
-        } catch (ArithmeticException e) {
+        } catch (ArithmeticException | NumberFormatException e) {
             return null;
         }
     }

@@ -275,6 +275,14 @@ public final class ResponseRenderer {
      * reads back to the same float); a non-finite component is an {@link IllegalArgumentException}.
      */
     public static String embeddings(String model, List<float[]> embeddings, int promptTokens) {
+        return embeddings(model, embeddings, promptTokens, false);
+    }
+
+    /**
+     * The same; with base64, each {@code "embedding"} is a string: base64 of the vector's float32 components in
+     * little-endian order (what the OpenAI SDKs request by default and decode).
+     */
+    public static String embeddings(String model, List<float[]> embeddings, int promptTokens, boolean base64) {
         ObjectNode root = MAPPER.createObjectNode();
         root.put("object", "list");
         ArrayNode data = root.putArray("data");
@@ -282,13 +290,20 @@ public final class ResponseRenderer {
             ObjectNode e = data.addObject();
             e.put("object", "embedding");
             e.put("index", i);
-            ArrayNode v = e.putArray("embedding");
             for (float f : embeddings.get(i)) {
                 if (!Float.isFinite(f)) {
                     throw new IllegalArgumentException("embedding " + i + " has a non-finite component: " + f);
                 }
-                v.add(f);
             }
+            if (base64) {
+                float[] vec = embeddings.get(i);
+                java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(vec.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                bytes.asFloatBuffer().put(vec);
+                e.put("embedding", java.util.Base64.getEncoder().encodeToString(bytes.array()));
+                continue;
+            }
+            ArrayNode v = e.putArray("embedding");
+            for (float f : embeddings.get(i)) v.add(f);
         }
         root.put("model", model);
         ObjectNode u = root.putObject("usage");

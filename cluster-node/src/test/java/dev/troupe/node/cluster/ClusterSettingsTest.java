@@ -56,4 +56,15 @@ class ClusterSettingsTest {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("troupe.cluster.aeron-idle-cpu-level = 11"))
                 .getMessage().contains("1..10"));
     }
+
+    @Test
+    void anUnauthenticatedClusterPortOffLoopbackNeedsADeclaredTrustedNetwork() {
+        String off = "troupe.cluster { host = \"10.0.0.11\", port = 25520, transport = tcp }";
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> parse(off));
+        assertTrue(e.getMessage().contains("troupe.cluster.trusted-network"), e.getMessage());
+        assertEquals("10.0.0.11", parse(off + "\ntroupe.cluster.trusted-network = on").host());
+        assertEquals("localhost", parse("troupe.cluster.host = localhost").host());
+        assertEquals("::1", parse("troupe.cluster.host = \"::1\"").host());
+        assertThrows(IllegalArgumentException.class, () -> parse("troupe.cluster.host = \"node1.internal\""));
+    }
 }

@@ -98,7 +98,7 @@ class FairTenantsIT {
     }
 
     static double tenantTokens(ServeCommand.Node n, String tenant) throws Exception {
-        String metrics = call(n, "GET", "/metrics", null, null).body();
+        String metrics = call(n, "GET", "/metrics", ADMIN, null).body(); // tenant series need the scrape or admin token
         double sum = 0;
         for (String line : metrics.split("\n")) {
             if (line.startsWith("troupe_tenant_generated_tokens{") && line.contains("tenant=\"" + tenant + "\"")) {

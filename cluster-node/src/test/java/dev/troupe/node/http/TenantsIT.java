@@ -315,7 +315,7 @@ class TenantsIT {
     }
 
     @Test
-    void usageIsCountedOncePerIdempotencyKey() throws Exception {
+    void everyRunIsBilledEvenWithTheSameIdempotencyKey() throws Exception {
         createTenant(node, "{\"id\":\"billing\"}");
         String key = issueKey(node, "billing")[1];
         JsonNode a = json(call("POST", "/v1/completions", key, completion(4), "Idempotency-Key", "order-17"), 200);
@@ -324,16 +324,16 @@ class TenantsIT {
         JsonNode c = json(call("POST", "/v1/chat/completions", key, CHAT), 200);
         JsonNode e = json(call("POST", "/v1/embeddings", key, EMBED, "Idempotency-Key", "emb-1"), 200);
         json(call("POST", "/v1/embeddings", key, EMBED, "Idempotency-Key", "emb-1"), 200);
-        // A response completes only once its usage is journaled: no waiting needed.
+        // A response completes only once its usage is journaled: no waiting needed. The repeats ran, so they are billed.
         JsonNode u = usage(node, "billing", ADMIN);
-        assertEquals(3, u.get("total").get("requests").asInt(), u.toString());
+        assertEquals(5, u.get("total").get("requests").asInt(), u.toString());
         assertEquals(1, u.get("data").size(), u.toString());
         JsonNode day = u.get("data").get(0);
         assertEquals(java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString(), day.get("day").asText());
         assertEquals("stories", day.get("model").asText());
-        assertEquals(a.get("usage").get("prompt_tokens").asInt() + c.get("usage").get("prompt_tokens").asInt()
-                + e.get("usage").get("prompt_tokens").asInt(), day.get("prompt_tokens").asInt(), u.toString());
-        assertEquals(a.get("usage").get("completion_tokens").asInt() + c.get("usage").get("completion_tokens").asInt(),
+        assertEquals(2 * a.get("usage").get("prompt_tokens").asInt() + c.get("usage").get("prompt_tokens").asInt()
+                + 2 * e.get("usage").get("prompt_tokens").asInt(), day.get("prompt_tokens").asInt(), u.toString());
+        assertEquals(2 * a.get("usage").get("completion_tokens").asInt() + c.get("usage").get("completion_tokens").asInt(),
                 day.get("completion_tokens").asInt(), u.toString());
         assertEquals(u, usage(node, "billing", key), "the tenant's own key reads the same usage");
         error(call("POST", "/v1/completions", key, completion(2), "Idempotency-Key", "x".repeat(300)), 400, null, null);
@@ -387,6 +387,33 @@ class TenantsIT {
             JsonNode t = json(call("GET", "/admin/tenants/" + n, ADMIN, null), 200);
             assertEquals(1, t.get("keys").size(), "no tenant gained a key: " + t);
             assertEquals(1, t.get("weight").asInt());
+        }
+    }
+
+    @Test
+    void noApiKeyOrAdminTokenReachesTheLog() throws Exception {
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logs = new ch.qos.logback.core.read.ListAppender<>();
+        logs.start();
+        root.addAppender(logs);
+        try {
+            createTenant(node, "{\"id\":\"log-scan\"}");
+            String key = issueKey(node, "log-scan")[1];
+            json(call("POST", "/v1/completions", key, completion(2)), 200);
+            json(call("POST", "/v1/chat/completions", key, CHAT), 200);
+            json(call("GET", "/admin/tenants/log-scan/usage", key, null), 200);
+            error(call("POST", "/v1/completions", key + "!#x", completion(2)), 401, null, null);
+            error(call("POST", "/v1/completions", "sk-NotAKey!#", completion(2)), 401, null, null);
+            json(call("GET", "/admin/tenants", ADMIN, null), 200);
+            error(call("GET", "/admin/tenants", ADMIN + "!#wrong", null), 403, null, null);
+            Thread.sleep(500); // Pekko logs asynchronously
+            for (ch.qos.logback.classic.spi.ILoggingEvent e : logs.list) {
+                String text = e.getFormattedMessage() + (e.getThrowableProxy() == null ? "" : e.getThrowableProxy().getMessage());
+                assertFalse(text.contains(key) || text.contains(key.substring(key.length() - 12)) || text.contains("sk-NotAKey")
+                        || text.contains(ADMIN), "a secret was logged: " + text);
+            }
+        } finally {
+            root.detachAppender(logs);
         }
     }
 }

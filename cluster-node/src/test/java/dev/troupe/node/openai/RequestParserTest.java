@@ -488,8 +488,7 @@ class RequestParserTest {
         assertBad(err(emb("\"input\":[1,2]"), RequestParser::parseEmbeddings), "input", "token arrays", "not supported");
         assertBad(err(emb("\"input\":[[1],[2]]"), RequestParser::parseEmbeddings), "input", "token arrays");
         assertBad(err(emb("\"input\":5"), RequestParser::parseEmbeddings), "input", "string or an array");
-        assertBad(err(emb("\"input\":\"a\",\"encoding_format\":\"base64\""), RequestParser::parseEmbeddings),
-                "encoding_format", "base64", "not supported");
+        assertTrue(RequestParser.parseEmbeddings(emb("\"input\":\"a\",\"encoding_format\":\"base64\"")).base64());
         assertBad(err(emb("\"input\":\"a\",\"encoding_format\":\"hex\""), RequestParser::parseEmbeddings),
                 "encoding_format", "'float'");
         assertBad(err(emb("\"input\":\"a\",\"encoding_format\":1"), RequestParser::parseEmbeddings),
