@@ -42,10 +42,7 @@ class ClusterIT {
 
     @BeforeAll
     static void startCluster() throws Exception {
-        Path model = NodeProcess.sharedModel("stories260K-f32.gguf");
-        Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");
-        Assumptions.assumeTrue(Files.isRegularFile(NodeProcess.root().resolve("cluster-node/target/troupe-cluster-node.jar")),
-                "the build is not packaged (mvn -DskipTests package)");
+        Path model = NodeProcess.referenceModel();
         journal = ClusterJournal.create();
         dir = Files.createTempDirectory("troupe-cluster-it");
         int seed = NodeProcess.freePort();

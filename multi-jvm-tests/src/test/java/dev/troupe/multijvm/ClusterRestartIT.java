@@ -35,10 +35,7 @@ class ClusterRestartIT {
 
     @BeforeAll
     static void prepare() throws Exception {
-        model = NodeProcess.sharedModel("stories260K-f32.gguf");
-        Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");
-        Assumptions.assumeTrue(Files.isRegularFile(NodeProcess.root().resolve("cluster-node/target/troupe-cluster-node.jar")),
-                "the build is not packaged (mvn -DskipTests package)");
+        model = NodeProcess.referenceModel();
         journal = ClusterJournal.create();
         dir = Files.createTempDirectory("troupe-cluster-restart-it");
         for (int i = 0; i < 3; i++) clusterPorts.add(NodeProcess.freePort());

@@ -36,10 +36,7 @@ class GatewayLossIT {
     @BeforeAll
     static void startCluster() throws Exception {
         // The 15M model (context 128): generations of 100 tokens, one at a time per replica, run for many seconds.
-        Path model = NodeProcess.sharedModel("random15M-q8_0.gguf");
-        Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/random15M-q8_0.gguf not found");
-        Assumptions.assumeTrue(Files.isRegularFile(NodeProcess.root().resolve("cluster-node/target/troupe-cluster-node.jar")),
-                "the build is not packaged (mvn -DskipTests package)");
+        Path model = NodeProcess.modelForNodes("random15M-q8_0.gguf");
         journal = ClusterJournal.create();
         dir = Files.createTempDirectory("troupe-gateway-loss-it");
         nodes.addAll(NodeProcess.startCluster(3, dir, model, "noise", journal.url(), Map.of("TROUPE_MAX_NUM_SEQS", "1")));

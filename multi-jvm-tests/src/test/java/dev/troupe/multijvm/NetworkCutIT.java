@@ -44,10 +44,7 @@ class NetworkCutIT {
 
     @BeforeAll
     static void start() throws Exception {
-        Path model = NodeProcess.sharedModel("stories260K-f32.gguf");
-        Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");
-        Assumptions.assumeTrue(Files.isRegularFile(NodeProcess.root().resolve("cluster-node/target/troupe-cluster-node.jar")),
-                "the build is not packaged (mvn -DskipTests package)");
+        Path model = NodeProcess.referenceModel();
         sh("ip", "netns", "del", NS);
         sh("ip", "link", "del", "tr-host");
         Assumptions.assumeTrue(sh("ip", "netns", "add", NS) == 0,

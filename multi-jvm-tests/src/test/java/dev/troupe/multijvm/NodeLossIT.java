@@ -27,10 +27,7 @@ class NodeLossIT {
 
     /** Starts three nodes serving the reference model with a replica on each. */
     static List<NodeProcess> threeReplicas(Path dir, ClusterJournal journal) throws Exception {
-        Path model = NodeProcess.sharedModel("stories260K-f32.gguf");
-        Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");
-        Assumptions.assumeTrue(Files.isRegularFile(NodeProcess.root().resolve("cluster-node/target/troupe-cluster-node.jar")),
-                "the build is not packaged (mvn -DskipTests package)");
+        Path model = NodeProcess.referenceModel();
         // Four sequences at a time per replica: the streams take long enough to be cut mid-way on any machine.
         List<NodeProcess> nodes = NodeProcess.startCluster(3, dir, model, "stories", journal.url(), Map.of("TROUPE_MAX_NUM_SEQS", "4"));
         HttpResponse<String> scaled = nodes.get(0).admin("POST", "/admin/models/stories/deployments", "{\"version\":\"v1\",\"replicas\":3}");

@@ -53,6 +53,23 @@ final class NodeProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * The reference model file, for a test that starts nodes from the packaged build: the test is skipped
+     * (reported, not passed) when the model or the build is missing.
+     */
+    static Path referenceModel() {
+        return modelForNodes("stories260K-f32.gguf");
+    }
+
+    /** A model of ../shared/models for nodes started from the packaged build (skipped when either is missing). */
+    static Path modelForNodes(String name) {
+        Path model = sharedModel(name);
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isRegularFile(model), "../shared/models/" + name + " not found");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isRegularFile(root().resolve("cluster-node/target/troupe-cluster-node.jar")),
+                "the build is not packaged (mvn -DskipTests package)");
+        return model;
+    }
+
     /** Starts a node serving model (named modelName) with the cluster's journal; seeds may be empty. */
     static NodeProcess start(String name, Path dir, Path model, String modelName, String journalUrl, int clusterPort,
                              List<Integer> seeds, String... extra) throws IOException {
