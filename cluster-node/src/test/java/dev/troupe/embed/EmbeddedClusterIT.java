@@ -1,0 +1,160 @@
+package dev.troupe.embed;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.troupe.actors.replica.StepLoop;
+import dev.troupe.actors.tenant.Quotas;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The host's cluster of two actor systems with Troupe embedded in both: the replica runs on the worker
+ * member, requests come from the gateway member (its replica is remote), through the same admission and
+ * ledger as HTTP requests.
+ */
+class EmbeddedClusterIT {
+    static ActorSystem<Void> workerSystem;
+    static ActorSystem<Void> gatewaySystem;
+    static Troupe worker;
+    static Troupe gateway;
+    static List<JsonNode> refs;
+
+    @BeforeAll
+    static void start() throws Exception {
+        Path model = EmbeddedHosts.shared("stories260K-f32.gguf");
+        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
+        refs = EmbeddedHosts.references();
+        // One journal for the cluster: the two systems share this JVM's H2 database.
+        Path data = Files.createTempDirectory("troupe-embed");
+        workerSystem = EmbeddedHosts.host(EmbeddedHosts.hostConfig(data, "\"backend\", \"worker\"", ""), null);
+        gatewaySystem = EmbeddedHosts.host(EmbeddedHosts.hostConfig(data, "\"frontend\", \"gateway\"", ""), workerSystem);
+        worker = Troupe.start(workerSystem, model, "stories");
+        gateway = Troupe.start(gatewaySystem);
+        gateway.node().models().follow("stories").deployments().whenRoutable("v1").get(60, TimeUnit.SECONDS);
+        // Roles come from the host's pekko.cluster.roles.
+        assertTrue(gateway.node().isGateway());
+        assertFalse(worker.node().isGateway());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        for (ActorSystem<Void> s : new ActorSystem[]{gatewaySystem, workerSystem}) {
+            if (s == null) continue;
+            s.terminate();
+            s.getWhenTerminated().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void completesAndStreamsTheReferenceTextsOnAnotherMembersReplica() throws Exception {
+        JsonNode ref = refs.get(1);
+        GenerateRequest r = GenerateRequest.of(null, "stories", ref.get("prompt").asText()).withMaxTokens(ref.get("max_tokens").asInt())
+                .withTemperature(0);
+        Completion c = gateway.complete(r).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertEquals(ref.get("completion").asText(), c.text());
+        assertEquals("length", c.reason());
+        assertEquals(ref.get("max_tokens").asInt(), c.completionTokens());
+
+        JsonNode ref2 = refs.get(2);
+        List<TokenEvent> events = gateway.stream(GenerateRequest.of(null, "stories", ref2.get("prompt").asText())
+                        .withMaxTokens(ref2.get("max_tokens").asInt()).withTemperature(0))
+                .runWith(Sink.seq(), gatewaySystem).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < events.size() - 1; i++) text.append(((TokenEvent.Tokens) events.get(i)).text());
+        assertEquals(ref2.get("completion").asText(), text.toString());
+        assertInstanceOf(TokenEvent.Finished.class, events.get(events.size() - 1));
+        assertEquals(0, EmbeddedHosts.loop(worker, "stories").stats().kvBlocksUsed());
+    }
+
+    @Test
+    void theHostsActorsGenerateThroughTheTypedProtocol() throws Exception {
+        // A host actor of the test's own: it collects what it is told until the terminal event, and one more moment.
+        java.util.concurrent.CompletableFuture<List<TokenEvent>> received = new java.util.concurrent.CompletableFuture<>();
+        List<TokenEvent> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        var collector = gatewaySystem.systemActorOf(Behaviors.<TokenEvent>receiveMessage(e -> {
+            seen.add(e);
+            if (e.terminal()) received.complete(seen);
+            return Behaviors.same();
+        }), "collector", Props.empty());
+        JsonNode ref = refs.get(0);
+        gateway.generator().tell(new Generator.Generate(GenerateRequest.of(null, "stories", ref.get("prompt").asText())
+                .withMaxTokens(ref.get("max_tokens").asInt()).withTemperature(0).withRequestId("actor-1"), collector));
+        List<TokenEvent> events = received.get(60, TimeUnit.SECONDS);
+        StringBuilder text = new StringBuilder();
+        for (TokenEvent e : events) {
+            assertEquals("actor-1", e.requestId());
+            if (e instanceof TokenEvent.Tokens t) text.append(t.text());
+        }
+        assertInstanceOf(TokenEvent.Finished.class, events.get(events.size() - 1));
+        assertEquals(ref.get("completion").asText(), text.toString());
+        Thread.sleep(200);
+        assertEquals(events.size(), seen.size(), "nothing after the terminal event");
+    }
+
+    @Test
+    void cancellingTheStreamCancelsTheSequenceAndFreesItsKvBlocks() throws Exception {
+        StepLoop loop = EmbeddedHosts.loop(worker, "stories");
+        GenerateRequest long_ = GenerateRequest.of(null, "stories", "Once upon a time").withMaxTokens(400).withTemperature(0);
+        int whole = gateway.complete(long_).toCompletableFuture().get(60, TimeUnit.SECONDS).completionTokens();
+        assertTrue(whole > 50, "the uncancelled completion runs long: " + whole);
+        long before = loop.stats().generatedTokens();
+        // The first token event is all this consumer wants: take(1) cancels the rest.
+        List<TokenEvent> got = gateway.stream(long_).take(1).runWith(Sink.seq(), gatewaySystem).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertInstanceOf(TokenEvent.Tokens.class, got.get(0));
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while ((loop.stats().kvBlocksUsed() != 0 || loop.stats().running() != 0) && System.nanoTime() < until) Thread.sleep(10);
+        assertEquals(0, loop.stats().kvBlocksUsed(), "the cancelled sequence's KV blocks are free");
+        assertEquals(0, loop.stats().running());
+        long generated = loop.stats().generatedTokens() - before;
+        assertTrue(generated < whole, "the sequence stopped early: " + generated + " of " + whole + " tokens");
+    }
+
+    @Test
+    void aSlowConsumerGetsMergedTokensNotAnUnboundedBuffer() throws Exception {
+        JsonNode ref = refs.get(1);
+        List<TokenEvent> events = gateway.stream(GenerateRequest.of(null, "stories", ref.get("prompt").asText())
+                        .withMaxTokens(ref.get("max_tokens").asInt()).withTemperature(0))
+                .throttle(1, Duration.ofMillis(100))
+                .runWith(Sink.seq(), gatewaySystem).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        StringBuilder text = new StringBuilder();
+        int tokens = 0;
+        for (TokenEvent e : events) if (e instanceof TokenEvent.Tokens t) { text.append(t.text()); tokens += t.tokenIds().length; }
+        assertEquals(ref.get("completion").asText(), text.toString());
+        assertEquals(ref.get("max_tokens").asInt(), tokens);
+        // 80 tokens arrive in far fewer events: what the replica generated meanwhile waited as one event.
+        assertTrue(events.size() < 20, "events: " + events.size());
+    }
+
+    @Test
+    void tenantsQuotasAndTheLedgerApplyAsOverHttp() throws Exception {
+        gateway.tenants().create("host-test", "acme", 1, new Quotas(0, 0, 1), List.of("stories")).toCompletableFuture()
+                .get(30, TimeUnit.SECONDS);
+        GenerateRequest r = GenerateRequest.of("acme", "stories", "Once upon a time").withMaxTokens(8).withTemperature(0)
+                .withRequestId("acme-1");
+        Completion c = gateway.complete(r).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertEquals(8, c.completionTokens());
+        var usage = gateway.tenants().usage("acme").toCompletableFuture().get(30, TimeUnit.SECONDS);
+        long requests = usage.byDay().values().stream().flatMap(m -> m.values().stream()).mapToLong(t -> t.requests()).sum();
+        assertEquals(1, requests, "the ledger recorded the request once");
+        // Unknown tenants and models are refused with the HTTP API's statuses.
+        TokenEvent.Failed unknown = (TokenEvent.Failed) gateway.stream(GenerateRequest.of("nobody", "stories", "x"))
+                .runWith(Sink.head(), gatewaySystem).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertEquals(403, unknown.status());
+        var e = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> gateway.complete(GenerateRequest.of("acme", "no-such-model", "x")).toCompletableFuture().get(30, TimeUnit.SECONDS));
+        assertEquals(404, ((TroupeException) e.getCause()).status());
+    }
+}
