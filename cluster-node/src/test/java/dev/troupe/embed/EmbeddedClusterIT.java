@@ -41,9 +41,15 @@ class EmbeddedClusterIT {
         Path data = Files.createTempDirectory("troupe-embed");
         workerSystem = EmbeddedHosts.host(EmbeddedHosts.hostConfig(data, "\"backend\", \"worker\"", ""), null);
         gatewaySystem = EmbeddedHosts.host(EmbeddedHosts.hostConfig(data, "\"frontend\", \"gateway\"", ""), workerSystem);
+        // Every member starts Troupe (the entities' shard coordinators need a majority of members with them), together.
+        var gatewayStart = java.util.concurrent.CompletableFuture.supplyAsync(() -> Troupe.start(gatewaySystem));
         worker = Troupe.start(workerSystem, model, "stories");
-        gateway = Troupe.start(gatewaySystem);
-        gateway.node().models().follow("stories").deployments().whenRoutable("v1").get(60, TimeUnit.SECONDS);
+        gateway = gatewayStart.get(120, TimeUnit.SECONDS);
+        var routes = gateway.node().models().follow("stories").deployments();
+        routes.whenRoutable("v1").get(60, TimeUnit.SECONDS);
+        // The gateway's traffic table follows the registry's live version a moment after the replica is ready.
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while ((!routes.hasLive() || routes.router().any() == null) && System.nanoTime() < until) Thread.sleep(20);
         // Roles come from the host's pekko.cluster.roles.
         assertTrue(gateway.node().isGateway());
         assertFalse(worker.node().isGateway());
@@ -107,15 +113,21 @@ class EmbeddedClusterIT {
     @Test
     void cancellingTheStreamCancelsTheSequenceAndFreesItsKvBlocks() throws Exception {
         StepLoop loop = EmbeddedHosts.loop(worker, "stories");
-        GenerateRequest long_ = GenerateRequest.of(null, "stories", "Once upon a time").withMaxTokens(400).withTemperature(0);
+        GenerateRequest long_ = GenerateRequest.of(null, "stories", "Once upon a time").withMaxTokens(120).withTemperature(0);
         int whole = gateway.complete(long_).toCompletableFuture().get(60, TimeUnit.SECONDS).completionTokens();
         assertTrue(whole > 50, "the uncancelled completion runs long: " + whole);
         long before = loop.stats().generatedTokens();
         // The first token event is all this consumer wants: take(1) cancels the rest.
         List<TokenEvent> got = gateway.stream(long_).take(1).runWith(Sink.seq(), gatewaySystem).toCompletableFuture().get(60, TimeUnit.SECONDS);
         assertInstanceOf(TokenEvent.Tokens.class, got.get(0));
+        // The loop publishes its stats after each step: idle (nothing running, no KV block used) three reads in a row.
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while ((loop.stats().kvBlocksUsed() != 0 || loop.stats().running() != 0) && System.nanoTime() < until) Thread.sleep(10);
+        int idle = 0;
+        while (idle < 3 && System.nanoTime() < until) {
+            StepLoop.Stats st = loop.stats();
+            idle = st.kvBlocksUsed() == 0 && st.running() == 0 && st.waiting() == 0 ? idle + 1 : 0;
+            Thread.sleep(50);
+        }
         assertEquals(0, loop.stats().kvBlocksUsed(), "the cancelled sequence's KV blocks are free");
         assertEquals(0, loop.stats().running());
         long generated = loop.stats().generatedTokens() - before;
