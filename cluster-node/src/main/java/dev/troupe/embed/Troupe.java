@@ -4,19 +4,20 @@ import com.typesafe.config.Config;
 import dev.troupe.actors.replica.GenerationEvent;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.node.TroupeNode;
+import dev.troupe.node.http.Gateway;
 import dev.troupe.node.openai.ApiError;
 import dev.troupe.node.openai.CompletionRequest;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -91,6 +92,14 @@ public final class Troupe {
     }
 
     /**
+     * The embedded API over a node that is already running in its system (such as {@code bin/troupe serve}'s
+     * own, or one a test started): call once per node.
+     */
+    public static Troupe on(TroupeNode node) {
+        return new Troupe(node);
+    }
+
+    /**
      * A completion's token events as a Pekko Streams source, run once. It ends with exactly one terminal
      * event (a refusal before the replica, such as an unknown model or a quota, is a {@link TokenEvent.Failed}
      * too). Back-pressure: a consumer that is behind gets the tokens generated meanwhile merged into one
@@ -98,16 +107,11 @@ public final class Troupe {
      * event cancels the sequence on its replica, which frees its KV blocks at the next step.
      */
     public Source<TokenEvent, NotUsed> stream(GenerateRequest request) {
-        String id = request.requestId() != null ? request.requestId() : "embd-" + HexFormat.of().formatHex(randomBytes());
+        String id = idOf(request);
         Source<GenerationEvent, NotUsed> events;
         try {
-            SamplingParams.Builder params = SamplingParams.builder().temperature(request.temperature()).maxTokens(request.maxTokens())
-                    .stop(request.stop());
-            if (request.seed() != null) params.seed(request.seed());
-            CompletionRequest req = new CompletionRequest(false, request.model(), request.prompt(), null, params.build(), true, false, -1,
-                    null);
-            events = node.gateway().generate(node.gateway().gate().principal(request.tenant()), req, id,
-                    Optional.ofNullable(request.requestId()), "embedded");
+            events = node.gateway().generate(node.gateway().gate().principal(request.tenant()), completionRequest(request), id,
+                    Optional.ofNullable(request.requestId()), ENDPOINT);
         } catch (ApiError e) {
             return Source.single(failed(id, e));
         } catch (IllegalArgumentException e) {
@@ -120,22 +124,51 @@ public final class Troupe {
                         .build());
     }
 
+    /** The metrics' endpoint label of embedded requests. */
+    private static final String ENDPOINT = "embedded";
+
+    private static String idOf(GenerateRequest request) {
+        return request.requestId() != null ? request.requestId() : "embd-" + HexFormat.of().formatHex(randomBytes());
+    }
+
+    /** The request as the gateway takes it: a /v1/completions request (throws IllegalArgumentException for bad sampling settings). */
+    private static CompletionRequest completionRequest(GenerateRequest request) {
+        SamplingParams.Builder params = SamplingParams.builder().temperature(request.temperature()).maxTokens(request.maxTokens())
+                .stop(request.stop());
+        if (request.seed() != null) params.seed(request.seed());
+        return new CompletionRequest(false, request.model(), request.prompt(), null, params.build(), false, false, -1, null);
+    }
+
     /**
      * A whole completion; fails with a {@link TroupeException} where {@link #stream} would end with
-     * {@link TokenEvent.Failed}. Runs on the host system's materializer.
+     * {@link TokenEvent.Failed}. No stream in between: the replica's thread collects the text, and the
+     * stage completes on the host system's dispatcher once the usage is in the tenant's ledger.
      */
     public CompletionStage<Completion> complete(GenerateRequest request) {
-        StringBuilder text = new StringBuilder();
-        return stream(request).runWith(Sink.fold(null, (TokenEvent last, TokenEvent e) -> {
-            if (e instanceof TokenEvent.Tokens t) text.append(t.text());
-            return e;
-        }), node.system()).thenApply(last -> {
-            if (last instanceof TokenEvent.Finished f) {
-                return new Completion(f.requestId(), text.toString(), f.reason(), f.promptTokens(), f.completionTokens());
+        String id = idOf(request);
+        CompletionStage<Gateway.Collected> collected;
+        try {
+            collected = node.gateway().complete(node.gateway().gate().principal(request.tenant()), completionRequest(request), id,
+                    Optional.ofNullable(request.requestId()), ENDPOINT);
+        } catch (ApiError e) {
+            return CompletableFuture.failedFuture(exception(e));
+        } catch (IllegalArgumentException e) {
+            return CompletableFuture.failedFuture(new TroupeException(400, "invalid_request", e.getMessage()));
+        }
+        return collected.handle((c, t) -> {
+            if (t != null) {
+                Throwable cause = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
+                throw cause instanceof ApiError e ? exception(e) : new TroupeException(500, "internal_error", String.valueOf(cause.getMessage()));
             }
-            TokenEvent.Failed f = (TokenEvent.Failed) last;
-            throw new TroupeException(f.status(), f.code(), f.message());
+            TokenEvent end = toEvent(id, c.end());
+            if (end instanceof TokenEvent.Failed f) throw new TroupeException(f.status(), f.code(), f.message());
+            TokenEvent.Finished f = (TokenEvent.Finished) end;
+            return new Completion(id, c.text(), f.reason(), f.promptTokens(), f.completionTokens());
         });
+    }
+
+    private static TroupeException exception(ApiError e) {
+        return new TroupeException(e.status(), e.code(), e.getMessage());
     }
 
     /** The typed protocol for the host's own actors ({@link Generator}): one per Troupe, a system actor. */

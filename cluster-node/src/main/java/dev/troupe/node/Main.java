@@ -26,7 +26,7 @@ public final class Main {
             "  bench engine  measure engine throughput (JSON lines)",
             "  bench matmul  matmul kernel GFLOP/s as a fraction of this machine's peak (JSON lines)",
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
-            "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
+            "  bench overhead  1-token completion latency: engine only vs the embedded API vs over HTTP (JSON)",
             "  bench rollout   deploy, canary, promote and rollbacks under load: failed requests, rollback time (JSON lines)",
             "  help          this text; `bin/troupe COMMAND --help` for a command's options",
             "");

@@ -95,35 +95,19 @@ public final class Gateway {
      */
     public Source<GenerationEvent, NotUsed> generate(TenantDirectory.Principal who, CompletionRequest req, String requestId,
                                                       Optional<String> idempotencyKey, String endpoint) {
-        long accepted = System.nanoTime();
-        inFlight.incrementAndGet();
-        starting.incrementAndGet();
-        Prepared p;
-        CompletionStage<TenantGate.Admission> admission;
+        Started s;
         try {
-            if (draining.get()) throw ApiError.unavailable("the node is shutting down");
-            p = prepare(who, req, requestId, idempotencyKey.orElse(requestId), accepted + settings.requestTimeout().toNanos());
-            admission = gate.admit(who, idempotencyKey, requestId, req.model());
+            s = start(who, req, requestId, idempotencyKey, endpoint);
         } catch (ApiError e) {
-            starting.decrementAndGet();
-            inFlight.decrementAndGet();
-            metrics.requests.labelValues(req.model(), HttpApi.NO_VERSION, endpoint, String.valueOf(e.status())).inc();
             return Source.failed(e);
         }
-        ServedModel served = p.served();
+        ServedModel served = s.prepared().served();
         AtomicBoolean ended = new AtomicBoolean();
         AtomicInteger status = new AtomicInteger(499);
-        CompletionStage<Source<GenerationEvent, NotUsed>> started = admission.handle((a, t) -> {
-            starting.decrementAndGet();
-            if (t != null) {
-                Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
-                ApiError e = c instanceof ApiError api ? api : ApiError.internal("admission failed");
-                status.set(e.status());
-                ended.set(true);
-                return Source.<GenerationEvent>failed(e);
-            }
+        TokenAccumulator tokens = new TokenAccumulator(served, metrics, s.accepted(), false);
+        java.util.function.Function<TenantGate.Admission, Source<GenerationEvent, NotUsed>> submit = a -> {
             ResponseEventSource events = new ResponseEventSource();
-            served.replica().submit(p.request(), events);
+            served.replica().submit(s.prepared().request(), events);
             return Source.fromGraph(events)
                     // A replica that stopped answering altogether (it ends requests at their deadline itself).
                     .idleTimeout(settings.requestTimeout().plusSeconds(10))
@@ -132,10 +116,28 @@ public final class Gateway {
                                     GenerationEvent.FailureKind.DEADLINE_EXCEEDED, "the request did not finish in time", 0, 0))
                             .build())
                     .via(a.observer());
-        });
-        return Source.completionStageSource(started)
+        };
+        CompletableFuture<TenantGate.Admission> admission = s.admission().toCompletableFuture();
+        Source<GenerationEvent, NotUsed> events;
+        if (admission.isDone() && !admission.isCompletedExceptionally()) {
+            // Admitted at once (no quota to ask about): no nested stream to materialize.
+            starting.decrementAndGet();
+            events = submit.apply(admission.join());
+        } else {
+            events = Source.completionStageSource(admission.handle((a, t) -> {
+                starting.decrementAndGet();
+                if (t == null) return submit.apply(a);
+                ended.set(true);
+                ApiError e = apiError(t);
+                status.set(e.status());
+                return Source.<GenerationEvent>failed(e);
+            })).mapMaterializedValue(x -> NotUsed.getInstance());
+        }
+        return events
                 .map(e -> {
-                    if (e instanceof GenerationEvent.Finished f) {
+                    if (e instanceof GenerationEvent.Tokens t) {
+                        tokens.add(t);
+                    } else if (e instanceof GenerationEvent.Finished f) {
                         ended.set(true);
                         countTokens(served, f.promptTokens(), f.completionTokens());
                         status.set(200);
@@ -149,10 +151,123 @@ public final class Gateway {
                     done.whenComplete((d, t) -> {
                         // The consumer went away (or the stream broke) before the end: free the sequence.
                         if (!ended.get()) served.replica().cancel(requestId);
-                        finish(served, endpoint, accepted, status.get());
+                        finish(served, endpoint, s.accepted(), status.get());
                     });
                     return NotUsed.getInstance();
                 });
+    }
+
+    /**
+     * A whole completion for a front end without HTTP: the same admission, replica and ledger as
+     * {@link #generate}, without a stream (the replica's thread only accumulates). Completes with the
+     * collected tokens and how the request ended (its usage recorded when it finished); fails with the
+     * {@link ApiError} of a request refused before it reached a replica.
+     */
+    public CompletionStage<Collected> complete(TenantDirectory.Principal who, CompletionRequest req, String requestId,
+                                               Optional<String> idempotencyKey, String endpoint) {
+        Started s;
+        try {
+            s = start(who, req, requestId, idempotencyKey, endpoint);
+        } catch (ApiError e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return s.admission().handle((a, t) -> {
+            starting.decrementAndGet();
+            if (t != null) {
+                inFlight.decrementAndGet();
+                ApiError e = apiError(t);
+                metrics.requests.labelValues(req.model(), HttpApi.NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+                return CompletableFuture.<Collected>failedFuture(e);
+            }
+            return collect(s.prepared(), a, req.logprobs() >= 0, endpoint)
+                    .thenCompose(c -> c.end() instanceof GenerationEvent.Finished ? finished(c, a, endpoint).thenApply(x -> c)
+                            : CompletableFuture.completedFuture(c));
+        }).thenCompose(x -> x);
+    }
+
+    /** An accepted request on its way: bound to its replica, its admission asked for; counted in flight and starting. */
+    private record Started(Prepared prepared, CompletionStage<TenantGate.Admission> admission, long accepted) {}
+
+    /** Counts the request in, prepares it and asks for its admission; a refusal here throws its ApiError, counted. */
+    private Started start(TenantDirectory.Principal who, CompletionRequest req, String requestId, Optional<String> idempotencyKey,
+                          String endpoint) {
+        long accepted = System.nanoTime();
+        inFlight.incrementAndGet();
+        starting.incrementAndGet();
+        try {
+            if (draining.get()) throw ApiError.unavailable("the node is shutting down");
+            Prepared p = prepare(who, req, requestId, idempotencyKey.orElse(requestId), accepted + settings.requestTimeout().toNanos());
+            return new Started(p, gate.admit(who, idempotencyKey, requestId, req.model()), accepted);
+        } catch (ApiError e) {
+            starting.decrementAndGet();
+            inFlight.decrementAndGet();
+            metrics.requests.labelValues(req.model(), HttpApi.NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+            throw e;
+        }
+    }
+
+    private static ApiError apiError(Throwable t) {
+        Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
+        return c instanceof ApiError api ? api : ApiError.internal("admission failed");
+    }
+
+    /**
+     * A plain request's outcome: its tokens (text, logprobs) and how it ended, with the times Server-Timing
+     * reports (submitted to the replica, last event, handed to the dispatcher).
+     */
+    public record Collected(ServedModel served, GenerationRequest request, TokenAccumulator tokens, GenerationEvent end,
+                            long submitted, long ended, long handedOff) {
+        public String text() {
+            return tokens.text();
+        }
+    }
+
+    /**
+     * Runs an admitted plain request on its replica: the replica's thread only accumulates, and the result
+     * completes on the actor system's dispatcher. A request that ended without finishing (refused by its
+     * replica, failed, or silent 10 s past its deadline: then cancelled and ended as DEADLINE_EXCEEDED) has
+     * its accounting closed here; a Finished one is closed by {@link #finished} once the caller is ready.
+     */
+    public CompletionStage<Collected> collect(Prepared p, TenantGate.Admission admission, boolean logprobs, String endpoint) {
+        ServedModel model = p.served();
+        GenerationRequest request = p.request();
+        long start = System.nanoTime();
+        long[] endedAt = new long[1]; // written on the delivering thread before end completes
+        CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
+        TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, logprobs);
+        model.replica().submit(request, e -> {
+            if (e instanceof GenerationEvent.Tokens t) {
+                tokens.add(t);
+            } else {
+                endedAt[0] = System.nanoTime();
+                end.complete(e);
+            }
+        });
+        return backstop(end).handleAsync((e, t) -> {
+            long handedOff = System.nanoTime();
+            if (t != null) {
+                model.replica().cancel(request.requestId());
+                admission.ended(0);
+                finish(model, endpoint, start, 504);
+                e = new GenerationEvent.Failed(request.requestId(), GenerationEvent.FailureKind.DEADLINE_EXCEEDED,
+                        "the request did not finish in time", 0, 0);
+            } else if (e instanceof GenerationEvent.Failed f) {
+                // A refused request used nothing.
+                admission.ended(f.kind() == GenerationEvent.FailureKind.QUEUE_FULL ? 0 : f.promptTokens() + f.completionTokens());
+                finish(model, endpoint, start, ApiError.forFailure(f.kind(), f.message()).status());
+            }
+            return new Collected(model, request, tokens, e, start, endedAt[0], handedOff);
+        }, system.executionContext());
+    }
+
+    /** Closes a finished plain request: counts its tokens, records its usage (completes once the ledger has it), ends it with 200. */
+    public CompletionStage<Void> finished(Collected c, TenantGate.Admission admission, String endpoint) {
+        GenerationEvent.Finished f = (GenerationEvent.Finished) c.end();
+        countTokens(c.served(), f.promptTokens(), f.completionTokens());
+        return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
+            finish(c.served(), endpoint, c.submitted(), 200);
+            return null;
+        });
     }
 
     /** The model's versions as this node routes them; 404 for a model the cluster does not serve. */

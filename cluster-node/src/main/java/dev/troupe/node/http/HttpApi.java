@@ -192,37 +192,18 @@ public final class HttpApi extends AllDirectives {
     }
 
     /**
-     * A plain (non-streaming) request: the sink (on the replica's delivering thread) only accumulates, and
-     * the response is rendered on the actor system's dispatcher.
+     * A plain (non-streaming) request through the gateway's collecting path (the replica's thread only
+     * accumulates); the response is rendered on the actor system's dispatcher and completes once its usage
+     * is recorded.
      */
     private CompletionStage<HttpResponse> collected(ServedModel model, GenerationRequest request, CompletionRequest req,
                                                     String endpoint, TenantGate.Admission admission, long accepted) {
-        long start = System.nanoTime();
-        long[] endedAt = new long[1]; // written on the delivering thread before end completes
-        CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
-        TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
-        model.replica().submit(request, e -> {
-            if (e instanceof GenerationEvent.Tokens t) {
-                tokens.add(t);
-            } else {
-                endedAt[0] = System.nanoTime();
-                end.complete(e);
-            }
+        return gateway.collect(new Gateway.Prepared(model, request), admission, req.logprobs() >= 0, endpoint).thenCompose(c -> {
+            if (c.end() instanceof GenerationEvent.Failed f) return CompletableFuture.completedFuture(error(failure(f)));
+            String body = render(model, request, req, c.tokens(), (GenerationEvent.Finished) c.end());
+            return gateway.finished(c, admission, endpoint).thenApply(x -> json(StatusCodes.OK, body).addHeader(RawHeader.create(
+                    "Server-Timing", serverTiming(accepted, c.submitted(), c.ended(), c.handedOff(), System.nanoTime()))));
         });
-        return backstop(end)
-                .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
-                    long handedOff = System.nanoTime();
-                    HttpResponse failed = endedBeforeResponse(model, request, endpoint, admission, start, e, t);
-                    if (failed != null) return CompletableFuture.completedFuture(failed);
-                    GenerationEvent.Finished f = (GenerationEvent.Finished) e;
-                    String body = render(model, request, req, tokens, f);
-                    // The response completes once its usage is recorded (exactly once per request key).
-                    return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
-                        finish(model, endpoint, start, 200);
-                        return json(StatusCodes.OK, body).addHeader(RawHeader.create("Server-Timing",
-                                serverTiming(accepted, start, endedAt[0], handedOff, System.nanoTime())));
-                    });
-                }, system.executionContext()).thenCompose(r -> r);
     }
 
     private <T> CompletableFuture<T> backstop(CompletableFuture<T> f) {
@@ -286,10 +267,9 @@ public final class HttpApi extends AllDirectives {
                 (submitted - accepted) / 1e6, (ended - submitted) / 1e6, (handedOff - ended) / 1e6, (done - handedOff) / 1e6);
     }
 
-    /** The JSON body of a finished plain (non-streaming) completion or chat completion; counts its tokens. */
+    /** The JSON body of a finished plain (non-streaming) completion or chat completion. */
     private String render(ServedModel model, GenerationRequest request, CompletionRequest req, TokenAccumulator tokens,
                           GenerationEvent.Finished f) {
-        countTokens(model, f.promptTokens(), f.completionTokens());
         long created = System.currentTimeMillis() / 1000;
         if (parsesToolCalls(model, req)) {
             ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), model.chatTemplate().toolCallFormat());
