@@ -1,6 +1,7 @@
 package dev.troupe.embed;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
 import dev.troupe.actors.replica.GenerationEvent;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.node.TroupeNode;
@@ -11,6 +12,8 @@ import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.stream.javadsl.Source;
 
 import java.nio.file.Path;
@@ -24,10 +27,11 @@ import java.util.concurrent.CompletionStage;
  * Troupe inside your own Pekko application: the one entry point of the embedded API ({@code docs/embedding.md}).
  *
  * <p>{@link #start} builds a Troupe node inside an {@link ActorSystem} the host owns, from the host's config
- * (Troupe's settings under {@code troupe}; create the system with {@link #config} over it). The system must be
- * a cluster system ({@code pekko.actor.provider = cluster}); Troupe runs in the host's cluster, once the host
- * has joined it, and the member's roles decide what it does there: {@code worker} runs model replicas,
- * {@code gateway} routes requests. There is no HTTP server unless the host asks for one ({@link #bindHttp}).
+ * (Troupe's settings under {@code troupe}; create the system with {@link #config} over it). In a clustered
+ * host ({@code pekko.actor.provider = cluster}) Troupe runs in the host's cluster once the host has joined it
+ * (start it on every member), and the member's roles decide what it does there: {@code worker} runs model replicas,
+ * {@code gateway} routes requests; a host that is not clustered becomes a one-member cluster of its own
+ * (see {@link #config}). There is no HTTP server unless the host asks for one ({@link #bindHttp}).
  * Troupe stops with the host's coordinated shutdown: new requests are refused, generations in flight get
  * {@code troupe.shutdown.grace} to finish and the rest end with a {@link TokenEvent.Failed} (503), then the
  * replicas' threads stop.
@@ -53,14 +57,30 @@ public final class Troupe {
         this.generator = node.system().systemActorOf(Generator.create(this), "troupe-generator", Props.empty());
     }
 
+    /** Set by {@link #config} for a host that is not clustered: {@link #start} forms a one-member cluster. */
+    static final String FORM_OWN_CLUSTER = "troupe.embedded.form-own-cluster";
+
     /**
      * The host's config with what Troupe needs of the actor system's own settings: the persistence journal
      * named by {@code troupe.journal} (an H2 file under {@code troupe.data-dir} by default; PostgreSQL for a
      * cluster of several members), coordinated-shutdown phases long enough for the drain, and Troupe's roles
      * ({@code troupe.cluster.roles}) added to {@code pekko.cluster.roles} when the host names neither
-     * {@code gateway} nor {@code worker}. Creates the data directory.
+     * {@code gateway} nor {@code worker}. A host that is not clustered ({@code pekko.actor.provider} local)
+     * becomes a one-member cluster on loopback (Artery TCP, any free port), which {@link #start} joins
+     * itself: Troupe's entities are sharded. Creates the data directory.
      */
     public static Config config(Config hostConfig) {
+        String provider = hostConfig.hasPath("pekko.actor.provider") ? hostConfig.getString("pekko.actor.provider") : "local";
+        if (!provider.equals("cluster") && !provider.endsWith("ClusterActorRefProvider")) {
+            hostConfig = ConfigFactory.parseString("""
+                    pekko.actor.provider = cluster
+                    pekko.remote.artery.transport = tcp
+                    pekko.remote.artery.canonical.hostname = "127.0.0.1"
+                    pekko.remote.artery.canonical.port = 0
+                    pekko.cluster.seed-nodes = []
+                    pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
+                    """ + FORM_OWN_CLUSTER + " = on\n").withFallback(hostConfig);
+        }
         try {
             return TroupeNode.systemConfig(hostConfig);
         } catch (java.io.IOException e) {
@@ -82,6 +102,11 @@ public final class Troupe {
      * somewhere in the cluster.
      */
     public static Troupe start(ActorSystem<?> system, Path modelFile, String model) {
+        Config config = system.settings().config();
+        if (config.hasPath(FORM_OWN_CLUSTER) && config.getBoolean(FORM_OWN_CLUSTER)) {
+            Cluster self = Cluster.get(system);
+            self.manager().tell(Join.create(self.selfMember().address()));
+        }
         try {
             return new Troupe(TroupeNode.start(system, system.settings().config(), modelFile, model));
         } catch (RuntimeException e) {

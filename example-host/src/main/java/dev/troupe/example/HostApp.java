@@ -7,8 +7,6 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,8 +37,6 @@ public final class HostApp {
 
     public static Running start(Path model, Config config) {
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "stories", Troupe.config(config));
-        // A one-member cluster of its own; a clustered host joins its seeds instead.
-        Cluster.get(system).manager().tell(Join.create(Cluster.get(system).selfMember().address()));
         Troupe troupe = Troupe.start(system, model, "stories");
         ActorRef<Storyteller.Command> storyteller = system.systemActorOf(Storyteller.create(troupe, "stories"), "storyteller",
                 org.apache.pekko.actor.typed.Props.empty());
