@@ -9,41 +9,18 @@ import dev.troupe.engine.model.LlamaConfig;
 import dev.troupe.node.cluster.ClusterSettings;
 import dev.troupe.node.cluster.RoutingSettings;
 import dev.troupe.node.cluster.WorkerSettings;
-import dev.troupe.scheduler.ReplicaRouter;
-import dev.troupe.node.deploy.CanaryMonitor;
-import dev.troupe.node.deploy.DeploymentSettings;
 import dev.troupe.node.deploy.LoadedVersion;
 import dev.troupe.node.deploy.ModelCatalog;
 import dev.troupe.node.deploy.ModelDeployments;
-import dev.troupe.node.deploy.Sha256;
-import dev.troupe.node.deploy.WeightsStore;
-import dev.troupe.node.http.WeightsApi;
-import dev.troupe.node.http.AdminApi;
-import dev.troupe.node.http.ClusterAdminApi;
-import dev.troupe.node.http.HttpApi;
 import dev.troupe.node.http.HttpSettings;
-import dev.troupe.node.http.NodeMetrics;
 import dev.troupe.node.http.ServedModel;
-import dev.troupe.sharding.ModelRegistrySharding;
-import dev.troupe.sharding.TopicFeed;
-import dev.troupe.sharding.PlacementSingleton;
-import dev.troupe.sharding.ReplicaSharding;
-import dev.troupe.sharding.SliceSharding;
-import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
-import dev.troupe.actors.registry.JournalConfig;
 import dev.troupe.actors.registry.ModelRegistry;
-import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.actor.typed.RecipientRef;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
-import org.apache.pekko.persistence.jdbc.testkit.javadsl.SchemaUtils;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
-import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,13 +28,11 @@ import org.slf4j.LoggerFactory;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code bin/troupe serve}: a single node, a one-member Pekko cluster whose Replica entity (Cluster
@@ -93,7 +68,7 @@ public final class ServeCommand {
 
     private ServeCommand() {}
 
-    /** A running node (for tests and the embedded API): stop() drains and shuts it down. */
+    /** A running {@code serve} node (for tests and benches): stop() drains and shuts it down. */
     public static final class Node {
         final ActorSystem<Void> system;
         final ServerBinding binding;
