@@ -111,6 +111,39 @@ class EmbeddedClusterIT {
     }
 
     @Test
+    void aHostActorsCancelStopsItsGeneration() throws Exception {
+        StepLoop loop = EmbeddedHosts.loop(worker, "stories");
+        GenerateRequest long_ = GenerateRequest.of(null, "stories", "Lily and Tom").withMaxTokens(120).withTemperature(0);
+        int whole = gateway.complete(long_).toCompletableFuture().get(60, TimeUnit.SECONDS).completionTokens();
+        long before = loop.stats().generatedTokens();
+        // The host's actor cancels at its first token; nothing but tokens may reach it, and no terminal event.
+        List<TokenEvent> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        var canceller = gatewaySystem.systemActorOf(Behaviors.<TokenEvent>receiveMessage(e -> {
+            if (seen.isEmpty()) gateway.generator().tell(new Generator.Cancel(e.requestId()));
+            seen.add(e);
+            return Behaviors.same();
+        }), "canceller", Props.empty());
+        gateway.generator().tell(new Generator.Generate(long_.withRequestId("actor-cancel"), canceller));
+        awaitIdle(loop);
+        assertFalse(seen.isEmpty());
+        assertTrue(seen.stream().noneMatch(TokenEvent::terminal), "a cancelled generation sends no terminal event: " + seen);
+        long generated = loop.stats().generatedTokens() - before;
+        assertTrue(generated < whole, "the sequence stopped early: " + generated + " of " + whole + " tokens");
+        assertEquals(0, loop.stats().kvBlocksUsed());
+    }
+
+    /** Waits until the loop is idle (nothing running or waiting, no KV block used) three reads in a row. */
+    static void awaitIdle(StepLoop loop) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        int idle = 0;
+        while (idle < 3 && System.nanoTime() < until) {
+            StepLoop.Stats st = loop.stats();
+            idle = st.kvBlocksUsed() == 0 && st.running() == 0 && st.waiting() == 0 ? idle + 1 : 0;
+            Thread.sleep(50);
+        }
+    }
+
+    @Test
     void cancellingTheStreamCancelsTheSequenceAndFreesItsKvBlocks() throws Exception {
         StepLoop loop = EmbeddedHosts.loop(worker, "stories");
         GenerateRequest long_ = GenerateRequest.of(null, "stories", "Once upon a time").withMaxTokens(120).withTemperature(0);
@@ -120,14 +153,8 @@ class EmbeddedClusterIT {
         // The first token event is all this consumer wants: take(1) cancels the rest.
         List<TokenEvent> got = gateway.stream(long_).take(1).runWith(Sink.seq(), gatewaySystem).toCompletableFuture().get(60, TimeUnit.SECONDS);
         assertInstanceOf(TokenEvent.Tokens.class, got.get(0));
-        // The loop publishes its stats after each step: idle (nothing running, no KV block used) three reads in a row.
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        int idle = 0;
-        while (idle < 3 && System.nanoTime() < until) {
-            StepLoop.Stats st = loop.stats();
-            idle = st.kvBlocksUsed() == 0 && st.running() == 0 && st.waiting() == 0 ? idle + 1 : 0;
-            Thread.sleep(50);
-        }
+        // The loop publishes its stats after each step.
+        awaitIdle(loop);
         assertEquals(0, loop.stats().kvBlocksUsed(), "the cancelled sequence's KV blocks are free");
         assertEquals(0, loop.stats().running());
         long generated = loop.stats().generatedTokens() - before;
@@ -152,15 +179,22 @@ class EmbeddedClusterIT {
 
     @Test
     void tenantsQuotasAndTheLedgerApplyAsOverHttp() throws Exception {
-        gateway.tenants().create("host-test", "acme", 1, new Quotas(0, 0, 1), List.of("stories")).toCompletableFuture()
+        gateway.tenants().create("host-test", "acme", 1, new Quotas(1, 0, 0), List.of("stories")).toCompletableFuture()
                 .get(30, TimeUnit.SECONDS);
         GenerateRequest r = GenerateRequest.of("acme", "stories", "Once upon a time").withMaxTokens(8).withTemperature(0)
                 .withRequestId("acme-1");
         Completion c = gateway.complete(r).toCompletableFuture().get(60, TimeUnit.SECONDS);
         assertEquals(8, c.completionTokens());
+        // Over the quota (1 request per minute): refused with 429 before it reaches a replica, as over HTTP.
+        var e429 = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> gateway.complete(r.withRequestId("acme-2")).toCompletableFuture().get(30, TimeUnit.SECONDS));
+        assertEquals(429, ((TroupeException) e429.getCause()).status());
+        TokenEvent.Failed limited = (TokenEvent.Failed) gateway.stream(r.withRequestId("acme-3")).runWith(Sink.head(), gatewaySystem)
+                .toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertEquals(429, limited.status());
         var usage = gateway.tenants().usage("acme").toCompletableFuture().get(30, TimeUnit.SECONDS);
         long requests = usage.byDay().values().stream().flatMap(m -> m.values().stream()).mapToLong(t -> t.requests()).sum();
-        assertEquals(1, requests, "the ledger recorded the request once");
+        assertEquals(1, requests, "the ledger recorded the one request that ran");
         // Unknown tenants and models are refused with the HTTP API's statuses.
         TokenEvent.Failed unknown = (TokenEvent.Failed) gateway.stream(GenerateRequest.of("nobody", "stories", "x"))
                 .runWith(Sink.head(), gatewaySystem).toCompletableFuture().get(30, TimeUnit.SECONDS);
