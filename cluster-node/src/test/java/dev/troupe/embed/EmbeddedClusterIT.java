@@ -45,14 +45,28 @@ class EmbeddedClusterIT {
         var gatewayStart = java.util.concurrent.CompletableFuture.supplyAsync(() -> Troupe.start(gatewaySystem));
         worker = Troupe.start(workerSystem, model, "stories");
         gateway = gatewayStart.get(120, TimeUnit.SECONDS);
-        var routes = gateway.node().models().follow("stories").deployments();
-        routes.whenRoutable("v1").get(60, TimeUnit.SECONDS);
-        // The gateway's traffic table follows the registry's live version a moment after the replica is ready.
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while ((!routes.hasLive() || routes.router().any() == null) && System.nanoTime() < until) Thread.sleep(20);
+        awaitRoutable("stories");
+        // A second model through the typed admin API, registered on the worker (its file is there) and deployed
+        // from the gateway: random weights, 25x the parameters, so a sequence runs long enough to be cancelled
+        // mid-way whatever the machine's load.
+        Path random = EmbeddedHosts.shared("random15M-q8_0.gguf");
+        Assumptions.assumeTrue(random != null, "../shared/models/random15M-q8_0.gguf not found beside the repository");
+        worker.models().register("host-test", "random", "v1", random).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        gateway.models().deploy("host-test", "random", "v1", 1).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        var promoted = gateway.models().promote("host-test", "random", "v1").toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertEquals("v1", promoted.live());
+        awaitRoutable("random");
         // Roles come from the host's pekko.cluster.roles.
         assertTrue(gateway.node().isGateway());
         assertFalse(worker.node().isGateway());
+    }
+
+    /** Until the gateway routes the model's live version (its traffic table follows a moment after the replica is ready). */
+    static void awaitRoutable(String model) throws Exception {
+        var routes = gateway.node().models().follow(model).deployments();
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while ((!routes.hasLive() || routes.router().any() == null) && System.nanoTime() < until) Thread.sleep(20);
+        assertNotNull(routes.router().any(), model + " is routable from the gateway");
     }
 
     @AfterAll
@@ -112,8 +126,8 @@ class EmbeddedClusterIT {
 
     @Test
     void aHostActorsCancelStopsItsGeneration() throws Exception {
-        StepLoop loop = EmbeddedHosts.loop(worker, "stories");
-        GenerateRequest long_ = GenerateRequest.of(null, "stories", "Lily and Tom").withMaxTokens(120).withTemperature(0);
+        StepLoop loop = EmbeddedHosts.loop(worker, "random");
+        GenerateRequest long_ = GenerateRequest.of(null, "random", "Lily and Tom").withMaxTokens(120).withTemperature(0);
         int whole = gateway.complete(long_).toCompletableFuture().get(60, TimeUnit.SECONDS).completionTokens();
         long before = loop.stats().generatedTokens();
         // The host's actor cancels at its first token; nothing but tokens may reach it, and no terminal event.
@@ -145,8 +159,8 @@ class EmbeddedClusterIT {
 
     @Test
     void cancellingTheStreamCancelsTheSequenceAndFreesItsKvBlocks() throws Exception {
-        StepLoop loop = EmbeddedHosts.loop(worker, "stories");
-        GenerateRequest long_ = GenerateRequest.of(null, "stories", "Once upon a time").withMaxTokens(120).withTemperature(0);
+        StepLoop loop = EmbeddedHosts.loop(worker, "random");
+        GenerateRequest long_ = GenerateRequest.of(null, "random", "Once upon a time").withMaxTokens(120).withTemperature(0);
         int whole = gateway.complete(long_).toCompletableFuture().get(60, TimeUnit.SECONDS).completionTokens();
         assertTrue(whole > 50, "the uncancelled completion runs long: " + whole);
         long before = loop.stats().generatedTokens();
