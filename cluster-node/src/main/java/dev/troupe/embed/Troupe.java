@@ -125,13 +125,20 @@ public final class Troupe {
     }
 
     /**
-     * A completion's token events as a Pekko Streams source, run once. It ends with exactly one terminal
+     * A completion's token events as a Pekko Streams source. Nothing happens until it runs, and each run is
+     * a generation of its own (with an id of its own unless the request names one). It ends with exactly one terminal
      * event (a refusal before the replica, such as an unknown model or a quota, is a {@link TokenEvent.Failed}
      * too). Back-pressure: a consumer that is behind gets the tokens generated meanwhile merged into one
      * event, so the replica holds at most a few events for it. Cancelling the stream before its terminal
      * event cancels the sequence on its replica, which frees its KV blocks at the next step.
      */
     public Source<TokenEvent, NotUsed> stream(GenerateRequest request) {
+        // Nothing is admitted or submitted until the source runs: a source built and dropped costs nothing.
+        return Source.fromMaterializer((mat, attributes) -> generate(request)).mapMaterializedValue(x -> NotUsed.getInstance());
+    }
+
+    /** One run of {@link #stream}: admitted and submitted now. */
+    private Source<TokenEvent, NotUsed> generate(GenerateRequest request) {
         String id = idOf(request);
         Source<GenerationEvent, NotUsed> events;
         try {

@@ -176,6 +176,37 @@ class EmbeddedClusterIT {
     }
 
     @Test
+    void theRegistryRollsBackThroughTheTypedApi() throws Exception {
+        Path random = EmbeddedHosts.shared("random15M-q8_0.gguf");
+        Models models = gateway.models();
+        worker.models().register("host-test", "random", "v2", random).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        models.deploy("host-test", "random", "v2", 1).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        gateway.node().models().get("random").deployments().whenRoutable("v2").get(60, TimeUnit.SECONDS);
+        assertEquals("v2", models.promote("host-test", "random", "v2").toCompletableFuture().get(30, TimeUnit.SECONDS).live());
+        assertEquals("v1", models.rollback("host-test", "random", null, "test").toCompletableFuture().get(30, TimeUnit.SECONDS).live());
+        // A refusal carries the admin API's status: an unknown version is a 404.
+        var e = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> models.promote("host-test", "random", "v9").toCompletableFuture().get(30, TimeUnit.SECONDS));
+        assertEquals(404, ((TroupeException) e.getCause()).status());
+    }
+
+    @Test
+    void httpIsThereOnlyWhenTheHostAsksForIt() throws Exception {
+        // Troupe binds no HTTP server of its own until the host asks, as here.
+        int port = gateway.bindHttp("127.0.0.1", 0);
+        JsonNode ref = refs.get(1);
+        String body = "{\"model\":\"stories\",\"prompt\":" + new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(
+                ref.get("prompt").asText()) + ",\"max_tokens\":" + ref.get("max_tokens").asInt() + ",\"temperature\":0}";
+        var http = java.net.http.HttpClient.newHttpClient();
+        var response = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                .header("Content-Type", "application/json").POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), response.body());
+        assertEquals(ref.get("completion").asText(),
+                new com.fasterxml.jackson.databind.ObjectMapper().readTree(response.body()).get("choices").get(0).get("text").asText());
+    }
+
+    @Test
     void aSlowConsumerGetsMergedTokensNotAnUnboundedBuffer() throws Exception {
         JsonNode ref = refs.get(1);
         List<TokenEvent> events = gateway.stream(GenerateRequest.of(null, "stories", ref.get("prompt").asText())
