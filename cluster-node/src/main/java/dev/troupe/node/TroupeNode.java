@@ -217,11 +217,8 @@ public final class TroupeNode {
                         .thenCompose(x -> models.drain(grace))
                         .thenCompose(x -> waitFor(() -> gateway.inFlight() == 0, Duration.ofSeconds(5)))
                         .thenApply(x -> Done.getInstance()));
-        // The step loops and the weights stop before the system does, so nothing of Troupe's outlives it.
-        cs.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "troupe-stop-replicas", () -> {
-            close();
-            return CompletableFuture.completedFuture(Done.getInstance());
-        });
+        // The step loops (drained above) and the weights stop as the system terminates: stopping them while
+        // sharding still ran sent their entities messages that changed nothing but the dead-letter log.
         system.getWhenTerminated().thenRun(this::close);
     }
 
