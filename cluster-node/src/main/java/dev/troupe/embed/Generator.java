@@ -29,6 +29,7 @@ import java.util.Map;
  */
 public final class Generator extends AbstractBehavior<Generator.Command> {
 
+    /** What the host's actors send the generator. */
     public interface Command {}
 
     /** Generate a completion; its events go to replyTo. */

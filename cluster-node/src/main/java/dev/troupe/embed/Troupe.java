@@ -89,8 +89,8 @@ public final class Troupe {
     }
 
     /**
-     * Starts Troupe in the host's system, serving the models registered in the cluster; blocks until this
-     * member is Up (up to {@code troupe.cluster.join-timeout}) and the node follows the registry.
+     * Starts Troupe in the host's system (once per system), serving the models registered in the cluster;
+     * blocks until this member is Up (up to {@code troupe.cluster.join-timeout}) and the node follows the registry.
      */
     public static Troupe start(ActorSystem<?> system) {
         return start(system, null, null);

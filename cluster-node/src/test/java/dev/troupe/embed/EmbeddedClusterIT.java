@@ -146,6 +146,22 @@ class EmbeddedClusterIT {
         assertEquals(0, loop.stats().kvBlocksUsed());
     }
 
+    @Test
+    void aReplyToThatStopsCancelsItsGeneration() throws Exception {
+        StepLoop loop = EmbeddedHosts.loop(worker, "random");
+        GenerateRequest long_ = GenerateRequest.of(null, "random", "Tom and Lily").withMaxTokens(120).withTemperature(0);
+        int whole = gateway.complete(long_).toCompletableFuture().get(60, TimeUnit.SECONDS).completionTokens();
+        long before = loop.stats().generatedTokens();
+        // An actor that wants one event and stops: the generator watches it and cancels the rest.
+        var once = gatewaySystem.systemActorOf(Behaviors.<TokenEvent>receiveMessage(e -> Behaviors.stopped()), "once", Props.empty());
+        gateway.generator().tell(new Generator.Generate(long_, once));
+        Thread.sleep(100);
+        awaitIdle(loop);
+        long generated = loop.stats().generatedTokens() - before;
+        assertTrue(generated < whole, "the sequence stopped early: " + generated + " of " + whole + " tokens");
+        assertEquals(0, loop.stats().kvBlocksUsed());
+    }
+
     /** Waits until the loop is idle (nothing running or waiting, no KV block used) three reads in a row. */
     static void awaitIdle(StepLoop loop) throws InterruptedException {
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
