@@ -250,8 +250,10 @@ public final class TroupeNode {
         } else {
             log.info("serving the cluster's models at http://{}:{}/v1", host, bound);
         }
-        // Peers fetch the model files this node holds through its API, at the address they reach it by.
-        sharding.announceFiles("http://" + ClusterSettings.from(config).host() + ":" + bound, weights::shas);
+        // Peers fetch the model files this node holds through its API, at the address they reach it by (the
+        // member's own: troupe.cluster.host for serve, the host's remoting address when embedded).
+        String reachable = Cluster.get(system).selfMember().address().getHost().orElse(ClusterSettings.from(config).host());
+        sharding.announceFiles("http://" + reachable + ":" + bound, weights::shas);
         CoordinatedShutdown cs = CoordinatedShutdown.get(system);
         cs.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "troupe-http-unbind", () -> binding.unbind().thenApply(x -> Done.getInstance()));
         // A stream counts as done when its last chunk left our stream, which can be before the server
