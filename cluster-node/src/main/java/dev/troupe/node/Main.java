@@ -30,7 +30,7 @@ public final class Main {
             "  bench tp      tensor-parallel exchange latency (Aeron IPC, UDP, plain TCP) and split vs whole decode speed (JSON lines)",
             "  bench prefix  TTFT and tokens/s of requests sharing a long system prompt, prefix cache off vs on (JSON lines)",
             "  bench serve   load a running node: TTFT, inter-token latency, tokens/s (JSON lines)",
-            "  bench overhead  1-token completion latency: engine only vs over HTTP (JSON)",
+            "  bench overhead  1-token completion latency: engine only vs the embedded API vs over HTTP (JSON)",
             "  bench rollout   deploy, canary, promote and rollbacks under load: failed requests, rollback time (JSON lines)",
             "  admin         drive a running node's admin API: models, deployments, traffic, tenants, keys, the cluster",
             "  --version     the build's version",

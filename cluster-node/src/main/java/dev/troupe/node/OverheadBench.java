@@ -48,6 +48,10 @@ final class OverheadBench {
                 });
                 direct[i] = done.get(30, TimeUnit.SECONDS) - t0;
             }
+            // The embedded API (dev.troupe.embed): the same Gateway as HTTP, without HTTP.
+            dev.troupe.embed.Troupe embedded = dev.troupe.embed.Troupe.on(node.troupe());
+            dev.troupe.embed.GenerateRequest one = dev.troupe.embed.GenerateRequest.of(null, "m", prompt).withMaxTokens(1).withTemperature(0);
+            long[] embeddedFuture = new long[n], embeddedStream = new long[n];
             String body = "{\"model\":\"m\",\"prompt\":" + new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(prompt)
                     + ",\"max_tokens\":1,\"temperature\":0}";
             long[] full = new long[n], floor = new long[n], postFloor = new long[n];
@@ -71,12 +75,22 @@ final class OverheadBench {
                     t0 = System.nanoTime();
                     http.postJson("/v1/completions", "{\"model\":\"no-such-model\",\"prompt\":\"x\"}");
                     postFloor[i] = System.nanoTime() - t0;
+                    // Interleaved with the HTTP requests, so both paths see the same JIT state and machine load.
+                    t0 = System.nanoTime();
+                    embedded.complete(one).toCompletableFuture().get(30, TimeUnit.SECONDS);
+                    embeddedFuture[i] = System.nanoTime() - t0;
+                    t0 = System.nanoTime();
+                    embedded.stream(one).runWith(org.apache.pekko.stream.javadsl.Sink.ignore(), node.troupe().system())
+                            .toCompletableFuture().get(30, TimeUnit.SECONDS);
+                    embeddedStream[i] = System.nanoTime() - t0;
                 }
             }
-            double d = p50(direct), f = p50(full), h = p50(floor);
+            double d = p50(direct), f = p50(full), h = p50(floor), ef = p50(embeddedFuture), es = p50(embeddedStream);
             out.println(String.format(Locale.ROOT, "{\"test\":\"overhead\",\"requests\":%d,\"engine_only_p50_ms\":%.3f,"
-                            + "\"http_completion_p50_ms\":%.3f,\"http_health_live_p50_ms\":%.3f,\"overhead_beyond_engine_p50_ms\":%.3f}",
-                    n, d, f, h, f - d));
+                            + "\"http_completion_p50_ms\":%.3f,\"http_health_live_p50_ms\":%.3f,\"overhead_beyond_engine_p50_ms\":%.3f,"
+                            + "\"embedded_complete_p50_ms\":%.3f,\"embedded_stream_p50_ms\":%.3f,"
+                            + "\"embedded_overhead_p50_ms\":%.3f,\"embedded_over_http_overhead\":%.3f}",
+                    n, d, f, h, f - d, ef, es, ef - d, (ef - d) / (f - d)));
             if (!stages.isEmpty()) {
                 StringBuilder sb = new StringBuilder("{\"test\":\"overhead_stages\"");
                 double inside = 0;

@@ -39,11 +39,18 @@ public final class TenantSetup {
     private final TenantDirectory directory;
     private final TenantGate gate;
     private final TenantAdminApi adminApi;
+    private final TenantSharding sharding;
 
-    private TenantSetup(TenantDirectory directory, TenantGate gate, TenantAdminApi adminApi) {
+    private TenantSetup(TenantDirectory directory, TenantGate gate, TenantAdminApi adminApi, TenantSharding sharding) {
         this.directory = directory;
         this.gate = gate;
         this.adminApi = adminApi;
+        this.sharding = sharding;
+    }
+
+    /** The sharded Tenant and UsageLedger entities (for the typed admin operations of the embedded API). */
+    public TenantSharding sharding() {
+        return sharding;
     }
 
     public TenantDirectory directory() {
@@ -103,7 +110,7 @@ public final class TenantSetup {
                         if (t != null) log.warn("re-reading the tenants failed: {}", t.toString());
                     }), system.executionContext());
         }
-        return new TenantSetup(directory, gate, adminApi);
+        return new TenantSetup(directory, gate, adminApi, sharding);
     }
 
     static boolean isLoopback(String host) {

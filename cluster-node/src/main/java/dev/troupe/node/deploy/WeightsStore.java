@@ -43,7 +43,8 @@ public final class WeightsStore implements AutoCloseable {
     private final String adminToken;
     private final Map<String, Path> files = new ConcurrentHashMap<>();
     private final Map<String, CompletableFuture<Path>> fetching = new ConcurrentHashMap<>();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    /** Made on the first fetch from a peer: a JDK 17 client cannot be closed, and its selector thread would outlive the node. */
+    private HttpClient http; // guarded by this
     private final ExecutorService fetcher = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "troupe-weights-fetch");
         t.setDaemon(true);
@@ -125,7 +126,7 @@ public final class WeightsStore implements AutoCloseable {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(peer.httpBase() + "/internal/weights/" + sha256))
                 .header("Authorization", "Bearer " + adminToken).timeout(Duration.ofMinutes(30)).GET();
         if (offset > 0) b.header("Range", "bytes=" + offset + "-");
-        HttpResponse<InputStream> r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+        HttpResponse<InputStream> r = client().send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
         boolean resumed = r.statusCode() == 206;
         if (r.statusCode() != 200 && !resumed) {
             try (InputStream in = r.body()) {
@@ -137,6 +138,11 @@ public final class WeightsStore implements AutoCloseable {
                      resumed ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
             in.transferTo(out);
         }
+    }
+
+    private synchronized HttpClient client() {
+        if (http == null) http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+        return http;
     }
 
     @Override

@@ -336,7 +336,7 @@ public final class AdminApi extends AllDirectives {
     }
 
     /** 404 for an unknown version, 400 for an invalid value, 409 for a conflict with the current state. */
-    static ApiError refusal(String message) {
+    public static ApiError refusal(String message) {
         if (message.startsWith("unknown version")) return ApiError.notFound(message, "version", "version_not_found");
         if (message.contains(" must ") || message.contains(" is required")) return ApiError.badRequest(message, null);
         return conflict(message);

@@ -4,12 +4,10 @@ import dev.troupe.actors.replica.GenerationEvent;
 import dev.troupe.actors.replica.GenerationRequest;
 import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.tenant.TenantDirectory;
-import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.node.openai.ApiError;
 import dev.troupe.node.openai.CompletionRequest;
 import dev.troupe.node.openai.EmbeddingRequest;
 import dev.troupe.node.openai.LogprobsAccumulator;
-import dev.troupe.node.openai.PromptPreparation;
 import dev.troupe.node.openai.ChatTemplate;
 import dev.troupe.node.openai.ToolCallParser;
 import dev.troupe.node.openai.ToolCallStream;
@@ -79,38 +77,29 @@ public final class HttpApi extends AllDirectives {
     private final MetricsAccess metricsAccess;
     private final BrowserGuard browserGuard;
     private final Cors cors;
-    private final AtomicBoolean draining = new AtomicBoolean();
-    /** Requests accepted (past the draining check) and not yet answered completely. */
-    private final AtomicInteger inFlight = new AtomicInteger();
+    private final Gateway gateway;
+    /** Requests accepted (past the draining check) and not yet answered completely: the gateway's, shared with the embedded API. */
+    private final AtomicInteger inFlight;
     /** Accepted requests not yet handed to a replica: a drain waits for them before it drains the replicas. */
-    private final AtomicInteger starting = new AtomicInteger();
+    private final AtomicInteger starting;
 
-    public HttpApi(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate,
-                   MetricsAccess metricsAccess) {
-        this.gate = gate;
+    /**
+     * The HTTP front end of the node's request path, served as {@code bound} says (its address decides the
+     * Host names a loopback server answers); tenant-labelled metrics only to whom metricsAccess lets see them.
+     */
+    public HttpApi(Gateway gateway, HttpSettings bound, MetricsAccess metricsAccess) {
+        this.gateway = gateway;
+        this.gate = gateway.gate();
+        this.system = gateway.system();
         this.metricsAccess = metricsAccess;
-        this.browserGuard = new BrowserGuard(settings.host(), settings.allowedHosts());
-        this.cors = new Cors(settings.corsOrigins());
-        this.system = system;
+        this.browserGuard = new BrowserGuard(bound.host(), bound.allowedHosts());
+        this.cors = new Cors(bound.corsOrigins());
         this.materializer = Materializer.matFromSystem(system);
-        this.models = models;
-        this.settings = settings;
-        this.metrics = metrics;
-    }
-
-    /** New requests get 503 from now on (graceful shutdown). */
-    public void stopAccepting() {
-        draining.set(true);
-    }
-
-    /** Requests accepted and not yet answered completely. */
-    public int inFlight() {
-        return inFlight.get();
-    }
-
-    /** Accepted requests still on their way to a replica (parsing, tokenizing). */
-    public int starting() {
-        return starting.get();
+        this.models = gateway.models();
+        this.settings = gateway.settings();
+        this.metrics = gateway.metrics();
+        this.inFlight = gateway.inFlight;
+        this.starting = gateway.starting;
     }
 
     /**
@@ -221,21 +210,15 @@ public final class HttpApi extends AllDirectives {
         String endpoint = chat ? "chat" : "completions";
         return extractRequest(http -> optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             long accepted = System.nanoTime();
-            if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            if (gateway.draining()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
-            VersionRouter router = requireModel(req.model());
-            gate.requireAllowed(who, req.model());
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
             // The canary split hashes the client's request id when it sends one, so its retries stay on one version.
-            ServedModel version = pick(req.model(), router, clientId.filter(x -> !x.isBlank()).orElse(id));
-            PromptPreparation.Prepared prepared = PromptPreparation.prepare(req, version.chatTemplate(), version.tokenizer(),
-                    version.contextLength());
-            int[] tokens = prepared.tokens();
-            SamplingParams params = prepared.params();
-            long deadline = System.nanoTime() + settings.requestTimeout().toNanos();
-            ServedModel served = routed(version, tokens);
-            GenerationRequest request = new GenerationRequest(id, tokens, params, deadline, who.tenant(), who.weight());
+            Gateway.Prepared prepared = gateway.prepare(who, req, id, clientId.filter(x -> !x.isBlank()).orElse(id),
+                    System.nanoTime() + settings.requestTimeout().toNanos());
+            ServedModel served = prepared.served();
+            GenerationRequest request = prepared.request();
             return admitted(req.model(), gate.admit(who, idempotencyKey, id, req.model()), endpoint,
                     admission -> run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http)))
                     .thenApply(r -> served(r, served));
@@ -247,20 +230,12 @@ public final class HttpApi extends AllDirectives {
         return r.addHeader(RawHeader.create(VERSION_HEADER, model.version())).addHeader(RawHeader.create(NODE_HEADER, model.replica().node()));
     }
 
-    /** The version bound to the replica that serves this prompt; 503 while none of its replicas is ready. */
     private static ServedModel routed(ServedModel version, int[] prompt) {
-        ServedModel served = version.routed(prompt);
-        if (served == null) {
-            throw ApiError.unavailable("no replica of model '" + version.name() + "' version " + version.version() + " is ready in the cluster");
-        }
-        return served;
+        return Gateway.routed(version, prompt);
     }
 
-    /** The version serving this request key; 503 while no version of the model is ready. */
     private static ServedModel pick(String model, VersionRouter router, String requestKey) {
-        ServedModel served = router.pick(requestKey);
-        if (served == null) throw ApiError.unavailable("no version of model '" + model + "' is ready in the cluster yet");
-        return served;
+        return Gateway.pick(model, router, requestKey);
     }
 
     /** The headers the tenant gate needs: Authorization and Idempotency-Key. */
@@ -289,51 +264,22 @@ public final class HttpApi extends AllDirectives {
     }
 
     /**
-     * A plain (non-streaming) request: the sink (on the replica's delivering thread) only accumulates, and
-     * the response is rendered on the actor system's dispatcher.
+     * A plain (non-streaming) request through the gateway's collecting path (the replica's thread only
+     * accumulates); the response is rendered on the actor system's dispatcher and completes once its usage
+     * is recorded.
      */
     private CompletionStage<HttpResponse> collected(ServedModel model, GenerationRequest request, CompletionRequest req,
                                                     String endpoint, TenantGate.Admission admission, long accepted) {
-        long start = System.nanoTime();
-        long[] endedAt = new long[1]; // written on the delivering thread before end completes
-        CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
-        TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
-        model.replica().submit(request, e -> {
-            if (e instanceof GenerationEvent.Tokens t) {
-                tokens.add(t);
-            } else {
-                endedAt[0] = System.nanoTime();
-                end.complete(e);
-            }
+        return gateway.collect(new Gateway.Prepared(model, request), admission, req.logprobs() >= 0, endpoint).thenCompose(c -> {
+            if (c.end() instanceof GenerationEvent.Failed f) return CompletableFuture.completedFuture(error(failure(f)));
+            String body = render(model, request, req, c.tokens(), (GenerationEvent.Finished) c.end());
+            return gateway.finished(c, admission, endpoint).thenApply(x -> json(StatusCodes.OK, body).addHeader(RawHeader.create(
+                    "Server-Timing", serverTiming(accepted, c.submitted(), c.ended(), c.handedOff(), System.nanoTime()))));
         });
-        return backstop(end)
-                .<CompletionStage<HttpResponse>>handleAsync((e, t) -> {
-                    long handedOff = System.nanoTime();
-                    HttpResponse failed = endedBeforeResponse(model, request, endpoint, admission, start, e, t);
-                    if (failed != null) return CompletableFuture.completedFuture(failed);
-                    GenerationEvent.Finished f = (GenerationEvent.Finished) e;
-                    String body = render(model, request, req, tokens, f);
-                    // The response completes once its usage is recorded (exactly once per request key).
-                    return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
-                        finish(model, endpoint, start, 200);
-                        return json(StatusCodes.OK, body).addHeader(RawHeader.create("Server-Timing",
-                                serverTiming(accepted, start, endedAt[0], handedOff, System.nanoTime())));
-                    });
-                }, system.executionContext()).thenCompose(r -> r);
     }
 
-    /**
-     * f, failed with a TimeoutException if the replica has not completed it 10 s past the request timeout
-     * (the replica ends requests at their deadline itself; this is for one that stopped answering). On the
-     * actor system's scheduler, which ticks anyway: CompletableFuture.orTimeout wakes its timer thread for
-     * every request, in the middle of the engine's step on a small machine.
-     */
     private <T> CompletableFuture<T> backstop(CompletableFuture<T> f) {
-        org.apache.pekko.actor.Cancellable timer = system.scheduler().scheduleOnce(settings.requestTimeout().plusSeconds(10),
-                () -> f.completeExceptionally(new java.util.concurrent.TimeoutException("no answer from the replica")),
-                system.executionContext());
-        f.whenComplete((x, t) -> timer.cancel());
-        return f;
+        return gateway.backstop(f);
     }
 
     /**
@@ -393,10 +339,9 @@ public final class HttpApi extends AllDirectives {
                 (submitted - accepted) / 1e6, (ended - submitted) / 1e6, (handedOff - ended) / 1e6, (done - handedOff) / 1e6);
     }
 
-    /** The JSON body of a finished plain (non-streaming) completion or chat completion; counts its tokens. */
+    /** The JSON body of a finished plain (non-streaming) completion or chat completion. */
     private String render(ServedModel model, GenerationRequest request, CompletionRequest req, TokenAccumulator tokens,
                           GenerationEvent.Finished f) {
-        countTokens(model, f.promptTokens(), f.completionTokens());
         long created = System.currentTimeMillis() / 1000;
         if (parsesToolCalls(model, req)) {
             ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), model.chatTemplate().toolCallFormat());
@@ -503,23 +448,12 @@ public final class HttpApi extends AllDirectives {
         return out;
     }
 
-    /**
-     * A request that reached a version ended with this status (499: the client went away): metrics by
-     * version, and the canary monitor's view of the version (server-side failures count against it).
-     */
     private void finish(ServedModel model, String endpoint, long start, int status) {
-        inFlight.decrementAndGet();
-        long nanos = System.nanoTime() - start;
-        metrics.requestDuration.labelValues(model.name(), model.version(), endpoint).observe(nanos / 1e9);
-        String outcome = status == 200 ? "ok" : status == 499 ? "cancelled" : String.valueOf(status);
-        metrics.requests.labelValues(model.name(), model.version(), endpoint, outcome).inc();
-        ModelCatalog.Entry entry = models.get(model.name());
-        if (status != 499 && entry != null) entry.canary().record(model.version(), nanos, status >= 500);
+        gateway.finish(model, endpoint, start, status);
     }
 
     private void countTokens(ServedModel model, int prompt, int completion) {
-        metrics.promptTokens.labelValues(model.name(), model.version()).inc(prompt);
-        metrics.completionTokens.labelValues(model.name(), model.version()).inc(completion);
+        gateway.countTokens(model, prompt, completion);
     }
 
     private static int statusOf(GenerationEvent.Failed f) {
@@ -592,7 +526,7 @@ public final class HttpApi extends AllDirectives {
 
     private Route embeddings() {
         return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
-            if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+            if (gateway.draining()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
             VersionRouter router = requireModel(req.model());
@@ -675,8 +609,8 @@ public final class HttpApi extends AllDirectives {
         return completeWithFuture(CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).thenApply(x -> {
             List<String> each = new ArrayList<>();
             for (CompletableFuture<String> p : parts) each.add(p.join());
-            boolean ok = !draining.get() && each.stream().allMatch(p -> p.contains("\"ready\":true"));
-            String body = "{\"status\":\"" + (ok ? "ready" : "not ready") + "\"" + (draining.get() ? ",\"reason\":\"shutting down\"" : "")
+            boolean ok = !gateway.draining() && each.stream().allMatch(p -> p.contains("\"ready\":true"));
+            String body = "{\"status\":\"" + (ok ? "ready" : "not ready") + "\"" + (gateway.draining() ? ",\"reason\":\"shutting down\"" : "")
                     + ",\"models\":{" + String.join(",", each) + "}}";
             return json(ok ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, body);
         }));
@@ -757,7 +691,7 @@ public final class HttpApi extends AllDirectives {
                             starting.incrementAndGet();
                             boolean handedOff = false;
                             try {
-                                if (draining.get()) throw ApiError.unavailable("the server is shutting down");
+                                if (gateway.draining()) throw ApiError.unavailable("the server is shutting down");
                                 CompletionStage<HttpResponse> r = handler.handle(strict.getData().toArray());
                                 handedOff = true;
                                 return r;
@@ -818,13 +752,8 @@ public final class HttpApi extends AllDirectives {
         CompletionStage<HttpResponse> handle(byte[] body);
     }
 
-    /** The model's versions as this node routes them; 404 for a model the cluster does not serve. */
     private VersionRouter requireModel(String name) {
-        ModelCatalog.Entry m = models.get(name);
-        if (m == null || !m.deployments().hasLive()) {
-            throw ApiError.notFound("The model '" + name + "' does not exist", "model", "model_not_found");
-        }
-        return m.deployments().router();
+        return gateway.requireModel(name);
     }
 
     private static ApiError internal(Throwable t) {

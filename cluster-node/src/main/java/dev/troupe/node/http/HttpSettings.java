@@ -17,6 +17,12 @@ import java.time.Duration;
 public record HttpSettings(String host, int port, long maxBodyBytes, Duration requestTimeout, Duration maxHeartbeatAge,
                            int maxConnections, Duration idleTimeout, int shedAt, Duration shedIdleAfter, Duration bodyTimeout,
                            java.util.List<String> allowedHosts, java.util.List<String> corsOrigins) {
+    /** The same settings for a server bound at host:port. */
+    public HttpSettings withAddress(String host, int port) {
+        return new HttpSettings(host, port, maxBodyBytes, requestTimeout, maxHeartbeatAge, maxConnections, idleTimeout, shedAt, shedIdleAfter,
+                bodyTimeout, allowedHosts, corsOrigins);
+    }
+
     public HttpSettings {
         if (maxConnections < 2) throw new IllegalArgumentException("troupe.http.max-connections must be at least 2, got " + maxConnections);
         if (shedAt < 1 || shedAt > maxConnections) {

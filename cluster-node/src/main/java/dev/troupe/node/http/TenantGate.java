@@ -99,6 +99,21 @@ public final class TenantGate {
         }
     }
 
+    /**
+     * The tenant a trusted caller names by id (the embedded API: the host has authenticated its users
+     * itself); null names no tenant and is let through as {@link #ANONYMOUS} exactly when a request without
+     * a key would be. 403 for an unknown or suspended tenant.
+     */
+    public Principal principal(String tenant) {
+        if (tenant == null) return authenticate(Optional.empty());
+        dev.troupe.actors.tenant.Tenant.State s = directory.get(tenant);
+        if (s == null) {
+            throw new ApiError(403, "permission_error", "There is no tenant '" + tenant + "'.", null, "unknown_tenant");
+        }
+        if (s.suspended()) throw new ApiError(403, "permission_error", "The tenant is suspended.", null, "tenant_suspended");
+        return new Principal(s.id(), null, s.weight(), s.quotas(), s.models());
+    }
+
     /** 403 unless the tenant's allow-list has the model. */
     public void requireAllowed(Principal who, String model) {
         if (!who.allows(model)) {
