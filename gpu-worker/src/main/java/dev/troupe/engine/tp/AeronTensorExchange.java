@@ -90,7 +90,7 @@ public final class AeronTensorExchange implements TensorExchange {
                 assemblers[j] = new ControlledFragmentAssembler(handler, maxMessage);
             }
             for (int i = 0; i < publications.length; i++) {
-                publications[i] = aeron.addExclusivePublication(withTermLength(distinct.get(i), term), streamBase + rank);
+                publications[i] = aeron.addExclusivePublication(publicationChannel(distinct.get(i), term), streamBase + rank);
             }
         } catch (RuntimeException e) {
             close();
@@ -126,8 +126,13 @@ public final class AeronTensorExchange implements TensorExchange {
         return (int) term;
     }
 
-    private static String withTermLength(String channel, int term) {
-        return channel + (channel.contains("?") ? "|" : "?") + "term-length=" + term;
+    /**
+     * The channel with the group's term length; IPC also with the largest frame Aeron allows, so that a
+     * partial sum travels in few fragments (over UDP the network's MTU decides, Aeron's default is kept).
+     */
+    private static String publicationChannel(String channel, int term) {
+        String params = "term-length=" + term + (channel.startsWith("aeron:ipc") ? "|mtu=" + Math.min(65504, term / 8 / 32 * 32) : "");
+        return channel + (channel.contains("?") ? "|" : "?") + params;
     }
 
     /** Waits until every peer's stream and every publication is connected; false at the deadline. */

@@ -52,7 +52,7 @@ public final class TensorTransport implements AutoCloseable {
      * parks of up to 100 µs. A small machine's cores are the engine's; busy-spinning would take them from it.
      */
     public static IdleStrategy idleStrategy() {
-        return new BackoffIdleStrategy(50, 50, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100));
+        return new BackoffIdleStrategy(100, 1000, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(50));
     }
 
     @Override
