@@ -243,7 +243,7 @@ final class FailureDrill {
 
     static long moved(NodeProcess gateway, String how) throws Exception {
         for (String line : gateway.get("/metrics").body().split("\n")) {
-            if (line.startsWith("troupe_requests_moved{how=\"" + how + "\"}")) return (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            if (line.startsWith("troupe_requests_moved_total{how=\"" + how + "\"}")) return (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
         }
         return 0;
     }

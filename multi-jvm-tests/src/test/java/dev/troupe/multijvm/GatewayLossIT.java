@@ -107,7 +107,7 @@ class GatewayLossIT {
     /** Forward steps a node's replica ran (one token per step here: one sequence at a time). */
     private static long steps(NodeProcess node) throws Exception {
         for (String line : node.get("/metrics").body().split("\n")) {
-            if (line.startsWith("troupe_engine_steps{")) return (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            if (line.startsWith("troupe_engine_steps_total{")) return (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
         }
         return 0;
     }

@@ -1,6 +1,7 @@
 package dev.troupe.node.http;
 
 import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -45,15 +46,20 @@ public final class NodeMetrics {
         gauge("troupe_waiting_requests", "Requests queued for the running batch", loops, s -> s.waiting());
         gauge("troupe_kv_blocks_used", "KV-cache blocks in use", loops, s -> s.kvBlocksUsed());
         gauge("troupe_kv_blocks_free", "KV-cache blocks free", loops, s -> s.kvBlocksFree());
-        gauge("troupe_engine_steps", "Forward steps run (a counter)", loops, s -> s.steps());
-        gauge("troupe_preemptions", "Sequences preempted for KV blocks (a counter)", loops, s -> s.preemptions());
-        gauge("troupe_fairness_preemptions", "Sequences preempted to give a waiting tenant its fair share (a counter)", loops,
+        gauge("troupe_kv_cache_usage_ratio", "Share of the KV-cache blocks in use (0 to 1)", loops,
+                s -> (double) s.kvBlocksUsed() / Math.max(1, s.kvBlocksUsed() + s.kvBlocksFree()));
+        counter("troupe_engine_steps", "Forward steps run", loops, s -> s.steps());
+        counter("troupe_preemptions", "Sequences preempted for KV blocks", loops, s -> s.preemptions());
+        counter("troupe_fairness_preemptions", "Sequences preempted to give a waiting tenant its fair share", loops,
                 s -> s.fairnessPreemptions());
-        gauge("troupe_prefix_cache_queries", "Prompt tokens looked up in the prefix cache (a counter)", loops, s -> s.prefixQueriedTokens());
-        gauge("troupe_prefix_cache_hits", "Prompt tokens found in the prefix cache, their prefill skipped (a counter)", loops,
+        counter("troupe_prefix_cache_queries", "Prompt tokens looked up in the prefix cache", loops, s -> s.prefixQueriedTokens());
+        counter("troupe_prefix_cache_hits", "Prompt tokens found in the prefix cache, their prefill skipped", loops,
                 s -> s.prefixHitTokens());
-        GaugeWithCallback.builder().name("troupe_tenant_generated_tokens")
-                .help("Tokens generated per tenant by a version's step loop (a counter; the fair scheduler's service)")
+        counter("troupe_engine_prompt_tokens", "Prompt tokens the step loop prefilled (recomputation after preemption included)", loops,
+                s -> s.promptTokens());
+        counter("troupe_engine_generated_tokens", "Tokens the step loop generated", loops, s -> s.generatedTokens());
+        CounterWithCallback.builder().name("troupe_tenant_generated_tokens")
+                .help("Tokens generated per tenant by a version's step loop (the fair scheduler's service)")
                 .labelNames("model", "version", "tenant").callback(cb -> {
                     for (LoopStats l : loops.get()) {
                         l.tenants().forEach((t, u) -> cb.call(u.generatedTokens(), l.model(), l.version(), t));
@@ -65,21 +71,27 @@ public final class NodeMetrics {
     public void watchConnections(java.util.function.IntSupplier open, java.util.function.LongSupplier shed) {
         GaugeWithCallback.builder().name("troupe_http_connections_open").help("HTTP connections open now")
                 .callback(cb -> cb.call(open.getAsInt())).register(registry);
-        GaugeWithCallback.builder().name("troupe_http_connections_shed")
-                .help("Idle HTTP connections closed because too many were open (a counter)")
+        CounterWithCallback.builder().name("troupe_http_connections_shed")
+                .help("Idle HTTP connections closed because too many were open")
                 .callback(cb -> cb.call(shed.getAsLong())).register(registry);
     }
 
     /** What this gateway did when replicas were lost (counters, read at scrape time). */
     public void watchFailover(dev.troupe.sharding.Failover.Counters c) {
-        GaugeWithCallback.builder().name("troupe_requests_moved")
-                .help("Requests this gateway moved off a lost or shutting-down replica (a counter): retried = before their first token, "
+        CounterWithCallback.builder().name("troupe_requests_moved")
+                .help("Requests this gateway moved off a lost or shutting-down replica: retried = before their first token, "
                         + "continued = after some; lost = given up with no replica left to take them")
                 .labelNames("how").callback(cb -> {
                     cb.call(c.retried.get(), "retried");
                     cb.call(c.continued.get(), "continued");
                     cb.call(c.lost.get(), "lost");
                 }).register(registry);
+    }
+
+    private void counter(String name, String help, Supplier<List<LoopStats>> loops, ToDoubleFunction<StepLoop.Stats> value) {
+        CounterWithCallback.builder().name(name).help(help).labelNames("model", "version").callback(cb -> {
+            for (LoopStats l : loops.get()) cb.call(value.applyAsDouble(l.stats()), l.model(), l.version());
+        }).register(registry);
     }
 
     private void gauge(String name, String help, Supplier<List<LoopStats>> loops, ToDoubleFunction<StepLoop.Stats> value) {

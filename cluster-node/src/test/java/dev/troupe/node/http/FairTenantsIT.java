@@ -101,7 +101,7 @@ class FairTenantsIT {
         String metrics = call(n, "GET", "/metrics", ADMIN, null).body(); // tenant series need the scrape or admin token
         double sum = 0;
         for (String line : metrics.split("\n")) {
-            if (line.startsWith("troupe_tenant_generated_tokens{") && line.contains("tenant=\"" + tenant + "\"")) {
+            if (line.startsWith("troupe_tenant_generated_tokens_total{") && line.contains("tenant=\"" + tenant + "\"")) {
                 sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
             }
         }

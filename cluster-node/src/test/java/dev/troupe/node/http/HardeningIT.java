@@ -248,7 +248,7 @@ class HardeningIT {
         assertFalse(wrong.body().contains("tenant="));
         HttpResponse<String> scraper = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
                 .header("Authorization", "Bearer " + SCRAPE_TOKEN).GET().build(), HttpResponse.BodyHandlers.ofString());
-        assertTrue(scraper.body().contains("troupe_tenant_generated_tokens{"), scraper.body());
+        assertTrue(scraper.body().contains("troupe_tenant_generated_tokens_total{"), scraper.body());
     }
 
     // ------------------------------------------------------------------ browsers (keyless loopback mode)
