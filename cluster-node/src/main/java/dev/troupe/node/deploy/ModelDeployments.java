@@ -387,7 +387,7 @@ public final class ModelDeployments implements AutoCloseable {
         return "a replica needs " + need + "; the cluster has " + all.size() + " slices, the largest of " + (largest >> 20) + " MiB";
     }
 
-    /** This node's follower slices of the model's groups, by version#rank. */
+    /** This node's follower slices of the model's groups (by version#rank): following their leader, ended, or failed and why. */
     public Map<String, String> followerStatus() {
         return followers.status();
     }

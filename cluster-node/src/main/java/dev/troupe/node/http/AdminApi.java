@@ -168,6 +168,7 @@ public final class AdminApi extends AllDirectives {
         root.put("previous", s.previousLive());
         ObjectNode versions = root.putObject("versions");
         Map<String, ModelDeployments.VersionStatus> phases = node ? deployments.status() : Map.of();
+        Map<String, String> following = node ? deployments.followerStatus() : Map.of();
         for (ModelRegistry.VersionInfo v : s.versions().values()) {
             ObjectNode o = versions.putObject(v.version()).put("path", v.path()).put("sha256", v.sha256())
                     .put("architecture", v.architecture()).put("registered_at", v.registeredAt().toString())
@@ -178,6 +179,13 @@ public final class AdminApi extends AllDirectives {
             if (st != null) {
                 o.putObject("node").put("phase", st.phase().name().toLowerCase(java.util.Locale.ROOT)).put("detail", st.detail())
                         .put("since", st.since().toString());
+            }
+            // The follower slices of the version's tensor-parallel groups that run on this node, by rank.
+            ObjectNode followers = null;
+            for (Map.Entry<String, String> f : following.entrySet()) {
+                if (!f.getKey().startsWith(v.version() + "#")) continue;
+                if (followers == null) followers = o.putObject("follower_slices");
+                followers.put(f.getKey().substring(v.version().length() + 1), f.getValue());
             }
         }
         ObjectNode deps = root.putObject("deployments");

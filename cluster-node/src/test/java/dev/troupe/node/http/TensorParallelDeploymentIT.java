@@ -48,6 +48,9 @@ class TensorParallelDeploymentIT {
             JsonNode slices = cluster.get("slices");
             for (JsonNode s : slices) assertTrue(s.get("memory_reserved_bytes").asLong() > 0, "both slices hold a share: " + slices);
 
+            JsonNode model = DeploymentsIT.ok(DeploymentsIT.admin(node, "GET", "/admin/models/stories", null, DeploymentsIT.TOKEN), 200);
+            assertTrue(model.path("versions").path("v1").path("follower_slices").path("1").asText().startsWith("following "), model.toString());
+
             // Whole, it fits no slice of this cluster: refused with the numbers.
             HttpResponse<String> whole = DeploymentsIT.admin(node, "POST", "/admin/models/stories/deployments",
                     "{\"version\":\"v1\",\"tensorParallel\":1}", DeploymentsIT.TOKEN);
