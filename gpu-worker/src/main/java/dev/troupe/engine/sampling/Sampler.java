@@ -174,6 +174,17 @@ public final class Sampler {
      * @see #sample(float[], int, TokenHistory)
      */
     public int sample(float[] logits, int offset, TokenHistory history, Logprobs out) {
+        return sample(logits, offset, history, out, null);
+    }
+
+    /**
+     * Samples one token among those set in {@code allowed} (one bit per token id; {@code null} = all), as if the
+     * others' logits were {@code -inf}: constrained decoding. Reported logprobs are those of the constrained
+     * distribution. At least one token must be allowed.
+     *
+     * @see #sample(float[], int, TokenHistory, Logprobs)
+     */
+    public int sample(float[] logits, int offset, TokenHistory history, Logprobs out, long[] allowed) {
         if (logits == null) {
             throw new IllegalArgumentException("logits must not be null");
         }
@@ -182,7 +193,7 @@ public final class Sampler {
                     + ") out of bounds for length " + logits.length);
         }
         position++;
-        if (temperature == 0f && out == null && !(penalties && history != null)) {
+        if (temperature == 0f && out == null && !(penalties && history != null) && allowed == null) {
             // Plain greedy, the common case at scale: the argmax of the raw row, without the copy.
             return Argmax.firstMax(logits, offset, vocabSize);
         }
@@ -194,6 +205,11 @@ public final class Sampler {
         }
         if (penalties && history != null) {
             applyPenalties(history);
+        }
+        if (allowed != null) {
+            for (int i = 0; i < n; i++) {
+                if ((allowed[i >>> 6] & (1L << i)) == 0) s[i] = Float.NEGATIVE_INFINITY;
+            }
         }
         rankedPrefix = 0;
         int token = temperature == 0f ? argmax() : sampleStochastic();

@@ -25,10 +25,14 @@ import java.util.List;
  * @param stop              up to 4 non-empty stop strings (copied, immutable)
  * @param topLogprobs       number of most likely alternatives to report per token, in [0, 20]
  * @param ignoreEos         keep generating past the end-of-sequence token
+ * @param jsonSchema        constrained decoding: the completion must be JSON matching this JSON Schema (its text,
+ *                          compiled by {@link dev.troupe.engine.grammar.JsonSchemaCompiler} where it is sampled;
+ *                          {@code {"type":"object"}} for any object); {@code null} = free text
  */
 public record SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                              float frequencyPenalty, float presencePenalty, int penaltyLastN, Long seed,
-                             int maxTokens, List<String> stop, int topLogprobs, boolean ignoreEos) {
+                             int maxTokens, List<String> stop, int topLogprobs, boolean ignoreEos,
+                             String jsonSchema) {
 
     /** OpenAI's limit on the number of stop strings. */
     public static final int MAX_STOP_STRINGS = 4;
@@ -104,7 +108,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         return new Builder().temperature(temperature).topK(topK).topP(topP).minP(minP)
                 .repetitionPenalty(repetitionPenalty).frequencyPenalty(frequencyPenalty)
                 .presencePenalty(presencePenalty).penaltyLastN(penaltyLastN).seed(seed).maxTokens(maxTokens)
-                .stop(stop).topLogprobs(topLogprobs).ignoreEos(ignoreEos);
+                .stop(stop).topLogprobs(topLogprobs).ignoreEos(ignoreEos).jsonSchema(jsonSchema);
     }
 
     /** True when any of the repetition, frequency or presence penalties is active. */
@@ -116,7 +120,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
     /**
      * Builder for {@link SamplingParams}. Defaults: temperature 1.0, topK 0, topP 1, minP 0, repetitionPenalty 1,
      * frequencyPenalty 0, presencePenalty 0, penaltyLastN 64, seed null, maxTokens 16, stop empty,
-     * topLogprobs 0, ignoreEos false. Validation happens in {@link #build()}.
+     * topLogprobs 0, ignoreEos false, jsonSchema null. Validation happens in {@link #build()}.
      */
     public static final class Builder {
         private float temperature = 1f;
@@ -132,6 +136,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         private List<String> stop = List.of();
         private int topLogprobs = 0;
         private boolean ignoreEos = false;
+        private String jsonSchema = null;
 
         private Builder() {
         }
@@ -166,9 +171,11 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
 
         public Builder ignoreEos(boolean v) { this.ignoreEos = v; return this; }
 
+        public Builder jsonSchema(String v) { this.jsonSchema = v; return this; }
+
         public SamplingParams build() {
             return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, frequencyPenalty,
-                    presencePenalty, penaltyLastN, seed, maxTokens, stop, topLogprobs, ignoreEos);
+                    presencePenalty, penaltyLastN, seed, maxTokens, stop, topLogprobs, ignoreEos, jsonSchema);
         }
     }
 }

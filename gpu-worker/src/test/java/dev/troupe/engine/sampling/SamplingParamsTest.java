@@ -44,9 +44,9 @@ class SamplingParamsTest {
     void builderSetsEveryField() {
         SamplingParams p = SamplingParams.builder().temperature(0.7f).topK(40).topP(0.9f).minP(0.05f)
                 .repetitionPenalty(1.1f).frequencyPenalty(0.5f).presencePenalty(-0.5f).penaltyLastN(-1)
-                .seed(42L).maxTokens(100).stop("\n\n", "END").topLogprobs(5).ignoreEos(true).build();
+                .seed(42L).maxTokens(100).stop("\n\n", "END").topLogprobs(5).ignoreEos(true).jsonSchema("{\"type\":\"object\"}").build();
         assertEquals(new SamplingParams(0.7f, 40, 0.9f, 0.05f, 1.1f, 0.5f, -0.5f, -1, 42L, 100,
-                List.of("\n\n", "END"), 5, true), p);
+                List.of("\n\n", "END"), 5, true, "{\"type\":\"object\"}"), p);
         assertTrue(p.penaltiesEnabled());
         assertEquals(p, p.toBuilder().build());
     }

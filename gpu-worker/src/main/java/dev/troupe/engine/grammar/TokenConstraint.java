@@ -1,0 +1,69 @@
+package dev.troupe.engine.grammar;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Constrained decoding for one sequence: which tokens may be sampled next so that the completion stays a prefix
+ * of JSON of the given shape, and the end of generation only once the value is complete.
+ *
+ * <p>Each step, {@link #allowed} walks the vocabulary's {@link TokenTrie} from the current parse states, byte by
+ * byte, keeping a subtree only while some state can read its prefix; its cost is the number of trie nodes that
+ * stay valid (all of them inside a free-form string, few elsewhere), and it allocates the states it tries.
+ * Not thread-safe: one per sequence, used by the thread that samples it.
+ */
+public final class TokenConstraint {
+    private final TokenTrie trie;
+    private final JsonMatcher matcher;
+
+    public TokenConstraint(JsonShape shape, TokenTrie trie) {
+        this.trie = trie;
+        this.matcher = new JsonMatcher(shape);
+    }
+
+    /**
+     * Sets in {@code mask} (one bit per token id, {@code (vocabSize + 63) / 64} longs) the tokens that may come
+     * next, clearing the others; returns how many are allowed.
+     */
+    public int allowed(long[] mask) {
+        Arrays.fill(mask, 0L);
+        int count = 0;
+        if (matcher.complete()) {
+            for (int t : trie.endTokens) {
+                mask[t >>> 6] |= 1L << t;
+                count++;
+            }
+        }
+        return count + walk(trie.root, matcher.states(), mask);
+    }
+
+    private static int walk(TokenTrie.Node node, List<JsonMatcher.Stack> states, long[] mask) {
+        int count = 0;
+        for (int k = 0; k < node.bytes.length; k++) {
+            List<JsonMatcher.Stack> next = JsonMatcher.step(states, node.bytes[k]);
+            if (next.isEmpty()) continue;
+            TokenTrie.Node child = node.children[k];
+            for (int t : child.tokens) {
+                mask[t >>> 6] |= 1L << t;
+                count++;
+            }
+            count += walk(child, next, mask);
+        }
+        return count;
+    }
+
+    /** Advances past a sampled token's bytes; false if they do not fit (the token was not allowed). */
+    public boolean accept(byte[] tokenBytes) {
+        return matcher.accept(tokenBytes);
+    }
+
+    /** Whether the value is complete: an end-of-generation token is allowed now. */
+    public boolean complete() {
+        return matcher.complete();
+    }
+
+    /** A mask of the right size for this vocabulary. */
+    public long[] newMask() {
+        return new long[(trie.vocabSize + 63) >>> 6];
+    }
+}
