@@ -60,6 +60,8 @@ public sealed interface GenerationEvent extends CrossNode permits GenerationEven
         TOO_LONG,
         /** A bug or engine failure (HTTP 500). */
         INTERNAL,
+        /** The request asks for what this replica cannot do, such as a schema constrained decoding cannot follow (HTTP 400). */
+        INVALID,
         /**
          * The replica serving it was lost (its node died, paused or was cut off; the replica stopped): the
          * gateway continues the request on another replica, and tells this (HTTP 503) only when none can.

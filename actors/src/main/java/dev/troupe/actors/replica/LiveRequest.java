@@ -1,5 +1,6 @@
 package dev.troupe.actors.replica;
 
+import dev.troupe.engine.grammar.TokenConstraint;
 import dev.troupe.engine.sampling.Logprobs;
 import dev.troupe.engine.sampling.Sampler;
 import dev.troupe.engine.sampling.StopMatcher;
@@ -28,6 +29,7 @@ final class LiveRequest {
     StreamDecoder decoder;
     StopMatcher stops;
     Logprobs logprobs;          // null unless top logprobs are asked for
+    TokenConstraint constraint; // null unless the output must be JSON of a schema
     ScheduledSequence<LiveRequest> seq;
     int generated;
     int logitsRow = -1;

@@ -7,6 +7,10 @@ import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.tp.TensorGroupLostException;
 import dev.troupe.engine.kv.PagedKvCache;
 import dev.troupe.engine.sampling.Logprobs;
+import dev.troupe.engine.grammar.GrammarException;
+import dev.troupe.engine.grammar.JsonSchemaCompiler;
+import dev.troupe.engine.grammar.TokenConstraint;
+import dev.troupe.engine.grammar.TokenTrie;
 import dev.troupe.engine.sampling.Sampler;
 import dev.troupe.engine.sampling.StopMatcher;
 import dev.troupe.engine.sampling.TokenHistory;
@@ -111,6 +115,9 @@ public final class StepLoop implements AutoCloseable {
     private final int vocab;
     /** Shared by every request's sampler: they run one at a time on this thread (no ~0.5 MB per request). */
     private final Sampler.Workspace samplerWorkspace;
+    /** The vocabulary by bytes and the allowed-token mask, for constrained decoding; built on first use. */
+    private TokenTrie tokenTrie;
+    private long[] allowedTokens;
     private final int contextLength;
     private final long idleWaitNanos;
 
@@ -422,12 +429,21 @@ public final class StepLoop implements AutoCloseable {
             r.decoder = tokenizer.streamDecoder();
             r.stops = new StopMatcher(req.params().stop());
             if (req.params().topLogprobs() > 0) r.logprobs = new Logprobs();
+            if (req.params().jsonSchema() != null) r.constraint = new TokenConstraint(JsonSchemaCompiler.compile(req.params().jsonSchema()), tokenTrie());
             if (req.resumed() > 0) {
-                // A continuation: the text state (half characters, text held back for stop strings) and the
-                // sampler's position become what they were after the completion so far; that text was delivered.
-                for (int i = prompt.length - req.resumed(); i < prompt.length; i++) r.stops.accept(r.decoder.push(prompt[i]));
+                // A continuation: the text state (half characters, text held back for stop strings), the JSON
+                // parse and the sampler's position become what they were after the completion so far, which was delivered.
+                for (int i = prompt.length - req.resumed(); i < prompt.length; i++) {
+                    r.stops.accept(r.decoder.push(prompt[i]));
+                    if (r.constraint != null && !r.constraint.accept(tokenizer.tokenBytes(prompt[i]))) {
+                        throw new GrammarException("the completion so far does not fit the schema");
+                    }
+                }
                 r.sampler.resumeAt(req.resumed());
             }
+        } catch (GrammarException e) {
+            fail(r, FailureKind.INVALID, "response_format: " + e.getMessage());
+            return;
         } catch (RuntimeException e) {
             fail(r, FailureKind.INTERNAL, "cannot start generation: " + e.getMessage());
             return;
@@ -480,7 +496,15 @@ public final class StepLoop implements AutoCloseable {
     private void sampled(LiveRequest r, float[] logits) {
         int token;
         try {
-            token = r.sampler.sample(logits, r.logitsRow * vocab, r.history, r.logprobs);
+            long[] allowed = null;
+            if (r.constraint != null) {
+                allowed = allowedTokens;
+                if (r.constraint.allowed(allowed) == 0) {
+                    fail(r, FailureKind.INTERNAL, "constrained decoding: no token of the vocabulary continues the JSON");
+                    return;
+                }
+            }
+            token = r.sampler.sample(logits, r.logitsRow * vocab, r.history, r.logprobs, allowed);
         } catch (RuntimeException e) {
             log.error("sampling failed for {}", r.id(), e);
             fail(r, FailureKind.INTERNAL, "sampling failed: " + e);
@@ -498,7 +522,9 @@ public final class StepLoop implements AutoCloseable {
         r.addPendingId(token);
         if (r.logprobs != null) r.addPendingLogprob(toTokenLogprob(r.logprobs));
         r.pendingText.append(r.stops.accept(r.decoder.push(token)));
-        if (r.stops.stopped()) {
+        if (r.constraint != null) r.constraint.accept(tokenizer.tokenBytes(token));
+        if (r.stops.stopped() || (r.constraint != null && r.constraint.finished())) {
+            // A JSON value that nothing may follow is the end: no need to wait for the model's end token.
             finish(r, FinishReason.STOP);
         } else if (r.generated == r.limit) {
             finish(r, FinishReason.LENGTH);
@@ -506,6 +532,14 @@ public final class StepLoop implements AutoCloseable {
             scheduler.appendToken(r.seq);
             if (r.pendingText.length() > 0) emitPending(r);
         }
+    }
+
+    private TokenTrie tokenTrie() {
+        if (tokenTrie == null) {
+            tokenTrie = TokenTrie.of(tokenizer);
+            allowedTokens = new long[(Math.max(vocab, tokenTrie.vocabSize()) + 63) >>> 6];
+        }
+        return tokenTrie;
     }
 
     private GenerationEvent.TokenLogprob toTokenLogprob(Logprobs lp) {

@@ -212,6 +212,41 @@ class StepLoopTest {
     }
 
     @Test
+    void aJsonSchemaConstrainsTheCompletionBesideFreeRequests() throws Exception {
+        load(0);
+        int[] prompt = encode("Once upon a time");
+        String schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":10},"
+                + "\"age\":{\"type\":\"integer\"},\"kind\":{\"enum\":[\"cat\",\"dog\"]}},\"required\":[\"name\",\"age\",\"kind\"]}";
+        SamplingParams free = SamplingParams.greedy(40);
+        Generator.Result expectedFree = alone(prompt, free);
+        newLoop(4, 64, 16).start();
+        RecordingSink json = submit("json", prompt, SamplingParams.builder().temperature(0f).maxTokens(120).jsonSchema(schema).build());
+        RecordingSink seeded = submit("json-seeded", prompt,
+                SamplingParams.builder().temperature(1f).seed(3L).maxTokens(120).jsonSchema(schema).build());
+        RecordingSink object = submit("object", prompt,
+                SamplingParams.builder().temperature(0.8f).seed(5L).maxTokens(200).jsonSchema("{\"type\":\"object\"}").build());
+        RecordingSink plain = submit("free", prompt, free);
+        assertSame(expectedFree, plain, "an unconstrained request beside constrained ones");
+        com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (RecordingSink s : List.of(json, seeded)) {
+            assertEquals(FinishReason.STOP, s.finished().reason(), s.text());
+            var v = mapper.readTree(s.text());
+            assertTrue(v.get("name").isTextual() && v.get("name").textValue().length() <= 10, s.text());
+            assertTrue(v.get("age").isIntegralNumber(), s.text());
+            assertTrue(List.of("cat", "dog").contains(v.get("kind").textValue()), s.text());
+            assertEquals(3, v.size(), s.text());
+        }
+        if (object.finished().reason() == FinishReason.STOP) {
+            assertTrue(mapper.readTree(object.text()).isObject(), object.text());
+        } else {
+            assertTrue(object.text().stripLeading().startsWith("{"), object.text());
+        }
+        RecordingSink bad = submit("bad-schema", prompt, SamplingParams.builder().maxTokens(5).jsonSchema("{\"type\":\"integer\",\"minimum\":1}").build());
+        assertEquals(FailureKind.INVALID, bad.failed().kind());
+        assertTrue(bad.failed().message().contains("minimum"), bad.failed().message());
+    }
+
+    @Test
     void maxTokensEndsWithLength() throws Exception {
         load(0);
         int[] prompt = encode("Lily and Tom");

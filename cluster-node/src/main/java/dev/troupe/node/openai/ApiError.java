@@ -93,7 +93,7 @@ public final class ApiError extends RuntimeException {
 
     /**
      * The error for a replica's {@link GenerationEvent.Failed}: QUEUE_FULL 429, DEADLINE_EXCEEDED 504,
-     * SHUTTING_DOWN 503, TOO_LONG 400 with code {@code context_length_exceeded}, INTERNAL 500, and CANCELLED
+     * SHUTTING_DOWN 503, TOO_LONG 400 with code {@code context_length_exceeded}, INVALID 400, INTERNAL 500, and CANCELLED
      * 499 (nginx's "client closed request"; nobody normally receives it since the client is gone).
      */
     public static ApiError forFailure(GenerationEvent.FailureKind kind, String message) {
@@ -105,6 +105,7 @@ public final class ApiError extends RuntimeException {
             case TOO_LONG -> badRequest(m, null, "context_length_exceeded");
             case CANCELLED -> new ApiError(499, "cancelled", m, null, null);
             case INTERNAL -> internal(m);
+            case INVALID -> badRequest(m, null, null);
         };
     }
 

@@ -14,12 +14,13 @@ import java.util.Set;
  * tails, so trying a byte from a state copies nothing, which lets {@link TokenConstraint} try every token of a
  * vocabulary from the same states.
  *
- * <p>Whitespace is allowed before each value and around punctuation, at most {@link #MAX_WHITESPACE} bytes in a
- * row, so a model cannot spend its whole budget on blanks; numbers have at most {@link #MAX_DIGITS} digits in
- * each part. Strings must be valid UTF-8.
+ * <p>Whitespace is allowed before each value and around punctuation, at most {@link #MAX_WHITESPACE} byte in a
+ * row (so {@code {"a": 1, "b": [2, 3]}} but not pretty-printed layouts): small models otherwise spend their
+ * whole budget on blanks. Numbers have at most {@link #MAX_DIGITS} digits in each part. Strings must be valid
+ * UTF-8.
  */
 public final class JsonMatcher {
-    public static final int MAX_WHITESPACE = 16;
+    public static final int MAX_WHITESPACE = 1;
     public static final int MAX_DIGITS = 24;
     /** More alternative parses than this at once means a schema too ambiguous to follow. */
     static final int MAX_STATES = 256;

@@ -62,6 +62,11 @@ public final class TokenConstraint {
         return matcher.complete();
     }
 
+    /** Whether nothing may follow: the value is complete and cannot be extended. */
+    public boolean finished() {
+        return matcher.finished();
+    }
+
     /** A mask of the right size for this vocabulary. */
     public long[] newMask() {
         return new long[(trie.vocabSize + 63) >>> 6];
