@@ -343,8 +343,9 @@ public final class HttpApi extends AllDirectives {
     private String render(ServedModel model, GenerationRequest request, CompletionRequest req, TokenAccumulator tokens,
                           GenerationEvent.Finished f) {
         long created = System.currentTimeMillis() / 1000;
-        if (parsesToolCalls(model, req)) {
-            ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), model.chatTemplate().toolCallFormat());
+        ChatTemplate.ToolCallFormat calls = toolCallFormat(model, req);
+        if (calls != ChatTemplate.ToolCallFormat.NONE) {
+            ToolCallParser.Parsed parsed = ToolCallParser.parse(tokens.text(), calls);
             return ResponseRenderer.chatCompletion(request.requestId(), created, model.name(), parsed,
                     f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs());
         }
@@ -355,9 +356,13 @@ public final class HttpApi extends AllDirectives {
                         f.reason(), f.promptTokens(), f.completionTokens(), tokens.logprobs());
     }
 
-    /** A chat request with tools to a model whose template says how it writes calls: its output is parsed for them. */
-    private static boolean parsesToolCalls(ServedModel model, CompletionRequest req) {
-        return req.chat() && req.hasTools() && model.chatTemplate().toolCallFormat() != ChatTemplate.ToolCallFormat.NONE;
+    /**
+     * How a chat reply is read for tool calls: a forced call is one JSON object (constrained decoding made it);
+     * with tools offered, the form the model's template taught it; otherwise none.
+     */
+    private static ChatTemplate.ToolCallFormat toolCallFormat(ServedModel model, CompletionRequest req) {
+        if (!req.chat() || !req.hasTools()) return ChatTemplate.ToolCallFormat.NONE;
+        return req.forcedToolCall() ? ChatTemplate.ToolCallFormat.LLAMA3_JSON : model.chatTemplate().toolCallFormat();
     }
 
     /**
@@ -371,7 +376,8 @@ public final class HttpApi extends AllDirectives {
         AtomicBoolean finished = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
         TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
-        ToolCallStream toolStream = parsesToolCalls(model, req) ? new ToolCallStream(model.chatTemplate().toolCallFormat()) : null;
+        ChatTemplate.ToolCallFormat calls = toolCallFormat(model, req);
+        ToolCallStream toolStream = calls != ChatTemplate.ToolCallFormat.NONE ? new ToolCallStream(calls) : null;
         AtomicInteger status = new AtomicInteger(499);
         Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
             List<String> out = new ArrayList<>(3);

@@ -26,10 +26,13 @@ import java.util.List;
  *                     empty when none or when {@code tool_choice} is {@code none}
  * @param templateKwargs chat: vLLM's {@code chat_template_kwargs}, extra variables for the chat template (e.g.
  *                     Qwen3's {@code enable_thinking}); empty when none
+ * @param forcedToolCall chat: {@code tool_choice} is {@code required} or names a function, so the reply is one call
+ *                     {@code {"name": .., "arguments": {..}}} made by constrained decoding ({@code params.jsonSchema})
  */
 public record CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages,
                                 SamplingParams params, boolean stream, boolean includeUsage, int logprobs,
-                                String user, List<Object> tools, java.util.Map<String, Object> templateKwargs) {
+                                String user, List<Object> tools, java.util.Map<String, Object> templateKwargs,
+                                boolean forcedToolCall) {
     public CompletionRequest {
         messages = messages == null ? null : List.copyOf(messages);
         tools = tools == null ? List.of() : java.util.Collections.unmodifiableList(new java.util.ArrayList<>(tools));
@@ -39,7 +42,7 @@ public record CompletionRequest(boolean chat, String model, String prompt, List<
 
     public CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages, SamplingParams params,
                              boolean stream, boolean includeUsage, int logprobs, String user, List<Object> tools) {
-        this(chat, model, prompt, messages, params, stream, includeUsage, logprobs, user, tools, java.util.Map.of());
+        this(chat, model, prompt, messages, params, stream, includeUsage, logprobs, user, tools, java.util.Map.of(), false);
     }
 
     public CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages, SamplingParams params,

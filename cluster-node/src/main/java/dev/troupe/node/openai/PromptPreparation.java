@@ -20,10 +20,18 @@ public final class PromptPreparation {
 
     public static Prepared prepare(CompletionRequest req, ChatTemplate template, Tokenizer tokenizer, int contextLength) {
         int[] tokens = req.chat()
-                ? chatTokens(req.messages(), req.tools(), req.templateKwargs(), true, template, tokenizer)
+                ? chatTokens(req.messages(), shownTools(req, template), req.templateKwargs(), true, template, tokenizer)
                 : tokenizer.encode(req.prompt(), tokenizer.addBosByDefault());
         SamplingParams params = req.chat() ? withTemplateStops(template, req.params()) : req.params();
         return new Prepared(tokens, fitToContext(contextLength, params, tokens.length));
+    }
+
+    /**
+     * The tools the template shows the model. A forced call to a model whose template takes no tools still works
+     * (constrained decoding writes it) without the model seeing their descriptions.
+     */
+    private static List<Object> shownTools(CompletionRequest req, ChatTemplate template) {
+        return req.forcedToolCall() && !template.acceptsTools() ? List.of() : req.tools();
     }
 
     /**

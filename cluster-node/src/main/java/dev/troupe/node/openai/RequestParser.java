@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.troupe.engine.grammar.GrammarException;
+import dev.troupe.engine.grammar.JsonSchemaCompiler;
 import dev.troupe.engine.sampling.SamplingParams;
 
 import java.io.IOException;
@@ -36,8 +38,10 @@ import java.util.Locale;
  * {@code seed} integer, {@code stop} string or array of at most 4 non-empty strings, {@code n} only 1,
  * {@code logit_bias} only absent or {@code {}}, {@code stream} boolean, {@code stream_options} object
  * (only with {@code "stream": true}) with {@code include_usage} boolean, {@code user} string; chat {@code tools}
- * (function tools), {@code tool_choice} {@code auto} or {@code none}, assistant {@code tool_calls} and tool
- * {@code tool_call_id}.
+ * (function tools), {@code tool_choice} ({@code auto}, {@code none}, or {@code required} and a named function,
+ * which force one call by constrained decoding), assistant {@code tool_calls} and tool {@code tool_call_id};
+ * {@code response_format} {@code text}, {@code json_object} or {@code json_schema} (constrained decoding; the
+ * completions endpoint takes it too, as vLLM does).
  *
  * <p>Extensions (as vLLM accepts them): {@code top_k} integer, 0 or -1 = off (default off);
  * {@code min_p} [0, 1] (default 0); {@code repetition_penalty} &gt; 0, llama.cpp style (default 1);
@@ -45,9 +49,8 @@ import java.util.Locale;
  *
  * <p>Features we know of but do not implement are rejected rather than silently ignored: {@code n} or
  * {@code best_of} above 1, {@code echo: true}, a non-empty {@code suffix}, a non-empty {@code logit_bias},
- * token-array prompts or inputs, legacy chat {@code functions}, {@code tool_choice} {@code required} or a named
- * function (they need constrained decoding), a {@code response_format} other than
- * {@code text}, non-text content parts, embeddings {@code dimensions} and {@code encoding_format: base64}.
+ * token-array prompts or inputs, legacy chat {@code functions}, a JSON Schema keyword constrained decoding would not
+ * enforce ({@code pattern}, {@code minimum}, ...), non-text content parts, embeddings {@code dimensions}.
  */
 public final class RequestParser {
     /** Default {@code max_tokens} of a completions request (OpenAI's). */
@@ -85,6 +88,7 @@ public final class RequestParser {
         }
         int logprobs = intField(o, "logprobs", 0, MAX_COMPLETION_LOGPROBS, -1);
         b.topLogprobs(Math.max(logprobs, 0));
+        b.jsonSchema(responseFormat(o)); // an extension here, as in vLLM
         return new CompletionRequest(false, model, prompt, null, build(b), c.stream, c.includeUsage, logprobs,
                 c.user);
     }
@@ -146,25 +150,61 @@ public final class RequestParser {
         }
         b.topLogprobs(logprobs ? topLogprobs : 0);
 
-        List<Object> tools = tools(o);
+        Tools tools = tools(o);
         JsonNode functions = o.get("functions");
         if (functions != null && !functions.isNull() && !(functions.isArray() && functions.isEmpty())) {
             throw ApiError.badRequest("'functions' are not supported", "functions");
         }
-        JsonNode rf = o.get("response_format");
-        if (rf != null && !rf.isNull()) {
-            JsonNode type = rf.isObject() ? rf.get("type") : null;
-            if (type == null || !type.isTextual()) {
-                throw ApiError.badRequest("'response_format' must be an object with a string 'type', got "
-                        + show(rf), "response_format");
-            }
-            if (!type.textValue().equals("text")) {
-                throw ApiError.badRequest("'response_format' of type '" + type.textValue() + "' is not supported",
-                        "response_format");
-            }
+        String format = responseFormat(o);
+        if (format != null && tools.forcedSchema() != null) {
+            throw ApiError.badRequest("a JSON 'response_format' and a 'tool_choice' that forces a call cannot be combined",
+                    "response_format");
         }
+        b.jsonSchema(tools.forcedSchema() != null ? tools.forcedSchema() : format);
         return new CompletionRequest(true, model, null, messages, build(b), c.stream, c.includeUsage,
-                logprobs ? topLogprobs : -1, c.user, tools, templateKwargs(o));
+                logprobs ? topLogprobs : -1, c.user, tools.offered(), templateKwargs(o), tools.forcedSchema() != null);
+    }
+
+    /**
+     * {@code response_format}: {@code text} (the default) gives null; {@code json_object} the schema of any object;
+     * {@code json_schema} its {@code json_schema.schema}, checked here so a schema constrained decoding cannot enforce
+     * is refused before anything runs.
+     */
+    private static String responseFormat(ObjectNode o) {
+        JsonNode rf = o.get("response_format");
+        if (rf == null || rf.isNull()) return null;
+        JsonNode type = rf.isObject() ? rf.get("type") : null;
+        if (type == null || !type.isTextual()) {
+            throw ApiError.badRequest("'response_format' must be an object with a string 'type', got " + show(rf), "response_format");
+        }
+        switch (type.textValue()) {
+            case "text":
+                return null;
+            case "json_object":
+                return "{\"type\":\"object\"}";
+            case "json_schema": {
+                JsonNode js = rf.get("json_schema");
+                JsonNode schema = js == null ? null : js.get("schema");
+                if (js == null || !js.isObject() || schema == null || !(schema.isObject() || schema.isBoolean())) {
+                    throw ApiError.badRequest("'response_format.json_schema.schema' must be a JSON Schema object",
+                            "response_format.json_schema.schema");
+                }
+                return checkedSchema(schema.toString(), "response_format.json_schema.schema");
+            }
+            default:
+                throw ApiError.badRequest("'response_format' type must be \"text\", \"json_object\" or \"json_schema\", got '"
+                        + type.textValue() + "'", "response_format");
+        }
+    }
+
+    /** The schema text, once it compiles for constrained decoding; else a 400 naming what it cannot enforce. */
+    private static String checkedSchema(String schema, String param) {
+        try {
+            JsonSchemaCompiler.compile(schema);
+            return schema;
+        } catch (GrammarException e) {
+            throw ApiError.badRequest("'" + param + "' cannot be enforced: " + e.getMessage(), param);
+        }
     }
 
     /** vLLM's {@code chat_template_kwargs}: an object of extra template variables. */
@@ -176,12 +216,16 @@ public final class RequestParser {
         return (java.util.Map<String, Object>) JinjaChatTemplate.fromJson(k);
     }
 
+    /** The tools shown to the model, and the schema of the one call it must make (null unless forced). */
+    private record Tools(List<Object> offered, String forcedSchema) {
+    }
+
     /**
      * {@code tools} (function tools only) and {@code tool_choice}: {@code auto} (the default with tools) offers them,
-     * {@code none} offers none. {@code required} and a named function would need constrained decoding, which
-     * Troupe does not do, so they are refused rather than silently treated as {@code auto}.
+     * {@code none} offers none; {@code required} and a named function force one call by constrained decoding: the
+     * reply must be {@code {"name": .., "arguments": {..}}} with the arguments matching that function's parameters.
      */
-    private static List<Object> tools(ObjectNode o) {
+    private static Tools tools(ObjectNode o) {
         JsonNode tools = o.get("tools");
         JsonNode choice = o.get("tool_choice");
         boolean none = tools == null || tools.isNull() || (tools.isArray() && tools.isEmpty());
@@ -189,7 +233,7 @@ public final class RequestParser {
             throw ApiError.badRequest("'tools' must be an array, got " + show(tools), "tools");
         }
         List<Object> out = new ArrayList<>();
-        java.util.Set<String> names = new java.util.HashSet<>();
+        java.util.Map<String, JsonNode> functions = new java.util.LinkedHashMap<>();
         for (int i = 0; !none && i < tools.size(); i++) {
             String at = "tools[" + i + "]";
             JsonNode t = tools.get(i);
@@ -209,17 +253,19 @@ public final class RequestParser {
                 throw ApiError.badRequest("'" + at + ".function.parameters' must be a JSON Schema object, got " + show(params),
                         at + ".function.parameters");
             }
-            names.add(name.textValue());
+            functions.put(name.textValue(), params == null || params.isNull() ? MAPPER.createObjectNode().put("type", "object") : params);
             out.add(JinjaChatTemplate.fromJson(t));
         }
-        if (choice == null || choice.isNull()) return out;
+        if (choice == null || choice.isNull()) return new Tools(out, null);
         if (choice.isTextual()) {
             switch (choice.textValue()) {
-                case "auto": return out;
-                case "none": return List.of();
+                case "auto": return new Tools(out, null);
+                case "none": return new Tools(List.of(), null);
                 case "required":
-                    throw ApiError.badRequest("'tool_choice' \"required\" is not supported: forcing a tool call needs constrained "
-                            + "decoding, which this server does not do; use \"auto\"", "tool_choice");
+                    if (functions.isEmpty()) {
+                        throw ApiError.badRequest("'tool_choice' \"required\" needs at least one tool in 'tools'", "tool_choice");
+                    }
+                    return new Tools(out, callSchema(functions));
                 default:
                     throw ApiError.badRequest("'tool_choice' must be \"none\", \"auto\", \"required\" or a function object, got "
                             + show(choice), "tool_choice");
@@ -227,14 +273,49 @@ public final class RequestParser {
         }
         if (choice.isObject() && "function".equals(choice.path("type").asText(null)) && choice.path("function").path("name").isTextual()) {
             String name = choice.path("function").path("name").textValue();
-            if (!names.contains(name)) {
+            if (!functions.containsKey(name)) {
                 throw ApiError.badRequest("'tool_choice' names function '" + name + "', which is not in 'tools'", "tool_choice");
             }
-            throw ApiError.badRequest("a named 'tool_choice' is not supported: forcing a tool call needs constrained decoding, "
-                    + "which this server does not do; use \"auto\"", "tool_choice");
+            return new Tools(out, callSchema(java.util.Map.of(name, functions.get(name))));
         }
         throw ApiError.badRequest("'tool_choice' must be \"none\", \"auto\", \"required\" or a function object, got " + show(choice),
                 "tool_choice");
+    }
+
+    /**
+     * The schema of one call to any of {@code functions}: {@code {"name": <const>, "arguments": <its parameters>}},
+     * alternatives by name. Each function's {@code $defs} move to the root, where its references point.
+     */
+    private static String callSchema(java.util.Map<String, JsonNode> functions) {
+        ObjectNode root = MAPPER.createObjectNode();
+        com.fasterxml.jackson.databind.node.ArrayNode alternatives = root.putArray("anyOf");
+        ObjectNode defs = MAPPER.createObjectNode();
+        for (java.util.Map.Entry<String, JsonNode> e : functions.entrySet()) {
+            ObjectNode params = ((ObjectNode) e.getValue()).deepCopy();
+            for (String key : new String[] {"$defs", "definitions"}) {
+                JsonNode d = params.remove(key);
+                if (d == null) continue;
+                if (!d.isObject()) throw ApiError.badRequest("'" + key + "' of function '" + e.getKey() + "' must be an object", "tools");
+                ObjectNode into = key.equals("$defs") ? defs : root.with("definitions");
+                d.fields().forEachRemaining(def -> {
+                    JsonNode had = into.get(def.getKey());
+                    if (had != null && !had.equals(def.getValue())) {
+                        throw ApiError.badRequest("tools define '" + def.getKey() + "' differently in their '" + key
+                                + "'; a forced tool call needs one meaning per name", "tools");
+                    }
+                    into.set(def.getKey(), def.getValue());
+                });
+            }
+            ObjectNode call = alternatives.addObject();
+            call.put("type", "object");
+            ObjectNode props = call.putObject("properties");
+            props.putObject("name").put("const", e.getKey());
+            props.set("arguments", params);
+            call.putArray("required").add("name").add("arguments");
+            call.put("additionalProperties", false);
+        }
+        if (!defs.isEmpty()) root.set("$defs", defs);
+        return checkedSchema(root.toString(), "tools");
     }
 
     private static List<ChatMessage> messages(ObjectNode o) {
@@ -371,7 +452,7 @@ public final class RequestParser {
             return new Tokenization.TokenizeRequest(model, text(p.textValue(), "prompt"), null, List.of(), java.util.Map.of(), addSpecial,
                     addGenerationPrompt);
         }
-        return new Tokenization.TokenizeRequest(model, null, messages(o), tools(o), templateKwargs(o), addSpecial, addGenerationPrompt);
+        return new Tokenization.TokenizeRequest(model, null, messages(o), tools(o).offered(), templateKwargs(o), addSpecial, addGenerationPrompt);
     }
 
     /** Parses a {@code POST /detokenize} body: {@code model} and {@code tokens}, an array of non-negative integers. */

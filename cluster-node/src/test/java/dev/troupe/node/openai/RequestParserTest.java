@@ -383,11 +383,15 @@ class RequestParserTest {
             "\"tools\":{}                         | tools                  | must be an array",
             "\"chat_template_kwargs\":[1]         | chat_template_kwargs   | must be an object",
             "\"tools\":[{\"type\":\"x\"}]           | tools[0]               | type",
-            "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"required\" | tool_choice | constrained decoding",
+            "\"tool_choice\":\"required\"          | tool_choice            | at least one tool",
+            "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"x\"}}}}}],\"tool_choice\":\"required\" | tools | 'pattern'",
+            "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"required\",\"response_format\":{\"type\":\"json_object\"} | response_format | cannot be combined",
             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}} | tool_choice | not in 'tools'",
             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"sometimes\" | tool_choice | must be",
             "\"functions\":[{\"name\":\"f\"}]       | functions              | not supported",
-            "\"response_format\":{\"type\":\"json_object\"} | response_format | json_object",
+            "\"response_format\":{\"type\":\"yaml\"} | response_format | must be",
+            "\"response_format\":{\"type\":\"json_schema\"} | response_format.json_schema.schema | JSON Schema object",
+            "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"integer\",\"minimum\":0}}} | response_format.json_schema.schema | 'minimum'",
             "\"response_format\":\"json\"           | response_format        | object",
             "\"logit_bias\":{\"1\":1}               | logit_bias             | not supported",
             "\"stop\":\"\"                          | stop                   | non-empty",
@@ -395,6 +399,40 @@ class RequestParserTest {
     })
     void chatFieldErrors(String extra, String param, String words) {
         assertBad(chatErr(extra.trim()), param.trim(), words.trim());
+    }
+
+    @Test
+    void responseFormatsAndForcedToolCallsBecomeSchemas() {
+        assertNull(RequestParser.parseChat(chat("\"response_format\":{\"type\":\"text\"}")).params().jsonSchema());
+        assertEquals("{\"type\":\"object\"}",
+                RequestParser.parseChat(chat("\"response_format\":{\"type\":\"json_object\"}")).params().jsonSchema());
+        CompletionRequest s = RequestParser.parseChat(chat("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                + "{\"name\":\"p\",\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}}"));
+        assertEquals("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}", s.params().jsonSchema());
+        assertFalse(s.forcedToolCall());
+
+        String tools = "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
+                + "\"properties\":{\"city\":{\"$ref\":\"#/$defs/City\"}},\"required\":[\"city\"],\"$defs\":{\"City\":{\"type\":\"string\"}}}}},"
+                + "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}]";
+        CompletionRequest required = RequestParser.parseChat(chat(tools + ",\"tool_choice\":\"required\""));
+        assertTrue(required.forcedToolCall());
+        assertEquals(2, required.tools().size());
+        dev.troupe.engine.grammar.JsonShape call = dev.troupe.engine.grammar.JsonSchemaCompiler.compile(required.params().jsonSchema());
+        assertTrue(accepts(call, "{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}"));
+        assertTrue(accepts(call, "{\"name\":\"now\",\"arguments\":{}}"));
+        assertFalse(accepts(call, "{\"name\":\"get_weather\",\"arguments\":{}}"), "its required argument");
+        assertFalse(accepts(call, "{\"name\":\"other\",\"arguments\":{}}"), "a function not offered");
+
+        CompletionRequest named = RequestParser.parseChat(chat(tools + ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"now\"}}"));
+        call = dev.troupe.engine.grammar.JsonSchemaCompiler.compile(named.params().jsonSchema());
+        assertTrue(accepts(call, "{\"name\":\"now\",\"arguments\":{\"x\":1}}"));
+        assertFalse(accepts(call, "{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}"), "only the named function");
+        assertFalse(RequestParser.parseChat(chat(tools + ",\"tool_choice\":\"auto\"")).forcedToolCall());
+    }
+
+    private static boolean accepts(dev.troupe.engine.grammar.JsonShape shape, String text) {
+        dev.troupe.engine.grammar.JsonMatcher m = new dev.troupe.engine.grammar.JsonMatcher(shape);
+        return m.accept(text.getBytes(StandardCharsets.UTF_8)) && m.complete();
     }
 
     @Test
