@@ -5,6 +5,7 @@ import dev.troupe.actors.replica.GenerationRequest;
 import dev.troupe.actors.replica.GenerationSink;
 import dev.troupe.actors.replica.Replica;
 import dev.troupe.actors.replica.ReplicaClient;
+import dev.troupe.actors.replica.ReplicaException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 
@@ -51,11 +52,11 @@ final class RemoteReplicaClient implements ReplicaClient {
     }
 
     @Override
-    public CompletionStage<float[]> embed(int[] tokens, Duration timeout) {
-        return entity.<Replica.EmbedReply>ask(to -> new Replica.Embed(tokens, timeout.toMillis(), to), timeout.plusSeconds(1))
+    public CompletionStage<float[][]> embed(String id, int[][] inputs, Duration timeout) {
+        return entity.<Replica.EmbedReply>ask(to -> new Replica.Embed(id, inputs, timeout.toMillis(), to), timeout.plusSeconds(1))
                 .thenApply(r -> {
-                    if (r.error() != null) throw new IllegalStateException(r.error());
-                    return r.embedding();
+                    if (r.failure() != null) throw new ReplicaException(r.failure(), r.error());
+                    return r.embeddings();
                 });
     }
 

@@ -168,8 +168,8 @@ public final class VersionReplicas {
         }
 
         @Override
-        public CompletionStage<float[]> embed(int[] tokens, Duration timeout) {
-            return current.replica().embed(tokens, timeout);
+        public CompletionStage<float[][]> embed(String id, int[][] inputs, Duration timeout) {
+            return current.replica().embed(id, inputs, timeout);
         }
 
         @Override

@@ -50,8 +50,9 @@ public final class LocalReplicaClient implements ReplicaClient {
     }
 
     @Override
-    public CompletionStage<float[]> embed(int[] tokens, Duration timeout) {
-        return loop.embed(tokens).orTimeout(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    public CompletionStage<float[][]> embed(String id, int[][] inputs, Duration timeout) {
+        // A timeout completes the future, which the loop sees and drops the request.
+        return loop.embed(id, inputs).orTimeout(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
     }
 
     @Override

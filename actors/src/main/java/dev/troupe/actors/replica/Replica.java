@@ -60,10 +60,11 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     /** The client went away: free the sequence at the next iteration. */
     public record Cancel(String requestId) implements Command {}
 
-    /** Embedding of one token sequence. */
-    public record Embed(int[] tokens, long timeoutMillis, ActorRef<EmbedReply> replyTo) implements Command {}
+    /** Embeddings of token sequences, one request under an id that Cancel ends. */
+    public record Embed(String id, int[][] inputs, long timeoutMillis, ActorRef<EmbedReply> replyTo) implements Command {}
 
-    public record EmbedReply(float[] embedding, String error) implements CrossNode {}
+    /** The embeddings, or why there are none (failure null on success). */
+    public record EmbedReply(float[][] embeddings, GenerationEvent.FailureKind failure, String error) implements CrossNode {}
 
     /** Readiness: is the loop alive (heartbeat age) and what is it doing. */
     public record Probe(ActorRef<ProbeReply> replyTo) implements Command {}
@@ -111,7 +112,7 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                     return Behaviors.same();
                 })
                 .onMessage(Embed.class, e -> {
-                    e.replyTo().tell(new EmbedReply(null, model + " is not loaded on node " + node));
+                    e.replyTo().tell(new EmbedReply(null, GenerationEvent.FailureKind.REPLICA_LOST, model + " is not loaded on node " + node));
                     return Behaviors.same();
                 })
                 .onMessage(Probe.class, p -> {
@@ -220,8 +221,8 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     }
 
     private Behavior<Command> onEmbed(Embed e) {
-        local.embed(e.tokens(), Duration.ofMillis(e.timeoutMillis())).whenComplete((v, err) ->
-                e.replyTo().tell(err == null ? new EmbedReply(v, null) : new EmbedReply(null, rootMessage(err))));
+        local.embed(e.id(), e.inputs(), Duration.ofMillis(e.timeoutMillis())).whenComplete((v, err) ->
+                e.replyTo().tell(err == null ? new EmbedReply(v, null, null) : new EmbedReply(null, failureKind(err), rootMessage(err))));
         return this;
     }
 
@@ -231,6 +232,17 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     }
 
     /** The innermost cause's message, for an error told to another node (exceptions do not cross). */
+    /** The failure kind of an error from a replica's work: a ReplicaException's own, a timeout's, else INTERNAL. */
+    public static GenerationEvent.FailureKind failureKind(Throwable t) {
+        while (t.getCause() != null && (t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)) {
+            t = t.getCause();
+        }
+        if (t instanceof ReplicaException r) return r.kind();
+        if (t instanceof java.util.concurrent.TimeoutException) return GenerationEvent.FailureKind.DEADLINE_EXCEEDED;
+        if (t instanceof IllegalArgumentException) return GenerationEvent.FailureKind.INVALID;
+        return GenerationEvent.FailureKind.INTERNAL;
+    }
+
     public static String rootMessage(Throwable t) {
         while (t.getCause() != null && (t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)) {
             t = t.getCause();

@@ -25,8 +25,11 @@ public interface ReplicaClient {
     /** The client went away: the sequence and its KV blocks are freed at the replica's next iteration. */
     void cancel(String requestId);
 
-    /** Embedding of one token sequence; fails with the replica's reason. */
-    CompletionStage<float[]> embed(int[] tokens, Duration timeout);
+    /**
+     * Embeddings of token sequences, one request under {@code id} ({@link #cancel} ends it); fails with a
+     * {@link ReplicaException} saying why (queue full, shutting down, cancelled, ...) or after the timeout.
+     */
+    CompletionStage<float[][]> embed(String id, int[][] inputs, Duration timeout);
 
     /** Readiness: heartbeat age and what the replica is doing. */
     CompletionStage<Replica.ProbeReply> probe(Duration timeout);

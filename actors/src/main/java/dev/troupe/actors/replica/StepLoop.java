@@ -24,6 +24,7 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -104,7 +105,7 @@ public final class StepLoop implements AutoCloseable {
 
     private record Cancel(String requestId) {}
 
-    private record Embed(int[] tokens, CompletableFuture<float[]> result) {}
+    private record Embed(String id, int[][] inputs, CompletableFuture<float[][]> result) {}
 
     private final LlamaModel model;
     private final Tokenizer tokenizer;
@@ -137,6 +138,9 @@ public final class StepLoop implements AutoCloseable {
 
     // Loop thread only.
     private final HashMap<String, LiveRequest> byId = new HashMap<>();
+    /** Embedding requests in arrival order; the first one advances a chunk after each generation step. */
+    private final ArrayDeque<EmbeddingJob> embeddings = new ArrayDeque<>();
+    private float[] embeddingHidden;
     private final ArrayList<LiveRequest> live = new ArrayList<>();
     private long steps;
     private long promptTokens;
@@ -207,27 +211,45 @@ public final class StepLoop implements AutoCloseable {
     }
 
     /**
-     * Embedding of a token sequence: the final normalised hidden states, mean-pooled over the tokens
-     * and L2-normalised. Runs on the loop thread between steps (preempting running sequences if it needs
-     * their KV blocks). Completes exceptionally when the tokens exceed the context or the loop is closed.
+     * Embeddings of token sequences: for each, the final normalised hidden states, mean-pooled over its tokens
+     * and L2-normalised. An embedding request counts against the queue bound like a completion (one entry,
+     * whatever its number of inputs) and runs on the loop thread in chunks of at most a step's token budget,
+     * one chunk after each generation step, so a large request never stalls generation for longer than a
+     * step. {@link #cancel} with its id ends it (its KV blocks are freed at once), as does completing the
+     * returned future (a caller's timeout). Completes exceptionally with a {@link ReplicaException}
+     * ({@code QUEUE_FULL}, {@code SHUTTING_DOWN}, {@code CANCELLED}, {@code TOO_LONG}) or an
+     * IllegalArgumentException for inputs that can never be embedded.
      */
-    public CompletableFuture<float[]> embed(int[] tokens) {
-        CompletableFuture<float[]> f = new CompletableFuture<>();
-        if (tokens == null || tokens.length == 0) {
-            f.completeExceptionally(new IllegalArgumentException("nothing to embed: no tokens"));
+    public CompletableFuture<float[][]> embed(String id, int[][] inputs) {
+        CompletableFuture<float[][]> f = new CompletableFuture<>();
+        if (id == null || inputs == null || inputs.length == 0) {
+            f.completeExceptionally(new IllegalArgumentException("nothing to embed: an id and at least one input are required"));
             return f;
         }
-        if (tokens.length > contextLength) {
-            f.completeExceptionally(new IllegalArgumentException("the text has " + tokens.length
-                    + " tokens; the model's context holds " + contextLength));
-            return f;
-        }
-        synchronized (lock) {
-            if (closed) {
-                f.completeExceptionally(new IllegalStateException("the step loop is closed"));
+        for (int[] tokens : inputs) {
+            if (tokens == null || tokens.length == 0) {
+                f.completeExceptionally(new IllegalArgumentException("nothing to embed: an input has no tokens"));
                 return f;
             }
-            inbox.add(new Embed(tokens.clone(), f));
+            if (tokens.length > contextLength) {
+                f.completeExceptionally(new ReplicaException(FailureKind.TOO_LONG, "the text has " + tokens.length
+                        + " tokens; the model's context holds " + contextLength));
+                return f;
+            }
+        }
+        synchronized (lock) {
+            if (closed || draining) {
+                f.completeExceptionally(new ReplicaException(FailureKind.SHUTTING_DOWN, "the replica is shutting down"));
+                return f;
+            }
+            if (queued.get() >= config.maxQueued()) {
+                f.completeExceptionally(new ReplicaException(FailureKind.QUEUE_FULL, "the replica's queue is full"));
+                return f;
+            }
+            queued.incrementAndGet();
+            int[][] copy = new int[inputs.length][];
+            for (int i = 0; i < inputs.length; i++) copy[i] = inputs[i].clone();
+            inbox.add(new Embed(id, copy, f));
         }
         LockSupport.unpark(thread);
         return f;
@@ -353,12 +375,13 @@ public final class StepLoop implements AutoCloseable {
             if (d != 0 && now - d >= 0) fail(r, FailureKind.DEADLINE_EXCEEDED, "deadline exceeded");
         }
         if (drainingNow) {
-            if (!live.isEmpty() && now - drainDeadline >= 0) {
+            if ((!live.isEmpty() || !embeddings.isEmpty()) && now - drainDeadline >= 0) {
                 failAll(FailureKind.SHUTTING_DOWN, "the replica is shutting down");
             }
-            if (live.isEmpty()) completeDrainWaiters();
+            if (live.isEmpty() && embeddings.isEmpty()) completeDrainWaiters();
         }
-        return step();
+        boolean stepped = step();
+        return embeddingChunk() || stepped;
     }
 
     private void processInbox() {
@@ -371,8 +394,9 @@ public final class StepLoop implements AutoCloseable {
             } else if (m instanceof Cancel c) {
                 LiveRequest r = byId.get(c.requestId());
                 if (r != null) fail(r, FailureKind.CANCELLED, "cancelled");
+                cancelEmbedding(c.requestId());
             } else if (m instanceof Embed e) {
-                runEmbed(e);
+                embeddings.add(new EmbeddingJob(e.id(), e.inputs(), e.result()));
             }
         }
         if (submits > 0) {
@@ -616,6 +640,8 @@ public final class StepLoop implements AutoCloseable {
         for (int i = live.size() - 1; i >= 0; i--) {
             if (i < live.size()) fail(live.get(i), kind, message);
         }
+        EmbeddingJob j;
+        while ((j = embeddings.poll()) != null) endEmbedding(j, new ReplicaException(kind, message));
     }
 
     /** The loop ends: everything in flight or still in the inbox fails with SHUTTING_DOWN. */
@@ -631,7 +657,8 @@ public final class StepLoop implements AutoCloseable {
                 inboxSubmits.decrementAndGet();
                 accept(s.request(), s.sink());
             } else if (m instanceof Embed e) {
-                e.result().completeExceptionally(new IllegalStateException("the step loop is closed"));
+                queued.decrementAndGet();
+                e.result().completeExceptionally(new ReplicaException(FailureKind.SHUTTING_DOWN, "the replica is shutting down"));
             }
         }
         failAll(FailureKind.SHUTTING_DOWN, "the replica is shutting down");
@@ -658,51 +685,135 @@ public final class StepLoop implements AutoCloseable {
 
     // ---------------------------------------------------------------- embeddings
 
-    private void runEmbed(Embed e) {
-        int[] tokens = e.tokens();
-        int slot = -1;
+    /** An embedding request in progress: which input, how far into it, and its running sum. Loop thread only. */
+    private static final class EmbeddingJob {
+        final String id;
+        final int[][] inputs;
+        final CompletableFuture<float[][]> result;
+        final float[][] vectors;
+        boolean queued = true;
+        int input;
+        int done;           // tokens of the current input already run
+        int slot = -1;      // its KV sequence while an input is under way
+        double[] sum;
+
+        EmbeddingJob(String id, int[][] inputs, CompletableFuture<float[][]> result) {
+            this.id = id;
+            this.inputs = inputs;
+            this.result = result;
+            this.vectors = new float[inputs.length][];
+        }
+    }
+
+    /**
+     * Runs one chunk (at most a step's token budget) of the oldest embedding request; true when it ran one.
+     * A request whose future is already complete (its caller timed out) is dropped here.
+     */
+    private boolean embeddingChunk() {
+        EmbeddingJob j = embeddings.peek();
+        while (j != null && j.result.isDone()) {
+            embeddings.poll();
+            endEmbedding(j, null);
+            j = embeddings.peek();
+        }
+        if (j == null) return false;
+        if (j.queued) {
+            j.queued = false;
+            queued.decrementAndGet();
+        }
         try {
-            for (int t : tokens) {
-                if (t < 0 || t >= vocab) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary of " + vocab);
-            }
-            long blocks = ((long) tokens.length + kv.blockSize() - 1) / kv.blockSize();
-            if (blocks > kv.totalBlocks()) {
-                throw new IllegalArgumentException("the text has " + tokens.length + " tokens; the KV pool holds "
-                        + (long) kv.totalBlocks() * kv.blockSize());
-            }
-            while ((slot = kv.open()) < 0) {
-                if (!scheduler.preemptYoungest()) throw new IllegalStateException("no free KV sequence slot");
-            }
-            while (!kv.reserve(slot, tokens.length)) {
-                if (!scheduler.preemptYoungest()) throw new IllegalStateException("KV pool too small for " + tokens.length + " tokens");
-            }
+            int[] tokens = j.inputs[j.input];
+            if (j.slot < 0) j.slot = openEmbeddingSlot(tokens);
             int dim = model.config().dim();
-            double[] sum = new double[dim];
-            float[] h = new float[dim];
-            int chunk = config.maxBatchedTokens();
-            for (int from = 0; from < tokens.length; from += chunk) {
-                int n = Math.min(chunk, tokens.length - from);
-                batch.clear();
-                batch.addChunk(slot, tokens, from, n, from, false);
-                model.forward(batch);
-                for (int t = 0; t < n; t++) {
-                    model.finalHidden(t, h);
-                    for (int d = 0; d < dim; d++) sum[d] += h[d];
+            if (j.sum == null) j.sum = new double[dim];
+            int n = Math.min(config.maxBatchedTokens(), tokens.length - j.done);
+            batch.clear();
+            batch.addChunk(j.slot, tokens, j.done, n, j.done, false);
+            model.forward(batch);
+            if (embeddingHidden == null) embeddingHidden = new float[dim];
+            float[] h = embeddingHidden;
+            for (int t = 0; t < n; t++) {
+                model.finalHidden(t, h);
+                for (int d = 0; d < dim; d++) j.sum[d] += h[d];
+            }
+            j.done += n;
+            if (j.done == tokens.length) {
+                j.vectors[j.input] = meanNormalised(j.sum, tokens.length);
+                kv.release(j.slot);
+                j.slot = -1;
+                j.sum = null;
+                j.done = 0;
+                if (++j.input == j.inputs.length) {
+                    embeddings.poll();
+                    j.result.complete(j.vectors);
                 }
             }
-            double norm = 0;
-            for (int d = 0; d < dim; d++) {
-                sum[d] /= tokens.length;
-                norm += sum[d] * sum[d];
-            }
-            norm = Math.sqrt(norm);
-            float[] out = new float[dim];
-            for (int d = 0; d < dim; d++) out[d] = (float) (norm > 0 ? sum[d] / norm : 0);
-            e.result().complete(out);
-        } catch (RuntimeException ex) {
-            e.result().completeExceptionally(ex);
-        } finally {
-            if (slot >= 0) kv.release(slot);
+        } catch (TensorGroupLostException e) {
+            log.error("the replica's tensor-parallel group failed ({}) during an embedding", e.getMessage());
+            failAll(FailureKind.REPLICA_LOST, "the replica's tensor-parallel group lost a slice");
+            closed = true;
+        } catch (RuntimeException e) {
+            embeddings.remove(j);
+            endEmbedding(j, e instanceof ReplicaException ? e : new ReplicaException(FailureKind.INTERNAL, "embedding failed: " + e.getMessage()));
         }
+        return true;
+    }
+
+    /** A KV sequence holding all of {@code tokens}, preempting running generations if it must. */
+    private int openEmbeddingSlot(int[] tokens) {
+        for (int t : tokens) {
+            if (t < 0 || t >= vocab) throw new ReplicaException(FailureKind.INVALID, "token id " + t + " is outside the vocabulary of " + vocab);
+        }
+        long blocks = ((long) tokens.length + kv.blockSize() - 1) / kv.blockSize();
+        if (blocks > kv.totalBlocks()) {
+            throw new ReplicaException(FailureKind.TOO_LONG, "the text has " + tokens.length + " tokens; the KV pool holds "
+                    + (long) kv.totalBlocks() * kv.blockSize());
+        }
+        int slot;
+        while ((slot = kv.open()) < 0) {
+            if (!scheduler.preemptYoungest()) throw new ReplicaException(FailureKind.INTERNAL, "no free KV sequence slot");
+        }
+        while (!kv.reserve(slot, tokens.length)) {
+            if (!scheduler.preemptYoungest()) {
+                kv.release(slot);
+                throw new ReplicaException(FailureKind.INTERNAL, "KV pool too small for " + tokens.length + " tokens");
+            }
+        }
+        return slot;
+    }
+
+    private static float[] meanNormalised(double[] sum, int count) {
+        double norm = 0;
+        for (int d = 0; d < sum.length; d++) {
+            sum[d] /= count;
+            norm += sum[d] * sum[d];
+        }
+        norm = Math.sqrt(norm);
+        float[] out = new float[sum.length];
+        for (int d = 0; d < sum.length; d++) out[d] = (float) (norm > 0 ? sum[d] / norm : 0);
+        return out;
+    }
+
+    private void cancelEmbedding(String id) {
+        for (EmbeddingJob j : embeddings) {
+            if (j.id.equals(id)) {
+                embeddings.remove(j);
+                endEmbedding(j, new ReplicaException(FailureKind.CANCELLED, "cancelled"));
+                return;
+            }
+        }
+    }
+
+    /** Frees what an embedding request holds and fails its future with {@code why} (null: it is already complete). */
+    private void endEmbedding(EmbeddingJob j, RuntimeException why) {
+        if (j.slot >= 0) {
+            kv.release(j.slot);
+            j.slot = -1;
+        }
+        if (j.queued) {
+            j.queued = false;
+            queued.decrementAndGet();
+        }
+        if (why != null) j.result.completeExceptionally(why);
     }
 }

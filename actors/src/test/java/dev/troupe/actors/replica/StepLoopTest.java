@@ -412,7 +412,8 @@ class StepLoopTest {
         d.finished();
         loop.close();
         assertFalse(loop.submit(new GenerationRequest("e", encode("Mom said"), SamplingParams.greedy(5), 0), new RecordingSink("e")));
-        assertThrows(ExecutionException.class, () -> loop.embed(encode("Mom said")).get(10, TimeUnit.SECONDS));
+        ExecutionException closed = assertThrows(ExecutionException.class, () -> loop.embed("e", new int[][] {encode("Mom said")}).get(10, TimeUnit.SECONDS));
+        assertEquals(FailureKind.SHUTTING_DOWN, ((ReplicaException) closed.getCause()).kind());
     }
 
     @Test
@@ -540,9 +541,11 @@ class StepLoopTest {
         newLoop(4, 32, 16).start();
         // Generation runs alongside.
         RecordingSink gen = submit("g", encode("Once upon a time"), SamplingParams.greedy(40));
-        float[] a = loop.embed(encode("The cat sat on the mat." + LONG)).get(30, TimeUnit.SECONDS);
-        float[] a2 = loop.embed(encode("The cat sat on the mat." + LONG)).get(30, TimeUnit.SECONDS);
-        float[] b = loop.embed(encode("A dog ran in the park")).get(30, TimeUnit.SECONDS);
+        float[][] ab = loop.embed("e1", new int[][] {encode("The cat sat on the mat." + LONG), encode("A dog ran in the park")})
+                .get(30, TimeUnit.SECONDS);
+        float[] a = ab[0];
+        float[] b = ab[1];
+        float[] a2 = loop.embed("e2", new int[][] {encode("The cat sat on the mat." + LONG)}).get(30, TimeUnit.SECONDS)[0];
         assertEquals(model.config().dim(), a.length);
         double n = 0;
         for (float v : a) n += v * v;
@@ -556,8 +559,65 @@ class StepLoopTest {
 
         int[] tooLong = new int[model.config().contextLength() + 1];
         Arrays.fill(tooLong, 1);
-        ExecutionException e = assertThrows(ExecutionException.class, () -> loop.embed(tooLong).get(30, TimeUnit.SECONDS));
+        ExecutionException e = assertThrows(ExecutionException.class, () -> loop.embed("e3", new int[][] {tooLong}).get(30, TimeUnit.SECONDS));
         assertTrue(e.getCause().getMessage().contains("context"), e.getCause().getMessage());
+        assertEquals(FailureKind.TOO_LONG, ((ReplicaException) e.getCause()).kind());
         waitFor("blocks back", () -> loop.stats().kvBlocksUsed() == 0);
+    }
+
+    /** Many long inputs: enough chunks of the step budget that a generation beside them ends well before them. */
+    private int[][] manyLongInputs(int count) {
+        int[][] inputs = new int[count][];
+        for (int i = 0; i < count; i++) inputs[i] = encode(OPENINGS[i % OPENINGS.length] + LONG);
+        return inputs;
+    }
+
+    @Test
+    void aLargeEmbeddingRequestRunsInStepSizedChunksBetweenGenerationSteps() throws Exception {
+        load(0);
+        newLoop(4, 16, 16).start();
+        // Submitted first, a request of many chunks; the generation behind it still goes on step by step.
+        CompletableFuture<float[][]> big = loop.embed("big", manyLongInputs(24));
+        RecordingSink gen = submit("g", encode("Once upon a time"), SamplingParams.greedy(30));
+        gen.finished();
+        assertFalse(big.isDone(), "the generation finished while the embeddings were still running");
+        float[][] vectors = big.get(60, TimeUnit.SECONDS);
+        assertEquals(24, vectors.length);
+        float[] alone = loop.embed("one", new int[][] {encode(OPENINGS[0] + LONG)}).get(30, TimeUnit.SECONDS)[0];
+        assertArrayEquals(alone, vectors[0], "chunking does not change the vector");
+        waitFor("blocks back", () -> loop.stats().kvBlocksUsed() == 0);
+    }
+
+    @Test
+    void cancellingAnEmbeddingEndsItAndFreesItsBlocks() throws Exception {
+        load(0);
+        newLoop(4, 8, 16).start();
+        CompletableFuture<float[][]> big = loop.embed("big", manyLongInputs(40));
+        waitFor("under way", () -> loop.stats().kvBlocksUsed() > 0);
+        loop.cancel("big");
+        ExecutionException e = assertThrows(ExecutionException.class, () -> big.get(10, TimeUnit.SECONDS));
+        assertEquals(FailureKind.CANCELLED, ((ReplicaException) e.getCause()).kind());
+        waitFor("blocks back", () -> loop.stats().kvBlocksUsed() == 0);
+        // A caller's timeout completes the future: the loop drops the request the same way.
+        CompletableFuture<float[][]> timed = loop.embed("timed", manyLongInputs(40)).orTimeout(50, TimeUnit.MILLISECONDS);
+        assertThrows(ExecutionException.class, () -> timed.get(10, TimeUnit.SECONDS));
+        waitFor("blocks back after the timeout", () -> loop.stats().kvBlocksUsed() == 0);
+        RecordingSink after = submit("after", encode("Lily and Tom"), SamplingParams.greedy(5));
+        after.finished();
+    }
+
+    @Test
+    void embeddingsCountAgainstTheQueueBound() throws Exception {
+        load(0);
+        newLoop(4, 32, 2); // not started: everything stays queued
+        CompletableFuture<float[][]> first = loop.embed("a", new int[][] {encode("a cat")});
+        submit("b", encode("Mom said"), SamplingParams.greedy(3));
+        ExecutionException full = assertThrows(ExecutionException.class,
+                () -> loop.embed("c", new int[][] {encode("a dog")}).get(10, TimeUnit.SECONDS));
+        assertEquals(FailureKind.QUEUE_FULL, ((ReplicaException) full.getCause()).kind());
+        assertFalse(loop.submit(new GenerationRequest("d", encode("Mom said"), SamplingParams.greedy(3), 0), new RecordingSink("d")),
+                "the queued embedding holds a place in the queue");
+        loop.start();
+        assertEquals(1, first.get(30, TimeUnit.SECONDS).length);
     }
 }

@@ -531,49 +531,54 @@ public final class HttpApi extends AllDirectives {
     }
 
     private Route embeddings() {
-        return tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+        return extractRequest(http -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             if (gateway.draining()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
             VersionRouter router = requireModel(req.model());
             gate.requireAllowed(who, req.model());
             ServedModel version = pick(req.model(), router, randomId());
-            List<int[]> inputs = new ArrayList<>();
+            int[][] inputs = new int[req.inputs().size()][];
             int total = 0;
-            for (int i = 0; i < req.inputs().size(); i++) {
+            for (int i = 0; i < inputs.length; i++) {
                 int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
                 if (t.length > version.contextLength()) {
                     throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
                             + version.contextLength() + " tokens", "input", "context_length_exceeded");
                 }
-                inputs.add(t);
+                inputs[i] = t;
                 total += t.length;
             }
-            ServedModel model = routed(version, inputs.get(0));
+            ServedModel model = routed(version, inputs[0]);
             int promptTokens = total;
-            return admitted(req.model(), gate.admit(who, idempotencyKey, "embd-" + randomId(), req.model()), "embeddings",
-                    admission -> embed(model, inputs, promptTokens, admission, req.base64()));
-        }, "embeddings"));
+            String id = "embd-" + randomId();
+            return admitted(req.model(), gate.admit(who, idempotencyKey, id, req.model()), "embeddings",
+                    admission -> embed(model, id, inputs, promptTokens, admission, req.base64(), ConnectionScope.of(http)));
+        }, "embeddings")));
     }
 
-    /** The embeddings of an admitted request's inputs, one by one on the chosen replica. */
-    private CompletionStage<HttpResponse> embed(ServedModel model, List<int[]> inputs, int promptTokens, TenantGate.Admission admission,
-                                                boolean base64) {
-        List<CompletableFuture<float[]>> parts = new ArrayList<>();
-        for (int[] t : inputs) {
-            parts.add(model.replica().embed(t, settings.requestTimeout()).toCompletableFuture());
-        }
+    /**
+     * The embeddings of an admitted request's inputs, as one request on the chosen replica (which runs it in
+     * step-sized chunks between generation steps); cancelled there if the client's connection closes first.
+     */
+    private CompletionStage<HttpResponse> embed(ServedModel model, String id, int[][] inputs, int promptTokens,
+                                                TenantGate.Admission admission, boolean base64, ConnectionScope connection) {
         long start = System.nanoTime();
-        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).<CompletionStage<HttpResponse>>handle((v, t) -> {
+        ConnectionScope.Registration untilAnswered = connection.onClose(() -> model.replica().cancel(id));
+        return model.replica().embed(id, inputs, settings.requestTimeout()).<CompletionStage<HttpResponse>>handle((vectors, t) -> {
+            untilAnswered.remove();
             if (t != null) {
-                admission.ended(promptTokens);
-                finish(model, "embeddings", start, 500);
-                log.warn("embedding failed: {}", Replica.rootMessage(t));
-                return CompletableFuture.completedFuture(error(ApiError.internal("embedding failed: " + Replica.rootMessage(t))));
+                if (!(Replica.failureKind(t) == GenerationEvent.FailureKind.CANCELLED)) model.replica().cancel(id); // a timeout here
+                GenerationEvent.FailureKind kind = Replica.failureKind(t);
+                ApiError e = ApiError.forFailure(kind, "embedding failed: " + Replica.rootMessage(t));
+                // A refused request used nothing.
+                admission.ended(kind == GenerationEvent.FailureKind.QUEUE_FULL || kind == GenerationEvent.FailureKind.SHUTTING_DOWN ? 0 : promptTokens);
+                finish(model, "embeddings", start, e.status());
+                if (e.status() >= 500) log.warn("embedding failed: {}", Replica.rootMessage(t));
+                return CompletableFuture.completedFuture(error(e));
             }
-            List<float[]> vectors = new ArrayList<>();
-            for (CompletableFuture<float[]> p : parts) vectors.add(p.join());
-            HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), vectors, promptTokens, base64)), model);
+            HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), java.util.Arrays.asList(vectors),
+                    promptTokens, base64)), model);
             return admission.finished(promptTokens, 0).thenApply(x -> {
                 finish(model, "embeddings", start, 200);
                 return ok;

@@ -212,10 +212,19 @@ abstract class ReplicaClientContract {
     @Test
     void embeddingsAreTheReplicasAndFailuresCarryTheReason() throws Exception {
         int[] tokens = tokenizer.encode("a red ball", true);
-        float[] v = client.embed(tokens, Duration.ofSeconds(30)).toCompletableFuture().get(30, TimeUnit.SECONDS);
-        assertArrayEquals(loop.embed(tokens).get(30, TimeUnit.SECONDS), v);
-        CompletableFuture<float[]> tooLong = client.embed(new int[model.config().contextLength() + 1], Duration.ofSeconds(30)).toCompletableFuture();
+        int[] other = tokenizer.encode("a dog ran", true);
+        float[][] v = client.embed("e1", new int[][] {tokens, other}, Duration.ofSeconds(30)).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        float[][] direct = loop.embed("e2", new int[][] {tokens, other}).get(30, TimeUnit.SECONDS);
+        assertArrayEquals(direct[0], v[0]);
+        assertArrayEquals(direct[1], v[1]);
+        CompletableFuture<float[][]> tooLong = client.embed("e3", new int[][] {new int[model.config().contextLength() + 1]},
+                Duration.ofSeconds(30)).toCompletableFuture();
         ExecutionExceptionMessage.assertFailsWith(tooLong, "context");
+        try {
+            tooLong.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            assertEquals(FailureKind.TOO_LONG, Replica.failureKind(e), "the kind crosses the wire");
+        }
     }
 
     @Test

@@ -81,6 +81,8 @@ public final class WireClasses {
             entry(36, UNMODIFIABLE_MAP),
             // Any typed ActorRef implementation travels as this one id (see WireKryo).
             entry(37, ActorRef.class),
+            entry(38, int[][].class),
+            entry(39, float[][].class),
 
             // ---- model registry (100-149)
             entry(100, ModelRegistry.RegisterVersion.class),

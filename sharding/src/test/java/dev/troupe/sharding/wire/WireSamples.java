@@ -70,6 +70,8 @@ final class WireSamples {
         // JDK types
         out.add(new int[] {1, -2, Integer.MAX_VALUE});
         out.add(new float[] {0.5f, -1e-7f, Float.NaN});
+        out.add(new int[][] {{1, 2}, {}, {3}});
+        out.add(new float[][] {{0.5f}, {-1e-7f, Float.NaN}});
         out.add(new String[] {"a", null, "ü"});
         out.add(t);
         out.add(day);
@@ -145,8 +147,9 @@ final class WireSamples {
         out.add(new Replica.EventBatch("cmpl-1", 0, List.of(tokens, finished), entity));
         out.add(new Replica.Ack("cmpl-1", 0));
         out.add(new Replica.Cancel("cmpl-1"));
-        out.add(new Replica.Embed(new int[] {1, 2}, 5000, (ActorRef) ref));
-        out.add(new Replica.EmbedReply(new float[] {0.1f, -0.2f}, null));
+        out.add(new Replica.Embed("embd-1", new int[][] {{1, 2}, {3}}, 5000, (ActorRef) ref));
+        out.add(new Replica.EmbedReply(new float[][] {{0.1f, -0.2f}, {0.3f}}, null, null));
+        out.add(new Replica.EmbedReply(null, GenerationEvent.FailureKind.QUEUE_FULL, "the replica's queue is full"));
         out.add(new Replica.Probe((ActorRef) ref));
         out.add(new Replica.ProbeReply("m@v1", "10.0.0.1:25520", false, 12, stats));
         out.add(new Replica.Drain(20_000, (ActorRef) ref));
