@@ -30,7 +30,7 @@ function format(v) {
  * a gap. unit labels the y axis.
  */
 export function lineChart(svg, series, { windowMs = 180000, unit = "" } = {}) {
-  const W = 600, H = 220, L = 52, R = 10, T = 12, B = 26;
+  const W = 420, H = 200, L = 52, R = 10, T = 12, B = 26;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.replaceChildren();
   const now = Date.now(), from = now - windowMs;
@@ -44,7 +44,7 @@ export function lineChart(svg, series, { windowMs = 180000, unit = "" } = {}) {
     svg.append(el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
     svg.append(el("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, format(v)));
   }
-  svg.append(el("text", { x: L, y: H - 6, class: "axis" }, `-${Math.round(windowMs / 60000)} min`));
+  svg.append(el("text", { x: L, y: H - 6, class: "axis" }, windowMs >= 60000 ? `-${Math.round(windowMs / 60000)} min` : `-${Math.round(windowMs / 1000)} s`));
   svg.append(el("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "axis" }, "now" + (unit ? ` (${unit})` : "")));
   series.forEach((s, i) => {
     let d = "";
