@@ -127,7 +127,7 @@ class ConsoleIT {
             // Without the token: read-only, and it says so; the API still names the models.
             assertTrue(r.get("readOnlyMode").asText().startsWith("Read-only"), r.get("readOnlyMode").asText());
             assertTrue(r.get("readOnlyCluster").asText().contains("admin token"));
-            assertEquals("[\"stories\"]", r.get("readOnlyModels").toString());
+            assertEquals("[\"random\",\"stories\"]", r.get("readOnlyModels").toString());
             assertTrue(r.get("readOnlyDeployHidden").asBoolean() && r.get("readOnlyRollbackHidden").asBoolean());
             // The token: in session storage only.
             assertTrue(r.get("tokenInSession").asBoolean());
@@ -193,7 +193,7 @@ class ConsoleIT {
 
             // 1280x800 and a phone-sized screen: no view wider than the window.
             for (JsonNode o : List.of(r.get("overflow1280"), r.get("overflowNarrow"))) {
-                o.fields().forEachRemaining(e -> assertFalse(e.getValue().asBoolean(), e.getKey() + " is wider than the window: " + o));
+                o.properties().forEach(e -> assertFalse(e.getValue().asBoolean(), e.getKey() + " is wider than the window: " + o));
             }
             // Forgetting the token makes it read-only again.
             assertTrue(r.get("tokenAfterForget").isNull());
