@@ -119,6 +119,16 @@ try {
     r.playgroundPieces = Number(await page.locator("#pg-output").getAttribute("data-pieces"));
     r.overflow1280.playground = await overflowing();
     await shot("playground");
+    // A chat: the reply joins the conversation.
+    await page.check("#pg-kind-chat");
+    await page.fill("#pg-max-tokens", "20");
+    await page.fill("#pg-prompt", "Tell me about a dog.");
+    await page.click("#pg-send");
+    await page.locator('#pg-output[data-state="done"]').waitFor({ timeout: 60000 });
+    r.chatReply = await page.locator("#pg-output").textContent();
+    r.chatTurns = await page.locator("#pg-chat li").allInnerTexts();
+    await page.click("#pg-clear");
+    await page.check("#pg-kind-completion");
   });
 
   await step("models", async () => {
@@ -229,7 +239,7 @@ try {
     r.usageText = await text("#usage");
     r.usageBars = await page.locator("#usage-chart rect").count();
     r.overflow1280.tenants = await overflowing();
-    await shot("tenants");
+    await page.screenshot({ path: path.join(outDir, "tenants.png"), fullPage: true });   // the usage chart is below the fold
     await page.click(`#keys tr[data-key="${r.keyIdShown}"] button`);
     await page.click("#confirm-ok");
     await page.locator(`#keys tr[data-key="${r.keyIdShown}"]`).filter({ hasText: "revoked" }).waitFor();

@@ -71,6 +71,13 @@ class ConsoleIT {
             String apiText = ServeIT.JSON.readTree(greedy.body()).get("choices").get(0).get("text").asText();
             assertEquals(ref.get("completion").asText(), apiText);
 
+            HttpResponse<String> chat = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                    .timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"stories\",\"max_tokens\":20,\"temperature\":0,"
+                            + "\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about a dog.\"}]}")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, chat.statusCode(), chat.body());
+            String apiChat = ServeIT.JSON.readTree(chat.body()).get("choices").get(0).get("message").get("content").asText();
+
             // The static files: same-origin GETs pass the Host check; a script is served as JavaScript.
             HttpResponse<String> js = ServeIT.HTTP.send(HttpRequest.newBuilder(URI.create(base + "/console/app.js")).build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -149,6 +156,9 @@ class ConsoleIT {
             assertTrue(r.get("streamDistinctLengths").asInt() > 5 && r.get("streamSpanMs").asDouble() > 50,
                     "the text grew " + r.get("streamDistinctLengths") + " times over " + r.get("streamSpanMs") + " ms");
             assertTrue(r.get("streamStats").asText().contains("40 tokens"), r.get("streamStats").asText());
+            assertEquals(apiChat, r.get("chatReply").asText());
+            assertEquals(2, r.get("chatTurns").size(), r.get("chatTurns").toString());
+            assertTrue(r.get("chatTurns").get(0).asText().contains("Tell me about a dog."), r.get("chatTurns").toString());
 
             // The canary: deployed, split, refused with the server's message, rolled back with a reason.
             assertEquals(400, r.get("trafficApiStatus").asInt());
