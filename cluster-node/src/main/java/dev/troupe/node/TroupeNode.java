@@ -246,7 +246,7 @@ public final class TroupeNode {
     }
 
     /**
-     * Serves the HTTP API (OpenAI endpoints, health, metrics; on a gateway also the admin APIs) at host:port
+     * Serves the HTTP API (OpenAI endpoints, health, metrics; on a gateway also the admin APIs and the web console) at host:port
      * (0 = any free port), unbound by the coordinated shutdown after the last response went out.
      */
     public ServerBinding bindHttp(String host, int port) throws Exception {
@@ -259,7 +259,8 @@ public final class TroupeNode {
         dev.troupe.node.http.ConnectionGuard connections = new dev.troupe.node.http.ConnectionGuard(http);
         gateway.metrics().watchConnections(connections::open, connections::shed);
         ServerBinding binding = connections.bind(system, api.handler(gatewayRole
-                        ? api.concat(weightsApi.route(), tenants.adminApi().route(), clusterAdmin.route(), admin.route(), api.route(true))
+                        ? api.concat(weightsApi.route(), tenants.adminApi().route(), clusterAdmin.route(), admin.route(),
+                                new dev.troupe.node.http.ConsoleRoute().route(), api.route(true))
                         : api.concat(weightsApi.route(), api.route(false))))
                 .toCompletableFuture().get(30, TimeUnit.SECONDS);
         int bound = binding.localAddress().getPort();

@@ -270,6 +270,12 @@ class HardeningIT {
         assertEquals(200, status(local), local);
         String v6 = raw("GET /health/live HTTP/1.1\r\nHost: [::1]:" + port + "\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
         assertEquals(200, status(v6), v6);
+        // The web console is behind the same Host check: a rebound page cannot load it (or read the token it holds).
+        String console = raw("GET /console HTTP/1.1\r\nHost: evil.example:" + port + "\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
+        assertEquals(403, status(console), console);
+        String ownConsole = raw("GET /console HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nConnection: close\r\n\r\n", Duration.ofSeconds(5));
+        assertEquals(200, status(ownConsole), ownConsole);
+        assertTrue(ownConsole.contains("Content-Security-Policy: default-src 'none'"), ownConsole);
     }
 
     // ------------------------------------------------------------------ bad input: 4xx with an OpenAI body, never 5xx
