@@ -55,7 +55,12 @@ class DisconnectWhileQueuedIT {
 
     /** Requests of this node that ended cancelled (its client went away), from /metrics. */
     static double cancelled() throws Exception {
-        String series = "troupe_requests_total{endpoint=\"completions\",model=\"stories\",outcome=\"cancelled\",version=\"v1\"} ";
+        return metric(base, "completions", "cancelled");
+    }
+
+    /** The stories@v1 requests of a node for an endpoint that ended with an outcome, from /metrics. */
+    static double metric(String base, String endpoint, String outcome) throws Exception {
+        String series = "troupe_requests_total{endpoint=\"" + endpoint + "\",model=\"stories\",outcome=\"" + outcome + "\",version=\"v1\"} ";
         String metrics = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).GET().build(), HttpResponse.BodyHandlers.ofString()).body();
         for (String line : metrics.split("\n")) {
             if (line.startsWith(series)) return Double.parseDouble(line.substring(series.length()).trim());
