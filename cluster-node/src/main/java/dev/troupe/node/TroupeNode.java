@@ -146,6 +146,7 @@ public final class TroupeNode {
         ModelCatalog catalog = null;
         WeightsStore weights = null;
         TensorGroups tensorGroups = null;
+        dev.troupe.node.tracing.Tracer tracer = null;
         try {
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
             // Tenants first: a public address without tenants refuses to start before any model loads.
@@ -203,8 +204,13 @@ public final class TroupeNode {
             NodeMetrics metrics = new NodeMetrics();
             metrics.watchFailover(sharding.failover().counters());
             metrics.watch(() -> models.all().stream().flatMap(m -> m.deployments().loaded().stream()
-                    .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage()))).toList());
-            Gateway gateway = new Gateway(system, models, HttpSettings.from(config), metrics, tenants.gate());
+                    .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage(),
+                            v.loop().histograms()))).toList());
+            metrics.watchSlices(slices::announced);
+            metrics.watchCluster(sharding.selfNode(), roles(Cluster.get(system).selfMember()), () -> members(system));
+            tracer = dev.troupe.node.tracing.Tracer.from(config);
+            metrics.watchTracing(tracer::exported, tracer::dropped);
+            Gateway gateway = new Gateway(system, models, HttpSettings.from(config), metrics, tenants.gate(), tracer);
             TroupeNode node = new TroupeNode(system, config, gatewayRole, tenants, registries, sharding, placement, store, groups,
                     ServeCommand.modelPaths(config, dataDir, modelFile), models, gateway, name, live);
             node.stopWithTheSystem();
@@ -213,8 +219,27 @@ public final class TroupeNode {
             if (catalog != null) catalog.close();
             if (tensorGroups != null) tensorGroups.close();
             if (weights != null) weights.close();
+            if (tracer != null) tracer.close();
             throw e;
         }
+    }
+
+    /** A member's roles as this node names them (Pekko's data-centre role left out), comma-separated. */
+    private static String roles(org.apache.pekko.cluster.Member m) {
+        return String.join(",", new java.util.TreeSet<>(m.getRoles()).stream().filter(r -> !r.startsWith("dc-")).toList());
+    }
+
+    /** The cluster's members as this node sees them: status is Pekko's (lower case), or unreachable. */
+    private static List<NodeMetrics.Member> members(ActorSystem<?> system) {
+        Cluster cluster = Cluster.get(system);
+        Set<org.apache.pekko.cluster.Member> unreachable = new java.util.HashSet<>();
+        cluster.state().getUnreachable().forEach(unreachable::add);
+        List<NodeMetrics.Member> out = new ArrayList<>();
+        for (org.apache.pekko.cluster.Member m : cluster.state().getMembers()) {
+            out.add(new NodeMetrics.Member(dev.troupe.sharding.PinnedToNode.shardOf(m.address()), roles(m),
+                    unreachable.contains(m) ? "unreachable" : m.status().toString().toLowerCase(java.util.Locale.ROOT)));
+        }
+        return out;
     }
 
     /** The drain and the stop, as tasks of the system's coordinated shutdown (whoever runs it: SIGTERM, the host). */
@@ -242,6 +267,7 @@ public final class TroupeNode {
         models.close();
         groups.close();
         weights.close();
+        gateway.tracer().close();
         log.info("stopped");
     }
 

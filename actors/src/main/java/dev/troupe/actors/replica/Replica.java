@@ -182,7 +182,8 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
         GenerationRequest r = g.request();
         // The deadline again on this node's clock.
         long deadline = g.timeoutNanos() == 0 ? 0 : System.nanoTime() + g.timeoutNanos();
-        GenerationRequest here = new GenerationRequest(r.requestId(), r.promptTokens(), r.params(), deadline, r.tenant(), r.weight(), r.resumed());
+        GenerationRequest here = new GenerationRequest(r.requestId(), r.promptTokens(), r.params(), deadline, r.tenant(), r.weight(), r.resumed(),
+                r.traceParent());
         EventOutbox box = new EventOutbox(r.requestId(), g.replyTo(), getContext().getSelf());
         outboxes.put(r.requestId(), box);
         local.submit(here, box);
