@@ -160,6 +160,9 @@ public final class TroupeNode {
             SliceSharding slices = new SliceSharding(system, workerRole ? worker.slices() : List.of());
             ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(), slices::announced,
                     routing.liveness(), routing.failover());
+            tracer = dev.troupe.node.tracing.Tracer.from(config);
+            // Requests from other nodes' gateways get a span of the replica's, child of the gateway's (before any entity starts).
+            sharding.observeRemoteRequests(new dev.troupe.node.tracing.ReplicaSpans(tracer, sharding.selfNode()));
             PlacementSingleton placement = new PlacementSingleton(system, sharding.directory(), worker.placementTick(), worker.placementSettle());
             weights = new WeightsStore(dataDir.resolve("models"), config.getString("troupe.admin.token"),
                     modelFile == null ? Map.of() : Map.of(sha, modelFile.toAbsolutePath()));
@@ -208,7 +211,6 @@ public final class TroupeNode {
                             v.loop().histograms()))).toList());
             metrics.watchSlices(slices::announced);
             metrics.watchCluster(sharding.selfNode(), roles(Cluster.get(system).selfMember()), () -> members(system));
-            tracer = dev.troupe.node.tracing.Tracer.from(config);
             metrics.watchTracing(tracer::exported, tracer::dropped);
             Gateway gateway = new Gateway(system, models, HttpSettings.from(config), metrics, tenants.gate(), tracer);
             TroupeNode node = new TroupeNode(system, config, gatewayRole, tenants, registries, sharding, placement, store, groups,
