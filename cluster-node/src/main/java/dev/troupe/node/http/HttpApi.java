@@ -564,26 +564,26 @@ public final class HttpApi extends AllDirectives {
     /** An embeddings request, parsed: its inputs tokenized on the version chosen, then admitted and run. */
     private CompletionStage<HttpResponse> embeddings(TenantDirectory.Principal who, EmbeddingRequest req, RequestRecord record,
                                                      Optional<String> idempotencyKey) {
-            VersionRouter router = requireModel(req.model());
-            gate.requireAllowed(who, req.model());
-            ServedModel version = pick(req.model(), router, randomId());
-            List<int[]> inputs = new ArrayList<>();
-            int total = 0;
-            for (int i = 0; i < req.inputs().size(); i++) {
-                int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
-                if (t.length > version.contextLength()) {
-                    throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
-                            + version.contextLength() + " tokens", "input", "context_length_exceeded");
-                }
-                inputs.add(t);
-                total += t.length;
+        VersionRouter router = requireModel(req.model());
+        gate.requireAllowed(who, req.model());
+        ServedModel version = pick(req.model(), router, randomId());
+        List<int[]> inputs = new ArrayList<>();
+        int total = 0;
+        for (int i = 0; i < req.inputs().size(); i++) {
+            int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
+            if (t.length > version.contextLength()) {
+                throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
+                        + version.contextLength() + " tokens", "input", "context_length_exceeded");
             }
-            ServedModel model = routed(version, inputs.get(0));
-            record.served(model);
-            record.tokens(total, 0);
-            int promptTokens = total;
-            return admitted(record, gate.admit(who, idempotencyKey, record.generationId, req.model()),
-                    admission -> embed(model, inputs, promptTokens, admission, req.base64(), record));
+            inputs.add(t);
+            total += t.length;
+        }
+        ServedModel model = routed(version, inputs.get(0));
+        record.served(model);
+        record.tokens(total, 0);
+        int promptTokens = total;
+        return admitted(record, gate.admit(who, idempotencyKey, record.generationId, req.model()),
+                admission -> embed(model, inputs, promptTokens, admission, req.base64(), record));
     }
 
     /** The embeddings of an admitted request's inputs, one by one on the chosen replica. */

@@ -14,14 +14,16 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * Sends finished spans to an OpenTelemetry collector over OTLP/HTTP with the JSON encoding, off the request
- * path: {@link #offer} only puts the span in a bounded queue (a full queue drops it, counted), and one
- * daemon thread sends them in batches. A collector that is down or slow costs spans, never requests.
+ * path: {@link #offer} only puts the span in a bounded lock-free queue (a full queue drops it, counted; no
+ * lock, no wake-up: it may run on a step loop's thread), and one daemon thread sends them in batches every
+ * interval. A collector that is down or slow costs spans, never requests.
  */
 public final class OtlpHttpExporter implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(OtlpHttpExporter.class);
@@ -30,7 +32,10 @@ public final class OtlpHttpExporter implements AutoCloseable {
 
     private final URI endpoint;
     private final String serviceName;
-    private final ArrayBlockingQueue<Span> queue;
+    private final ConcurrentLinkedQueue<Span> queue = new ConcurrentLinkedQueue<>();
+    /** Spans in the queue (a bound the queue itself does not keep). */
+    private final AtomicInteger queued = new AtomicInteger();
+    private final int capacity;
     private final Duration interval;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Thread thread;
@@ -48,7 +53,7 @@ public final class OtlpHttpExporter implements AutoCloseable {
         while (e.endsWith("/")) e = e.substring(0, e.length() - 1);
         this.endpoint = URI.create(e.endsWith("/v1/traces") ? e : e + "/v1/traces");
         this.serviceName = serviceName;
-        this.queue = new ArrayBlockingQueue<>(Math.max(1, queueSize));
+        this.capacity = Math.max(1, queueSize);
         this.interval = interval;
         this.thread = new Thread(this::run, "troupe-otlp-exporter");
         thread.setDaemon(true);
@@ -57,36 +62,36 @@ public final class OtlpHttpExporter implements AutoCloseable {
 
     public URI endpoint() { return endpoint; }
 
-    /** Queues a finished span; never blocks (a full queue drops it). */
+    /** Queues a finished span; never blocks nor waits for a lock (a full queue drops it). */
     public void offer(Span span) {
-        if (closed || !queue.offer(span)) dropped.incrementAndGet();
+        if (closed || queued.incrementAndGet() > capacity) {
+            if (!closed) queued.decrementAndGet();
+            dropped.incrementAndGet();
+            return;
+        }
+        queue.add(span);
     }
 
     private void run() {
         List<Span> batch = new ArrayList<>(MAX_BATCH);
-        while (!closed || !queue.isEmpty()) {
+        while (true) {
+            boolean stopping = closed;
+            Span s;
+            while (batch.size() < MAX_BATCH && (s = queue.poll()) != null) {
+                queued.decrementAndGet();
+                batch.add(s);
+            }
             try {
-                Span first = queue.poll(interval.toMillis(), TimeUnit.MILLISECONDS);
-                if (first == null) continue;
-                batch.add(first);
-                // Let a batch fill for a moment unless it is full already: fewer, larger posts.
-                long until = System.nanoTime() + interval.toNanos();
-                while (batch.size() < MAX_BATCH && !closed) {
-                    queue.drainTo(batch, MAX_BATCH - batch.size());
-                    if (batch.size() >= MAX_BATCH || System.nanoTime() - until >= 0) break;
-                    Span next = queue.poll(Math.max(1, (until - System.nanoTime()) / 1_000_000), TimeUnit.MILLISECONDS);
-                    if (next != null) batch.add(next);
-                }
-                queue.drainTo(batch, MAX_BATCH - batch.size());
                 send(batch);
-            } catch (InterruptedException e) {
-                if (!closed) continue;
             } catch (RuntimeException e) {
                 warn("span export failed: " + e);
                 dropped.addAndGet(batch.size());
-            } finally {
-                batch.clear();
             }
+            boolean more = batch.size() == MAX_BATCH;
+            batch.clear();
+            if (stopping && queue.isEmpty()) return;
+            // A full batch goes on at once; otherwise spans gather for an interval (fewer, larger posts).
+            if (!more && !stopping) LockSupport.parkNanos(this, interval.toNanos());
         }
     }
 
@@ -110,7 +115,8 @@ public final class OtlpHttpExporter implements AutoCloseable {
         } catch (java.io.IOException e) {
             warn("cannot reach the OTLP collector at " + endpoint + " (" + e + "); " + batch.size() + " spans dropped");
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            // Nobody interrupts this thread but the JVM going down: the batch is lost, the loop ends with close.
+            warn("span export interrupted; " + batch.size() + " spans dropped");
         }
         dropped.addAndGet(batch.size());
     }
@@ -180,11 +186,11 @@ public final class OtlpHttpExporter implements AutoCloseable {
         } else out.put("stringValue", String.valueOf(v));
     }
 
-    /** Sends what is queued (waiting up to timeout) and stops the sender. */
+    /** Sends what is queued (within 15 s) and stops the sender. */
     @Override
     public void close() {
         closed = true;
-        thread.interrupt();
+        LockSupport.unpark(thread);
         try {
             thread.join(Duration.ofSeconds(15).toMillis());
         } catch (InterruptedException e) {
