@@ -120,11 +120,11 @@ public final class NodeMetrics {
         CounterWithCallback.builder().name("troupe_requests_moved")
                 .help("Requests this gateway moved off a lost or shutting-down replica: retried = before their first token, "
                         + "continued = after some; lost = given up with no replica left to take them")
-                .labelNames("how").callback(cb -> {
-                    cb.call(c.retried.get(), "retried");
-                    cb.call(c.continued.get(), "continued");
-                    cb.call(c.lost.get(), "lost");
-                }).register(registry);
+                .labelNames("model", "version", "how").callback(cb -> c.byVersion().forEach((v, moves) -> {
+                    cb.call(moves.retried().get(), v.model(), v.version(), "retried");
+                    cb.call(moves.continued().get(), v.model(), v.version(), "continued");
+                    cb.call(moves.lost().get(), v.model(), v.version(), "lost");
+                })).register(registry);
     }
 
     /**

@@ -137,6 +137,8 @@ class MetricsIT {
     @Test
     void theNodeItsSlicesAndItsClusterAreShown() {
         assertEquals(1, value("troupe_replicas{model=\"stories\",version=\"v1\"}"), metrics);
+        // Failover per version: nothing moved, and the series is there from the start.
+        assertEquals(0, value("troupe_requests_moved_total{how=\"continued\",model=\"stories\",version=\"v1\"}"), metrics);
         Matcher total = Pattern.compile("(?m)^troupe_slice_memory_bytes\\{slice=\"([^\"]+)\",state=\"total\"} (\\S+)").matcher(metrics);
         assertTrue(total.find(), metrics);
         String slice = total.group(1);
