@@ -404,12 +404,12 @@ public final class Gateway {
     }
 
     /**
-     * How a request ended, in vLLM's finish-reason terms where it has them: stop or length (finished),
+     * How a request ended, in vLLM's finish-reason terms where it has them: stop or length (finished; ok for embeddings),
      * cancelled (the client went away), timeout, rejected (refused: over a quota, queue full, too long, not
      * served) or error (the server failed it).
      */
     static String finishReason(RequestRecord r, int status) {
-        if (status == 200) return r.finishReason != null ? r.finishReason : "stop";
+        if (status == 200) return r.finishReason != null ? r.finishReason : "ok"; // embeddings have no finish reason
         if (status == 499) return "cancelled";
         if (status == 504) return "timeout";
         if (status < 500 || status == 503) return "rejected";

@@ -4,8 +4,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.spi.LoggingEventBuilder;
 
-import java.util.Locale;
-
 /**
  * One INFO line per finished request on the logger {@code troupe.requests}: its ids, tenant, model, version,
  * node, outcome, token counts and timings, as key=value text and as SLF4J key-value pairs (structured fields
@@ -47,7 +45,8 @@ final class RequestLog {
         return e.addKeyValue(key, value);
     }
 
+    /** Milliseconds to the microsecond. */
     private static double millis(long nanos) {
-        return Double.parseDouble(String.format(Locale.ROOT, "%.3f", nanos / 1e6));
+        return Math.round(nanos / 1e3) / 1e3;
     }
 }
