@@ -146,6 +146,7 @@ public final class TroupeNode {
         ModelCatalog catalog = null;
         WeightsStore weights = null;
         TensorGroups tensorGroups = null;
+        dev.troupe.node.tracing.Tracer tracer = null;
         try {
             SchemaUtils.createIfNotExists(system).toCompletableFuture().get(60, TimeUnit.SECONDS);
             // Tenants first: a public address without tenants refuses to start before any model loads.
@@ -159,6 +160,9 @@ public final class TroupeNode {
             SliceSharding slices = new SliceSharding(system, workerRole ? worker.slices() : List.of());
             ReplicaSharding sharding = new ReplicaSharding(system, routing.announceInterval(), routing.announceExpiry(), slices::announced,
                     routing.liveness(), routing.failover());
+            tracer = dev.troupe.node.tracing.Tracer.from(config);
+            // Requests from other nodes' gateways get a span of the replica's, child of the gateway's (before any entity starts).
+            sharding.observeRemoteRequests(new dev.troupe.node.tracing.ReplicaSpans(tracer, sharding.selfNode()));
             PlacementSingleton placement = new PlacementSingleton(system, sharding.directory(), worker.placementTick(), worker.placementSettle());
             weights = new WeightsStore(dataDir.resolve("models"), config.getString("troupe.admin.token"),
                     modelFile == null ? Map.of() : Map.of(sha, modelFile.toAbsolutePath()));
@@ -203,8 +207,12 @@ public final class TroupeNode {
             NodeMetrics metrics = new NodeMetrics();
             metrics.watchFailover(sharding.failover().counters());
             metrics.watch(() -> models.all().stream().flatMap(m -> m.deployments().loaded().stream()
-                    .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage()))).toList());
-            Gateway gateway = new Gateway(system, models, HttpSettings.from(config), metrics, tenants.gate());
+                    .map(v -> new NodeMetrics.LoopStats(m.name(), v.version(), v.loop().stats(), v.loop().tenantUsage(),
+                            v.loop().histograms()))).toList());
+            metrics.watchSlices(slices::announced);
+            metrics.watchCluster(sharding.selfNode(), roles(Cluster.get(system).selfMember()), () -> members(system));
+            metrics.watchTracing(tracer::exported, tracer::dropped);
+            Gateway gateway = new Gateway(system, models, HttpSettings.from(config), metrics, tenants.gate(), tracer);
             TroupeNode node = new TroupeNode(system, config, gatewayRole, tenants, registries, sharding, placement, store, groups,
                     ServeCommand.modelPaths(config, dataDir, modelFile), models, gateway, name, live);
             node.stopWithTheSystem();
@@ -213,8 +221,27 @@ public final class TroupeNode {
             if (catalog != null) catalog.close();
             if (tensorGroups != null) tensorGroups.close();
             if (weights != null) weights.close();
+            if (tracer != null) tracer.close();
             throw e;
         }
+    }
+
+    /** A member's roles as this node names them (Pekko's data-centre role left out), comma-separated. */
+    private static String roles(org.apache.pekko.cluster.Member m) {
+        return String.join(",", new java.util.TreeSet<>(m.getRoles()).stream().filter(r -> !r.startsWith("dc-")).toList());
+    }
+
+    /** The cluster's members as this node sees them: status is Pekko's (lower case), or unreachable. */
+    private static List<NodeMetrics.Member> members(ActorSystem<?> system) {
+        Cluster cluster = Cluster.get(system);
+        Set<org.apache.pekko.cluster.Member> unreachable = new java.util.HashSet<>();
+        cluster.state().getUnreachable().forEach(unreachable::add);
+        List<NodeMetrics.Member> out = new ArrayList<>();
+        for (org.apache.pekko.cluster.Member m : cluster.state().getMembers()) {
+            out.add(new NodeMetrics.Member(dev.troupe.sharding.PinnedToNode.shardOf(m.address()), roles(m),
+                    unreachable.contains(m) ? "unreachable" : m.status().toString().toLowerCase(java.util.Locale.ROOT)));
+        }
+        return out;
     }
 
     /** The drain and the stop, as tasks of the system's coordinated shutdown (whoever runs it: SIGTERM, the host). */
@@ -242,6 +269,7 @@ public final class TroupeNode {
         models.close();
         groups.close();
         weights.close();
+        gateway.tracer().close();
         log.info("stopped");
     }
 

@@ -22,12 +22,14 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * A node run with TROUPE_LOG_FORMAT=JSON logs one JSON object per line (level, logger, message), and a whole
  * run (start, completions streamed and not, chat, a bad request, shutdown) never logs a prompt's text or the
- * completion it produced.
+ * completion it produced. Each finished request has its line on troupe.requests, its facts as structured
+ * key-value fields (request id, tenant, model, version, node, outcome, tokens, timings, trace id).
  */
 class LogFormatIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newHttpClient();
     private static final String SECRET_PROMPT = "Zebra quartz seven four three one";
+    private static final String TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 
     @Test
     void jsonLinesAndNoPromptOrCompletionText() throws Exception {
@@ -57,8 +59,12 @@ class LogFormatIT {
             }
             assertEquals(200, status, Files.readString(log));
             String prompt = JSON.writeValueAsString(SECRET_PROMPT);
-            completion = JSON.readTree(post(base + "/v1/completions", "{\"model\":\"stories260K-f32\",\"prompt\":" + prompt
-                    + ",\"max_tokens\":30,\"temperature\":0}")).get("choices").get(0).get("text").asText();
+            completion = JSON.readTree(HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                    .header("Content-Type", "application/json").header("X-Request-Id", "log-it-1")
+                    .header("traceparent", "00-" + TRACE_ID + "-00f067aa0ba902b7-01")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"stories260K-f32\",\"prompt\":" + prompt
+                            + ",\"max_tokens\":30,\"temperature\":0}")).build(), HttpResponse.BodyHandlers.ofString()).body())
+                    .get("choices").get(0).get("text").asText();
             post(base + "/v1/completions", "{\"model\":\"stories260K-f32\",\"prompt\":" + prompt + ",\"max_tokens\":10,\"stream\":true}");
             post(base + "/v1/chat/completions", "{\"model\":\"stories260K-f32\",\"messages\":[{\"role\":\"user\",\"content\":" + prompt
                     + "}],\"max_tokens\":10}");
@@ -69,16 +75,47 @@ class LogFormatIT {
         }
         List<String> lines = Files.readAllLines(log);
         int json = 0;
+        List<java.util.Map<String, String>> requests = new java.util.ArrayList<>();
         for (String line : lines) {
             if (line.isBlank() || line.startsWith("WARNING:")) continue;   // the JVM's own notices are not ours
             JsonNode n = JSON.readTree(line);
             assertTrue(n.has("level") && n.has("loggerName") && n.has("formattedMessage") && n.has("timestamp"), line);
             json++;
+            if (n.get("loggerName").asText().equals("troupe.requests")) requests.add(fields(n));
         }
         assertTrue(json >= 5, "JSON lines: " + json + "\n" + String.join("\n", lines));
+        // One line per request that reached the model: the three generations (the bad request was refused before).
+        assertEquals(3, requests.size(), requests.toString());
+        java.util.Map<String, String> first = requests.stream().filter(r -> "log-it-1".equals(r.get("request_id"))).findFirst()
+                .orElseThrow(() -> new AssertionError("no line for X-Request-Id log-it-1: " + requests));
+        assertEquals(TRACE_ID, first.get("trace_id"), first.toString());
+        assertEquals("anonymous", first.get("tenant"));
+        assertEquals("stories260K-f32", first.get("model"));
+        assertEquals("completions", first.get("endpoint"));
+        assertEquals("200", first.get("status"));
+        assertTrue(first.get("outcome").equals("stop") || first.get("outcome").equals("length"), first.toString());
+        assertTrue(first.get("id").startsWith("cmpl-"), first.toString());
+        assertTrue(Integer.parseInt(first.get("prompt_tokens")) > 0 && Integer.parseInt(first.get("completion_tokens")) > 0, first.toString());
+        assertTrue(Double.parseDouble(first.get("queue_ms")) >= 0 && Double.parseDouble(first.get("ttft_ms")) > 0
+                && Double.parseDouble(first.get("total_ms")) >= Double.parseDouble(first.get("ttft_ms")), first.toString());
+        for (java.util.Map<String, String> r : requests) {
+            for (String k : List.of("request_id", "tenant", "model", "version", "node", "outcome", "prompt_tokens", "completion_tokens", "total_ms")) {
+                assertNotNull(r.get(k), k + " in " + r);
+            }
+        }
+        assertEquals(java.util.Set.of("completions", "chat"), requests.stream().map(r -> r.get("endpoint")).collect(java.util.stream.Collectors.toSet()));
         String all = String.join("\n", lines);
         assertFalse(all.contains(SECRET_PROMPT), "the prompt's text is in the log");
         assertFalse(completion.length() > 12 && all.contains(completion.substring(0, 12)), "the completion's text is in the log");
+    }
+
+    /** A line's structured fields: logback's JsonEncoder writes SLF4J key-value pairs as kvpList, [{"key": value}, ...]. */
+    private static java.util.Map<String, String> fields(JsonNode line) {
+        java.util.Map<String, String> out = new java.util.TreeMap<>();
+        JsonNode kvp = line.get("kvpList");
+        assertNotNull(kvp, "no key-value pairs in " + line);
+        for (JsonNode pair : kvp) pair.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+        return out;
     }
 
     private static String post(String url, String body) throws Exception {

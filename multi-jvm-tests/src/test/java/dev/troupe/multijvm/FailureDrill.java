@@ -241,10 +241,12 @@ final class FailureDrill {
         return 0;
     }
 
+    /** Requests the gateway moved this way, over all model versions. */
     static long moved(NodeProcess gateway, String how) throws Exception {
+        long n = 0;
         for (String line : gateway.get("/metrics").body().split("\n")) {
-            if (line.startsWith("troupe_requests_moved_total{how=\"" + how + "\"}")) return (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            if (line.startsWith("troupe_requests_moved_total{how=\"" + how + "\",")) n += (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
         }
-        return 0;
+        return n;
     }
 }

@@ -23,10 +23,45 @@ public record Failover(boolean continuation, int maxAttempts, Counters counters)
         this(continuation, maxAttempts, new Counters());
     }
 
-    /** Since this node started: requests submitted again before any token, continued after some, and lost for good. */
+    /**
+     * Since this node started: requests submitted again before any token, continued after some, and lost for
+     * good; in all and per model version.
+     */
     public static final class Counters {
         public final AtomicLong retried = new AtomicLong();
         public final AtomicLong continued = new AtomicLong();
         public final AtomicLong lost = new AtomicLong();
+        private final java.util.concurrent.ConcurrentHashMap<Version, Version.Moves> byVersion = new java.util.concurrent.ConcurrentHashMap<>();
+
+        /** A model version whose requests moved. */
+        public record Version(String model, String version) {
+            /** Its requests retried, continued and lost. */
+            public record Moves(AtomicLong retried, AtomicLong continued, AtomicLong lost) {}
+        }
+
+        /** This version's counters (created at its first move). */
+        Version.Moves of(String model, String version) {
+            return byVersion.computeIfAbsent(new Version(model, version), v -> new Version.Moves(new AtomicLong(), new AtomicLong(), new AtomicLong()));
+        }
+
+        public void retried(String model, String version) {
+            retried.incrementAndGet();
+            of(model, version).retried().incrementAndGet();
+        }
+
+        public void continued(String model, String version) {
+            continued.incrementAndGet();
+            of(model, version).continued().incrementAndGet();
+        }
+
+        public void lost(String model, String version) {
+            lost.incrementAndGet();
+            of(model, version).lost().incrementAndGet();
+        }
+
+        /** The versions whose requests moved so far, with their counts. */
+        public java.util.Map<Version, Version.Moves> byVersion() {
+            return java.util.Collections.unmodifiableMap(byVersion);
+        }
     }
 }

@@ -71,8 +71,19 @@ public final class ReplicaSharding {
                 "replica-directory", Props.empty());
         sharding.init(Entity.of(TYPE_KEY, ctx -> {
             LocalReplica local = locals.get(ctx.getEntityId());
-            return local == null ? Replica.notLoaded(nameOf(ctx.getEntityId()), self) : Replica.create(local.client(), liveness);
+            return local == null ? Replica.notLoaded(nameOf(ctx.getEntityId()), self)
+                    : Replica.create(local.client(), liveness, remoteRequests);
         }).withMessageExtractor(PinnedToNode.<Replica.Command>extractor(ReplicaSharding::nodeOf)).withAllocationStrategy(new PinnedToNode(system)));
+    }
+
+    private volatile dev.troupe.actors.replica.RemoteRequests remoteRequests = dev.troupe.actors.replica.RemoteRequests.NONE;
+
+    /**
+     * From now on, each request this node's replicas take from another node's gateway is shown to hook first
+     * (tracing); set it before the node serves. Replica entities started before keep the previous one.
+     */
+    public void observeRemoteRequests(dev.troupe.actors.replica.RemoteRequests hook) {
+        this.remoteRequests = hook;
     }
 
     /** What this gateway does when a request's replica is lost, and how often it did. */

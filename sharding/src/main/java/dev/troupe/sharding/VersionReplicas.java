@@ -41,6 +41,7 @@ public final class VersionReplicas {
         this.version = version;
         this.sharding = sharding;
         this.router = router;
+        sharding.failover().counters().of(model, version); // its moves are counted from 0, before the first
     }
 
     /** Whether some replica of the version is ready now. */
@@ -136,7 +137,8 @@ public final class VersionReplicas {
             if (tried.size() < failover.maxAttempts() && (!started || (own != null ? own : failover.continuation()))) {
                 Pick next = choose(prompt, tried);
                 if (next != null) {
-                    (started ? failover.counters().continued : failover.counters().retried).incrementAndGet();
+                    if (started) failover.counters().continued(model, version);
+                    else failover.counters().retried(model, version);
                     log.info("request {}: replica {} on {} {} ({}); {} on {} after {} tokens", original.requestId(), p.id(),
                             p.replica().node(), f.kind() == GenerationEvent.FailureKind.REPLICA_LOST ? "lost" : "shutting down",
                             f.message(), started ? "continued" : "retried", next.replica().node(), deliveredCount);
@@ -145,7 +147,7 @@ public final class VersionReplicas {
                 }
             }
             if (f.kind() == GenerationEvent.FailureKind.REPLICA_LOST) {
-                failover.counters().lost.incrementAndGet();
+                failover.counters().lost(model, version);
                 log.warn("request {}: replica {} on {} lost after {} tokens and no other replica took it ({} tried)",
                         original.requestId(), p.id(), p.replica().node(), deliveredCount, tried.size());
             }

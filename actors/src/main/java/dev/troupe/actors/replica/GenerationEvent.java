@@ -34,8 +34,15 @@ public sealed interface GenerationEvent extends CrossNode permits GenerationEven
         }
     }
 
-    /** Generation ended normally. */
-    record Finished(String requestId, FinishReason reason, int promptTokens, int completionTokens) implements GenerationEvent {}
+    /**
+     * Generation ended normally. queueNanos: how long it waited on its replica before its first step (the
+     * last replica's, for a continued request; 0 when it never needed one).
+     */
+    record Finished(String requestId, FinishReason reason, int promptTokens, int completionTokens, long queueNanos) implements GenerationEvent {
+        public Finished(String requestId, FinishReason reason, int promptTokens, int completionTokens) {
+            this(requestId, reason, promptTokens, completionTokens, 0);
+        }
+    }
 
     /** Generation ended without a normal finish; completionTokens counts what was generated (and sent) before. */
     record Failed(String requestId, FailureKind kind, String message, int promptTokens, int completionTokens) implements GenerationEvent {}

@@ -13,9 +13,12 @@ import dev.troupe.engine.sampling.SamplingParams;
  * generates the rest as the original would have (the sampler resumes at that position, the text state
  * and stop strings see the tokens so far, max tokens counts them) and reports the original prompt and
  * the whole completion in its counts.
+ *
+ * <p>traceParent: the W3C {@code traceparent} of the gateway's span for this request (null when none), so
+ * that whatever the replica records, on this node or another, joins the caller's trace.
  */
 public record GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos,
-                                String tenant, int weight, int resumed) {
+                                String tenant, int weight, int resumed, String traceParent) {
     /** The tenant of requests that name none. */
     public static final String ANONYMOUS = "anonymous";
     public static final int MAX_WEIGHT = 1000;
@@ -33,6 +36,12 @@ public record GenerationRequest(String requestId, int[] promptTokens, SamplingPa
         }
     }
 
+    /** No trace context. */
+    public GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos,
+                             String tenant, int weight, int resumed) {
+        this(requestId, promptTokens, params, deadlineNanos, tenant, weight, resumed, null);
+    }
+
     /** A new request (nothing generated before). */
     public GenerationRequest(String requestId, int[] promptTokens, SamplingParams params, long deadlineNanos, String tenant, int weight) {
         this(requestId, promptTokens, params, deadlineNanos, tenant, weight, 0);
@@ -42,7 +51,7 @@ public record GenerationRequest(String requestId, int[] promptTokens, SamplingPa
     public GenerationRequest continuedAfter(int[] generated) {
         int[] p = java.util.Arrays.copyOf(promptTokens, promptTokens.length + generated.length);
         System.arraycopy(generated, 0, p, promptTokens.length, generated.length);
-        return new GenerationRequest(requestId, p, params, deadlineNanos, tenant, weight, resumed + generated.length);
+        return new GenerationRequest(requestId, p, params, deadlineNanos, tenant, weight, resumed + generated.length, traceParent);
     }
 
     /** A request of the {@link #ANONYMOUS} tenant, weight 1. */

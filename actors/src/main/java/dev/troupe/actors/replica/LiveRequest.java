@@ -36,6 +36,10 @@ final class LiveRequest {
     /** Still counted as queued: accepted but never in a step. */
     boolean queued = true;
     boolean done;
+    /** When it was submitted, first in a step, and its first token was generated here (System.nanoTime). */
+    long submittedAt;
+    long scheduledAt;
+    long firstTokenAt;
 
     // Generated but not yet told: ids and text (held back while it may become a stop string or is half a character).
     int[] pendingIds = new int[8];

@@ -88,13 +88,19 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
 
     private final LocalReplicaClient local;
     private final long livenessNanos;
+    private final RemoteRequests remoteRequests;
     private final Map<String, EventOutbox> outboxes = new HashMap<>();
 
     /** @param liveness how long a gateway may be silent about a request before it is cancelled here */
     public static Behavior<Command> create(LocalReplicaClient local, Duration liveness) {
+        return create(local, liveness, RemoteRequests.NONE);
+    }
+
+    /** remoteRequests: sees each request from another node's gateway (tracing). */
+    public static Behavior<Command> create(LocalReplicaClient local, Duration liveness, RemoteRequests remoteRequests) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
             timers.startTimerWithFixedDelay(new CheckGateways(), liveness.dividedBy(4));
-            return new Replica(ctx, local, liveness);
+            return new Replica(ctx, local, liveness, remoteRequests);
         }));
     }
 
@@ -128,9 +134,10 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                 .build());
     }
 
-    private Replica(ActorContext<Command> ctx, LocalReplicaClient local, Duration liveness) {
+    private Replica(ActorContext<Command> ctx, LocalReplicaClient local, Duration liveness, RemoteRequests remoteRequests) {
         super(ctx);
         this.local = local;
+        this.remoteRequests = remoteRequests;
         this.livenessNanos = liveness.toNanos();
     }
 
@@ -183,10 +190,11 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
         GenerationRequest r = g.request();
         // The deadline again on this node's clock.
         long deadline = g.timeoutNanos() == 0 ? 0 : System.nanoTime() + g.timeoutNanos();
-        GenerationRequest here = new GenerationRequest(r.requestId(), r.promptTokens(), r.params(), deadline, r.tenant(), r.weight(), r.resumed());
+        GenerationRequest here = new GenerationRequest(r.requestId(), r.promptTokens(), r.params(), deadline, r.tenant(), r.weight(), r.resumed(),
+                r.traceParent());
         EventOutbox box = new EventOutbox(r.requestId(), g.replyTo(), getContext().getSelf());
         outboxes.put(r.requestId(), box);
-        local.submit(here, box);
+        local.submit(here, remoteRequests.accepted(local.name(), here, box));
         return this;
     }
 

@@ -101,7 +101,23 @@ public final class StepLoop implements AutoCloseable {
         volatile long generatedTokens;
     }
 
-    private record Submit(GenerationRequest request, GenerationSink sink) {}
+    /**
+     * Per-request and per-step distributions (vLLM's request queue, prefill and decode times, and its
+     * iteration sizes), observed by the loop thread without allocating, read by any thread. Times in seconds.
+     * The request times are observed when a request finishes normally: queue from its submission to its
+     * first step, prefill from then to its first generated token, decode from then to its last.
+     */
+    public record Histograms(LoopHistogram queueTime, LoopHistogram prefillTime, LoopHistogram decodeTime,
+                             LoopHistogram batchSize, LoopHistogram stepTokens) {
+        static Histograms create() {
+            double[] seconds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+            return new Histograms(new LoopHistogram(seconds), new LoopHistogram(seconds), new LoopHistogram(seconds),
+                    new LoopHistogram(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+                    new LoopHistogram(1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192));
+        }
+    }
+
+    private record Submit(GenerationRequest request, GenerationSink sink, long submittedAt) {}
 
     private record Cancel(String requestId) {}
 
@@ -135,6 +151,7 @@ public final class StepLoop implements AutoCloseable {
     private volatile long heartbeat = System.nanoTime();
     private volatile Stats stats;
     private final ConcurrentHashMap<String, TenantCounters> tenants = new ConcurrentHashMap<>();
+    private final Histograms histograms = Histograms.create();
 
     // Loop thread only.
     private final HashMap<String, LiveRequest> byId = new HashMap<>();
@@ -146,6 +163,9 @@ public final class StepLoop implements AutoCloseable {
     private long promptTokens;
     private long generatedTokens;
     private boolean loopExited;
+    /** When the current step's forward pass started and ended (System.nanoTime). */
+    private long stepStarted;
+    private long stepEnded;
 
     public StepLoop(LlamaModel model, Tokenizer tokenizer, Config config) {
         this.model = model;
@@ -197,7 +217,7 @@ public final class StepLoop implements AutoCloseable {
             if (queued.get() >= config.maxQueued()) return false;
             queued.incrementAndGet();
             inboxSubmits.incrementAndGet();
-            inbox.add(new Submit(request, sink));
+            inbox.add(new Submit(request, sink, System.nanoTime()));
         }
         LockSupport.unpark(thread);
         return true;
@@ -280,6 +300,11 @@ public final class StepLoop implements AutoCloseable {
         return new Stats(s.running(), s.waiting() + inbox, s.kvBlocksUsed(), s.kvBlocksFree(), s.steps(),
                 s.promptTokens(), s.generatedTokens(), s.preemptions(), s.fairnessPreemptions(), heartbeat,
                 s.prefixQueriedTokens(), s.prefixHitTokens());
+    }
+
+    /** The loop's distributions (live: read them at any time). */
+    public Histograms histograms() {
+        return histograms;
     }
 
     /** Per tenant that has sent a request here: its tokens so far (a snapshot, sorted by tenant). */
@@ -390,7 +415,7 @@ public final class StepLoop implements AutoCloseable {
         while ((m = inbox.poll()) != null) {
             if (m instanceof Submit s) {
                 submits++;
-                accept(s.request(), s.sink());
+                accept(s.request(), s.sink(), s.submittedAt());
             } else if (m instanceof Cancel c) {
                 LiveRequest r = byId.get(c.requestId());
                 if (r != null) fail(r, FailureKind.CANCELLED, "cancelled");
@@ -407,8 +432,9 @@ public final class StepLoop implements AutoCloseable {
         }
     }
 
-    private void accept(GenerationRequest req, GenerationSink sink) {
+    private void accept(GenerationRequest req, GenerationSink sink, long submittedAt) {
         LiveRequest r = new LiveRequest(req, sink, tenants.computeIfAbsent(req.tenant(), t -> new TenantCounters()));
+        r.submittedAt = submittedAt;
         if (byId.containsKey(req.requestId())) {
             // Not registered: a second request with a live id would make cancel ambiguous.
             queued.decrementAndGet();
@@ -435,7 +461,7 @@ public final class StepLoop implements AutoCloseable {
         if (limit <= 0) {
             // A continuation of a completion that had already reached its length.
             end(r);
-            deliver(r, new GenerationEvent.Finished(r.id(), FinishReason.LENGTH, r.clientPromptTokens(), r.completionTokens()));
+            deliver(r, new GenerationEvent.Finished(r.id(), FinishReason.LENGTH, r.clientPromptTokens(), r.completionTokens(), 0));
             return;
         }
         String why = scheduler.rejectReason(prompt.length, limit);
@@ -480,11 +506,13 @@ public final class StepLoop implements AutoCloseable {
         Plan<LiveRequest> plan = scheduler.plan();
         if (plan.isEmpty()) return false;
         batch.clear();
+        stepStarted = System.nanoTime();
         for (int i = 0; i < plan.size(); i++) {
             ScheduledSequence<LiveRequest> s = plan.sequence(i);
             LiveRequest r = s.payload();
             if (r.queued) {
                 r.queued = false;
+                r.scheduledAt = stepStarted;
                 queued.decrementAndGet();
                 promptTokens += r.promptLength;
                 r.usage.promptTokens = r.usage.promptTokens + r.promptLength; // single writer: this thread
@@ -507,6 +535,9 @@ public final class StepLoop implements AutoCloseable {
             return true;
         }
         steps++;
+        stepEnded = System.nanoTime();
+        histograms.batchSize().observe(plan.size());
+        histograms.stepTokens().observe(batch.size());
         scheduler.commit(plan);
         float[] logits = model.logits();
         for (int i = 0; i < plan.size(); i++) {
@@ -535,6 +566,7 @@ public final class StepLoop implements AutoCloseable {
             return;
         }
         r.generated++;
+        if (r.generated == 1) r.firstTokenAt = stepEnded;
         generatedTokens++;
         r.usage.generatedTokens = r.usage.generatedTokens + 1; // single writer: this thread
         if (!r.request.params().ignoreEos() && tokenizer.isEndOfGeneration(token)) {
@@ -602,8 +634,12 @@ public final class StepLoop implements AutoCloseable {
     private void finish(LiveRequest r, FinishReason reason) {
         if (!r.stops.stopped()) r.pendingText.append(r.stops.accept(r.decoder.flush())).append(r.stops.flush());
         end(r);
+        long queue = r.scheduledAt - r.submittedAt;
+        histograms.queueTime().observe(queue / 1e9);
+        histograms.prefillTime().observe((r.firstTokenAt - r.scheduledAt) / 1e9);
+        histograms.decodeTime().observe((stepEnded - r.firstTokenAt) / 1e9);
         if (!emitPending(r)) return;
-        deliver(r, new GenerationEvent.Finished(r.id(), reason, r.clientPromptTokens(), r.completionTokens()));
+        deliver(r, new GenerationEvent.Finished(r.id(), reason, r.clientPromptTokens(), r.completionTokens(), queue));
     }
 
     private void fail(LiveRequest r, FailureKind kind, String message) {
@@ -655,7 +691,7 @@ public final class StepLoop implements AutoCloseable {
         while ((m = inbox.poll()) != null) {
             if (m instanceof Submit s) {
                 inboxSubmits.decrementAndGet();
-                accept(s.request(), s.sink());
+                accept(s.request(), s.sink(), s.submittedAt());
             } else if (m instanceof Embed e) {
                 queued.decrementAndGet();
                 e.result().completeExceptionally(new ReplicaException(FailureKind.SHUTTING_DOWN, "the replica is shutting down"));

@@ -620,4 +620,43 @@ class StepLoopTest {
         loop.start();
         assertEquals(1, first.get(30, TimeUnit.SECONDS).length);
     }
+
+    @Test
+    void histogramsTimeFinishedRequestsAndCountEveryStep() throws Exception {
+        load(4096);
+        newLoop(4, 64, 8).start();
+        RecordingSink a = submit("h-a", encode("Once upon a time"), SamplingParams.greedy(5));
+        RecordingSink b = submit("h-b", encode("The little dog"), SamplingParams.greedy(3));
+        GenerationEvent.Finished fa = (GenerationEvent.Finished) a.await();
+        GenerationEvent.Finished fb = (GenerationEvent.Finished) b.await();
+        assertTrue(fa.queueNanos() >= 0 && fb.queueNanos() >= 0 && fa.queueNanos() < TimeUnit.SECONDS.toNanos(10));
+        StepLoop.Histograms h = loop.histograms();
+        for (LoopHistogram x : List.of(h.queueTime(), h.prefillTime(), h.decodeTime())) {
+            assertEquals(2, x.snapshot().count());
+            assertTrue(x.snapshot().sum() >= 0);
+        }
+        assertTrue(h.decodeTime().snapshot().sum() > 0);
+        waitFor("stats published", () -> loop.stats().steps() == h.batchSize().snapshot().count());
+        LoopHistogram.Snapshot sizes = h.batchSize().snapshot();
+        // Both prompts prefill in the first step (two sequences); then the shorter one finishes first.
+        assertTrue(sizes.sum() >= sizes.count() && sizes.sum() <= 2 * sizes.count(), sizes.toString());
+        assertEquals(sizes.count(), h.stepTokens().snapshot().count());
+        assertTrue(h.stepTokens().snapshot().sum() >= encode("Once upon a time").length + encode("The little dog").length + 6);
+    }
+
+    @Test
+    void observingAHistogramAllocatesNothing() {
+        LoopHistogram h = new LoopHistogram(1, 2, 4, 8);
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long least = Long.MAX_VALUE;
+        for (int round = 0; round < 5; round++) {
+            long before = mx.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 100_000; i++) h.observe(i & 15);
+            least = Math.min(least, mx.getCurrentThreadAllocatedBytes() - before);
+        }
+        assertEquals(0, least, "bytes allocated by 100,000 observations");
+        LoopHistogram.Snapshot s = h.snapshot();
+        assertEquals(500_000, s.count());
+        assertArrayEquals(new long[] {62_500, 31_250, 62_500, 125_000, 218_750}, s.bucketCounts());
+    }
 }

@@ -8,6 +8,9 @@ import dev.troupe.node.deploy.VersionRouter;
 import dev.troupe.node.openai.ApiError;
 import dev.troupe.node.openai.CompletionRequest;
 import dev.troupe.node.openai.PromptPreparation;
+import dev.troupe.node.tracing.Span;
+import dev.troupe.node.tracing.TraceContext;
+import dev.troupe.node.tracing.Tracer;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.stream.javadsl.Source;
@@ -30,14 +33,16 @@ public final class Gateway {
     private final HttpSettings settings;
     private final NodeMetrics metrics;
     private final TenantGate gate;
+    private final Tracer tracer;
     private final AtomicBoolean draining = new AtomicBoolean();
     /** Requests accepted (past the draining check) and not yet answered completely. */
     final AtomicInteger inFlight = new AtomicInteger();
     /** Accepted requests not yet handed to a replica: a drain waits for them before it drains the replicas. */
     final AtomicInteger starting = new AtomicInteger();
 
-    public Gateway(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate) {
+    public Gateway(ActorSystem<?> system, ModelCatalog models, HttpSettings settings, NodeMetrics metrics, TenantGate gate, Tracer tracer) {
         this.system = system;
+        this.tracer = tracer;
         this.models = models;
         this.settings = settings;
         this.metrics = metrics;
@@ -57,6 +62,30 @@ public final class Gateway {
 
     public TenantGate gate() { return gate; }
 
+    public Tracer tracer() { return tracer; }
+
+    /**
+     * Opens the record of a request accepted at {@code accepted} (System.nanoTime), with its span: self is
+     * the request's own span context, parent the caller's (null when it sent none). req: the generation asked
+     * for (its max tokens and temperature go on the span), null for embeddings.
+     */
+    public RequestRecord open(String requestId, String generationId, TenantDirectory.Principal who, String model, String endpoint,
+                              CompletionRequest req, TraceContext parent, TraceContext self, long accepted) {
+        String operation = RequestRecord.operation(endpoint);
+        Span span = tracer.startServer(self, parent, operation + " " + model, accepted)
+                .attribute("gen_ai.operation.name", operation)
+                .attribute("gen_ai.request.model", model)
+                .attribute("troupe.request_id", requestId)
+                .attribute("troupe.tenant", who == null ? null : who.tenant());
+        if (req != null) {
+            int max = req.params().maxTokens();
+            if (max != Integer.MAX_VALUE) span.attribute("gen_ai.request.max_tokens", (long) max);
+            span.attribute("gen_ai.request.temperature", (double) req.params().temperature());
+            if (req.params().seed() != null) span.attribute("gen_ai.request.seed", req.params().seed());
+        }
+        return new RequestRecord(requestId, generationId, who == null ? null : who.tenant(), model, endpoint, accepted, span);
+    }
+
     /** New requests are refused from now on (graceful shutdown). */
     public void stopAccepting() { draining.set(true); }
 
@@ -73,15 +102,18 @@ public final class Gateway {
      * model, 403 for a model the tenant may not use, 400 for a prompt beyond the context, 503 while no
      * replica is ready. routingKey picks the version under a traffic split (a client's retries stay on one).
      */
-    public Prepared prepare(TenantDirectory.Principal who, CompletionRequest req, String requestId, String routingKey, long deadlineNanos) {
+    public Prepared prepare(TenantDirectory.Principal who, CompletionRequest req, String requestId, String routingKey, long deadlineNanos,
+                            RequestRecord record) {
         VersionRouter router = requireModel(req.model());
         gate.requireAllowed(who, req.model());
         ServedModel version = pick(req.model(), router, routingKey);
         PromptPreparation.Prepared prepared = PromptPreparation.prepare(req, version.chatTemplate(), version.tokenizer(),
                 version.contextLength());
         ServedModel served = routed(version, prepared.tokens());
+        record.served(served);
+        // The replica, here or on another node, gets this request's span as its parent.
         return new Prepared(served, new GenerationRequest(requestId, prepared.tokens(), prepared.params(), deadlineNanos,
-                who.tenant(), who.weight()));
+                who.tenant(), who.weight(), 0, record.traceparent()));
     }
 
     /**
@@ -102,9 +134,10 @@ public final class Gateway {
             return Source.failed(e);
         }
         ServedModel served = s.prepared().served();
+        RequestRecord record = s.record();
         AtomicBoolean ended = new AtomicBoolean();
         AtomicInteger status = new AtomicInteger(499);
-        TokenAccumulator tokens = new TokenAccumulator(served, metrics, s.accepted(), false);
+        TokenAccumulator tokens = new TokenAccumulator(served, metrics, record, false);
         java.util.function.Function<TenantGate.Admission, Source<GenerationEvent, NotUsed>> submit = a -> {
             ResponseEventSource events = new ResponseEventSource();
             served.replica().submit(s.prepared().request(), events);
@@ -130,6 +163,8 @@ public final class Gateway {
                 ended.set(true);
                 ApiError e = apiError(t);
                 status.set(e.status());
+                // Refused before it reached the replica: ended here, not by the stream's end below.
+                record.served(null);
                 return Source.<GenerationEvent>failed(e);
             })).mapMaterializedValue(x -> NotUsed.getInstance());
         }
@@ -139,10 +174,11 @@ public final class Gateway {
                         tokens.add(t);
                     } else if (e instanceof GenerationEvent.Finished f) {
                         ended.set(true);
-                        countTokens(served, f.promptTokens(), f.completionTokens());
+                        finishedWith(record, f);
                         status.set(200);
                     } else if (e instanceof GenerationEvent.Failed f) {
                         ended.set(true);
+                        failedWith(record, f);
                         if (status.get() == 499) status.set(ApiError.forFailure(f.kind(), f.message()).status());
                     }
                     return e;
@@ -151,7 +187,7 @@ public final class Gateway {
                     done.whenComplete((d, t) -> {
                         // The consumer went away (or the stream broke) before the end: free the sequence.
                         if (!ended.get()) served.replica().cancel(requestId);
-                        finish(served, endpoint, s.accepted(), status.get());
+                        finish(record, status.get());
                     });
                     return NotUsed.getInstance();
                 });
@@ -174,19 +210,19 @@ public final class Gateway {
         return s.admission().handle((a, t) -> {
             starting.decrementAndGet();
             if (t != null) {
-                inFlight.decrementAndGet();
                 ApiError e = apiError(t);
-                metrics.requests.labelValues(req.model(), HttpApi.NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+                s.record().served(null);
+                finish(s.record(), e.status());
                 return CompletableFuture.<Collected>failedFuture(e);
             }
-            return collect(s.prepared(), a, req.logprobs() >= 0, endpoint)
-                    .thenCompose(c -> c.end() instanceof GenerationEvent.Finished ? finished(c, a, endpoint).thenApply(x -> c)
+            return collect(s.prepared(), a, req.logprobs() >= 0, s.record())
+                    .thenCompose(c -> c.end() instanceof GenerationEvent.Finished ? finished(c, a).thenApply(x -> c)
                             : CompletableFuture.completedFuture(c));
         }).thenCompose(x -> x);
     }
 
     /** An accepted request on its way: bound to its replica, its admission asked for; counted in flight and starting. */
-    private record Started(Prepared prepared, CompletionStage<TenantGate.Admission> admission, long accepted) {}
+    private record Started(Prepared prepared, CompletionStage<TenantGate.Admission> admission, RequestRecord record) {}
 
     /** Counts the request in, prepares it and asks for its admission; a refusal here throws its ApiError, counted. */
     private Started start(TenantDirectory.Principal who, CompletionRequest req, String requestId, Optional<String> idempotencyKey,
@@ -194,14 +230,16 @@ public final class Gateway {
         long accepted = System.nanoTime();
         inFlight.incrementAndGet();
         starting.incrementAndGet();
+        // The embedded API has no incoming trace context (yet): each request starts a trace.
+        RequestRecord record = open(requestId, requestId, who, req.model(), endpoint, req, null, TraceContext.childOf(null), accepted);
         try {
             if (draining.get()) throw ApiError.unavailable("the node is shutting down");
-            Prepared p = prepare(who, req, requestId, idempotencyKey.orElse(requestId), accepted + settings.requestTimeout().toNanos());
-            return new Started(p, gate.admit(who, idempotencyKey, requestId, req.model()), accepted);
+            Prepared p = prepare(who, req, requestId, idempotencyKey.orElse(requestId), accepted + settings.requestTimeout().toNanos(), record);
+            return new Started(p, gate.admit(who, idempotencyKey, requestId, req.model()), record);
         } catch (ApiError e) {
             starting.decrementAndGet();
-            inFlight.decrementAndGet();
-            metrics.requests.labelValues(req.model(), HttpApi.NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+            record.served(null);
+            finish(record, e.status());
             throw e;
         }
     }
@@ -216,7 +254,7 @@ public final class Gateway {
      * reports (submitted to the replica, last event, handed to the dispatcher).
      */
     public record Collected(ServedModel served, GenerationRequest request, TokenAccumulator tokens, GenerationEvent end,
-                            long submitted, long ended, long handedOff) {
+                            long submitted, long ended, long handedOff, RequestRecord record) {
         public String text() {
             return tokens.text();
         }
@@ -228,13 +266,13 @@ public final class Gateway {
      * replica, failed, or silent 10 s past its deadline: then cancelled and ended as DEADLINE_EXCEEDED) has
      * its accounting closed here; a Finished one is closed by {@link #finished} once the caller is ready.
      */
-    public CompletionStage<Collected> collect(Prepared p, TenantGate.Admission admission, boolean logprobs, String endpoint) {
+    public CompletionStage<Collected> collect(Prepared p, TenantGate.Admission admission, boolean logprobs, RequestRecord record) {
         ServedModel model = p.served();
         GenerationRequest request = p.request();
         long start = System.nanoTime();
         long[] endedAt = new long[1]; // written on the delivering thread before end completes
         CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
-        TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, logprobs);
+        TokenAccumulator tokens = new TokenAccumulator(model, metrics, record, logprobs);
         model.replica().submit(request, e -> {
             if (e instanceof GenerationEvent.Tokens t) {
                 tokens.add(t);
@@ -248,26 +286,42 @@ public final class Gateway {
             if (t != null) {
                 model.replica().cancel(request.requestId());
                 admission.ended(0);
-                finish(model, endpoint, start, 504);
+                finish(record, 504);
                 e = new GenerationEvent.Failed(request.requestId(), GenerationEvent.FailureKind.DEADLINE_EXCEEDED,
                         "the request did not finish in time", 0, 0);
             } else if (e instanceof GenerationEvent.Failed f) {
                 // A refused request used nothing.
                 admission.ended(f.kind() == GenerationEvent.FailureKind.QUEUE_FULL ? 0 : f.promptTokens() + f.completionTokens());
-                finish(model, endpoint, start, ApiError.forFailure(f.kind(), f.message()).status());
+                failedWith(record, f);
+                finish(record, ApiError.forFailure(f.kind(), f.message()).status());
             }
-            return new Collected(model, request, tokens, e, start, endedAt[0], handedOff);
+            return new Collected(model, request, tokens, e, start, endedAt[0], handedOff, record);
         }, system.executionContext());
     }
 
     /** Closes a finished plain request: counts its tokens, records its usage (completes once the ledger has it), ends it with 200. */
-    public CompletionStage<Void> finished(Collected c, TenantGate.Admission admission, String endpoint) {
+    public CompletionStage<Void> finished(Collected c, TenantGate.Admission admission) {
         GenerationEvent.Finished f = (GenerationEvent.Finished) c.end();
-        countTokens(c.served(), f.promptTokens(), f.completionTokens());
+        finishedWith(c.record(), f);
         return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
-            finish(c.served(), endpoint, c.submitted(), 200);
+            finish(c.record(), 200);
             return null;
         });
+    }
+
+    /** A request's Finished event: its tokens counted, its finish reason and replica queue time noted for its end. */
+    public void finishedWith(RequestRecord record, GenerationEvent.Finished f) {
+        ServedModel model = record.served;
+        metrics.promptTokens.labelValues(model.name(), model.version()).inc(f.promptTokens());
+        metrics.completionTokens.labelValues(model.name(), model.version()).inc(f.completionTokens());
+        record.tokens(f.promptTokens(), f.completionTokens());
+        record.finishReason = f.reason().openAi();
+        record.queueNanos = f.queueNanos();
+    }
+
+    /** A request's Failed event: what it used before, for its log line and span. */
+    public void failedWith(RequestRecord record, GenerationEvent.Failed f) {
+        record.tokens(f.promptTokens(), f.completionTokens());
     }
 
     /** The model's versions as this node routes them; 404 for a model the cluster does not serve. */
@@ -310,21 +364,80 @@ public final class Gateway {
     }
 
     /**
-     * A request that reached a version ended with this status (499: the client went away): metrics by
-     * version, and the canary monitor's view of the version (server-side failures count against it).
+     * An accepted request ended with this status (499: the client went away), once: it leaves the in-flight
+     * count; metrics by version (a request refused before a version served it is counted under version
+     * "none"), the canary monitor's view of the version (server-side failures count against it), its log
+     * line and its span.
      */
-    public void finish(ServedModel model, String endpoint, long start, int status) {
+    public void finish(RequestRecord r, int status) {
+        if (!r.close()) return;
         inFlight.decrementAndGet();
-        long nanos = System.nanoTime() - start;
-        metrics.requestDuration.labelValues(model.name(), model.version(), endpoint).observe(nanos / 1e9);
-        String outcome = status == 200 ? "ok" : status == 499 ? "cancelled" : String.valueOf(status);
-        metrics.requests.labelValues(model.name(), model.version(), endpoint, outcome).inc();
-        ModelCatalog.Entry entry = models.get(model.name());
-        if (status != 499 && entry != null) entry.canary().record(model.version(), nanos, status >= 500);
+        long end = System.nanoTime();
+        long nanos = end - r.accepted;
+        ServedModel model = r.served;
+        String reason = finishReason(r, status);
+        if (model == null) {
+            metrics.requests.labelValues(r.model, HttpApi.NO_VERSION, r.endpoint, String.valueOf(status)).inc();
+        } else {
+            metrics.requestDuration.labelValues(model.name(), model.version(), r.endpoint).observe(nanos / 1e9);
+            String outcome = status == 200 ? "ok" : status == 499 ? "cancelled" : String.valueOf(status);
+            metrics.requests.labelValues(model.name(), model.version(), r.endpoint, outcome).inc();
+            if (!r.endpoint.equals("embeddings")) metrics.generationFinished(model.name(), model.version(), r.tenant, reason, status == 200,
+                    r.promptTokens, r.completionTokens);
+            ModelCatalog.Entry entry = models.get(model.name());
+            if (status != 499 && entry != null) entry.canary().record(model.version(), nanos, status >= 500);
+        }
+        RequestLog.finished(r, status, reason, end);
+        endSpan(r, status, reason, end);
     }
 
-    public void countTokens(ServedModel model, int prompt, int completion) {
-        metrics.promptTokens.labelValues(model.name(), model.version()).inc(prompt);
-        metrics.completionTokens.labelValues(model.name(), model.version()).inc(completion);
+    /**
+     * A request refused before it reached a replica, already counted by its front end and out of the in-flight
+     * count: its log line and its span only.
+     */
+    public void refused(RequestRecord r, int status) {
+        if (!r.close()) return;
+        long end = System.nanoTime();
+        String reason = finishReason(r, status);
+        RequestLog.finished(r, status, reason, end);
+        endSpan(r, status, reason, end);
+    }
+
+    /**
+     * How a request ended, in vLLM's finish-reason terms where it has them: stop or length (finished; ok for embeddings),
+     * cancelled (the client went away), timeout, rejected (refused: over a quota, queue full, too long, not
+     * served) or error (the server failed it).
+     */
+    static String finishReason(RequestRecord r, int status) {
+        if (status == 200) return r.finishReason != null ? r.finishReason : "ok"; // embeddings have no finish reason
+        if (status == 499) return "cancelled";
+        if (status == 504) return "timeout";
+        if (status < 500 || status == 503) return "rejected";
+        return "error";
+    }
+
+    private void endSpan(RequestRecord r, int status, String reason, long end) {
+        Span span = r.span;
+        ServedModel model = r.served;
+        if (model != null) {
+            span.attribute("gen_ai.response.model", model.name())
+                    .attribute("troupe.model.version", model.version())
+                    .attribute("troupe.node", model.replica().node());
+        }
+        span.attribute("gen_ai.response.id", r.generationId)
+                .attribute("gen_ai.usage.input_tokens", (long) r.promptTokens)
+                .attribute("http.response.status_code", (long) status);
+        if (!r.endpoint.equals("embeddings")) {
+            span.attribute("gen_ai.usage.output_tokens", (long) r.completionTokens)
+                    .attribute("gen_ai.response.finish_reasons", java.util.List.of(reason));
+        }
+        if (r.firstToken != 0) {
+            // Time to first token as an attribute (for queries) and as the event it was (for timelines).
+            span.attribute("gen_ai.server.time_to_first_token", (r.firstToken - r.accepted) / 1e9)
+                    .event("gen_ai.first_token", tracer.epochNanos(r.firstToken), java.util.Map.of());
+        }
+        if (r.queueNanos >= 0) span.attribute("troupe.queue_time", r.queueNanos / 1e9);
+        if (status >= 500) span.attribute("error.type", String.valueOf(status)).error(reason);
+        tracer.end(span, end);
     }
 }

@@ -16,6 +16,7 @@ import dev.troupe.node.openai.RequestParser;
 import dev.troupe.node.openai.ResponseRenderer;
 import dev.troupe.node.deploy.ModelCatalog;
 import dev.troupe.node.deploy.VersionRouter;
+import dev.troupe.node.tracing.TraceContext;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
@@ -118,12 +119,29 @@ public final class HttpApi extends AllDirectives {
         return withRequestId(() -> cors(() -> handleExceptions(exceptions(), () -> handleRejections(rejections(), () -> hostChecked(routes)))));
     }
 
-    /** Every response carries X-Request-Id: the client's (when it is a sane token) or a fresh one. */
+    /**
+     * Every response carries X-Request-Id: the client's (when it is a sane token) or a fresh one. The routes
+     * see that id in the request's own X-Request-Id header (an insane one is replaced), for their logs.
+     */
     private Route withRequestId(java.util.function.Supplier<Route> inner) {
         return optionalHeaderValueByName(REQUEST_ID_HEADER, given -> {
             String id = given.filter(HttpApi::saneRequestId).orElseGet(() -> "req-" + randomId());
-            return mapResponse(r -> r.getHeader(REQUEST_ID_HEADER).isPresent() ? r : r.addHeader(RawHeader.create(REQUEST_ID_HEADER, id)),
-                    inner);
+            return mapRequest(q -> given.isPresent() && given.get().equals(id) ? q
+                            : q.removeHeader(REQUEST_ID_HEADER).addHeader(RawHeader.create(REQUEST_ID_HEADER, id)),
+                    () -> mapResponse(r -> r.getHeader(REQUEST_ID_HEADER).isPresent() ? r : r.addHeader(RawHeader.create(REQUEST_ID_HEADER, id)),
+                    inner));
+        });
+    }
+
+    /**
+     * W3C trace context for a request: the caller's traceparent (when valid) is the parent of this request's
+     * span, whose own traceparent every response carries (a new trace when the caller sent none).
+     */
+    private Route traced(java.util.function.BiFunction<TraceContext, TraceContext, Route> inner) {
+        return optionalHeaderValueByName(TraceContext.HEADER, header -> {
+            TraceContext parent = TraceContext.parse(header.orElse(null));
+            TraceContext self = TraceContext.childOf(parent);
+            return mapResponse(r -> r.addHeader(RawHeader.create(TraceContext.HEADER, self.traceparent())), () -> inner.apply(parent, self));
         });
     }
 
@@ -208,21 +226,30 @@ public final class HttpApi extends AllDirectives {
 
     private Route generate(boolean chat) {
         String endpoint = chat ? "chat" : "completions";
-        return extractRequest(http -> optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+        return extractRequest(http -> traced((parent, self) -> optionalHeaderValueByName(REQUEST_ID_HEADER, clientId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
             long accepted = System.nanoTime();
             if (gateway.draining()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             CompletionRequest req = chat ? RequestParser.parseChat(body) : RequestParser.parseCompletion(body);
             String id = (chat ? "chatcmpl-" : "cmpl-") + randomId();
-            // The canary split hashes the client's request id when it sends one, so its retries stay on one version.
-            Gateway.Prepared prepared = gateway.prepare(who, req, id, clientId.filter(x -> !x.isBlank()).orElse(id),
-                    System.nanoTime() + settings.requestTimeout().toNanos());
+            // withRequestId gave every request an id: the client's when it sent one.
+            String requestId = clientId.filter(x -> !x.isBlank()).orElse(id);
+            RequestRecord record = gateway.open(requestId, id, who, req.model(), endpoint, req, parent, self, accepted);
+            Gateway.Prepared prepared;
+            try {
+                // The canary split hashes the request id, so a client's retries with its own id stay on one version.
+                prepared = gateway.prepare(who, req, id, requestId, System.nanoTime() + settings.requestTimeout().toNanos(), record);
+            } catch (ApiError e) {
+                // Counted by withBody, like the refusals before it; its log line and span end here.
+                gateway.refused(record, e.status());
+                throw e;
+            }
             ServedModel served = prepared.served();
             GenerationRequest request = prepared.request();
-            return admitted(req.model(), gate.admit(who, idempotencyKey, id, req.model()), endpoint,
-                    admission -> run(served, request, req, endpoint, admission, accepted, ConnectionScope.of(http)))
+            return admitted(record, gate.admit(who, idempotencyKey, id, req.model()),
+                    admission -> run(served, request, req, record, admission, ConnectionScope.of(http)))
                     .thenApply(r -> served(r, served));
-        }, endpoint))));
+        }, endpoint)))));
     }
 
     /** A response of the replica's: which version it is and which node generated it. */
@@ -249,14 +276,14 @@ public final class HttpApi extends AllDirectives {
      * response has started (queued, or generating a plain response), the request is cancelled if its
      * client's connection closes; a started stream cancels itself when the client goes away.
      */
-    private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                              TenantGate.Admission admission, long accepted, ConnectionScope connection) {
+    private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, RequestRecord record,
+                                              TenantGate.Admission admission, ConnectionScope connection) {
         String id = request.requestId();
         Runnable cancel = () -> model.replica().cancel(id);
         ConnectionScope.Registration untilAnswered = connection.onClose(cancel);
         CompletionStage<HttpResponse> response = req.stream()
-                ? streamed(model, request, req, endpoint, admission, cancel, untilAnswered::remove)
-                : collected(model, request, req, endpoint, admission, accepted);
+                ? streamed(model, request, req, record, admission, cancel, untilAnswered::remove)
+                : collected(model, request, req, record, admission);
         // A stream's own end releases the registration (see stream); any other response ends the request.
         return response.whenComplete((r, t) -> {
             if (t != null || !r.entity().isChunked()) untilAnswered.remove();
@@ -269,12 +296,12 @@ public final class HttpApi extends AllDirectives {
      * is recorded.
      */
     private CompletionStage<HttpResponse> collected(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                    String endpoint, TenantGate.Admission admission, long accepted) {
-        return gateway.collect(new Gateway.Prepared(model, request), admission, req.logprobs() >= 0, endpoint).thenCompose(c -> {
+                                                    RequestRecord record, TenantGate.Admission admission) {
+        return gateway.collect(new Gateway.Prepared(model, request), admission, req.logprobs() >= 0, record).thenCompose(c -> {
             if (c.end() instanceof GenerationEvent.Failed f) return CompletableFuture.completedFuture(error(failure(f)));
             String body = render(model, request, req, c.tokens(), (GenerationEvent.Finished) c.end());
-            return gateway.finished(c, admission, endpoint).thenApply(x -> json(StatusCodes.OK, body).addHeader(RawHeader.create(
-                    "Server-Timing", serverTiming(accepted, c.submitted(), c.ended(), c.handedOff(), System.nanoTime()))));
+            return gateway.finished(c, admission).thenApply(x -> json(StatusCodes.OK, body).addHeader(RawHeader.create(
+                    "Server-Timing", serverTiming(record.accepted, c.submitted(), c.ended(), c.handedOff(), System.nanoTime()))));
         });
     }
 
@@ -286,18 +313,19 @@ public final class HttpApi extends AllDirectives {
      * A request that ended before its response could start (t: no event in time, e: a refusal or failure):
      * the error response, with the request's accounting closed; null when it goes on.
      */
-    private HttpResponse endedBeforeResponse(ServedModel model, GenerationRequest request, String endpoint, TenantGate.Admission admission,
-                                             long start, GenerationEvent e, Throwable t) {
+    private HttpResponse endedBeforeResponse(ServedModel model, GenerationRequest request, RequestRecord record, TenantGate.Admission admission,
+                                             GenerationEvent e, Throwable t) {
         if (t != null) {
             model.replica().cancel(request.requestId());
             admission.ended(0);
-            finish(model, endpoint, start, 504);
+            gateway.finish(record, 504);
             return error(ApiError.timeout("the request did not finish in time"));
         }
         if (e instanceof GenerationEvent.Failed f) {
             // A refused request used nothing.
             admission.ended(f.kind() == GenerationEvent.FailureKind.QUEUE_FULL ? 0 : f.promptTokens() + f.completionTokens());
-            finish(model, endpoint, start, statusOf(f));
+            gateway.failedWith(record, f);
+            gateway.finish(record, statusOf(f));
             return error(failure(f));
         }
         return null;
@@ -310,20 +338,19 @@ public final class HttpApi extends AllDirectives {
      * the request was admitted.
      */
     private CompletionStage<HttpResponse> streamed(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                   String endpoint, TenantGate.Admission admission, Runnable cancel,
+                                                   RequestRecord record, TenantGate.Admission admission, Runnable cancel,
                                                    Runnable streamEnded) {
-        long start = System.nanoTime();
         ResponseEventSource events = new ResponseEventSource();
         model.replica().submit(request, events);
         // Off the delivering thread (the first event completes there) before anything is built.
         return backstop(events.first())
                 .handleAsync((e, t) -> {
-                    HttpResponse failed = endedBeforeResponse(model, request, endpoint, admission, start, e, t);
+                    HttpResponse failed = endedBeforeResponse(model, request, record, admission, e, t);
                     if (failed != null) return failed;
                     Source<GenerationEvent, NotUsed> all = Source.fromGraph(events)
                             .idleTimeout(settings.requestTimeout().plusSeconds(10))
                             .via(admission.observer());
-                    return stream(model, request, req, endpoint, all, start, cancel, streamEnded);
+                    return stream(model, request, req, record, all, cancel, streamEnded);
                 }, system.executionContext());
     }
 
@@ -369,13 +396,13 @@ public final class HttpApi extends AllDirectives {
      * The SSE response over a request's events; cancel frees the sequence when the client goes away first,
      * ended runs when the stream is over either way.
      */
-    private HttpResponse stream(ServedModel model, GenerationRequest request, CompletionRequest req, String endpoint,
-                                Source<GenerationEvent, NotUsed> events, long start, Runnable cancel, Runnable ended) {
+    private HttpResponse stream(ServedModel model, GenerationRequest request, CompletionRequest req, RequestRecord record,
+                                Source<GenerationEvent, NotUsed> events, Runnable cancel, Runnable ended) {
         long created = System.currentTimeMillis() / 1000;
         String id = request.requestId();
         AtomicBoolean finished = new AtomicBoolean();
         AtomicBoolean roleSent = new AtomicBoolean();
-        TokenAccumulator tokens = new TokenAccumulator(model, metrics, start, req.logprobs() >= 0);
+        TokenAccumulator tokens = new TokenAccumulator(model, metrics, record, req.logprobs() >= 0);
         ChatTemplate.ToolCallFormat calls = toolCallFormat(model, req);
         ToolCallStream toolStream = calls != ChatTemplate.ToolCallFormat.NONE ? new ToolCallStream(calls) : null;
         AtomicInteger status = new AtomicInteger(499);
@@ -404,7 +431,7 @@ public final class HttpApi extends AllDirectives {
                 if (req.includeUsage()) {
                     out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
                 }
-                countTokens(model, f.promptTokens(), f.completionTokens());
+                gateway.finishedWith(record, f);
                 status.set(200);
             } else if (e instanceof GenerationEvent.Tokens t) {
                 if (!tokens.add(t)) return toBytes(out);
@@ -420,10 +447,11 @@ public final class HttpApi extends AllDirectives {
                 if (req.includeUsage()) {
                     out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
                 }
-                countTokens(model, f.promptTokens(), f.completionTokens());
+                gateway.finishedWith(record, f);
                 status.set(200);
             } else if (e instanceof GenerationEvent.Failed f) {
                 finished.set(true);
+                gateway.failedWith(record, f);
                 status.set(statusOf(f));
                 out.add(failure(f).toJson());
             }
@@ -438,7 +466,7 @@ public final class HttpApi extends AllDirectives {
                     done.whenComplete((d, t) -> {
                         // The client went away (or the stream broke) before the end: free the sequence.
                         if (!finished.get()) cancel.run();
-                        finish(model, endpoint, start, status.get());
+                        gateway.finish(record, status.get());
                         ended.run();
                     });
                     return mat;
@@ -452,14 +480,6 @@ public final class HttpApi extends AllDirectives {
         List<ByteString> out = new ArrayList<>(jsons.size());
         for (String j : jsons) out.add(ByteString.fromString(ResponseRenderer.sse(j)));
         return out;
-    }
-
-    private void finish(ServedModel model, String endpoint, long start, int status) {
-        gateway.finish(model, endpoint, start, status);
-    }
-
-    private void countTokens(ServedModel model, int prompt, int completion) {
-        gateway.countTokens(model, prompt, completion);
     }
 
     private static int statusOf(GenerationEvent.Failed f) {
@@ -531,56 +551,71 @@ public final class HttpApi extends AllDirectives {
     }
 
     private Route embeddings() {
-        return extractRequest(http -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+        return extractRequest(http -> traced((parent, self) -> optionalHeaderValueByName(REQUEST_ID_HEADER, requestId -> tenantHeaders((auth, idempotencyKey) -> withBody(body -> {
+            long accepted = System.nanoTime();
             if (gateway.draining()) throw ApiError.unavailable("the server is shutting down");
             TenantDirectory.Principal who = gate.authenticate(auth);
             EmbeddingRequest req = RequestParser.parseEmbeddings(body);
-            VersionRouter router = requireModel(req.model());
-            gate.requireAllowed(who, req.model());
-            ServedModel version = pick(req.model(), router, randomId());
-            int[][] inputs = new int[req.inputs().size()][];
-            int total = 0;
-            for (int i = 0; i < inputs.length; i++) {
-                int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
-                if (t.length > version.contextLength()) {
-                    throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
-                            + version.contextLength() + " tokens", "input", "context_length_exceeded");
-                }
-                inputs[i] = t;
-                total += t.length;
-            }
-            ServedModel model = routed(version, inputs[0]);
-            int promptTokens = total;
             String id = "embd-" + randomId();
-            return admitted(req.model(), gate.admit(who, idempotencyKey, id, req.model()), "embeddings",
-                    admission -> embed(model, id, inputs, promptTokens, admission, req.base64(), ConnectionScope.of(http)));
-        }, "embeddings")));
+            RequestRecord record = gateway.open(requestId.orElse(id), id, who, req.model(), "embeddings", null, parent, self, accepted);
+            try {
+                return embeddings(who, req, record, idempotencyKey, ConnectionScope.of(http));
+            } catch (ApiError e) {
+                gateway.refused(record, e.status());
+                throw e;
+            }
+        }, "embeddings")))));
+    }
+
+    /** An embeddings request, parsed: its inputs tokenized on the version chosen, then admitted and run. */
+    private CompletionStage<HttpResponse> embeddings(TenantDirectory.Principal who, EmbeddingRequest req, RequestRecord record,
+                                                     Optional<String> idempotencyKey, ConnectionScope connection) {
+        VersionRouter router = requireModel(req.model());
+        gate.requireAllowed(who, req.model());
+        ServedModel version = pick(req.model(), router, randomId());
+        int[][] inputs = new int[req.inputs().size()][];
+        int total = 0;
+        for (int i = 0; i < inputs.length; i++) {
+            int[] t = version.tokenizer().encode(req.inputs().get(i), version.tokenizer().addBosByDefault());
+            if (t.length > version.contextLength()) {
+                throw ApiError.badRequest("input[" + i + "] has " + t.length + " tokens; this model's maximum context length is "
+                        + version.contextLength() + " tokens", "input", "context_length_exceeded");
+            }
+            inputs[i] = t;
+            total += t.length;
+        }
+        ServedModel model = routed(version, inputs[0]);
+        record.served(model);
+        record.tokens(total, 0);
+        int promptTokens = total;
+        return admitted(record, gate.admit(who, idempotencyKey, record.generationId, req.model()),
+                admission -> embed(model, inputs, promptTokens, admission, req.base64(), record, connection));
     }
 
     /**
      * The embeddings of an admitted request's inputs, as one request on the chosen replica (which runs it in
      * step-sized chunks between generation steps); cancelled there if the client's connection closes first.
      */
-    private CompletionStage<HttpResponse> embed(ServedModel model, String id, int[][] inputs, int promptTokens,
-                                                TenantGate.Admission admission, boolean base64, ConnectionScope connection) {
-        long start = System.nanoTime();
+    private CompletionStage<HttpResponse> embed(ServedModel model, int[][] inputs, int promptTokens, TenantGate.Admission admission,
+                                                boolean base64, RequestRecord record, ConnectionScope connection) {
+        String id = record.generationId;
         ConnectionScope.Registration untilAnswered = connection.onClose(() -> model.replica().cancel(id));
         return model.replica().embed(id, inputs, settings.requestTimeout()).<CompletionStage<HttpResponse>>handle((vectors, t) -> {
             untilAnswered.remove();
             if (t != null) {
-                if (!(Replica.failureKind(t) == GenerationEvent.FailureKind.CANCELLED)) model.replica().cancel(id); // a timeout here
                 GenerationEvent.FailureKind kind = Replica.failureKind(t);
+                if (kind != GenerationEvent.FailureKind.CANCELLED) model.replica().cancel(id); // a timeout here
                 ApiError e = ApiError.forFailure(kind, "embedding failed: " + Replica.rootMessage(t));
                 // A refused request used nothing.
                 admission.ended(kind == GenerationEvent.FailureKind.QUEUE_FULL || kind == GenerationEvent.FailureKind.SHUTTING_DOWN ? 0 : promptTokens);
-                finish(model, "embeddings", start, e.status());
+                gateway.finish(record, e.status());
                 if (e.status() >= 500) log.warn("embedding failed: {}", Replica.rootMessage(t));
                 return CompletableFuture.completedFuture(error(e));
             }
             HttpResponse ok = served(json(StatusCodes.OK, ResponseRenderer.embeddings(model.name(), java.util.Arrays.asList(vectors),
                     promptTokens, base64)), model);
             return admission.finished(promptTokens, 0).thenApply(x -> {
-                finish(model, "embeddings", start, 200);
+                gateway.finish(record, 200);
                 return ok;
             });
         }).thenCompose(r -> r);
@@ -590,7 +625,7 @@ public final class HttpApi extends AllDirectives {
      * Goes on with an admitted request; a refused admission (429 over a quota) is answered here, counted
      * like the other refusals before a version serves the request, and ends the request's count.
      */
-    private CompletionStage<HttpResponse> admitted(String model, CompletionStage<TenantGate.Admission> admission, String endpoint,
+    private CompletionStage<HttpResponse> admitted(RequestRecord record, CompletionStage<TenantGate.Admission> admission,
                                                    java.util.function.Function<TenantGate.Admission, CompletionStage<HttpResponse>> then) {
         // Still on its way to a replica until admitted: a drain waits for it (see starting()).
         starting.incrementAndGet();
@@ -602,8 +637,9 @@ public final class HttpApi extends AllDirectives {
             }
             Throwable c = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
             ApiError e = c instanceof ApiError api ? api : internal(c);
-            inFlight.decrementAndGet();
-            metrics.requests.labelValues(model, NO_VERSION, endpoint, String.valueOf(e.status())).inc();
+            // Refused before its replica: counted under no version.
+            record.served(null);
+            gateway.finish(record, e.status());
             return CompletableFuture.completedFuture(error(e));
         }).thenCompose(r -> r);
     }

@@ -11,17 +11,17 @@ import dev.troupe.node.openai.LogprobsAccumulator;
 final class TokenAccumulator {
     private final ServedModel model;
     private final NodeMetrics metrics;
-    private final long start;
+    private final RequestRecord record;
     private final StringBuilder text = new StringBuilder();
     private final LogprobsAccumulator logprobs;
     private LogprobsAccumulator lastChunk;
     private long last;
 
-    /** start: when the request was submitted; logprobs: whether they were asked for. */
-    TokenAccumulator(ServedModel model, NodeMetrics metrics, long start, boolean logprobs) {
+    /** record: the request's (its first token is noted there, its TTFT counted from its acceptance); logprobs: whether they were asked for. */
+    TokenAccumulator(ServedModel model, NodeMetrics metrics, RequestRecord record, boolean logprobs) {
         this.model = model;
         this.metrics = metrics;
-        this.start = start;
+        this.record = record;
         this.logprobs = logprobs ? new LogprobsAccumulator() : null;
     }
 
@@ -29,7 +29,10 @@ final class TokenAccumulator {
     boolean add(GenerationEvent.Tokens t) {
         if (t.text().isEmpty() && t.logprobs().isEmpty()) return false;
         long now = System.nanoTime();
-        if (last == 0) metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((now - start) / 1e9);
+        if (last == 0) {
+            record.firstToken(now);
+            metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((now - record.accepted) / 1e9);
+        }
         else metrics.interTokenLatency.labelValues(model.name(), model.version()).observe((now - last) / 1e9);
         last = now;
         text.append(t.text());

@@ -204,6 +204,9 @@ class ClusterRoutingIT {
         assertInstanceOf(GenerationEvent.Finished.class, continued.getValue(), continued::toString);
         assertEquals(whole.get(), continued.getKey());
         assertEquals(continuedBefore + 1, shardings.get(0).failover().counters().continued.get(), "it was continued, not finished first");
+        // ... and counted for its model version (troupe_requests_moved_total{model,version,how}).
+        var moves = shardings.get(0).failover().counters().byVersion().get(new dev.troupe.sharding.Failover.Counters.Version("m", "v1"));
+        assertEquals(continuedBefore + 1, moves.continued().get(), "every move here is of m v1");
         // Now a single replica is left (the one shut down above, and another one, are gone): nowhere to go.
         for (int i = 0; i < 3; i++) {
             if (loops.get(i).draining()) continue;

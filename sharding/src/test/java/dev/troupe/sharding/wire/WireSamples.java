@@ -136,11 +136,13 @@ final class WireSamples {
         ActorRef<Replica.Command> entity = (ActorRef) ref;
         SamplingParams params = SamplingParams.builder().temperature(0.7f).topP(0.9f).seed(42L).maxTokens(64)
                 .stop("\n\n", "User:").topLogprobs(2).build();
-        GenerationRequest request = new GenerationRequest("cmpl-1", new int[] {1, 15043, 29892}, params, 0, "acme", 3);
+        // With the caller's trace context: it must reach the remote replica (WireRoundTripTest compares every field).
+        GenerationRequest request = new GenerationRequest("cmpl-1", new int[] {1, 15043, 29892}, params, 0, "acme", 3, 0,
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         GenerationEvent.TokenLogprob lp = new GenerationEvent.TokenLogprob(15043, " Hello", -0.25f, new int[] {15043, 10994},
                 new String[] {" Hello", " Hi"}, new float[] {-0.25f, -1.5f});
         GenerationEvent.Tokens tokens = new GenerationEvent.Tokens("cmpl-1", " Hello", new int[] {15043}, List.of(lp));
-        GenerationEvent.Finished finished = new GenerationEvent.Finished("cmpl-1", GenerationEvent.FinishReason.STOP, 3, 1);
+        GenerationEvent.Finished finished = new GenerationEvent.Finished("cmpl-1", GenerationEvent.FinishReason.STOP, 3, 1, 2_500_000L);
         GenerationEvent.Failed failed = new GenerationEvent.Failed("cmpl-2", GenerationEvent.FailureKind.QUEUE_FULL, "full", 3, 0);
         StepLoop.Stats stats = new StepLoop.Stats(2, 1, 10, 54, 1000, 300, 700, 1, 0, 123456789L, 4000, 3200);
         out.add(new Replica.Generate(request, 120_000_000_000L, batches));
