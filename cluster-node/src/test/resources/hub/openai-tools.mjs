@@ -1,6 +1,6 @@
 // The official OpenAI client (openai@6) sending chat requests with tools to a Troupe node: a tool-offering
 // request, plain and streamed, a conversation carrying earlier tool calls and results, and tool_choice
-// "required" (refused with a 400 the client surfaces as an APIError).
+// "required" (a call forced by constrained decoding).
 // usage: node openai-tools.mjs BASE_URL MODEL OUT.json
 import { writeFileSync } from "node:fs";
 import OpenAI from "openai";
@@ -30,11 +30,11 @@ const followUp = await client.chat.completions.create({ model, max_tokens: 2, te
   { role: "tool", tool_call_id: "call_1", content: "{\"temp\": 21}" }] });
 results.followUpPromptTokens = followUp.usage.prompt_tokens;
 
-try {
-  await client.chat.completions.create({ model, max_tokens: 2, tools, tool_choice: "required",
-    messages: [{ role: "user", content: "x" }] });
-  results.required = "accepted";
-} catch (e) {
-  results.required = { status: e.status, param: e.param ?? e.error?.param, type: e.type ?? e.error?.type };
-}
+// A bounded argument, so that a model with random weights ends its call within max_tokens.
+const bounded = [{ type: "function", function: { name: "get_weather", description: "Weather for a city",
+  parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"] } } }];
+const forced = await client.chat.completions.create({ model, max_tokens: 100, temperature: 0, tools: bounded, tool_choice: "required",
+  messages: [{ role: "user", content: "x" }] });
+const call = forced.choices[0].message.tool_calls?.[0]?.function;
+results.required = { finish: forced.choices[0].finish_reason, name: call?.name, arguments: call?.arguments };
 writeFileSync(outFile, JSON.stringify(results));

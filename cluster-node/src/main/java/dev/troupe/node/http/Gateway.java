@@ -15,6 +15,7 @@ import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.stream.javadsl.Source;
 
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -267,12 +268,18 @@ public final class Gateway {
      * its accounting closed here; a Finished one is closed by {@link #finished} once the caller is ready.
      */
     public CompletionStage<Collected> collect(Prepared p, TenantGate.Admission admission, boolean logprobs, RequestRecord record) {
+        return collect(p, admission, logprobs, record, true);
+    }
+
+    /** As above, for one choice of several (n &gt; 1): only the first times the request's first token. */
+    CompletionStage<Collected> collect(Prepared p, TenantGate.Admission admission, boolean logprobs, RequestRecord record,
+                                       boolean firstChoice) {
         ServedModel model = p.served();
         GenerationRequest request = p.request();
         long start = System.nanoTime();
         long[] endedAt = new long[1]; // written on the delivering thread before end completes
         CompletableFuture<GenerationEvent> end = new CompletableFuture<>();
-        TokenAccumulator tokens = new TokenAccumulator(model, metrics, record, logprobs);
+        TokenAccumulator tokens = new TokenAccumulator(model, metrics, record, logprobs, firstChoice);
         model.replica().submit(request, e -> {
             if (e instanceof GenerationEvent.Tokens t) {
                 tokens.add(t);
@@ -301,12 +308,45 @@ public final class Gateway {
 
     /** Closes a finished plain request: counts its tokens, records its usage (completes once the ledger has it), ends it with 200. */
     public CompletionStage<Void> finished(Collected c, TenantGate.Admission admission) {
-        GenerationEvent.Finished f = (GenerationEvent.Finished) c.end();
-        finishedWith(c.record(), f);
-        return admission.finished(f.promptTokens(), f.completionTokens()).thenApply(x -> {
-            finish(c.record(), 200);
+        return finished(c.record(), (GenerationEvent.Finished) c.end(), admission);
+    }
+
+    /** As above for a request whose choices all finished: {@code all} is their sum ({@link #allChoices}). */
+    CompletionStage<Void> finished(RequestRecord record, GenerationEvent.Finished all, TenantGate.Admission admission) {
+        finishedWith(record, all);
+        return admission.finished(all.promptTokens(), all.completionTokens()).thenApply(x -> {
+            finish(record, 200);
             return null;
         });
+    }
+
+    /**
+     * A prompt's n choices, each a request bound to a replica of its own (a bound replica carries one request's
+     * failover state): the first is {@code first}; choice i is its id + "-" + i and samples with seed + i when a seed
+     * was given (so seeded choices differ and each is reproducible). 503 when no replica is ready for one.
+     */
+    public static List<Prepared> choices(Prepared first, int n) {
+        List<Prepared> out = new java.util.ArrayList<>(n);
+        out.add(first);
+        GenerationRequest r = first.request();
+        for (int i = 1; i < n; i++) {
+            dev.troupe.engine.sampling.SamplingParams p = r.params();
+            if (p.seed() != null) p = p.toBuilder().seed(p.seed() + i).build();
+            out.add(new Prepared(routed(first.served(), r.promptTokens()), new GenerationRequest(r.requestId() + "-" + i,
+                    r.promptTokens(), p, r.deadlineNanos(), r.tenant(), r.weight(), 0, r.traceParent())));
+        }
+        return out;
+    }
+
+    /**
+     * What a request's finished choices add up to: the prompt once (it is the same prompt), every choice's
+     * completion tokens, the first choice's finish reason and queue time.
+     */
+    static GenerationEvent.Finished allChoices(List<GenerationEvent.Finished> each) {
+        GenerationEvent.Finished first = each.get(0);
+        int completion = 0;
+        for (GenerationEvent.Finished f : each) completion += f.completionTokens();
+        return new GenerationEvent.Finished(first.requestId(), first.reason(), first.promptTokens(), completion, first.queueNanos());
     }
 
     /** A request's Finished event: its tokens counted, its finish reason and replica queue time noted for its end. */

@@ -236,18 +236,19 @@ public final class HttpApi extends AllDirectives {
             String requestId = clientId.filter(x -> !x.isBlank()).orElse(id);
             RequestRecord record = gateway.open(requestId, id, who, req.model(), endpoint, req, parent, self, accepted);
             Gateway.Prepared prepared;
+            List<Gateway.Prepared> choices;
             try {
                 // The canary split hashes the request id, so a client's retries with its own id stay on one version.
                 prepared = gateway.prepare(who, req, id, requestId, System.nanoTime() + settings.requestTimeout().toNanos(), record);
+                choices = Gateway.choices(prepared, req.n());
             } catch (ApiError e) {
                 // Counted by withBody, like the refusals before it; its log line and span end here.
                 gateway.refused(record, e.status());
                 throw e;
             }
             ServedModel served = prepared.served();
-            GenerationRequest request = prepared.request();
             return admitted(record, gate.admit(who, idempotencyKey, id, req.model()),
-                    admission -> run(served, request, req, record, admission, ConnectionScope.of(http)))
+                    admission -> run(choices, req, record, admission, ConnectionScope.of(http)))
                     .thenApply(r -> served(r, served));
         }, endpoint)))));
     }
@@ -276,14 +277,15 @@ public final class HttpApi extends AllDirectives {
      * response has started (queued, or generating a plain response), the request is cancelled if its
      * client's connection closes; a started stream cancels itself when the client goes away.
      */
-    private CompletionStage<HttpResponse> run(ServedModel model, GenerationRequest request, CompletionRequest req, RequestRecord record,
+    private CompletionStage<HttpResponse> run(List<Gateway.Prepared> choices, CompletionRequest req, RequestRecord record,
                                               TenantGate.Admission admission, ConnectionScope connection) {
-        String id = request.requestId();
-        Runnable cancel = () -> model.replica().cancel(id);
+        Runnable cancel = () -> {
+            for (Gateway.Prepared c : choices) c.served().replica().cancel(c.request().requestId());
+        };
         ConnectionScope.Registration untilAnswered = connection.onClose(cancel);
         CompletionStage<HttpResponse> response = req.stream()
-                ? streamed(model, request, req, record, admission, cancel, untilAnswered::remove)
-                : collected(model, request, req, record, admission);
+                ? streamed(choices, req, record, admission, cancel, untilAnswered::remove)
+                : collected(choices, req, record, admission, cancel);
         // A stream's own end releases the registration (see stream); any other response ends the request.
         return response.whenComplete((r, t) -> {
             if (t != null || !r.entity().isChunked()) untilAnswered.remove();
@@ -293,15 +295,41 @@ public final class HttpApi extends AllDirectives {
     /**
      * A plain (non-streaming) request through the gateway's collecting path (the replica's thread only
      * accumulates); the response is rendered on the actor system's dispatcher and completes once its usage
-     * is recorded.
+     * is recorded. Several choices run side by side; the first to fail cancels the others and answers.
      */
-    private CompletionStage<HttpResponse> collected(ServedModel model, GenerationRequest request, CompletionRequest req,
-                                                    RequestRecord record, TenantGate.Admission admission) {
-        return gateway.collect(new Gateway.Prepared(model, request), admission, req.logprobs() >= 0, record).thenCompose(c -> {
-            if (c.end() instanceof GenerationEvent.Failed f) return CompletableFuture.completedFuture(error(failure(f)));
-            String body = render(model, request, req, c.tokens(), (GenerationEvent.Finished) c.end());
-            return gateway.finished(c, admission).thenApply(x -> json(StatusCodes.OK, body).addHeader(RawHeader.create(
-                    "Server-Timing", serverTiming(record.accepted, c.submitted(), c.ended(), c.handedOff(), System.nanoTime()))));
+    private CompletionStage<HttpResponse> collected(List<Gateway.Prepared> choices, CompletionRequest req,
+                                                    RequestRecord record, TenantGate.Admission admission, Runnable cancel) {
+        ServedModel model = choices.get(0).served();
+        List<CompletableFuture<Gateway.Collected>> each = new ArrayList<>(choices.size());
+        for (int i = 0; i < choices.size(); i++) {
+            CompletableFuture<Gateway.Collected> c = gateway.collect(choices.get(i), admission,
+                    req.logprobs() >= 0, record, i == 0).toCompletableFuture();
+            c.thenAccept(x -> {
+                if (x.end() instanceof GenerationEvent.Failed) cancel.run();
+            });
+            each.add(c);
+        }
+        return CompletableFuture.allOf(each.toArray(new CompletableFuture[0])).thenCompose(x -> {
+            GenerationEvent.Failed failed = null;
+            for (CompletableFuture<Gateway.Collected> f : each) {
+                // The choice that failed first, not the others it cancelled.
+                if (f.join().end() instanceof GenerationEvent.Failed one && (failed == null || failed.kind() == GenerationEvent.FailureKind.CANCELLED)) {
+                    failed = one;
+                }
+            }
+            if (failed != null) return CompletableFuture.completedFuture(error(failure(failed)));
+            List<String> bodies = new ArrayList<>(each.size());
+            List<GenerationEvent.Finished> ends = new ArrayList<>(each.size());
+            for (CompletableFuture<Gateway.Collected> f : each) {
+                Gateway.Collected c = f.join();
+                ends.add((GenerationEvent.Finished) c.end());
+                bodies.add(render(model, c.request(), req, c.tokens(), (GenerationEvent.Finished) c.end()));
+            }
+            GenerationEvent.Finished all = Gateway.allChoices(ends);
+            String body = bodies.size() == 1 ? bodies.get(0) : ResponseRenderer.merged(bodies, all.promptTokens(), all.completionTokens());
+            Gateway.Collected first = each.get(0).join();
+            return gateway.finished(record, all, admission).thenApply(v -> json(StatusCodes.OK, body).addHeader(RawHeader.create(
+                    "Server-Timing", serverTiming(record.accepted, first.submitted(), first.ended(), first.handedOff(), System.nanoTime()))));
         });
     }
 
@@ -333,25 +361,113 @@ public final class HttpApi extends AllDirectives {
 
     /**
      * A streaming request: its events go from the replica's delivering thread (the local step loop, or this
-     * node's stream receiver) into the response through a {@link ResponseEventSource} (tokens merged while
-     * the response is behind), without an actor per request. The response starts once the first event says
-     * the request was admitted.
+     * node's stream receiver) into the response through a {@link ResponseEventSource} per choice (tokens merged
+     * while the response is behind), without an actor per request. The response starts once the first event of
+     * every choice says it was admitted; a refusal of any cancels the others and answers.
      */
-    private CompletionStage<HttpResponse> streamed(ServedModel model, GenerationRequest request, CompletionRequest req,
+    private CompletionStage<HttpResponse> streamed(List<Gateway.Prepared> choices, CompletionRequest req,
                                                    RequestRecord record, TenantGate.Admission admission, Runnable cancel,
                                                    Runnable streamEnded) {
-        ResponseEventSource events = new ResponseEventSource();
-        model.replica().submit(request, events);
+        ServedModel model = choices.get(0).served();
+        List<ResponseEventSource> sources = new ArrayList<>(choices.size());
+        List<CompletableFuture<GenerationEvent>> firsts = new ArrayList<>(choices.size());
+        for (Gateway.Prepared c : choices) {
+            ResponseEventSource events = new ResponseEventSource();
+            c.served().replica().submit(c.request(), events);
+            sources.add(events);
+            firsts.add(backstop(events.first()));
+        }
         // Off the delivering thread (the first event completes there) before anything is built.
-        return backstop(events.first())
-                .handleAsync((e, t) -> {
-                    HttpResponse failed = endedBeforeResponse(model, request, record, admission, e, t);
-                    if (failed != null) return failed;
-                    Source<GenerationEvent, NotUsed> all = Source.fromGraph(events)
-                            .idleTimeout(settings.requestTimeout().plusSeconds(10))
-                            .via(admission.observer());
-                    return stream(model, request, req, record, all, cancel, streamEnded);
-                }, system.executionContext());
+        return CompletableFuture.allOf(firsts.toArray(new CompletableFuture[0])).handleAsync((x, ignored) -> {
+            for (int i = 0; i < choices.size(); i++) {
+                CompletableFuture<GenerationEvent> f = firsts.get(i);
+                Throwable t = f.isCompletedExceptionally() ? f.handle((e, err) -> err).join() : null;
+                HttpResponse failed = endedBeforeResponse(choices.get(i).served(), choices.get(i).request(), record, admission,
+                        t == null ? f.join() : null, t);
+                if (failed != null) {
+                    cancel.run();
+                    return failed;
+                }
+            }
+            Source<Choice, NotUsed> all = Source.empty();
+            for (int i = 0; i < sources.size(); i++) {
+                int index = i;
+                Source<Choice, NotUsed> one = Source.fromGraph(sources.get(i))
+                        .idleTimeout(settings.requestTimeout().plusSeconds(10))
+                        .map(e -> new Choice(index, e));
+                all = i == 0 ? one : all.merge(one);
+            }
+            return stream(model, choices, req, record, all, admission, cancel, streamEnded);
+        }, system.executionContext());
+    }
+
+    /** An event of one of a request's choices. */
+    private record Choice(int index, GenerationEvent event) {}
+
+    /**
+     * The SSE response over a request's events, its choices' chunks as they come: when every choice has finished,
+     * the usage is recorded (the prompt once, all choices' completions) before the last chunks go; a choice that
+     * fails ends the response with its error and cancels the others. cancel frees the sequences when the client
+     * goes away first, ended runs when the stream is over either way.
+     */
+    private HttpResponse stream(ServedModel model, List<Gateway.Prepared> requests, CompletionRequest req, RequestRecord record,
+                                Source<Choice, NotUsed> events, TenantGate.Admission admission, Runnable cancel, Runnable ended) {
+        long created = System.currentTimeMillis() / 1000;
+        String id = requests.get(0).request().requestId();
+        int n = requests.size();
+        ChatTemplate.ToolCallFormat calls = toolCallFormat(model, req);
+        ChoiceChunks[] choices = new ChoiceChunks[n];
+        for (int i = 0; i < n; i++) {
+            choices[i] = new ChoiceChunks(i, req.chat(), id, created, model.name(),
+                    new TokenAccumulator(model, metrics, record, req.logprobs() >= 0, i == 0), calls);
+        }
+        List<GenerationEvent.Finished> ends = new ArrayList<>(n);
+        AtomicBoolean finished = new AtomicBoolean();
+        AtomicInteger status = new AtomicInteger(499);
+        Source<ByteString, NotUsed> sse = events.mapAsync(1, c -> {
+            GenerationEvent e = c.event();
+            if (finished.get()) return CompletableFuture.completedFuture(List.<ByteString>of()); // after a failure
+            if (e instanceof GenerationEvent.Tokens t) return CompletableFuture.completedFuture(toBytes(choices[c.index()].tokens(t)));
+            if (e instanceof GenerationEvent.Failed f) {
+                finished.set(true);
+                cancel.run();
+                gateway.failedWith(record, f);
+                admission.ended(f.promptTokens() + f.completionTokens());
+                status.set(statusOf(f));
+                return CompletableFuture.completedFuture(toBytes(List.of(failure(f).toJson())));
+            }
+            GenerationEvent.Finished f = (GenerationEvent.Finished) e;
+            List<String> out = choices[c.index()].finished(f);
+            ends.add(f);
+            if (ends.size() < n) return CompletableFuture.completedFuture(toBytes(out));
+            finished.set(true);
+            GenerationEvent.Finished all = Gateway.allChoices(ends);
+            if (req.includeUsage()) {
+                out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), all.promptTokens(), all.completionTokens()));
+            }
+            gateway.finishedWith(record, all);
+            status.set(200);
+            // The last chunks go on only once the usage is recorded.
+            return admission.finished(all.promptTokens(), all.completionTokens()).thenApply(x -> toBytes(out));
+        }).mapConcat(b -> b).concat(Source.single(ByteString.fromString(ResponseRenderer.SSE_DONE)))
+                .recover(new org.apache.pekko.japi.pf.PFBuilder<Throwable, ByteString>()
+                        .matchAny(t -> status.compareAndSet(499, 504) ? ByteString.fromString(ResponseRenderer.sse(
+                                ApiError.timeout("the request did not finish in time").toJson()) + ResponseRenderer.SSE_DONE)
+                                : ByteString.emptyByteString())
+                        .build())
+                .watchTermination((mat, done) -> {
+                    done.whenComplete((d, t) -> {
+                        // The client went away (or the stream broke) before the end: free the sequences.
+                        if (!finished.get()) cancel.run();
+                        admission.ended(0);
+                        gateway.finish(record, status.get());
+                        ended.run();
+                    });
+                    return mat;
+                });
+        return HttpResponse.create().withStatus(StatusCodes.OK)
+                .addHeader(RawHeader.create("Cache-Control", "no-cache"))
+                .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), sse));
     }
 
     /**
@@ -390,90 +506,6 @@ public final class HttpApi extends AllDirectives {
     private static ChatTemplate.ToolCallFormat toolCallFormat(ServedModel model, CompletionRequest req) {
         if (!req.chat() || !req.hasTools()) return ChatTemplate.ToolCallFormat.NONE;
         return req.forcedToolCall() ? ChatTemplate.ToolCallFormat.LLAMA3_JSON : model.chatTemplate().toolCallFormat();
-    }
-
-    /**
-     * The SSE response over a request's events; cancel frees the sequence when the client goes away first,
-     * ended runs when the stream is over either way.
-     */
-    private HttpResponse stream(ServedModel model, GenerationRequest request, CompletionRequest req, RequestRecord record,
-                                Source<GenerationEvent, NotUsed> events, Runnable cancel, Runnable ended) {
-        long created = System.currentTimeMillis() / 1000;
-        String id = request.requestId();
-        AtomicBoolean finished = new AtomicBoolean();
-        AtomicBoolean roleSent = new AtomicBoolean();
-        TokenAccumulator tokens = new TokenAccumulator(model, metrics, record, req.logprobs() >= 0);
-        ChatTemplate.ToolCallFormat calls = toolCallFormat(model, req);
-        ToolCallStream toolStream = calls != ChatTemplate.ToolCallFormat.NONE ? new ToolCallStream(calls) : null;
-        AtomicInteger status = new AtomicInteger(499);
-        Source<ByteString, NotUsed> sse = events.mapConcat(e -> {
-            List<String> out = new ArrayList<>(3);
-            if (req.chat() && roleSent.compareAndSet(false, true)) {
-                out.add(ResponseRenderer.chatChunk(id, created, model.name(), "assistant", "", null, null));
-            }
-            if (e instanceof GenerationEvent.Tokens t && toolStream != null) {
-                // Text that may start a tool call is held back until the reply ends (ToolCallStream).
-                tokens.add(t);
-                String now = toolStream.push(tokens.text());
-                if (!now.isEmpty()) out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, now, null, null));
-            } else if (e instanceof GenerationEvent.Finished f && toolStream != null) {
-                finished.set(true);
-                ToolCallStream.End end = toolStream.finish(tokens.text());
-                if (end.content() != null && !end.content().isEmpty()) {
-                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, end.content(), null, null));
-                }
-                if (!end.calls().isEmpty()) {
-                    out.add(ResponseRenderer.chatToolCallsChunk(id, created, model.name(), end.calls()));
-                    out.add(ResponseRenderer.chatToolCallsFinishChunk(id, created, model.name(), f.reason()));
-                } else {
-                    out.add(ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason(), null));
-                }
-                if (req.includeUsage()) {
-                    out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
-                }
-                gateway.finishedWith(record, f);
-                status.set(200);
-            } else if (e instanceof GenerationEvent.Tokens t) {
-                if (!tokens.add(t)) return toBytes(out);
-                LogprobsAccumulator lp = tokens.lastChunkLogprobs();
-                out.add(req.chat()
-                        ? ResponseRenderer.chatChunk(id, created, model.name(), null, t.text(), null, lp)
-                        : ResponseRenderer.completionChunk(id, created, model.name(), t.text(), null, lp));
-            } else if (e instanceof GenerationEvent.Finished f) {
-                finished.set(true);
-                out.add(req.chat()
-                        ? ResponseRenderer.chatChunk(id, created, model.name(), null, null, f.reason(), null)
-                        : ResponseRenderer.completionChunk(id, created, model.name(), "", f.reason(), null));
-                if (req.includeUsage()) {
-                    out.add(ResponseRenderer.usageChunk(id, created, model.name(), req.chat(), f.promptTokens(), f.completionTokens()));
-                }
-                gateway.finishedWith(record, f);
-                status.set(200);
-            } else if (e instanceof GenerationEvent.Failed f) {
-                finished.set(true);
-                gateway.failedWith(record, f);
-                status.set(statusOf(f));
-                out.add(failure(f).toJson());
-            }
-            return toBytes(out);
-        }).concat(Source.single(ByteString.fromString(ResponseRenderer.SSE_DONE)))
-                .recover(new org.apache.pekko.japi.pf.PFBuilder<Throwable, ByteString>()
-                        .matchAny(t -> status.compareAndSet(499, 504) ? ByteString.fromString(ResponseRenderer.sse(
-                                ApiError.timeout("the request did not finish in time").toJson()) + ResponseRenderer.SSE_DONE)
-                                : ByteString.emptyByteString())
-                        .build())
-                .watchTermination((mat, done) -> {
-                    done.whenComplete((d, t) -> {
-                        // The client went away (or the stream broke) before the end: free the sequence.
-                        if (!finished.get()) cancel.run();
-                        gateway.finish(record, status.get());
-                        ended.run();
-                    });
-                    return mat;
-                });
-        return HttpResponse.create().withStatus(StatusCodes.OK)
-                .addHeader(RawHeader.create("Cache-Control", "no-cache"))
-                .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), sse));
     }
 
     private static List<ByteString> toBytes(List<String> jsons) {

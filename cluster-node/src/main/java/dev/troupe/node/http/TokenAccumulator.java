@@ -12,6 +12,7 @@ final class TokenAccumulator {
     private final ServedModel model;
     private final NodeMetrics metrics;
     private final RequestRecord record;
+    private final boolean timesFirstToken;
     private final StringBuilder text = new StringBuilder();
     private final LogprobsAccumulator logprobs;
     private LogprobsAccumulator lastChunk;
@@ -19,6 +20,12 @@ final class TokenAccumulator {
 
     /** record: the request's (its first token is noted there, its TTFT counted from its acceptance); logprobs: whether they were asked for. */
     TokenAccumulator(ServedModel model, NodeMetrics metrics, RequestRecord record, boolean logprobs) {
+        this(model, metrics, record, logprobs, true);
+    }
+
+    /** timesFirstToken: false for a request's other choices (n > 1), whose first tokens are not the request's. */
+    TokenAccumulator(ServedModel model, NodeMetrics metrics, RequestRecord record, boolean logprobs, boolean timesFirstToken) {
+        this.timesFirstToken = timesFirstToken;
         this.model = model;
         this.metrics = metrics;
         this.record = record;
@@ -30,8 +37,10 @@ final class TokenAccumulator {
         if (t.text().isEmpty() && t.logprobs().isEmpty()) return false;
         long now = System.nanoTime();
         if (last == 0) {
-            record.firstToken(now);
-            metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((now - record.accepted) / 1e9);
+            if (timesFirstToken) {
+                record.firstToken(now);
+                metrics.timeToFirstToken.labelValues(model.name(), model.version()).observe((now - record.accepted) / 1e9);
+            }
         }
         else metrics.interTokenLatency.labelValues(model.name(), model.version()).observe((now - last) / 1e9);
         last = now;

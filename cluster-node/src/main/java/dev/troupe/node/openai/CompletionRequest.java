@@ -28,12 +28,14 @@ import java.util.List;
  *                     Qwen3's {@code enable_thinking}); empty when none
  * @param forcedToolCall chat: {@code tool_choice} is {@code required} or names a function, so the reply is one call
  *                     {@code {"name": .., "arguments": {..}}} made by constrained decoding ({@code params.jsonSchema})
+ * @param n            how many independent choices to generate for the prompt (OpenAI's {@code n}), at least 1
  */
 public record CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages,
                                 SamplingParams params, boolean stream, boolean includeUsage, int logprobs,
                                 String user, List<Object> tools, java.util.Map<String, Object> templateKwargs,
-                                boolean forcedToolCall) {
+                                boolean forcedToolCall, int n) {
     public CompletionRequest {
+        if (n < 1) throw new IllegalArgumentException("n must be at least 1, got " + n);
         messages = messages == null ? null : List.copyOf(messages);
         tools = tools == null ? List.of() : java.util.Collections.unmodifiableList(new java.util.ArrayList<>(tools));
         templateKwargs = templateKwargs == null ? java.util.Map.of()
@@ -42,7 +44,7 @@ public record CompletionRequest(boolean chat, String model, String prompt, List<
 
     public CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages, SamplingParams params,
                              boolean stream, boolean includeUsage, int logprobs, String user, List<Object> tools) {
-        this(chat, model, prompt, messages, params, stream, includeUsage, logprobs, user, tools, java.util.Map.of(), false);
+        this(chat, model, prompt, messages, params, stream, includeUsage, logprobs, user, tools, java.util.Map.of(), false, 1);
     }
 
     public CompletionRequest(boolean chat, String model, String prompt, List<ChatMessage> messages, SamplingParams params,

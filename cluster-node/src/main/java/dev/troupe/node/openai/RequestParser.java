@@ -35,7 +35,8 @@ import java.util.Locale;
  *
  * <p>Sampling fields, for both completions and chat: {@code temperature} [0, 2] (default 1), {@code top_p}
  * (0, 1] (default 1), {@code presence_penalty} and {@code frequency_penalty} [-2, 2] (default 0),
- * {@code seed} integer, {@code stop} string or array of at most 4 non-empty strings, {@code n} only 1,
+ * {@code seed} integer, {@code stop} string or array of at most 4 non-empty strings, {@code n} 1 to
+ * {@link #MAX_CHOICES} (independent choices; with a seed, choice i samples with seed + i),
  * {@code logit_bias} only absent or {@code {}}, {@code stream} boolean, {@code stream_options} object
  * (only with {@code "stream": true}) with {@code include_usage} boolean, {@code user} string; chat {@code tools}
  * (function tools), {@code tool_choice} ({@code auto}, {@code none}, or {@code required} and a named function,
@@ -47,7 +48,7 @@ import java.util.Locale;
  * {@code min_p} [0, 1] (default 0); {@code repetition_penalty} &gt; 0, llama.cpp style (default 1);
  * {@code ignore_eos} boolean (default false).
  *
- * <p>Features we know of but do not implement are rejected rather than silently ignored: {@code n} or
+ * <p>Features we know of but do not implement are rejected rather than silently ignored:
  * {@code best_of} above 1, {@code echo: true}, a non-empty {@code suffix}, a non-empty {@code logit_bias},
  * token-array prompts or inputs, legacy chat {@code functions}, a JSON Schema keyword constrained decoding would not
  * enforce ({@code pattern}, {@code minimum}, ...), non-text content parts, embeddings {@code dimensions}.
@@ -57,6 +58,8 @@ public final class RequestParser {
     public static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
     /** Most alternatives a completions request may ask for with {@code logprobs}. */
     public static final int MAX_COMPLETION_LOGPROBS = 5;
+    /** Most choices ({@code n}) one request may ask for. */
+    public static final int MAX_CHOICES = 16;
     /** Most texts in one embeddings request. */
     public static final int MAX_EMBEDDING_INPUTS = 2048;
 
@@ -90,7 +93,7 @@ public final class RequestParser {
         b.topLogprobs(Math.max(logprobs, 0));
         b.jsonSchema(responseFormat(o)); // an extension here, as in vLLM
         return new CompletionRequest(false, model, prompt, null, build(b), c.stream, c.includeUsage, logprobs,
-                c.user);
+                c.user, List.of(), java.util.Map.of(), false, c.n);
     }
 
     private static String prompt(ObjectNode o) {
@@ -162,7 +165,7 @@ public final class RequestParser {
         }
         b.jsonSchema(tools.forcedSchema() != null ? tools.forcedSchema() : format);
         return new CompletionRequest(true, model, null, messages, build(b), c.stream, c.includeUsage,
-                logprobs ? topLogprobs : -1, c.user, tools.offered(), templateKwargs(o), tools.forcedSchema() != null);
+                logprobs ? topLogprobs : -1, c.user, tools.offered(), templateKwargs(o), tools.forcedSchema() != null, c.n);
     }
 
     /**
@@ -529,7 +532,7 @@ public final class RequestParser {
 
     // ------------------------------------------------------------------ shared fields
 
-    private record Common(boolean stream, boolean includeUsage, String user) {
+    private record Common(boolean stream, boolean includeUsage, String user, int n) {
     }
 
     /** The fields completions and chat share; sets them on {@code b}. */
@@ -538,7 +541,7 @@ public final class RequestParser {
         b.topP((float) number(o, "top_p", 0, false, 1, true, 1, "greater than 0 and at most 1"));
         b.presencePenalty((float) number(o, "presence_penalty", -2, true, 2, true, 0, "between -2 and 2"));
         b.frequencyPenalty((float) number(o, "frequency_penalty", -2, true, 2, true, 0, "between -2 and 2"));
-        onlyOne(o, "n");
+        int n = intField(o, "n", 1, MAX_CHOICES, 1);
         b.stop(stop(o));
         JsonNode seed = o.get("seed");
         if (seed != null && !seed.isNull()) {
@@ -585,7 +588,7 @@ public final class RequestParser {
         b.repetitionPenalty((float) number(o, "repetition_penalty", 0, false, Float.MAX_VALUE, true, 1,
                 "greater than 0"));
         b.ignoreEos(bool(o, "ignore_eos", false));
-        return new Common(stream, includeUsage, user);
+        return new Common(stream, includeUsage, user, n);
     }
 
     private static List<String> stop(ObjectNode o) {

@@ -229,6 +229,33 @@ public final class ResponseRenderer {
         }
     }
 
+    // ------------------------------------------------------------------ several choices (n > 1)
+
+    /** A one-choice response or chunk, rendered as choice {@code index} (each choice renders as choice 0 first). */
+    public static String withIndex(String json, int index) {
+        if (index == 0) return json;
+        ObjectNode root = (ObjectNode) readTree(json);
+        for (com.fasterxml.jackson.databind.JsonNode c : root.get("choices")) ((ObjectNode) c).put("index", index);
+        return write(root);
+    }
+
+    /**
+     * One response of several choices from the one-choice responses of each (in choice order): their choices
+     * numbered in order, the first's id and header, and the usage of all (the prompt counted once).
+     */
+    public static String merged(List<String> oneChoiceEach, int promptTokens, int completionTokens) {
+        ObjectNode root = (ObjectNode) readTree(oneChoiceEach.get(0));
+        ArrayNode choices = root.putArray("choices");
+        for (int i = 0; i < oneChoiceEach.size(); i++) {
+            ObjectNode c = (ObjectNode) readTree(oneChoiceEach.get(i)).get("choices").get(0);
+            c.put("index", i);
+            choices.add(c);
+        }
+        root.remove("usage");
+        usage(root, promptTokens, completionTokens);
+        return write(root);
+    }
+
     // ------------------------------------------------------------------ usage, models, embeddings
 
     /**

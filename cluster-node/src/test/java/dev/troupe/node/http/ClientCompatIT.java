@@ -125,6 +125,61 @@ class ClientCompatIT {
         assertEquals("context_length_exceeded", ServeIT.JSON.readTree(chat.body()).get("error").get("code").asText(), chat.body());
     }
 
+    /** The text of each choice of an SSE body, by index, and the usage chunk's completion tokens (-1 when none). */
+    private static String[] streamedChoices(String sse, int n, boolean chat, int[] usage) throws Exception {
+        StringBuilder[] texts = new StringBuilder[n];
+        for (int i = 0; i < n; i++) texts[i] = new StringBuilder();
+        usage[0] = -1;
+        for (String line : sse.split("\n")) {
+            if (!line.startsWith("data: {")) continue;
+            JsonNode chunk = ServeIT.JSON.readTree(line.substring(6));
+            if (chunk.hasNonNull("usage")) usage[0] = chunk.get("usage").get("completion_tokens").asInt();
+            for (JsonNode c : chunk.get("choices")) {
+                JsonNode text = chat ? c.path("delta").path("content") : c.path("text");
+                if (text.isTextual()) texts[c.get("index").asInt()].append(text.asText());
+            }
+        }
+        String[] out = new String[n];
+        for (int i = 0; i < n; i++) out[i] = texts[i].toString();
+        return out;
+    }
+
+    @Test
+    void severalChoicesAreIndependentSamplesBilledWithThePromptOnce() throws Exception {
+        String one = "{\"model\":\"stories\",\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":1,\"seed\":";
+        JsonNode three = ServeIT.JSON.readTree(send("POST", "/v1/completions", one + "7,\"n\":3}").body());
+        assertEquals(3, three.get("choices").size(), three.toString());
+        int completion = 0;
+        for (int i = 0; i < 3; i++) {
+            JsonNode c = three.get("choices").get(i);
+            assertEquals(i, c.get("index").asInt());
+            // Choice i samples with seed + i: the same as a single request with that seed.
+            JsonNode alone = ServeIT.JSON.readTree(send("POST", "/v1/completions", one + (7 + i) + "}").body());
+            assertEquals(alone.get("choices").get(0).get("text").asText(), c.get("text").asText(), "choice " + i + " of " + three);
+            completion += alone.get("usage").get("completion_tokens").asInt();
+            assertEquals(alone.get("usage").get("prompt_tokens").asInt(), three.get("usage").get("prompt_tokens").asInt(), "the prompt once");
+        }
+        assertEquals(completion, three.get("usage").get("completion_tokens").asInt());
+        assertNotEquals(three.get("choices").get(0).get("text").asText(), three.get("choices").get(1).get("text").asText());
+
+        // Streamed: the same choices, chunk by chunk under their index, and the usage of all.
+        int[] usage = new int[1];
+        String[] streamed = streamedChoices(send("POST", "/v1/completions",
+                one + "7,\"n\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true}}").body(), 3, false, usage);
+        for (int i = 0; i < 3; i++) assertEquals(three.get("choices").get(i).get("text").asText(), streamed[i], "streamed choice " + i);
+        assertEquals(completion, usage[0]);
+
+        // Chat, greedy: every choice is the greedy reply.
+        String chat = "{\"model\":\"stories\",\"max_tokens\":10,\"temperature\":0,\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+        JsonNode plain = ServeIT.JSON.readTree(send("POST", "/v1/chat/completions", chat + "}").body());
+        assertEquals(2, plain.get("choices").size());
+        String reply = plain.get("choices").get(0).get("message").get("content").asText();
+        assertEquals(reply, plain.get("choices").get(1).get("message").get("content").asText());
+        String[] chatStreamed = streamedChoices(send("POST", "/v1/chat/completions", chat + ",\"stream\":true}").body(), 2, true, usage);
+        assertArrayEquals(new String[] {reply, reply}, chatStreamed);
+        ServeIT.assertError(send("POST", "/v1/completions", one + "7,\"n\":17}"), 400, "n");
+    }
+
     @Test
     void theLegacyFunctionRoleIsAccepted() throws Exception {
         HttpResponse<String> r = send("POST", "/v1/chat/completions", "{\"model\":\"stories\",\"max_tokens\":2,\"messages\":["

@@ -95,6 +95,15 @@ class OpenAiJavaClientIT {
     }
 
     @Test
+    void severalChoices() {
+        ChatCompletion c = client.chat().completions().create(ChatCompletionCreateParams.builder().model("stories")
+                .addUserMessage("Tell me about a dog.").maxCompletionTokens(16).temperature(1).seed(5).n(3).build());
+        assertEquals(3, c.choices().size());
+        for (int i = 0; i < 3; i++) assertEquals(i, c.choices().get(i).index());
+        assertTrue(c.usage().orElseThrow().completionTokens() >= 3);
+    }
+
+    @Test
     void embeddingsWithTheSdkDefaultsEqualTheFloatVectors() throws Exception {
         List<Float> v = client.embeddings().create(EmbeddingCreateParams.builder().model("stories").input("a cat").build())
                 .data().get(0).embedding();

@@ -210,7 +210,7 @@ class ServeIT {
         assertError(post("/v1/completions", "{\"model\":\"stories\",\"prompt\":"), 400, null);
         assertError(post("/v1/completions", "{\"model\":\"stories\",\"prompt\":\"x\",\"temperature\":\"hot\"}"), 400, "temperature");
         assertError(post("/v1/completions", "{\"model\":\"nope\",\"prompt\":\"x\"}"), 404, "model");
-        assertError(post("/v1/completions", "{\"model\":\"stories\",\"prompt\":\"x\",\"n\":2}"), 400, "n");
+        assertError(post("/v1/completions", "{\"model\":\"stories\",\"prompt\":\"x\",\"best_of\":2}"), 400, "best_of");
         HttpResponse<String> ctx = post("/v1/completions", "{\"model\":\"stories\",\"prompt\":\"Once upon a time\",\"max_tokens\":500}");
         assertError(ctx, 400, "max_tokens");
         assertTrue(ctx.body().contains("maximum context length is 128 tokens") && ctx.body().contains("5 in the prompt, 500 for the completion"), ctx.body());

@@ -123,7 +123,7 @@ class HubServeIT {
         assertError(post("/detokenize", "{\"model\": \"qwen\", \"tokens\": [1, -2]}"), 400, "tokens");
         assertError(post("/detokenize", "{\"model\": \"qwen\", \"tokens\": \"1 2\"}"), 400, "tokens");
         assertError(post("/v1/chat/completions", "{\"model\": \"qwen\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tools\": "
-                + TOOLS + ", \"tool_choice\": \"required\"}"), 400, "tool_choice");
+                + TOOLS + ", \"tool_choice\": \"required\", \"response_format\": {\"type\": \"json_object\"}}"), 400, "response_format");
     }
 
     @Test
@@ -157,8 +157,10 @@ class HubServeIT {
         assertTrue(Set.of("length", "stop", "tool_calls").contains(r.get("streamedFinish").asText()), r.toString());
         // the earlier call and its result were rendered too (Qwen writes them as <tool_call> and <tool_response>)
         assertTrue(r.get("followUpPromptTokens").asInt() > r.get("promptTokens").asInt() + 20, r.toString());
-        assertEquals(400, r.get("required").get("status").asInt(), r.toString());
-        assertEquals("tool_choice", r.get("required").get("param").asText(), r.toString());
+        // tool_choice "required": constrained decoding writes a call of the one tool, with its required argument.
+        assertEquals("tool_calls", r.get("required").get("finish").asText(), r.toString());
+        assertEquals("get_weather", r.get("required").get("name").asText(), r.toString());
+        assertTrue(HubVocab.JSON.readTree(r.get("required").get("arguments").asText()).get("city").isTextual(), r.toString());
     }
 
     static void assertError(HttpResponse<String> r, int status, String param) throws Exception {
