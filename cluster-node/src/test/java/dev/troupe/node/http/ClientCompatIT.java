@@ -1,11 +1,8 @@
 package dev.troupe.node.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.node.ServeCommand;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -14,7 +11,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
@@ -28,12 +24,7 @@ class ClientCompatIT {
 
     @BeforeAll
     static void start() throws Exception {
-        Path model = ServeIT.shared("stories260K-f32.gguf");
-        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\n"
-                        + "troupe.shutdown.grace = 2s\ntroupe.http.cors.allowed-origins = [\"https://chat.example.com\"]")
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        node = ServeCommand.start(model, "stories", c);
+        node = ServeIT.startNode("stories260K-f32.gguf", "troupe.shutdown.grace = 2s\ntroupe.http.cors.allowed-origins = [\"https://chat.example.com\"]");
         port = node.port();
     }
 

@@ -1,8 +1,6 @@
 package dev.troupe.node.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.engine.gguf.RandomLlamaWriter;
 import dev.troupe.node.ServeCommand;
 import dev.troupe.node.deploy.Sha256;
@@ -36,12 +34,7 @@ class DeploymentsIT {
     @TempDir Path tmp;
 
     static ServeCommand.Node start(String extra) throws Exception {
-        Path model = ServeIT.shared("stories260K-f32.gguf");
-        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found");
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\n"
-                        + "troupe.admin.token = " + TOKEN + "\n" + extra)
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        return ServeCommand.start(model, "stories", c);
+        return ServeIT.startNode("stories260K-f32.gguf", "troupe.admin.token = " + TOKEN + "\n" + extra);
     }
 
     static HttpResponse<String> admin(ServeCommand.Node node, String method, String path, String body, String token) throws Exception {

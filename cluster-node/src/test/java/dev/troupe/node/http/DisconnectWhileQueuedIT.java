@@ -1,11 +1,8 @@
 package dev.troupe.node.http;
 
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.node.ServeCommand;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -17,7 +14,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,12 +35,8 @@ class DisconnectWhileQueuedIT {
 
     @BeforeAll
     static void start() throws Exception {
-        Path model = ServeIT.shared("stories260K-f32.gguf");
-        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 1s\n"
-                        + "troupe.scheduler.max-num-seqs = 1\ntroupe.scheduler.max-queued = 256")
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        node = ServeCommand.start(model, "stories", c);
+        node = ServeIT.startNode("stories260K-f32.gguf", "troupe.engine.warm-up = 1s\n"
+                        + "troupe.scheduler.max-num-seqs = 1\ntroupe.scheduler.max-queued = 256");
         base = "http://127.0.0.1:" + node.port();
     }
 

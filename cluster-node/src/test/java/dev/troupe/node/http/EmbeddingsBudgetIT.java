@@ -1,11 +1,8 @@
 package dev.troupe.node.http;
 
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.actors.replica.StepLoop;
 import dev.troupe.node.ServeCommand;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -16,7 +13,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 
@@ -34,12 +30,7 @@ class EmbeddingsBudgetIT {
 
     @BeforeAll
     static void start() throws Exception {
-        Path model = ServeIT.shared("stories260K-f32.gguf");
-        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\n"
-                        + "troupe.scheduler.max-batched-tokens = 16\ntroupe.http.request-timeout = 120s")
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        node = ServeCommand.start(model, "stories", c);
+        node = ServeIT.startNode("stories260K-f32.gguf", "troupe.scheduler.max-batched-tokens = 16\ntroupe.http.request-timeout = 120s");
         base = "http://127.0.0.1:" + node.port();
     }
 

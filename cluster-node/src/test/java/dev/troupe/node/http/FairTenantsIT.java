@@ -1,10 +1,7 @@
 package dev.troupe.node.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.node.ServeCommand;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
@@ -14,7 +11,6 @@ import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,12 +28,8 @@ class FairTenantsIT {
     static final String ADMIN = "fair-admin";
 
     static ServeCommand.Node start(String file, int slots) throws Exception {
-        Path model = ServeIT.shared(file);
-        Assumptions.assumeTrue(model != null, "../shared/models/" + file + " not found");
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 2s\n"
-                        + "troupe.admin.token = " + ADMIN + "\ntroupe.scheduler.max-queued = 512\ntroupe.scheduler.max-num-seqs = " + slots)
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        return ServeCommand.start(model, "stories", c);
+        return ServeIT.startNode(file, "troupe.engine.warm-up = 2s\n"
+                        + "troupe.admin.token = " + ADMIN + "\ntroupe.scheduler.max-queued = 512\ntroupe.scheduler.max-num-seqs = " + slots);
     }
 
     static HttpResponse<String> call(ServeCommand.Node n, String method, String path, String bearer, String body) throws Exception {

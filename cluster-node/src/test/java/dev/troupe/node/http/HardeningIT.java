@@ -1,11 +1,8 @@
 package dev.troupe.node.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.node.ServeCommand;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -39,15 +36,10 @@ class HardeningIT {
 
     @BeforeAll
     static void start() throws Exception {
-        Path model = ServeIT.shared("stories260K-f32.gguf");
-        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s\n"
-                        + "troupe.http.max-body-bytes = 65536\ntroupe.shutdown.grace = 2s\n"
+        node = ServeIT.startNode("stories260K-f32.gguf", "troupe.http.max-body-bytes = 65536\ntroupe.shutdown.grace = 2s\n"
                         + "troupe.http.idle-timeout = 2s\ntroupe.http.shed-idle-after = 300ms\ntroupe.http.body-timeout = 1s\n"
                         + "troupe.weights.model-dirs = []\n" // the default: the model's directory and data-dir/models
-                        + "troupe.admin.token = \"" + ADMIN_TOKEN + "\"\ntroupe.metrics.scrape-token = \"" + SCRAPE_TOKEN + "\"")
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        node = ServeCommand.start(model, "stories", c);
+                        + "troupe.admin.token = \"" + ADMIN_TOKEN + "\"\ntroupe.metrics.scrape-token = \"" + SCRAPE_TOKEN + "\"");
         port = node.port();
     }
 

@@ -2,8 +2,6 @@ package dev.troupe.node.http;
 
 import dev.troupe.node.hub.HubPackages;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.node.ServeCommand;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -22,8 +20,6 @@ import static org.junit.jupiter.api.Assertions.*;
 class OpenAiClientIT {
     @Test
     void theOfficialOpenAiClientWorksUnchanged() throws Exception {
-        Path model = ServeIT.shared("stories260K-f32.gguf");
-        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found");
         Assumptions.assumeTrue(HubPackages.exec(Path.of("."), 30, "node", "--version") == 0, "node is not installed: cannot run the openai client test");
         Path dir = Path.of("target", "openai-client").toAbsolutePath();
         Files.createDirectories(dir);
@@ -34,9 +30,7 @@ class OpenAiClientIT {
             assertEquals(0, rc, "npm install openai@6 failed (the npm registry must be reachable)");
         }
         JsonNode ref = ServeIT.JSON.readTree(Files.readAllLines(ServeIT.shared("stories260K-greedy.jsonl")).get(1));
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2\ntroupe.engine.warm-up = 0s")
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        ServeCommand.Node node = ServeCommand.start(model, "stories", c);
+        ServeCommand.Node node = ServeIT.startNode("stories260K-f32.gguf", "troupe.engine.threads = 2\ntroupe.engine.warm-up = 0s");
         try {
             Path out = dir.resolve("result.json");
             ProcessBuilder pb = new ProcessBuilder("node", "check.mjs", "http://127.0.0.1:" + node.port() + "/v1", "stories",

@@ -17,16 +17,12 @@ import com.openai.models.chat.completions.ChatCompletionToolChoiceOption;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.embeddings.EmbeddingCreateParams;
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.troupe.node.ServeCommand;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -51,12 +47,8 @@ class OpenAiJavaClientIT {
 
     @BeforeAll
     static void start() throws Exception {
-        Path model = ServeIT.shared("stories260K-f32.gguf");
-        Assumptions.assumeTrue(model != null, "../shared/models/stories260K-f32.gguf not found beside the repository");
         reference = ServeIT.JSON.readTree(Files.readAllLines(ServeIT.shared("stories260K-greedy.jsonl")).get(1));
-        Config c = ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 2\ntroupe.engine.warm-up = 0s\ntroupe.shutdown.grace = 2s")
-                .withFallback(ServeIT.tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
-        node = ServeCommand.start(model, "stories", c);
+        node = ServeIT.startNode("stories260K-f32.gguf", "troupe.engine.threads = 2\ntroupe.engine.warm-up = 0s\ntroupe.shutdown.grace = 2s");
         client = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + node.port() + "/v1").apiKey("unused-on-loopback")
                 .maxRetries(0).build();
     }

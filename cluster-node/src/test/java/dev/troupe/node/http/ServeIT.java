@@ -64,6 +64,19 @@ class ServeIT {
         return ConfigFactory.parseString("troupe.data-dir = \"" + dir.toString().replace("\\", "/") + "\"");
     }
 
+    /**
+     * A node serving a shared model as "stories", with {@code config} over the tests' defaults (any free port, one
+     * engine thread, no warm-up) and a fresh data directory; the calling test is skipped when the model is absent.
+     */
+    static ServeCommand.Node startNode(String modelFile, String config) throws Exception {
+        Path model = shared(modelFile);
+        Assumptions.assumeTrue(model != null, "../shared/models/" + modelFile + " not found beside the repository");
+        Config c = ConfigFactory.parseString(config)
+                .withFallback(ConfigFactory.parseString("troupe.http.port = 0\ntroupe.engine.threads = 1\ntroupe.engine.warm-up = 0s"))
+                .withFallback(tempDataDir()).withFallback(ServeCommand.nodeDefaults()).resolve();
+        return ServeCommand.start(model, "stories", c);
+    }
+
     @AfterAll
     static void stop() {
         if (node != null) node.stop();
