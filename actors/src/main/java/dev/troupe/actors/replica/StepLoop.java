@@ -134,6 +134,7 @@ public final class StepLoop implements AutoCloseable {
     private final Sampler.Workspace samplerWorkspace;
     /** The vocabulary by bytes and the allowed-token mask, for constrained decoding; built on first use. */
     private TokenTrie tokenTrie;
+    private TokenConstraint.MaskCache maskCache;
     private long[] allowedTokens;
     private final int contextLength;
     private final long idleWaitNanos;
@@ -479,7 +480,10 @@ public final class StepLoop implements AutoCloseable {
             r.decoder = tokenizer.streamDecoder();
             r.stops = new StopMatcher(req.params().stop());
             if (req.params().topLogprobs() > 0) r.logprobs = new Logprobs();
-            if (req.params().jsonSchema() != null) r.constraint = new TokenConstraint(JsonSchemaCompiler.compile(req.params().jsonSchema()), tokenTrie());
+            if (req.params().jsonSchema() != null) {
+                TokenTrie trie = tokenTrie();
+                r.constraint = new TokenConstraint(JsonSchemaCompiler.compile(req.params().jsonSchema()), trie, maskCache);
+            }
             if (req.resumed() > 0) {
                 // A continuation: the text state (half characters, text held back for stop strings), the JSON
                 // parse and the sampler's position become what they were after the completion so far, which was delivered.
@@ -593,6 +597,7 @@ public final class StepLoop implements AutoCloseable {
     private TokenTrie tokenTrie() {
         if (tokenTrie == null) {
             tokenTrie = TokenTrie.of(tokenizer);
+            maskCache = new TokenConstraint.MaskCache(64);
             allowedTokens = new long[(Math.max(vocab, tokenTrie.vocabSize()) + 63) >>> 6];
         }
         return tokenTrie;

@@ -204,6 +204,14 @@ public final class JsonMatcher {
      * {@code hex} -1 outside an escape, 0 just after a backslash, 1..4 inside {@code \\uXXXX}.
      */
     record Chars(int min, int max, int count, int cont, int hex) implements Item {
+        /**
+         * The count after one more character. A string without length bounds does not count, so its states
+         * repeat from token to token and their allowed-token masks can be reused ({@link TokenConstraint}).
+         */
+        private int bump() {
+            return min == 0 && max == Integer.MAX_VALUE ? count : count + 1;
+        }
+
         @Override
         public void step(int b, Stack rest, Set<Stack> out) {
             if (cont > 0) {
@@ -212,12 +220,12 @@ public final class JsonMatcher {
             }
             if (hex == 0) {
                 if (b == 'u') out.add(push(new Chars(min, max, count, 0, 1), rest));
-                else if ("\"\\/bfnrt".indexOf(b) >= 0) out.add(push(new Chars(min, max, count + 1, 0, -1), rest));
+                else if ("\"\\/bfnrt".indexOf(b) >= 0) out.add(push(new Chars(min, max, bump(), 0, -1), rest));
                 return;
             }
             if (hex > 0) {
                 boolean isHex = isDigit(b) || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
-                if (isHex) out.add(push(new Chars(min, max, hex == 4 ? count + 1 : count, 0, hex == 4 ? -1 : hex + 1), rest));
+                if (isHex) out.add(push(new Chars(min, max, hex == 4 ? bump() : count, 0, hex == 4 ? -1 : hex + 1), rest));
                 return;
             }
             if (b == '"') {
@@ -228,13 +236,13 @@ public final class JsonMatcher {
             if (b == '\\') {
                 out.add(push(new Chars(min, max, count, 0, 0), rest));
             } else if (b < 0x80) {
-                out.add(push(new Chars(min, max, count + 1, 0, -1), rest));
+                out.add(push(new Chars(min, max, bump(), 0, -1), rest));
             } else if (b >= 0xC2 && b <= 0xDF) {
-                out.add(push(new Chars(min, max, count + 1, 1, -1), rest));
+                out.add(push(new Chars(min, max, bump(), 1, -1), rest));
             } else if (b >= 0xE0 && b <= 0xEF) {
-                out.add(push(new Chars(min, max, count + 1, 2, -1), rest));
+                out.add(push(new Chars(min, max, bump(), 2, -1), rest));
             } else if (b >= 0xF0 && b <= 0xF4) {
-                out.add(push(new Chars(min, max, count + 1, 3, -1), rest));
+                out.add(push(new Chars(min, max, bump(), 3, -1), rest));
             }
         }
     }

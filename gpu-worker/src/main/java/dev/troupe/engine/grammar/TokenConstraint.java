@@ -15,10 +15,35 @@ import java.util.List;
 public final class TokenConstraint {
     private final TokenTrie trie;
     private final JsonMatcher matcher;
+    private final MaskCache cache;
 
     public TokenConstraint(JsonShape shape, TokenTrie trie) {
+        this(shape, trie, null);
+    }
+
+    /** With a cache of masks by parse state, shared by the constraints of one thread (a step loop's). */
+    public TokenConstraint(JsonShape shape, TokenTrie trie, MaskCache cache) {
         this.trie = trie;
         this.matcher = new JsonMatcher(shape);
+        this.cache = cache;
+    }
+
+    /**
+     * The masks of the parse states seen last, least recently used first out: inside a free-form string the
+     * states repeat from token to token, and walking the trie there visits nearly all of it (milliseconds for a
+     * 32k vocabulary), so a repeat costs a copy instead. Not thread-safe.
+     */
+    public static final class MaskCache {
+        private final java.util.LinkedHashMap<List<JsonMatcher.Stack>, long[]> masks;
+
+        public MaskCache(int capacity) {
+            this.masks = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(java.util.Map.Entry<List<JsonMatcher.Stack>, long[]> eldest) {
+                    return size() > capacity;
+                }
+            };
+        }
     }
 
     /**
@@ -26,6 +51,20 @@ public final class TokenConstraint {
      * next, clearing the others; returns how many are allowed.
      */
     public int allowed(long[] mask) {
+        if (cache == null) return walk(mask);
+        long[] known = cache.masks.get(matcher.states());
+        if (known != null) {
+            System.arraycopy(known, 0, mask, 0, mask.length);
+            return (int) known[mask.length];
+        }
+        int count = walk(mask);
+        long[] copy = Arrays.copyOf(mask, mask.length + 1);
+        copy[mask.length] = count;
+        cache.masks.put(matcher.states(), copy);
+        return count;
+    }
+
+    private int walk(long[] mask) {
         Arrays.fill(mask, 0L);
         int count = 0;
         if (matcher.complete()) {

@@ -105,6 +105,33 @@ class JsonConstraintTest {
         assertTrue(completed >= 20, "most random walks should reach the end, got " + completed + " of 80");
     }
 
+    @Test
+    void cachedMasksAreTheMasksWalked() {
+        JsonShape shape = JsonSchemaCompiler.compile("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},"
+                + "\"b\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":3}}},\"required\":[\"a\",\"b\"]}");
+        TokenConstraint.MaskCache cache = new TokenConstraint.MaskCache(8);
+        Random random = new Random(11);
+        long[] walked = new long[(tokenizer.vocabSize() + 63) >>> 6];
+        long[] cached = new long[walked.length];
+        for (int run = 0; run < 20; run++) {
+            TokenConstraint plain = new TokenConstraint(shape, trie);
+            TokenConstraint withCache = new TokenConstraint(shape, trie, cache);
+            for (int step = 0; step < 60; step++) {
+                int n = plain.allowed(walked);
+                assertEquals(n, withCache.allowed(cached));
+                assertArrayEquals(walked, cached, "run " + run + " step " + step);
+                List<Integer> allowed = new ArrayList<>();
+                for (int t = 0; t < tokenizer.vocabSize(); t++) {
+                    if ((walked[t >>> 6] & (1L << t)) != 0 && !tokenizer.isEndOfGeneration(t)) allowed.add(t);
+                }
+                if (allowed.isEmpty()) break;
+                byte[] b = tokenizer.tokenBytes(allowed.get(random.nextInt(allowed.size())));
+                assertTrue(plain.accept(b));
+                assertTrue(withCache.accept(b));
+            }
+        }
+    }
+
     /** Draws tokens among the allowed ones; returns how many runs reached an end token (each checked). */
     private int generate(JsonShape shape, String schema, int runs) throws Exception {
         Random random = new Random(7);
