@@ -94,8 +94,8 @@ public final class JsonSchemaCompiler {
         return switch (t) {
             case "object" -> object(s, at, depth);
             case "array" -> new JsonShape.Arr(s.containsKey("items") ? shape(s.get("items"), at + "/items", depth + 1) : JsonShape.ANY,
-                    count(s, "minItems", 0, at), count(s, "maxItems", Integer.MAX_VALUE, at));
-            case "string" -> new JsonShape.Str(count(s, "minLength", 0, at), count(s, "maxLength", Integer.MAX_VALUE, at));
+                    count(s, "minItems", 0, at), bound(s, "maxItems", "minItems", at));
+            case "string" -> new JsonShape.Str(count(s, "minLength", 0, at), bound(s, "maxLength", "minLength", at));
             case "number" -> new JsonShape.Num(false);
             case "integer" -> new JsonShape.Num(true);
             case "boolean" -> JsonShape.Literals.of("true", "false");
@@ -162,6 +162,13 @@ public final class JsonSchemaCompiler {
         if (v == null) return absent;
         if (v instanceof Long l && l >= 0 && l <= Integer.MAX_VALUE) return (int) (long) l;
         throw new GrammarException(at + ": '" + key + "' must be a non-negative integer");
+    }
+
+    /** An upper bound, refused below its lower bound (no value could satisfy both). */
+    private static int bound(Map<?, ?> s, String key, String lowerKey, String at) {
+        int max = count(s, key, Integer.MAX_VALUE, at);
+        if (max < count(s, lowerKey, 0, at)) throw new GrammarException(at + ": '" + key + "' is below '" + lowerKey + "'");
+        return max;
     }
 
     private static byte[] bytes(String s) {

@@ -90,6 +90,8 @@ class JsonConstraintTest {
         assertThrows(GrammarException.class, () -> JsonSchemaCompiler.compile("{\"$ref\":\"#/$defs/A\",\"$defs\":{\"A\":{\"$ref\":\"#/$defs/A\"}}}"));
         assertThrows(GrammarException.class, () -> JsonSchemaCompiler.compile("{\"type\":"));
         assertThrows(GrammarException.class, () -> JsonSchemaCompiler.compile("{\"required\":[\"a\"],\"properties\":{}}"));
+        assertThrows(GrammarException.class, () -> JsonSchemaCompiler.compile("{\"type\":\"array\",\"minItems\":3,\"maxItems\":2}"));
+        assertThrows(GrammarException.class, () -> JsonSchemaCompiler.compile("{\"type\":\"string\",\"minLength\":3,\"maxLength\":2}"));
     }
 
     @Test
