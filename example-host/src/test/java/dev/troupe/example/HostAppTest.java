@@ -41,7 +41,9 @@ class HostAppTest {
             Storyteller.Stories s = app.tell(a.get("prompt").asText(), b.get("prompt").asText(), a.get("max_tokens").asInt());
             assertEquals(a.get("completion").asText(), s.first());
             assertEquals(b.get("completion").asText(), s.second());
-            assertTrue(s.streamedEvents() > 2, "the second story came as a stream of events: " + s.streamedEvents());
+            // Tokens that arrive while the actor is behind are merged into one event (docs/embedding.md), and this
+            // model is faster than the actor: at least one token event and the end.
+            assertTrue(s.streamedEvents() >= 2, "the second story came as a stream of events: " + s.streamedEvents());
         } finally {
             app.stop();
         }
