@@ -213,6 +213,13 @@ public final class LlamaModel implements AutoCloseable {
 
     public String backendName() { return kernels.name(); }
 
+    /** Bytes of the backend's own copies of the weight matrices (its repacked panels), beside the file. */
+    public long preparedWeightBytes() {
+        long n = 0;
+        for (WeightMatrix m : allMatrices()) n += kernels.preparedBytes(m);
+        return n;
+    }
+
     public int threads() { return team.size(); }
 
     public int maxBatchTokens() { return maxTokens; }

@@ -16,6 +16,9 @@ public interface Kernels {
     /** Called once per weight matrix at load: a backend may keep its own layout in {@link WeightMatrix#kernelData}. */
     void prepare(WeightMatrix w);
 
+    /** Bytes of the backend's own copy of {@code w} made by {@link #prepare} (0 when it reads the file's bytes). */
+    default long preparedBytes(WeightMatrix w) { return 0; }
+
     /**
      * For rows r in [r0, r1) and tokens t in [0, tokens):
      * {@code out[outOff + t * outStride + r] = sum_c W[r][c] * x[xOff + t * xStride + c]}.

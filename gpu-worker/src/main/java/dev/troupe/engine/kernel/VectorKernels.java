@@ -148,6 +148,11 @@ public final class VectorKernels implements Kernels {
     }
 
     @Override
+    public long preparedBytes(WeightMatrix w) {
+        return w.kernelData() instanceof Packed ? ((Packed) w.kernelData()).bytes.capacity() : 0;
+    }
+
+    @Override
     public void prepare(WeightMatrix w) {
         if (w.codec() instanceof GroupedCodec && w.type() != GgmlType.Q8_0) {
             prepareGrouped(w, (GroupedCodec) w.codec());

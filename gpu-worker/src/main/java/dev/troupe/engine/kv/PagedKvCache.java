@@ -328,6 +328,12 @@ public final class PagedKvCache {
 
     public int blockSize() { return blockSize; }
 
+    /** Bytes of keys and values the pool holds (all layers, all blocks). */
+    public long bytes() { return (long) numBlocks * blockSize * bytesPerToken(); }
+
+    /** Bytes of keys and values one token takes (all layers). */
+    public long bytesPerToken() { return 2L * layers * kvHeads * headDim * Float.BYTES; }
+
     public int totalBlocks() { return numBlocks; }
 
     /** Blocks a sequence can take now: free ones and cached ones no sequence holds. */
