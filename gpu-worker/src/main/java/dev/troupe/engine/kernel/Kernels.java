@@ -43,6 +43,12 @@ public interface Kernels {
     /** out[outOff + d] += sum_{s < n} p[pOff + s] * values[base + s * headDim + d], for d < headDim. */
     void blockWeightedSum(float[] p, int pOff, int n, float[] values, int base, int headDim, float[] out, int outOff);
 
+    /** {@link #blockScores} over keys stored as IEEE half floats (raw bits), widened exactly as they are read. */
+    void blockScores(float[] q, int qOff, float scale, short[] keysT, int base, int blockSize, int headDim, float[] out, int outOff);
+
+    /** {@link #blockWeightedSum} over values stored as IEEE half floats (raw bits). */
+    void blockWeightedSum(float[] p, int pOff, int n, short[] values, int base, int headDim, float[] out, int outOff);
+
     /** y[yOff + i] += alpha * x[xOff + i]. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 }

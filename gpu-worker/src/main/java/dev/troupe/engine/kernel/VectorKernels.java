@@ -10,6 +10,8 @@ import java.nio.FloatBuffer;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -26,6 +28,9 @@ public final class VectorKernels implements Kernels {
     private static final int L = F.length();
     /** Bytes that widen to one float vector (B2F keeps the lane count). */
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
+    /** Half floats that widen to one float vector, through ints of the float vector's shape. */
+    private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int Q8_BLOCK = 32;
     /** Loads straight from the packed panels where this JDK can (see DirectPanels), else null. */
     private static final DirectPanels DIRECT = DirectPanels.load();
@@ -816,6 +821,68 @@ public final class VectorKernels implements Kernels {
         for (; d < headDim; d++) {
             float acc = out[outOff + d];
             for (int s = 0; s < n; s++) acc += p[pOff + s] * values[base + s * headDim + d];
+            out[outOff + d] = acc;
+        }
+    }
+
+    /**
+     * L IEEE half floats (raw bits, h[at ..]) as floats, exactly for every finite half: the sign goes to bit 31
+     * and exponent + mantissa to bits 13..27 (a float with the half's fields and a bias 112 too large), then one
+     * multiply by 2^112 rebiases it; zeros and subnormal halves come out right because the multiply is exact.
+     * (JDK 17 has no half-float conversion in the Vector API.)
+     */
+    static FloatVector halves(short[] h, int at) {
+        IntVector i = (IntVector) ShortVector.fromArray(H, h, at).convertShape(VectorOperators.S2I, I, 0);
+        return ((FloatVector) i.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f);
+    }
+
+    @Override
+    public void blockScores(float[] q, int qOff, float scale, short[] keysT, int base, int blockSize, int headDim, float[] out, int outOff) {
+        if (blockSize % L != 0) {
+            for (int slot = 0; slot < blockSize; slot++) {
+                float sum = 0f;
+                for (int d = 0; d < headDim; d++) sum += q[qOff + d] * scale * Float16.toFloat(keysT[base + d * blockSize + slot]);
+                out[outOff + slot] = sum;
+            }
+            return;
+        }
+        // As the F32 blockScores, each key widened as it is loaded.
+        for (int s = 0; s < blockSize; s += L) {
+            FloatVector a = FloatVector.zero(F), b = a;
+            int d = 0;
+            for (; d + 1 < headDim; d += 2) {
+                a = halves(keysT, base + d * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+                b = halves(keysT, base + (d + 1) * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d + 1] * scale), b);
+            }
+            if (d < headDim) a = halves(keysT, base + d * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+            a.add(b).intoArray(out, outOff + s);
+        }
+    }
+
+    @Override
+    public void blockWeightedSum(float[] p, int pOff, int n, short[] values, int base, int headDim, float[] out, int outOff) {
+        int d = 0;
+        int bound = F.loopBound(headDim);
+        for (; d + 2 * L <= bound; d += 2 * L) {
+            FloatVector a0 = FloatVector.fromArray(F, out, outOff + d);
+            FloatVector a1 = FloatVector.fromArray(F, out, outOff + d + L);
+            for (int s = 0; s < n; s++) {
+                FloatVector w = FloatVector.broadcast(F, p[pOff + s]);
+                int v = base + s * headDim + d;
+                a0 = halves(values, v).fma(w, a0);
+                a1 = halves(values, v + L).fma(w, a1);
+            }
+            a0.intoArray(out, outOff + d);
+            a1.intoArray(out, outOff + d + L);
+        }
+        for (; d < bound; d += L) {
+            FloatVector acc = FloatVector.fromArray(F, out, outOff + d);
+            for (int s = 0; s < n; s++) acc = halves(values, base + s * headDim + d).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
+            acc.intoArray(out, outOff + d);
+        }
+        for (; d < headDim; d++) {
+            float acc = out[outOff + d];
+            for (int s = 0; s < n; s++) acc += p[pOff + s] * Float16.toFloat(values[base + s * headDim + d]);
             out[outOff + d] = acc;
         }
     }
