@@ -130,6 +130,19 @@ public final class LlamaModel implements AutoCloseable {
                 }
             });
             progress.finish();
+            // The backend's panels now hold the weights: let go of the file's bytes (the token embedding stays
+            // mapped, one row read per token), so the mapped pages leave the process instead of doubling it.
+            boolean released = false;
+            for (WeightMatrix m : matrices) {
+                if (m != w.tokenEmbedding && kernels.preparedBytes(m) > 0) {
+                    m.releaseData();
+                    released = true;
+                }
+            }
+            if (released) {
+                for (dev.troupe.engine.gguf.GgufTensor t : file.tensors().values()) t.dropMapping();
+                System.gc();   // a mapping is unmapped when its buffer is collected: once here, not at some later step
+            }
         } catch (RuntimeException | Error e) {
             team.close();   // its threads would outlive the failed load
             throw e;

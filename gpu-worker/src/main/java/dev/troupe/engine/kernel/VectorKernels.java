@@ -18,7 +18,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * SIMD kernels on the Java Vector API. At load every weight matrix is repacked once into off-heap
- * memory in panels of L rows ({@link Packed}); a matmul copies one panel at a time into the thread's
+ * memory in panels of L rows ({@link Packed}), each weight in about the bytes the file gives it (F16 and BF16 stay
+ * 16-bit, Q8_0 stays int8 + a scale); a matmul copies one panel at a time into the thread's
  * scratch and multiplies it with eight tokens at a time (8 vector accumulators), so batched steps read
  * each weight once. Off-heap, not mapped: pages of a mapped file can be evicted under memory pressure
  * (or by a VM host's proactive reclaim) and re-read from disk every step.
@@ -62,14 +63,18 @@ public final class VectorKernels implements Kernels {
     /**
      * A weight matrix repacked for SIMD, in off-heap memory: rows in panels of L; within a panel the
      * weights are column-major ({@code [col][lane]}), so a matmul broadcasts one input value and
-     * multiplies it with one vector of L rows, needing no horizontal sums. F32 (and F16, widened) panels
-     * are {@code [cols][L]} floats; Q8_0 panels are {@code [cols/32][L]} float scales followed by
-     * {@code [cols][L]} signed bytes.
+     * multiplies it with one vector of L rows, needing no horizontal sums. F32 panels are {@code [cols][L]}
+     * floats; F16 and BF16 panels are {@code [cols][L]} of their 16-bit values, widened as they are loaded (the
+     * same sums as over F32 panels of the widened values); Q8_0 panels are {@code [cols/32][L]} float scales
+     * followed by {@code [cols][L]} signed bytes.
      */
     static final class Packed {
         final ByteBuffer bytes;
         final FloatBuffer floats;
+        final java.nio.ShortBuffer shorts;
         final boolean q8;
+        /** 16-bit panels: {@link #F16} or {@link #BF16} values; 0 for the other layouts. */
+        final int half;
         final int cols;
         final int blocks;        // Q8_0 blocks per row
         final long panelBytes;
@@ -85,12 +90,18 @@ public final class VectorKernels implements Kernels {
         final boolean nibbles;
 
         Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes) {
-            this(bytes, q8, cols, panelBytes, 0, false, false);
+            this(bytes, q8, cols, panelBytes, 0, false, false, 0);
         }
 
         Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes, int group, boolean offsets, boolean nibbles) {
+            this(bytes, q8, cols, panelBytes, group, offsets, nibbles, 0);
+        }
+
+        Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes, int group, boolean offsets, boolean nibbles, int half) {
             this.bytes = bytes;
             this.floats = bytes.asFloatBuffer();
+            this.shorts = bytes.asShortBuffer();
+            this.half = half;
             this.q8 = q8;
             this.cols = cols;
             this.blocks = cols / Q8_BLOCK;
@@ -157,10 +168,40 @@ public final class VectorKernels implements Kernels {
         return w.kernelData() instanceof Packed ? ((Packed) w.kernelData()).bytes.capacity() : 0;
     }
 
+    static final int F16 = 1, BF16 = 2;
+
+    /** F16 and BF16: the file's 16-bit values moved into panels as they are, two bytes per weight. */
+    private void prepareHalf(WeightMatrix w) {
+        int rows = w.rows(), cols = w.cols();
+        int panels = (rows + L - 1) / L;
+        long panelBytes = (long) cols * L * 2;
+        if (panelBytes * panels > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
+        }
+        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels)).order(ByteOrder.nativeOrder());
+        ByteBuffer src = w.data();
+        for (int r = 0; r < rows; r++) {
+            int panel = (int) (r / L * panelBytes), lane = r % L, rowAt = r * w.rowBytes();
+            for (int k = 0; k < cols; k++) out.putShort(panel + (k * L + lane) * 2, src.getShort(rowAt + 2 * k));
+        }
+        w.kernelData(new Packed(out, false, cols, panelBytes, 0, false, false, w.type() == GgmlType.F16 ? F16 : BF16));
+    }
+
+    /** L 16-bit weights h[at ..] of a panel as floats (exact): F16 as {@link #halves}, BF16 its bits shifted up. */
+    private static FloatVector widen(short[] h, int at, boolean bf16) {
+        if (!bf16) return halves(h, at);
+        IntVector i = (IntVector) ShortVector.fromArray(H, h, at).convertShape(VectorOperators.S2I, I, 0);
+        return (FloatVector) i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
     @Override
     public void prepare(WeightMatrix w) {
         if (w.codec() instanceof GroupedCodec && w.type() != GgmlType.Q8_0) {
             prepareGrouped(w, (GroupedCodec) w.codec());
+            return;
+        }
+        if (w.type() == GgmlType.F16 || w.type() == GgmlType.BF16) {
+            prepareHalf(w);
             return;
         }
         int rows = w.rows(), cols = w.cols();
@@ -216,6 +257,7 @@ public final class VectorKernels implements Kernels {
                 for (int t = 0; t < tokens; t++) {
                     int o = outOff + t * outStride + r;
                     if (p.q8) direct.q8Panels4x1(p.bytes, at, (int) p.panelBytes, p.blocks, x, xOff + t * xStride, out, o);
+                    else if (p.half != 0) direct.h16Panels4x1(p.bytes, at, cols, p.half == BF16, x, xOff + t * xStride, out, o);
                     else direct.f32Panels4x1(p.bytes, at, cols, x, xOff + t * xStride, out, o);
                 }
                 continue;
@@ -229,6 +271,7 @@ public final class VectorKernels implements Kernels {
                     int at = (int) ((first + i) * p.panelBytes);
                     for (int t = 0; t < tokens; t += 8) {
                         if (p.q8) direct.q8Panel8(p.bytes, at, p.blocks, xs, t * cols, scratch.acc);
+                        else if (p.half != 0) direct.h16Panel8(p.bytes, at, cols, p.half == BF16, xs, t * cols, scratch.acc);
                         else direct.f32Panel8(p.bytes, at, cols, xs, t * cols, scratch.acc);
                         for (int j = 0, n = Math.min(8, tokens - t); j < n; j++) {
                             System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
@@ -243,6 +286,11 @@ public final class VectorKernels implements Kernels {
                     p.floats.get(at / Float.BYTES, scratch.scales, i * p.blocks * L, p.blocks * L);
                     p.bytes.get(at + p.blocks * L * Float.BYTES, scratch.raw, i * cols * L, cols * L);
                 }
+            } else if (p.half != 0) {
+                // 16-bit panels: copied, then widened into the tile once for all the tokens that follow.
+                int n = panels * cols * L;
+                p.shorts.get((int) (first * p.panelBytes / 2), scratch.halves, 0, n);
+                for (int i = 0; i < n; i += L) widen(scratch.halves, i, p.half == BF16).intoArray(scratch.tile, i);
             } else {
                 p.floats.get((int) (first * p.panelBytes / Float.BYTES), scratch.tile, 0, panels * cols * L);
             }
