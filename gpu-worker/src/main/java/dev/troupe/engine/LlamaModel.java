@@ -108,7 +108,9 @@ public final class LlamaModel implements AutoCloseable {
         int threads = options.effectiveThreads();
         this.maxTokens = options.maxBatchTokens();
         this.maxLogitRows = Math.min(maxTokens, Math.max(options.maxSequences(), 1));
-        long kvTokens = options.kvPoolTokens(c.layers(), shard.kvHeads() * c.headDim(), c.contextLength());
+        // Sized for the whole model, so every slice of a tensor-parallel group has the same blocks (their block
+        // tables follow the leader's); the budget is the replica's, shared out over its slices.
+        long kvTokens = options.kvPoolTokens(c.layers(), c.kvDim(), c.contextLength());
         int blocks = (int) Math.min(Integer.MAX_VALUE, (kvTokens + options.kvBlockSize() - 1) / options.kvBlockSize());
         this.kv = new PagedKvCache(options.kvCacheType(), c.layers(), shard.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
                 options.maxSequences(), c.contextLength());
