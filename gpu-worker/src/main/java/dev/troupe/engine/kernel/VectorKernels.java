@@ -187,11 +187,20 @@ public final class VectorKernels implements Kernels {
         w.kernelData(new Packed(out, false, cols, panelBytes, 0, false, false, w.type() == GgmlType.F16 ? F16 : BF16));
     }
 
-    /** L 16-bit weights h[at ..] of a panel as floats (exact): F16 as {@link #halves}, BF16 its bits shifted up. */
-    private static FloatVector widen(short[] h, int at, boolean bf16) {
-        if (!bf16) return halves(h, at);
-        IntVector i = (IntVector) ShortVector.fromArray(H, h, at).convertShape(VectorOperators.S2I, I, 0);
-        return (FloatVector) i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    /**
+     * 16-bit weights h[0, n) of panels as floats into tile[0, n) (exact): F16 as {@link #halves}, BF16 its bits
+     * shifted up. One method with the loop inside, so no vector crosses a call the JIT may not inline (a vector
+     * returned from a call that is not inlined is boxed: an allocation per vector).
+     */
+    private static void widenInto(short[] h, float[] tile, int n, boolean bf16) {
+        for (int at = 0; at < n; at += L) {
+            IntVector i = (IntVector) ShortVector.fromArray(H, h, at).convertShape(VectorOperators.S2I, I, 0);
+            if (bf16) {
+                ((FloatVector) i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).intoArray(tile, at);
+            } else {
+                ((FloatVector) i.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).intoArray(tile, at);
+            }
+        }
     }
 
     @Override
@@ -290,7 +299,7 @@ public final class VectorKernels implements Kernels {
                 // 16-bit panels: copied, then widened into the tile once for all the tokens that follow.
                 int n = panels * cols * L;
                 p.shorts.get((int) (first * p.panelBytes / 2), scratch.halves, 0, n);
-                for (int i = 0; i < n; i += L) widen(scratch.halves, i, p.half == BF16).intoArray(scratch.tile, i);
+                widenInto(scratch.halves, scratch.tile, n, p.half == BF16);
             } else {
                 p.floats.get((int) (first * p.panelBytes / Float.BYTES), scratch.tile, 0, panels * cols * L);
             }
