@@ -188,7 +188,7 @@ public final class VectorKernels implements Kernels {
     }
 
     /**
-     * 16-bit weights h[0, n) of panels as floats into tile[0, n) (exact): F16 as {@link #halves}, BF16 its bits
+     * 16-bit weights h[0, n) of panels as floats into tile[0, n) (exact): F16 as in blockScores, BF16 its bits
      * shifted up. One method with the loop inside, so no vector crosses a call the JIT may not inline (a vector
      * returned from a call that is not inlined is boxed: an allocation per vector).
      */
@@ -254,6 +254,11 @@ public final class VectorKernels implements Kernels {
             matmulGrouped(p, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
             return;
         }
+        if (p.half != 0) {
+            // A method of its own: its kernels inlined here would crowd the JIT's budget for this one's.
+            matmulHalf(p, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
+            return;
+        }
         int cols = p.cols;
         int group = KernelScratch.PANELS_PER_GROUP;
         for (int r = r0; r < r1; r += group * L) {
@@ -266,7 +271,6 @@ public final class VectorKernels implements Kernels {
                 for (int t = 0; t < tokens; t++) {
                     int o = outOff + t * outStride + r;
                     if (p.q8) direct.q8Panels4x1(p.bytes, at, (int) p.panelBytes, p.blocks, x, xOff + t * xStride, out, o);
-                    else if (p.half != 0) direct.h16Panels4x1(p.bytes, at, cols, p.half == BF16, x, xOff + t * xStride, out, o);
                     else direct.f32Panels4x1(p.bytes, at, cols, x, xOff + t * xStride, out, o);
                 }
                 continue;
@@ -280,7 +284,6 @@ public final class VectorKernels implements Kernels {
                     int at = (int) ((first + i) * p.panelBytes);
                     for (int t = 0; t < tokens; t += 8) {
                         if (p.q8) direct.q8Panel8(p.bytes, at, p.blocks, xs, t * cols, scratch.acc);
-                        else if (p.half != 0) direct.h16Panel8(p.bytes, at, cols, p.half == BF16, xs, t * cols, scratch.acc);
                         else direct.f32Panel8(p.bytes, at, cols, xs, t * cols, scratch.acc);
                         for (int j = 0, n = Math.min(8, tokens - t); j < n; j++) {
                             System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
@@ -295,11 +298,6 @@ public final class VectorKernels implements Kernels {
                     p.floats.get(at / Float.BYTES, scratch.scales, i * p.blocks * L, p.blocks * L);
                     p.bytes.get(at + p.blocks * L * Float.BYTES, scratch.raw, i * cols * L, cols * L);
                 }
-            } else if (p.half != 0) {
-                // 16-bit panels: copied, then widened into the tile once for all the tokens that follow.
-                int n = panels * cols * L;
-                p.shorts.get((int) (first * p.panelBytes / 2), scratch.halves, 0, n);
-                widenInto(scratch.halves, scratch.tile, n, p.half == BF16);
             } else {
                 p.floats.get((int) (first * p.panelBytes / Float.BYTES), scratch.tile, 0, panels * cols * L);
             }
@@ -327,6 +325,72 @@ public final class VectorKernels implements Kernels {
                     int rows = Math.min(L, r1 - (r + i * L));
                     if (p.q8) q8Panel1(scratch.raw, i * cols * L, scratch.scales, i * p.blocks * L, p.blocks, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
                     else f32Panel1(scratch.tile, i * cols * L, cols, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
+                }
+            }
+        }
+    }
+
+    /** matmul over 16-bit panels: in place where this JDK can, else widened into the tile and run as F32. */
+    private void matmulHalf(Packed p, float[] x, int xOff, int xStride, int tokens,
+                            float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
+        int cols = p.cols;
+        int group = KernelScratch.PANELS_PER_GROUP;
+        for (int r = r0; r < r1; r += group * L) {
+            // Copy up to four consecutive panels: single tokens then run four independent FMA chains.
+            int panels = Math.min(group, (r1 - r + L - 1) / L);
+            int first = r / L;
+            if (direct != null && tokens == 1 && panels == group && r + group * L <= r1) {
+                // Decode-sized steps on JDK 17: read the panels where they are instead of copying them.
+                int at = (int) (first * p.panelBytes);
+                for (int t = 0; t < tokens; t++) {
+                    int o = outOff + t * outStride + r;
+                    direct.h16Panels4x1(p.bytes, at, cols, p.half == BF16, x, xOff + t * xStride, out, o);
+                }
+                continue;
+            }
+            if (direct != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+                // Batches and short prompt chunks on JDK 17: eight tokens at a time over the panels where
+                // they are, no copy (a panel stays in cache from one group of eight to the next).
+                float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
+                for (int i = 0; i < panels; i++) {
+                    int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                    int at = (int) ((first + i) * p.panelBytes);
+                    for (int t = 0; t < tokens; t += 8) {
+                        direct.h16Panel8(p.bytes, at, cols, p.half == BF16, xs, t * cols, scratch.acc);
+                        for (int j = 0, n = Math.min(8, tokens - t); j < n; j++) {
+                            System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                        }
+                    }
+                }
+                continue;
+            }
+            {
+                // 16-bit panels: copied, then widened into the tile once for all the tokens that follow.
+                int n = panels * cols * L;
+                p.shorts.get((int) (first * p.panelBytes / 2), scratch.halves, 0, n);
+                widenInto(scratch.halves, scratch.tile, n, p.half == BF16);
+            }
+            int t = 0;
+            // Two or more tokens: eight at a time (a short group repeats its last token and drops the extras).
+            for (; tokens > 1 && t < tokens; t += 8) {
+                int n = Math.min(8, tokens - t);
+                int[] xo = scratch.tokenOffsets;
+                for (int i = 0; i < 8; i++) xo[i] = xOff + (t + Math.min(i, n - 1)) * xStride;
+                for (int i = 0; i < panels; i++) {
+                    int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                    f32Panel8(scratch.tile, i * cols * L, cols, x, xo, scratch.acc);
+                    for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                }
+            }
+            for (; t < tokens; t++) {
+                int o = outOff + t * outStride + r;
+                if (panels == group && r + group * L <= r1) {
+                    f32Panels4x1(scratch.tile, cols, x, xOff + t * xStride, out, o);
+                    continue;
+                }
+                for (int i = 0; i < panels; i++) {
+                    int rows = Math.min(L, r1 - (r + i * L));
+                    f32Panel1(scratch.tile, i * cols * L, cols, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
                 }
             }
         }
@@ -882,16 +946,12 @@ public final class VectorKernels implements Kernels {
         }
     }
 
-    /**
-     * L IEEE half floats (raw bits, h[at ..]) as floats, exactly for every finite half: the sign goes to bit 31
-     * and exponent + mantissa to bits 13..27 (a float with the half's fields and a bias 112 too large), then one
-     * multiply by 2^112 rebiases it; zeros and subnormal halves come out right because the multiply is exact.
-     * (JDK 17 has no half-float conversion in the Vector API.)
+    /*
+     * Half floats (raw bits) are widened to floats exactly for every finite half, in the Vector API of JDK 17 (which
+     * has no half-float conversion): sign-extend to int, shift left 13 and mask 0x8FFFE000, which puts the sign in
+     * bit 31 and exponent + mantissa in bits 13..27 (a float with the half's fields and a bias 112 too large), then
+     * one multiply by 2^112 rebiases it; zeros and subnormal halves come out right because the multiply is exact.
      */
-    static FloatVector halves(short[] h, int at) {
-        IntVector i = (IntVector) ShortVector.fromArray(H, h, at).convertShape(VectorOperators.S2I, I, 0);
-        return ((FloatVector) i.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f);
-    }
 
     @Override
     public void blockScores(float[] q, int qOff, float scale, short[] keysT, int base, int blockSize, int headDim, float[] out, int outOff) {
@@ -903,15 +963,16 @@ public final class VectorKernels implements Kernels {
             }
             return;
         }
-        // As the F32 blockScores, each key widened as it is loaded.
+        // As the F32 blockScores, each key widened as it is loaded (the conversion of halves(), written out: a vector
+        // returned by a helper the JIT compiled on its own, and then did not inline, would be boxed).
         for (int s = 0; s < blockSize; s += L) {
             FloatVector a = FloatVector.zero(F), b = a;
             int d = 0;
             for (; d + 1 < headDim; d += 2) {
-                a = halves(keysT, base + d * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
-                b = halves(keysT, base + (d + 1) * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d + 1] * scale), b);
+                a = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + d * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+                b = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + (d + 1) * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d + 1] * scale), b);
             }
-            if (d < headDim) a = halves(keysT, base + d * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+            if (d < headDim) a = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + d * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
             a.add(b).intoArray(out, outOff + s);
         }
     }
@@ -926,15 +987,15 @@ public final class VectorKernels implements Kernels {
             for (int s = 0; s < n; s++) {
                 FloatVector w = FloatVector.broadcast(F, p[pOff + s]);
                 int v = base + s * headDim + d;
-                a0 = halves(values, v).fma(w, a0);
-                a1 = halves(values, v + L).fma(w, a1);
+                a0 = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, v).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(w, a0);
+                a1 = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, v + L).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(w, a1);
             }
             a0.intoArray(out, outOff + d);
             a1.intoArray(out, outOff + d + L);
         }
         for (; d < bound; d += L) {
             FloatVector acc = FloatVector.fromArray(F, out, outOff + d);
-            for (int s = 0; s < n; s++) acc = halves(values, base + s * headDim + d).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
+            for (int s = 0; s < n; s++) acc = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, base + s * headDim + d).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
             acc.intoArray(out, outOff + d);
         }
         for (; d < headDim; d++) {

@@ -66,7 +66,7 @@ final class ByteBufferPanels implements DirectPanels {
         a3.intoArray(out, o + 3 * L);
     }
 
-    /** L 16-bit weights at byte offset {@code at} as floats: exact, as VectorKernels.halves (BF16: the bits shifted up). */
+    /** L 16-bit weights at byte offset {@code at} as floats: exact, as in VectorKernels.blockScores (BF16: the bits shifted up). */
     private static FloatVector h16(ByteBuffer p, int at, boolean bf16) {
         IntVector i = (IntVector) ShortVector.fromByteBuffer(H, p, at, NATIVE).convertShape(VectorOperators.S2I, I, 0);
         if (bf16) return (FloatVector) i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
