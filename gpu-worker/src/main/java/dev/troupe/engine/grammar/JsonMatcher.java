@@ -35,10 +35,6 @@ public final class JsonMatcher {
         this.states = List.of(new Stack(new Value(shape, 0), null));
     }
 
-    private JsonMatcher(List<Stack> states) {
-        this.states = states;
-    }
-
     public List<Stack> states() {
         return states;
     }
@@ -71,10 +67,6 @@ public final class JsonMatcher {
         }
         states = s;
         return true;
-    }
-
-    public JsonMatcher copy() {
-        return new JsonMatcher(states);
     }
 
     /** The states after reading {@code b} from any of {@code from}; empty if none can take it. */

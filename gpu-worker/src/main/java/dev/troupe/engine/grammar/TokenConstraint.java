@@ -105,9 +105,4 @@ public final class TokenConstraint {
     public boolean finished() {
         return matcher.finished();
     }
-
-    /** A mask of the right size for this vocabulary. */
-    public long[] newMask() {
-        return new long[(trie.vocabSize + 63) >>> 6];
-    }
 }
