@@ -6,8 +6,6 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -51,10 +49,7 @@ class DistributionIT {
         assertTrue(Files.isExecutable(home.resolve("bin/troupe")));
 
         JsonNode ref = JSON.readTree(Files.readAllLines(TroupeCli.sharedModel("stories260K-greedy.jsonl")).get(0));
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = TroupeCli.freePort();
         Path log = tmp.resolve("serve.log");
         Path work = Files.createDirectories(tmp.resolve("elsewhere"));
         Process p = new ProcessBuilder(home.resolve("bin/troupe").toString(), "serve", "--model", model.toString(), "--port", String.valueOf(port),
@@ -62,15 +57,7 @@ class DistributionIT {
                 .directory(work.toFile()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             String base = "http://127.0.0.1:" + port;
-            long until = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-            int status = 0;
-            while (System.nanoTime() < until && status != 200 && p.isAlive()) {
-                try {
-                    status = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString()).statusCode();
-                } catch (IOException notYet) {
-                    Thread.sleep(200);
-                }
-            }
+            int status = TroupeCli.awaitReady(p, port, Duration.ofSeconds(90));
             assertEquals(200, status, "the unpacked node never became ready:\n" + Files.readString(log));
             String body = "{\"model\":\"stories260K-f32\",\"prompt\":" + JSON.writeValueAsString(ref.get("prompt").asText())
                     + ",\"max_tokens\":" + ref.get("max_tokens").asInt() + ",\"temperature\":0}";

@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -35,10 +33,7 @@ class LogFormatIT {
     void jsonLinesAndNoPromptOrCompletionText() throws Exception {
         Path model = TroupeCli.sharedModel("stories260K-f32.gguf");
         Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = TroupeCli.freePort();
         Path log = Files.createTempFile("troupe-json", ".log");
         ProcessBuilder pb = new ProcessBuilder(TroupeCli.root().resolve("bin/troupe").toString(), "serve", "--model", model.toString(),
                 "--port", String.valueOf(port), "--threads", "1", "--data-dir", Files.createTempDirectory("troupe-data").toString())
@@ -48,15 +43,7 @@ class LogFormatIT {
         String completion;
         try {
             String base = "http://127.0.0.1:" + port;
-            long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            int status = 0;
-            while (System.nanoTime() < until && status != 200 && p.isAlive()) {
-                try {
-                    status = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString()).statusCode();
-                } catch (IOException notYet) {
-                    Thread.sleep(200);
-                }
-            }
+            int status = TroupeCli.awaitReady(p, port, Duration.ofSeconds(60));
             assertEquals(200, status, Files.readString(log));
             String prompt = JSON.writeValueAsString(SECRET_PROMPT);
             completion = JSON.readTree(HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))

@@ -6,7 +6,6 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -30,25 +29,14 @@ class ServeCommandIT {
         Path model = TroupeCli.sharedModel("stories260K-f32.gguf");
         Assumptions.assumeTrue(Files.isRegularFile(model), "../shared/models/stories260K-f32.gguf not found");
         JsonNode ref = JSON.readTree(Files.readAllLines(TroupeCli.sharedModel("stories260K-greedy.jsonl")).get(0));
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = TroupeCli.freePort();
         Path log = Files.createTempFile("troupe-serve", ".log");
         Process p = new ProcessBuilder(TroupeCli.root().resolve("bin/troupe").toString(), "serve", "--model", model.toString(),
                 "--port", String.valueOf(port), "--threads", "2", "--data-dir", Files.createTempDirectory("troupe-data").toString())
                 .directory(TroupeCli.root().toFile()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             String base = "http://127.0.0.1:" + port;
-            long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-            int status = 0;
-            while (System.nanoTime() < until && status != 200) {
-                try {
-                    status = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString()).statusCode();
-                } catch (IOException notYet) {
-                    Thread.sleep(200);
-                }
-            }
+            int status = TroupeCli.awaitReady(p, port, Duration.ofSeconds(60));
             assertEquals(200, status, "node never became ready:\n" + Files.readString(log));
             String body = "{\"model\":\"stories260K-f32\",\"prompt\":" + JSON.writeValueAsString(ref.get("prompt").asText())
                     + ",\"max_tokens\":80,\"temperature\":0}";

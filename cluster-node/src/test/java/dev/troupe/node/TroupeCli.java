@@ -53,4 +53,27 @@ final class TroupeCli {
             }
         });
     }
+
+    /** A port free on this machine a moment ago, for a node started as a separate process. */
+    static int freePort() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** Polls the node's /health/ready until it answers 200, its process ends or the time is up; the last status. */
+    static int awaitReady(Process p, int port, java.time.Duration within) throws InterruptedException {
+        java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        java.net.http.HttpRequest ready = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/health/ready")).build();
+        long until = System.nanoTime() + within.toNanos();
+        int status = 0;
+        while (System.nanoTime() < until && status != 200 && p.isAlive()) {
+            try {
+                status = http.send(ready, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode();
+            } catch (IOException notYet) {
+                Thread.sleep(200);
+            }
+        }
+        return status;
+    }
 }
