@@ -108,11 +108,9 @@ public final class LlamaModel implements AutoCloseable {
         int threads = options.effectiveThreads();
         this.maxTokens = options.maxBatchTokens();
         this.maxLogitRows = Math.min(maxTokens, Math.max(options.maxSequences(), 1));
-        // Sized for the whole model, so every slice of a tensor-parallel group has the same blocks (their block
-        // tables follow the leader's); the budget is the replica's, shared out over its slices.
-        long kvTokens = options.kvPoolTokens(c.layers(), c.kvDim(), c.contextLength());
-        int blocks = (int) Math.min(Integer.MAX_VALUE, (kvTokens + options.kvBlockSize() - 1) / options.kvBlockSize());
-        this.kv = new PagedKvCache(options.kvCacheType(), c.layers(), shard.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
+        int kvTokens = options.kvCacheTokens() > 0 ? options.kvCacheTokens() : 8 * c.contextLength();
+        int blocks = (kvTokens + options.kvBlockSize() - 1) / options.kvBlockSize();
+        this.kv = new PagedKvCache(c.layers(), shard.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
                 options.maxSequences(), c.contextLength());
         if (this.exchange != null && shard.isLeader()) kv.recordChanges();
 
@@ -132,19 +130,6 @@ public final class LlamaModel implements AutoCloseable {
                 }
             });
             progress.finish();
-            // The backend's panels now hold the weights: let go of the file's bytes (the token embedding stays
-            // mapped, one row read per token), so the mapped pages leave the process instead of doubling it.
-            boolean released = false;
-            for (WeightMatrix m : matrices) {
-                if (m != w.tokenEmbedding && kernels.preparedBytes(m) > 0) {
-                    m.releaseData();
-                    released = true;
-                }
-            }
-            if (released) {
-                for (dev.troupe.engine.gguf.GgufTensor t : file.tensors().values()) t.dropMapping();
-                System.gc();   // a mapping is unmapped when its buffer is collected: once here, not at some later step
-            }
         } catch (RuntimeException | Error e) {
             team.close();   // its threads would outlive the failed load
             throw e;
@@ -179,11 +164,11 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         log.info("loaded {}{}: {} dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={} ({} KiB); backend {} on {} threads; "
-                        + "KV cache {} {} blocks x {} tokens ({} MiB, {} bytes per token)",
+                        + "KV cache {} blocks x {} tokens ({} MiB)",
                 file.path().getFileName(), shard.isWhole() ? "" : " slice " + rank + "/" + ranks, c.architecture(), c.dim(), c.layers(),
                 shard.heads(), shard.kvHeads(), shard.ffn(), shard.vocab(), c.contextLength(),
-                w.layers[0].wq.type(), w.bytes() >> 10, kernels.name(), threads, kv.type(), blocks, options.kvBlockSize(),
-                kv.bytes() >> 20, kv.bytesPerToken());
+                w.layers[0].wq.type(), w.bytes() >> 10, kernels.name(), threads, blocks, options.kvBlockSize(),
+                PagedKvCache.bytesFor(c.layers(), shard.kvHeads() * c.headDim(), options.kvBlockSize(), blocks) >> 20);
     }
 
     private static Kernels selectKernels(String backend) {
@@ -227,13 +212,6 @@ public final class LlamaModel implements AutoCloseable {
     public PagedKvCache kvCache() { return kv; }
 
     public String backendName() { return kernels.name(); }
-
-    /** Bytes of the backend's own copies of the weight matrices (its repacked panels), beside the file. */
-    public long preparedWeightBytes() {
-        long n = 0;
-        for (WeightMatrix m : allMatrices()) n += kernels.preparedBytes(m);
-        return n;
-    }
 
     public int threads() { return team.size(); }
 
@@ -582,8 +560,7 @@ public final class LlamaModel implements AutoCloseable {
         public void run(int worker, int workers) {
             int heads = shard.heads(), units = b.size * heads;
             int Dq = heads * c.headDim(), hd = c.headDim(), group = c.groupSize();
-            float[] keys = kv.keys(layer), values = kv.values(layer);           // F32 cache, else null
-            short[] keysH = kv.keysF16(layer), valuesH = kv.valuesF16(layer);   // F16 cache, else null
+            float[] keys = kv.keys(layer), values = kv.values(layer);
             int scores = worker * attStride;
             float scale = (float) (1.0 / Math.sqrt(hd));
             int bs = kv.blockSize();
@@ -595,8 +572,7 @@ public final class LlamaModel implements AutoCloseable {
                 int blocks = pos / bs + 1;
                 // scores_j = (q / sqrt(hd)) . k_j for j <= pos, a whole block at a time
                 for (int blk = 0; blk < blocks; blk++) {
-                    if (keysH != null) kernels.blockScores(q, qo, scale, keysH, kv.blockBase(seq, blk, kvh), bs, hd, att, scores + blk * bs);
-                    else kernels.blockScores(q, qo, scale, keys, kv.blockBase(seq, blk, kvh), bs, hd, att, scores + blk * bs);
+                    kernels.blockScores(q, qo, scale, keys, kv.blockBase(seq, blk, kvh), bs, hd, att, scores + blk * bs);
                 }
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = scores; j <= scores + pos; j++) max = Math.max(max, att[j]);
@@ -606,9 +582,7 @@ public final class LlamaModel implements AutoCloseable {
                 java.util.Arrays.fill(xb2, qo, qo + hd, 0f);
                 for (int blk = 0; blk < blocks; blk++) {
                     int j0 = blk * bs;
-                    int n = Math.min(bs, pos + 1 - j0), base = kv.blockBase(seq, blk, kvh);
-                    if (valuesH != null) kernels.blockWeightedSum(att, scores + j0, n, valuesH, base, hd, xb2, qo);
-                    else kernels.blockWeightedSum(att, scores + j0, n, values, base, hd, xb2, qo);
+                    kernels.blockWeightedSum(att, scores + j0, Math.min(bs, pos + 1 - j0), values, kv.blockBase(seq, blk, kvh), hd, xb2, qo);
                 }
             }
         }

@@ -348,9 +348,8 @@ public final class ModelDeployments implements AutoCloseable {
      */
     private void splits(String version, Path file, dev.troupe.engine.gguf.GgufFile f, dev.troupe.engine.model.LlamaConfig c)
             throws java.io.IOException {
-        dev.troupe.engine.EngineOptions engine = settings.engine();
-        long kvTokens = engine.kvPoolTokens(c.layers(), c.kvDim(), c.contextLength());
-        long whole = Files.size(file) + kvTokens * dev.troupe.engine.kv.PagedKvCache.bytesPerToken(engine.kvCacheType(), c.layers(), c.kvDim());
+        long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
+        long whole = Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES;
         Map<Integer, Long> splits = new TreeMap<>();
         Map<Integer, String> refusals = new TreeMap<>();
         for (int n = 1; n <= MAX_SPLIT; n++) {
