@@ -72,6 +72,7 @@ public final class Main {
             "  --batch LIST          comma-separated stream counts (default 1,8,32; 1 is the tg test)",
             "  --reps N              measured runs per test (default 5, at least 3)",
             "  --backend B           auto | vector | scalar (default auto)",
+            "  --kv-cache-type T     f16 | f32: how the KV cache stores keys and values (default f16)",
             "");
 
     /** Commands whose options are few: what they do. */
@@ -290,7 +291,7 @@ public final class Main {
             out.print(BENCH_USAGE);
             return 0;
         }
-        Args args = new Args(argv, 2, Set.of("model", "threads", "prompt-tokens", "gen-tokens", "batch", "reps", "backend"), Set.of());
+        Args args = new Args(argv, 2, Set.of("model", "threads", "prompt-tokens", "gen-tokens", "batch", "reps", "backend", "kv-cache-type"), Set.of());
         Path model = modelFile(args);
         int promptTokens = args.integer("prompt-tokens", 128);
         int genTokens = args.integer("gen-tokens", 128);
@@ -306,6 +307,7 @@ public final class Main {
         EngineOptions options = EngineOptions.defaults()
                 .withThreads(args.integer("threads", 0))
                 .withBackend(args.string("backend", "auto"))
+                .withKvCacheType(dev.troupe.engine.kv.PagedKvCache.Type.parse(args.string("kv-cache-type", "f16")))
                 .withMaxSequences(maxStreams)
                 .withMaxBatchTokens(Math.max(Math.max(promptTokens, maxStreams), 1))
                 .withKvCacheTokens(EngineBench.kvTokensNeeded(promptTokens, genTokens, batches));

@@ -108,9 +108,11 @@ public final class LlamaModel implements AutoCloseable {
         int threads = options.effectiveThreads();
         this.maxTokens = options.maxBatchTokens();
         this.maxLogitRows = Math.min(maxTokens, Math.max(options.maxSequences(), 1));
-        int kvTokens = options.kvCacheTokens() > 0 ? options.kvCacheTokens() : 8 * c.contextLength();
-        int blocks = (kvTokens + options.kvBlockSize() - 1) / options.kvBlockSize();
-        this.kv = new PagedKvCache(c.layers(), shard.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
+        // Sized for the whole model, so every slice of a tensor-parallel group has the same blocks (their block
+        // tables follow the leader's); the budget is the replica's, shared out over its slices.
+        long kvTokens = options.kvPoolTokens(c.layers(), c.kvDim(), c.contextLength());
+        int blocks = (int) Math.min(Integer.MAX_VALUE, (kvTokens + options.kvBlockSize() - 1) / options.kvBlockSize());
+        this.kv = new PagedKvCache(options.kvCacheType(), c.layers(), shard.kvHeads(), c.headDim(), options.kvBlockSize(), blocks,
                 options.maxSequences(), c.contextLength());
         if (this.exchange != null && shard.isLeader()) kv.recordChanges();
 
@@ -130,6 +132,19 @@ public final class LlamaModel implements AutoCloseable {
                 }
             });
             progress.finish();
+            // The backend's panels now hold the weights: let go of the file's bytes (the token embedding stays
+            // mapped, one row read per token), so the mapped pages leave the process instead of doubling it.
+            boolean released = false;
+            for (WeightMatrix m : matrices) {
+                if (m != w.tokenEmbedding && kernels.preparedBytes(m) > 0) {
+                    m.releaseData();
+                    released = true;
+                }
+            }
+            if (released) {
+                for (dev.troupe.engine.gguf.GgufTensor t : file.tensors().values()) t.dropMapping();
+                System.gc();   // a mapping is unmapped when its buffer is collected: once here, not at some later step
+            }
         } catch (RuntimeException | Error e) {
             team.close();   // its threads would outlive the failed load
             throw e;
@@ -164,11 +179,11 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         log.info("loaded {}{}: {} dim={} layers={} heads={}/{} ffn={} vocab={} ctx={} weights={} ({} KiB); backend {} on {} threads; "
-                        + "KV cache {} blocks x {} tokens ({} MiB)",
+                        + "KV cache {} {} blocks x {} tokens ({} MiB, {} bytes per token)",
                 file.path().getFileName(), shard.isWhole() ? "" : " slice " + rank + "/" + ranks, c.architecture(), c.dim(), c.layers(),
                 shard.heads(), shard.kvHeads(), shard.ffn(), shard.vocab(), c.contextLength(),
-                w.layers[0].wq.type(), w.bytes() >> 10, kernels.name(), threads, blocks, options.kvBlockSize(),
-                PagedKvCache.bytesFor(c.layers(), shard.kvHeads() * c.headDim(), options.kvBlockSize(), blocks) >> 20);
+                w.layers[0].wq.type(), w.bytes() >> 10, kernels.name(), threads, kv.type(), blocks, options.kvBlockSize(),
+                kv.bytes() >> 20, kv.bytesPerToken());
     }
 
     private static Kernels selectKernels(String backend) {
@@ -212,6 +227,13 @@ public final class LlamaModel implements AutoCloseable {
     public PagedKvCache kvCache() { return kv; }
 
     public String backendName() { return kernels.name(); }
+
+    /** Bytes of the backend's own copies of the weight matrices (its repacked panels), beside the file. */
+    public long preparedWeightBytes() {
+        long n = 0;
+        for (WeightMatrix m : allMatrices()) n += kernels.preparedBytes(m);
+        return n;
+    }
 
     public int threads() { return team.size(); }
 
@@ -560,7 +582,8 @@ public final class LlamaModel implements AutoCloseable {
         public void run(int worker, int workers) {
             int heads = shard.heads(), units = b.size * heads;
             int Dq = heads * c.headDim(), hd = c.headDim(), group = c.groupSize();
-            float[] keys = kv.keys(layer), values = kv.values(layer);
+            float[] keys = kv.keys(layer), values = kv.values(layer);           // F32 cache, else null
+            short[] keysH = kv.keysF16(layer), valuesH = kv.valuesF16(layer);   // F16 cache, else null
             int scores = worker * attStride;
             float scale = (float) (1.0 / Math.sqrt(hd));
             int bs = kv.blockSize();
@@ -572,7 +595,8 @@ public final class LlamaModel implements AutoCloseable {
                 int blocks = pos / bs + 1;
                 // scores_j = (q / sqrt(hd)) . k_j for j <= pos, a whole block at a time
                 for (int blk = 0; blk < blocks; blk++) {
-                    kernels.blockScores(q, qo, scale, keys, kv.blockBase(seq, blk, kvh), bs, hd, att, scores + blk * bs);
+                    if (keysH != null) kernels.blockScores(q, qo, scale, keysH, kv.blockBase(seq, blk, kvh), bs, hd, att, scores + blk * bs);
+                    else kernels.blockScores(q, qo, scale, keys, kv.blockBase(seq, blk, kvh), bs, hd, att, scores + blk * bs);
                 }
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = scores; j <= scores + pos; j++) max = Math.max(max, att[j]);
@@ -582,7 +606,9 @@ public final class LlamaModel implements AutoCloseable {
                 java.util.Arrays.fill(xb2, qo, qo + hd, 0f);
                 for (int blk = 0; blk < blocks; blk++) {
                     int j0 = blk * bs;
-                    kernels.blockWeightedSum(att, scores + j0, Math.min(bs, pos + 1 - j0), values, kv.blockBase(seq, blk, kvh), hd, xb2, qo);
+                    int n = Math.min(bs, pos + 1 - j0), base = kv.blockBase(seq, blk, kvh);
+                    if (valuesH != null) kernels.blockWeightedSum(att, scores + j0, n, valuesH, base, hd, xb2, qo);
+                    else kernels.blockWeightedSum(att, scores + j0, n, values, base, hd, xb2, qo);
                 }
             }
         }

@@ -201,8 +201,10 @@ class ArchitecturesTest {
         return out;
     }
 
+    /** An F32 KV cache: these compare with float-rounding tolerances (the F16 cache's bound: KvCacheTypeTest). */
     static EngineOptions opts(String backend) {
-        return EngineOptions.defaults().withThreads(2).withBackend(backend).withMaxBatchTokens(16).withKvCacheTokens(512).withMaxSequences(16);
+        return EngineOptions.defaults().withThreads(2).withBackend(backend).withMaxBatchTokens(16).withKvCacheTokens(512).withMaxSequences(16)
+                .withKvCacheType(dev.troupe.engine.kv.PagedKvCache.Type.F32);
     }
 
     private void assertMatchesReference(Path p) throws Exception {

@@ -17,6 +17,8 @@ public record DeploymentSettings(EngineOptions engine, Duration warmUp, StepLoop
                 .withThreads(c.getInt("troupe.engine.threads"))
                 .withBackend(c.getString("troupe.engine.backend"))
                 .withKvCacheTokens(c.getInt("troupe.engine.kv-cache-tokens"))
+                .withKvCacheType(dev.troupe.engine.kv.PagedKvCache.Type.parse(c.getString("troupe.engine.kv-cache-type")))
+                .withKvCacheBytes(c.getBytes("troupe.engine.kv-cache-bytes"))
                 .withKvBlockSize(c.getInt("troupe.engine.kv-block-size"))
                 .withMaxBatchTokens(c.getInt("troupe.scheduler.max-batched-tokens"))
                 .withMaxSequences(c.getInt("troupe.scheduler.max-num-seqs") + 1);

@@ -348,8 +348,9 @@ public final class ModelDeployments implements AutoCloseable {
      */
     private void splits(String version, Path file, dev.troupe.engine.gguf.GgufFile f, dev.troupe.engine.model.LlamaConfig c)
             throws java.io.IOException {
-        long kvTokens = settings.engine().kvCacheTokens() > 0 ? settings.engine().kvCacheTokens() : 8L * c.contextLength();
-        long whole = Files.size(file) + (long) c.layers() * kvTokens * c.kvDim() * 2 * Float.BYTES;
+        dev.troupe.engine.EngineOptions engine = settings.engine();
+        long kvTokens = engine.kvPoolTokens(c.layers(), c.kvDim(), c.contextLength());
+        long whole = Files.size(file) + kvTokens * dev.troupe.engine.kv.PagedKvCache.bytesPerToken(engine.kvCacheType(), c.layers(), c.kvDim());
         Map<Integer, Long> splits = new TreeMap<>();
         Map<Integer, String> refusals = new TreeMap<>();
         for (int n = 1; n <= MAX_SPLIT; n++) {

@@ -79,6 +79,11 @@ public final class GgufTensor {
         return d.duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /** Forgets the cached mapping (views already handed out keep it alive); a later {@link #data} maps again. */
+    public synchronized void dropMapping() {
+        data = null;
+    }
+
     @Override
     public String toString() {
         return name + " " + type + " " + Arrays.toString(shape);

@@ -12,6 +12,16 @@ interface DirectPanels {
     /** Four consecutive F32 panels at byte offset {@code at} times one token; see VectorKernels.f32Panels4x1. */
     void f32Panels4x1(ByteBuffer panels, int at, int cols, float[] x, int x0, float[] out, int o);
 
+    /**
+     * Four consecutive 16-bit panels ({@code [cols][L]} halves, F16 or, with {@code bf16}, BF16 bits) at byte offset
+     * {@code at} times one token, each weight widened exactly as it is loaded: the sums of f32Panels4x1 over the
+     * widened weights.
+     */
+    void h16Panels4x1(ByteBuffer panels, int at, int cols, boolean bf16, float[] x, int x0, float[] out, int o);
+
+    /** One 16-bit panel at byte offset {@code at} times eight staged tokens; the sums of f32Panel8 over the widened weights. */
+    void h16Panel8(ByteBuffer panels, int at, int cols, boolean bf16, float[] xs, int xsOff, float[] acc);
+
     /** Four consecutive Q8_0 panels (each {@code panelBytes}) at byte offset {@code at} times one token. */
     void q8Panels4x1(ByteBuffer panels, int at, int panelBytes, int blocks, float[] x, int x0, float[] out, int o);
 

@@ -11,6 +11,8 @@ public final class KernelScratch {
 
     /** Decoded weights: one row [maxCols] for the scalar kernels, or up to four F32 panels [4][maxCols][panel]. */
     public final float[] tile;
+    /** 16-bit panels copied before they are widened into {@link #tile}. */
+    public final short[] halves;
     /** Raw quantized panels: [4][maxCols][panel] bytes. */
     public final byte[] raw;
     /**
@@ -38,6 +40,7 @@ public final class KernelScratch {
 
     public KernelScratch(int maxCols) {
         this.tile = new float[maxCols * MAX_PANEL * PANELS_PER_GROUP];
+        this.halves = new short[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.raw = new byte[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.scales = new float[(maxCols / 8 + 2) * MAX_PANEL * PANELS_PER_GROUP];
         this.groupSums = new float[8 * (maxCols / 16 + 1)];

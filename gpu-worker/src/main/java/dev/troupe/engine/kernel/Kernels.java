@@ -16,6 +16,9 @@ public interface Kernels {
     /** Called once per weight matrix at load: a backend may keep its own layout in {@link WeightMatrix#kernelData}. */
     void prepare(WeightMatrix w);
 
+    /** Bytes of the backend's own copy of {@code w} made by {@link #prepare} (0 when it reads the file's bytes). */
+    default long preparedBytes(WeightMatrix w) { return 0; }
+
     /**
      * For rows r in [r0, r1) and tokens t in [0, tokens):
      * {@code out[outOff + t * outStride + r] = sum_c W[r][c] * x[xOff + t * xStride + c]}.
@@ -39,6 +42,12 @@ public interface Kernels {
 
     /** out[outOff + d] += sum_{s < n} p[pOff + s] * values[base + s * headDim + d], for d < headDim. */
     void blockWeightedSum(float[] p, int pOff, int n, float[] values, int base, int headDim, float[] out, int outOff);
+
+    /** {@link #blockScores} over keys stored as IEEE half floats (raw bits), widened exactly as they are read. */
+    void blockScores(float[] q, int qOff, float scale, short[] keysT, int base, int blockSize, int headDim, float[] out, int outOff);
+
+    /** {@link #blockWeightedSum} over values stored as IEEE half floats (raw bits). */
+    void blockWeightedSum(float[] p, int pOff, int n, short[] values, int base, int headDim, float[] out, int outOff);
 
     /** y[yOff + i] += alpha * x[xOff + i]. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);

@@ -1,5 +1,7 @@
 package dev.troupe.engine.kernel;
 
+import dev.troupe.engine.gguf.Float16;
+
 import dev.troupe.engine.model.WeightMatrix;
 
 /** Plain-Java reference kernels: one row at a time, sequential float sums. Slow and obviously right. */
@@ -64,6 +66,23 @@ public final class ScalarKernels implements Kernels {
     @Override
     public void blockWeightedSum(float[] p, int pOff, int n, float[] values, int base, int headDim, float[] out, int outOff) {
         for (int s = 0; s < n; s++) axpy(p[pOff + s], values, base + s * headDim, out, outOff, headDim);
+    }
+
+    @Override
+    public void blockScores(float[] q, int qOff, float scale, short[] keysT, int base, int blockSize, int headDim, float[] out, int outOff) {
+        for (int slot = 0; slot < blockSize; slot++) {
+            float sum = 0f;
+            for (int d = 0; d < headDim; d++) sum += q[qOff + d] * scale * Float16.toFloat(keysT[base + d * blockSize + slot]);
+            out[outOff + slot] = sum;
+        }
+    }
+
+    @Override
+    public void blockWeightedSum(float[] p, int pOff, int n, short[] values, int base, int headDim, float[] out, int outOff) {
+        for (int s = 0; s < n; s++) {
+            float a = p[pOff + s];
+            for (int d = 0, v = base + s * headDim; d < headDim; d++) out[outOff + d] += a * Float16.toFloat(values[v + d]);
+        }
     }
 
     @Override

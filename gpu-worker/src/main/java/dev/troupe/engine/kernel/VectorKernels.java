@@ -10,13 +10,16 @@ import java.nio.FloatBuffer;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * SIMD kernels on the Java Vector API. At load every weight matrix is repacked once into off-heap
- * memory in panels of L rows ({@link Packed}); a matmul copies one panel at a time into the thread's
+ * memory in panels of L rows ({@link Packed}), each weight in about the bytes the file gives it (F16 and BF16 stay
+ * 16-bit, Q8_0 stays int8 + a scale); a matmul copies one panel at a time into the thread's
  * scratch and multiplies it with eight tokens at a time (8 vector accumulators), so batched steps read
  * each weight once. Off-heap, not mapped: pages of a mapped file can be evicted under memory pressure
  * (or by a VM host's proactive reclaim) and re-read from disk every step.
@@ -26,6 +29,9 @@ public final class VectorKernels implements Kernels {
     private static final int L = F.length();
     /** Bytes that widen to one float vector (B2F keeps the lane count). */
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
+    /** Half floats that widen to one float vector, through ints of the float vector's shape. */
+    private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int Q8_BLOCK = 32;
     /** Loads straight from the packed panels where this JDK can (see DirectPanels), else null. */
     private static final DirectPanels DIRECT = DirectPanels.load();
@@ -57,14 +63,18 @@ public final class VectorKernels implements Kernels {
     /**
      * A weight matrix repacked for SIMD, in off-heap memory: rows in panels of L; within a panel the
      * weights are column-major ({@code [col][lane]}), so a matmul broadcasts one input value and
-     * multiplies it with one vector of L rows, needing no horizontal sums. F32 (and F16, widened) panels
-     * are {@code [cols][L]} floats; Q8_0 panels are {@code [cols/32][L]} float scales followed by
-     * {@code [cols][L]} signed bytes.
+     * multiplies it with one vector of L rows, needing no horizontal sums. F32 panels are {@code [cols][L]}
+     * floats; F16 and BF16 panels are {@code [cols][L]} of their 16-bit values, widened as they are loaded (the
+     * same sums as over F32 panels of the widened values); Q8_0 panels are {@code [cols/32][L]} float scales
+     * followed by {@code [cols][L]} signed bytes.
      */
     static final class Packed {
         final ByteBuffer bytes;
         final FloatBuffer floats;
+        final java.nio.ShortBuffer shorts;
         final boolean q8;
+        /** 16-bit panels: {@link #F16} or {@link #BF16} values; 0 for the other layouts. */
+        final int half;
         final int cols;
         final int blocks;        // Q8_0 blocks per row
         final long panelBytes;
@@ -80,12 +90,18 @@ public final class VectorKernels implements Kernels {
         final boolean nibbles;
 
         Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes) {
-            this(bytes, q8, cols, panelBytes, 0, false, false);
+            this(bytes, q8, cols, panelBytes, 0, false, false, 0);
         }
 
         Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes, int group, boolean offsets, boolean nibbles) {
+            this(bytes, q8, cols, panelBytes, group, offsets, nibbles, 0);
+        }
+
+        Packed(ByteBuffer bytes, boolean q8, int cols, long panelBytes, int group, boolean offsets, boolean nibbles, int half) {
             this.bytes = bytes;
             this.floats = bytes.asFloatBuffer();
+            this.shorts = bytes.asShortBuffer();
+            this.half = half;
             this.q8 = q8;
             this.cols = cols;
             this.blocks = cols / Q8_BLOCK;
@@ -148,9 +164,53 @@ public final class VectorKernels implements Kernels {
     }
 
     @Override
+    public long preparedBytes(WeightMatrix w) {
+        return w.kernelData() instanceof Packed ? ((Packed) w.kernelData()).bytes.capacity() : 0;
+    }
+
+    static final int F16 = 1, BF16 = 2;
+
+    /** F16 and BF16: the file's 16-bit values moved into panels as they are, two bytes per weight. */
+    private void prepareHalf(WeightMatrix w) {
+        int rows = w.rows(), cols = w.cols();
+        int panels = (rows + L - 1) / L;
+        long panelBytes = (long) cols * L * 2;
+        if (panelBytes * panels > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
+        }
+        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels)).order(ByteOrder.nativeOrder());
+        ByteBuffer src = w.data();
+        for (int r = 0; r < rows; r++) {
+            int panel = (int) (r / L * panelBytes), lane = r % L, rowAt = r * w.rowBytes();
+            for (int k = 0; k < cols; k++) out.putShort(panel + (k * L + lane) * 2, src.getShort(rowAt + 2 * k));
+        }
+        w.kernelData(new Packed(out, false, cols, panelBytes, 0, false, false, w.type() == GgmlType.F16 ? F16 : BF16));
+    }
+
+    /**
+     * 16-bit weights h[0, n) of panels as floats into tile[0, n) (exact): F16 as in blockScores, BF16 its bits
+     * shifted up. One method with the loop inside, so no vector crosses a call the JIT may not inline (a vector
+     * returned from a call that is not inlined is boxed: an allocation per vector).
+     */
+    private static void widenInto(short[] h, float[] tile, int n, boolean bf16) {
+        for (int at = 0; at < n; at += L) {
+            IntVector i = (IntVector) ShortVector.fromArray(H, h, at).convertShape(VectorOperators.S2I, I, 0);
+            if (bf16) {
+                ((FloatVector) i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).intoArray(tile, at);
+            } else {
+                ((FloatVector) i.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).intoArray(tile, at);
+            }
+        }
+    }
+
+    @Override
     public void prepare(WeightMatrix w) {
         if (w.codec() instanceof GroupedCodec && w.type() != GgmlType.Q8_0) {
             prepareGrouped(w, (GroupedCodec) w.codec());
+            return;
+        }
+        if (w.type() == GgmlType.F16 || w.type() == GgmlType.BF16) {
+            prepareHalf(w);
             return;
         }
         int rows = w.rows(), cols = w.cols();
@@ -192,6 +252,11 @@ public final class VectorKernels implements Kernels {
         Packed p = (Packed) w.kernelData();
         if (p.group > 0) {
             matmulGrouped(p, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
+            return;
+        }
+        if (p.half != 0) {
+            // A method of its own: its kernels inlined here would crowd the JIT's budget for this one's.
+            matmulHalf(p, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
             return;
         }
         int cols = p.cols;
@@ -260,6 +325,72 @@ public final class VectorKernels implements Kernels {
                     int rows = Math.min(L, r1 - (r + i * L));
                     if (p.q8) q8Panel1(scratch.raw, i * cols * L, scratch.scales, i * p.blocks * L, p.blocks, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
                     else f32Panel1(scratch.tile, i * cols * L, cols, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
+                }
+            }
+        }
+    }
+
+    /** matmul over 16-bit panels: in place where this JDK can, else widened into the tile and run as F32. */
+    private void matmulHalf(Packed p, float[] x, int xOff, int xStride, int tokens,
+                            float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
+        int cols = p.cols;
+        int group = KernelScratch.PANELS_PER_GROUP;
+        for (int r = r0; r < r1; r += group * L) {
+            // Copy up to four consecutive panels: single tokens then run four independent FMA chains.
+            int panels = Math.min(group, (r1 - r + L - 1) / L);
+            int first = r / L;
+            if (direct != null && tokens == 1 && panels == group && r + group * L <= r1) {
+                // Decode-sized steps on JDK 17: read the panels where they are instead of copying them.
+                int at = (int) (first * p.panelBytes);
+                for (int t = 0; t < tokens; t++) {
+                    int o = outOff + t * outStride + r;
+                    direct.h16Panels4x1(p.bytes, at, cols, p.half == BF16, x, xOff + t * xStride, out, o);
+                }
+                continue;
+            }
+            if (direct != null && tokens > 1 && tokens <= KernelScratch.STAGED_TOKENS) {
+                // Batches and short prompt chunks on JDK 17: eight tokens at a time over the panels where
+                // they are, no copy (a panel stays in cache from one group of eight to the next).
+                float[] xs = scratch.stage(x, xOff, xStride, tokens, cols);
+                for (int i = 0; i < panels; i++) {
+                    int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                    int at = (int) ((first + i) * p.panelBytes);
+                    for (int t = 0; t < tokens; t += 8) {
+                        direct.h16Panel8(p.bytes, at, cols, p.half == BF16, xs, t * cols, scratch.acc);
+                        for (int j = 0, n = Math.min(8, tokens - t); j < n; j++) {
+                            System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                        }
+                    }
+                }
+                continue;
+            }
+            {
+                // 16-bit panels: copied, then widened into the tile once for all the tokens that follow.
+                int n = panels * cols * L;
+                p.shorts.get((int) (first * p.panelBytes / 2), scratch.halves, 0, n);
+                widenInto(scratch.halves, scratch.tile, n, p.half == BF16);
+            }
+            int t = 0;
+            // Two or more tokens: eight at a time (a short group repeats its last token and drops the extras).
+            for (; tokens > 1 && t < tokens; t += 8) {
+                int n = Math.min(8, tokens - t);
+                int[] xo = scratch.tokenOffsets;
+                for (int i = 0; i < 8; i++) xo[i] = xOff + (t + Math.min(i, n - 1)) * xStride;
+                for (int i = 0; i < panels; i++) {
+                    int rr = r + i * L, rows = Math.min(L, r1 - rr);
+                    f32Panel8(scratch.tile, i * cols * L, cols, x, xo, scratch.acc);
+                    for (int j = 0; j < n; j++) System.arraycopy(scratch.acc, j * L, out, outOff + (t + j) * outStride + rr, rows);
+                }
+            }
+            for (; t < tokens; t++) {
+                int o = outOff + t * outStride + r;
+                if (panels == group && r + group * L <= r1) {
+                    f32Panels4x1(scratch.tile, cols, x, xOff + t * xStride, out, o);
+                    continue;
+                }
+                for (int i = 0; i < panels; i++) {
+                    int rows = Math.min(L, r1 - (r + i * L));
+                    f32Panel1(scratch.tile, i * cols * L, cols, x, xOff + t * xStride, out, o + i * L, rows, scratch.lanes);
                 }
             }
         }
@@ -811,6 +942,65 @@ public final class VectorKernels implements Kernels {
         for (; d < headDim; d++) {
             float acc = out[outOff + d];
             for (int s = 0; s < n; s++) acc += p[pOff + s] * values[base + s * headDim + d];
+            out[outOff + d] = acc;
+        }
+    }
+
+    /*
+     * Half floats (raw bits) are widened to floats exactly for every finite half, in the Vector API of JDK 17 (which
+     * has no half-float conversion): sign-extend to int, shift left 13 and mask 0x8FFFE000, which puts the sign in
+     * bit 31 and exponent + mantissa in bits 13..27 (a float with the half's fields and a bias 112 too large), then
+     * one multiply by 2^112 rebiases it; zeros and subnormal halves come out right because the multiply is exact.
+     */
+
+    @Override
+    public void blockScores(float[] q, int qOff, float scale, short[] keysT, int base, int blockSize, int headDim, float[] out, int outOff) {
+        if (blockSize % L != 0) {
+            for (int slot = 0; slot < blockSize; slot++) {
+                float sum = 0f;
+                for (int d = 0; d < headDim; d++) sum += q[qOff + d] * scale * Float16.toFloat(keysT[base + d * blockSize + slot]);
+                out[outOff + slot] = sum;
+            }
+            return;
+        }
+        // As the F32 blockScores, each key widened as it is loaded (the conversion of halves(), written out: a vector
+        // returned by a helper the JIT compiled on its own, and then did not inline, would be boxed).
+        for (int s = 0; s < blockSize; s += L) {
+            FloatVector a = FloatVector.zero(F), b = a;
+            int d = 0;
+            for (; d + 1 < headDim; d += 2) {
+                a = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + d * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+                b = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + (d + 1) * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d + 1] * scale), b);
+            }
+            if (d < headDim) a = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + d * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
+            a.add(b).intoArray(out, outOff + s);
+        }
+    }
+
+    @Override
+    public void blockWeightedSum(float[] p, int pOff, int n, short[] values, int base, int headDim, float[] out, int outOff) {
+        int d = 0;
+        int bound = F.loopBound(headDim);
+        for (; d + 2 * L <= bound; d += 2 * L) {
+            FloatVector a0 = FloatVector.fromArray(F, out, outOff + d);
+            FloatVector a1 = FloatVector.fromArray(F, out, outOff + d + L);
+            for (int s = 0; s < n; s++) {
+                FloatVector w = FloatVector.broadcast(F, p[pOff + s]);
+                int v = base + s * headDim + d;
+                a0 = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, v).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(w, a0);
+                a1 = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, v + L).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(w, a1);
+            }
+            a0.intoArray(out, outOff + d);
+            a1.intoArray(out, outOff + d + L);
+        }
+        for (; d < bound; d += L) {
+            FloatVector acc = FloatVector.fromArray(F, out, outOff + d);
+            for (int s = 0; s < n; s++) acc = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, base + s * headDim + d).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
+            acc.intoArray(out, outOff + d);
+        }
+        for (; d < headDim; d++) {
+            float acc = out[outOff + d];
+            for (int s = 0; s < n; s++) acc += p[pOff + s] * Float16.toFloat(values[base + s * headDim + d]);
             out[outOff + d] = acc;
         }
     }

@@ -17,7 +17,8 @@ import java.util.Arrays;
  *
  * <p>Layout per layer: keys {@code [block][kvHead][headDim][slot]} (transposed, so attention scores
  * for a whole block are one vector operation per head dimension, without horizontal sums) and values
- * {@code [block][kvHead][slot][headDim]} (so the weighted sum is one axpy per position). Not thread-safe: the step loop that owns the engine calls
+ * {@code [block][kvHead][slot][headDim]} (so the weighted sum is one axpy per position). Entries are IEEE half
+ * floats ({@link Type#F16}, half the memory; the kernels widen them as they read) or floats ({@link Type#F32}). Not thread-safe: the step loop that owns the engine calls
  * it; the forward pass only reads and writes vectors through {@link #index}.
  */
 public final class PagedKvCache {
@@ -29,8 +30,30 @@ public final class PagedKvCache {
     private final int blockSize;
     private final int numBlocks;
     private final int maxBlocksPerSequence;
-    private final float[][] keys;     // [layer][numBlocks * kvHeads * blockSize * headDim]
+    private final Type type;
+    private final float[][] keys;     // [layer][numBlocks * kvHeads * blockSize * headDim] (F32), else null
     private final float[][] values;   // same layout as keys
+    private final short[][] keysH;    // the same as half floats (F16), else null
+    private final short[][] valuesH;
+
+    /** How keys and values are stored. */
+    public enum Type {
+        F16(2), F32(4);
+
+        /** Bytes of one stored number. */
+        public final int bytes;
+
+        Type(int bytes) { this.bytes = bytes; }
+
+        /** "f16" or "f32", as configured (troupe.engine.kv-cache-type). */
+        public static Type parse(String s) {
+            switch (s.toLowerCase(java.util.Locale.ROOT)) {
+                case "f16": return F16;
+                case "f32": return F32;
+                default: throw new IllegalArgumentException("KV cache type must be f16 or f32, got '" + s + "'");
+            }
+        }
+    }
     private final int[] freeBlocks;   // stack of free physical block ids (holding nothing worth keeping)
     private int freeCount;
     private final int[][] blockTables;     // [sequence][logical block] -> physical block
@@ -57,7 +80,12 @@ public final class PagedKvCache {
     /** A sequence opened; a block appended to its table (arg = the physical block); a sequence released. */
     public static final int OP_OPEN = 1, OP_APPEND = 2, OP_RELEASE = 3;
 
+    /** A cache of floats (F32). */
     public PagedKvCache(int layers, int kvHeads, int headDim, int blockSize, int numBlocks, int maxSequences, int maxTokensPerSequence) {
+        this(Type.F32, layers, kvHeads, headDim, blockSize, numBlocks, maxSequences, maxTokensPerSequence);
+    }
+
+    public PagedKvCache(Type type, int layers, int kvHeads, int headDim, int blockSize, int numBlocks, int maxSequences, int maxTokensPerSequence) {
         if (blockSize < 1 || numBlocks < 1 || maxSequences < 1) {
             throw new IllegalArgumentException("KV cache needs blockSize, numBlocks and maxSequences >= 1");
         }
@@ -72,8 +100,12 @@ public final class PagedKvCache {
         this.blockSize = blockSize;
         this.numBlocks = numBlocks;
         this.maxBlocksPerSequence = (maxTokensPerSequence + blockSize - 1) / blockSize;
-        this.keys = new float[layers][(int) floatsPerLayer];
-        this.values = new float[layers][(int) floatsPerLayer];
+        this.type = type;
+        boolean half = type == Type.F16;
+        this.keys = half ? null : new float[layers][(int) floatsPerLayer];
+        this.values = half ? null : new float[layers][(int) floatsPerLayer];
+        this.keysH = half ? new short[layers][(int) floatsPerLayer] : null;
+        this.valuesH = half ? new short[layers][(int) floatsPerLayer] : null;
         this.freeBlocks = new int[numBlocks];
         for (int i = 0; i < numBlocks; i++) freeBlocks[i] = numBlocks - 1 - i;
         this.freeCount = numBlocks;
@@ -91,9 +123,19 @@ public final class PagedKvCache {
         this.lruNext = new int[numBlocks];
     }
 
-    /** Bytes a cache of this shape takes. */
+    /** Bytes an F32 cache of this shape takes. */
     public static long bytesFor(int layers, int kvDim, int blockSize, int numBlocks) {
-        return 2L * layers * numBlocks * blockSize * kvDim * Float.BYTES;
+        return bytesFor(Type.F32, layers, kvDim, blockSize, numBlocks);
+    }
+
+    /** Bytes a cache of this shape and type takes. */
+    public static long bytesFor(Type type, int layers, int kvDim, int blockSize, int numBlocks) {
+        return (long) numBlocks * blockSize * bytesPerToken(type, layers, kvDim);
+    }
+
+    /** Bytes of keys and values one token takes in every layer. */
+    public static long bytesPerToken(Type type, int layers, int kvDim) {
+        return 2L * layers * kvDim * type.bytes;
     }
 
     /** Opens a sequence slot holding no blocks; -1 when all slots are taken. */
@@ -317,16 +359,43 @@ public final class PagedKvCache {
     public void write(int layer, int seq, int pos, int kvHead, float[] key, int keyOff, float[] value, int valueOff) {
         int base = blockBase(seq, pos / blockSize, kvHead);
         int slot = pos % blockSize;
+        if (type == Type.F16) {
+            short[] k = keysH[layer], v = valuesH[layer];
+            for (int d = 0; d < headDim; d++) k[base + d * blockSize + slot] = half(key[keyOff + d]);
+            for (int d = 0, at = base + slot * headDim; d < headDim; d++) v[at + d] = half(value[valueOff + d]);
+            return;
+        }
         float[] k = keys[layer];
         for (int d = 0; d < headDim; d++) k[base + d * blockSize + slot] = key[keyOff + d];
         System.arraycopy(value, valueOff, values[layer], base + slot * headDim, headDim);
     }
 
-    public float[] keys(int layer) { return keys[layer]; }
+    /** Rounded to the nearest half float; beyond its range, the largest one (the kernels read no infinities). */
+    private static short half(float f) {
+        return dev.troupe.engine.gguf.Float16.fromFloat(Math.max(-65504f, Math.min(65504f, f)));
+    }
 
-    public float[] values(int layer) { return values[layer]; }
+    public Type type() { return type; }
+
+    /** The layer's keys (F32 caches; null for F16). */
+    public float[] keys(int layer) { return keys == null ? null : keys[layer]; }
+
+    /** The layer's values (F32 caches; null for F16). */
+    public float[] values(int layer) { return values == null ? null : values[layer]; }
+
+    /** The layer's keys as half floats (F16 caches; null for F32). */
+    public short[] keysF16(int layer) { return keysH == null ? null : keysH[layer]; }
+
+    /** The layer's values as half floats (F16 caches; null for F32). */
+    public short[] valuesF16(int layer) { return valuesH == null ? null : valuesH[layer]; }
 
     public int blockSize() { return blockSize; }
+
+    /** Bytes of keys and values the pool holds (all layers, all blocks). */
+    public long bytes() { return (long) numBlocks * blockSize * bytesPerToken(); }
+
+    /** Bytes of keys and values one token takes (all layers). */
+    public long bytesPerToken() { return bytesPerToken(type, layers, kvHeads * headDim); }
 
     public int totalBlocks() { return numBlocks; }
 

@@ -19,8 +19,8 @@ public final class WeightMatrix {
     private final int rows;
     private final int cols;
     private final int rowBytes;
-    private final ByteBuffer data;       // little-endian, absolute reads only (shared by threads)
-    private final FloatBuffer floats;    // F32 view of data, null for other types
+    private ByteBuffer data;             // little-endian, absolute reads only (shared by threads); null once released
+    private FloatBuffer floats;          // F32 view of data, null for other types
     private final TensorCodec codec;
     private volatile Object kernelData;  // a backend's own copy/layout of this matrix, set once at load
 
@@ -52,7 +52,7 @@ public final class WeightMatrix {
     public WeightMatrix rowSlice(int r0, int n) {
         if (r0 < 0 || n < 1 || r0 + n > rows) throw new IllegalArgumentException("rows [" + r0 + ", " + (r0 + n) + ") of " + rows + " in " + name);
         if (r0 == 0 && n == rows) return this;
-        ByteBuffer part = data.slice((int) ((long) r0 * rowBytes), n * rowBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer part = live().slice((int) ((long) r0 * rowBytes), n * rowBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         return new WeightMatrix(name + "[rows " + r0 + ".." + (r0 + n) + "]", type, n, cols, part);
     }
 
@@ -69,7 +69,8 @@ public final class WeightMatrix {
         }
         int skip = (int) type.bytesFor(c0), partBytes = (int) type.bytesFor(n);
         ByteBuffer part = ByteBuffer.allocateDirect(rows * partBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        for (int r = 0; r < rows; r++) part.put(r * partBytes, data, r * rowBytes + skip, partBytes);
+        ByteBuffer src = live();
+        for (int r = 0; r < rows; r++) part.put(r * partBytes, src, r * rowBytes + skip, partBytes);
         return new WeightMatrix(name + "[cols " + c0 + ".." + (c0 + n) + "]", type, rows, n, part);
     }
 
@@ -87,7 +88,24 @@ public final class WeightMatrix {
     public int rowBytes() { return rowBytes; }
 
     /** The encoded bytes (absolute reads only). */
-    public ByteBuffer data() { return data; }
+    public ByteBuffer data() { return live(); }
+
+    /**
+     * Lets go of the file's bytes once a backend has its own copy ({@link #kernelData}): with no view left, the
+     * tensor's mapping is unmapped when collected and its pages leave the process. Called at load, before any
+     * step; reading the bytes afterwards is an error.
+     */
+    public void releaseData() {
+        if (kernelData == null) throw new IllegalStateException(name + " has no copy of its own to compute from");
+        data = null;
+        floats = null;
+    }
+
+    private ByteBuffer live() {
+        ByteBuffer d = data;
+        if (d == null) throw new IllegalStateException(name + ": its file bytes were released after the backend repacked it");
+        return d;
+    }
 
     /** The F32 view, or null when the type is not F32. */
     public FloatBuffer floats() { return floats; }
@@ -101,7 +119,7 @@ public final class WeightMatrix {
 
     /** Copies the raw encoded bytes of rows [row, row + n) into dst[0 ..). */
     public void copyRawRows(int row, int n, byte[] dst) {
-        data.get((int) ((long) row * rowBytes), dst, 0, n * rowBytes);
+        live().get((int) ((long) row * rowBytes), dst, 0, n * rowBytes);
     }
 
     /** Decodes row {@code row} into dst[dstOff .. dstOff + cols). */
@@ -109,7 +127,7 @@ public final class WeightMatrix {
         if (floats != null) {
             floats.get(row * cols, dst, dstOff, cols);
         } else {
-            codec.dequantize(data, (long) row * rowBytes, dst, dstOff, cols);
+            codec.dequantize(live(), (long) row * rowBytes, dst, dstOff, cols);
         }
     }
 }

@@ -2,6 +2,8 @@ package dev.troupe.engine.kernel;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -15,6 +17,8 @@ final class ByteBufferPanels implements DirectPanels {
     private static final int L = F.length();
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int Q8_BLOCK = 32;
 
     @Override
@@ -60,6 +64,50 @@ final class ByteBufferPanels implements DirectPanels {
         a1.intoArray(out, o + L);
         a2.intoArray(out, o + 2 * L);
         a3.intoArray(out, o + 3 * L);
+    }
+
+    /** L 16-bit weights at byte offset {@code at} as floats: exact, as in VectorKernels.blockScores (BF16: the bits shifted up). */
+    private static FloatVector h16(ByteBuffer p, int at, boolean bf16) {
+        IntVector i = (IntVector) ShortVector.fromByteBuffer(H, p, at, NATIVE).convertShape(VectorOperators.S2I, I, 0);
+        if (bf16) return (FloatVector) i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        return ((FloatVector) i.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f);
+    }
+
+    @Override
+    public void h16Panels4x1(ByteBuffer p, int at, int cols, boolean bf16, float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int p1 = cols * L * 2, p2 = 2 * p1, p3 = 3 * p1;
+        for (int k = 0; k < cols; k++) {
+            FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+            int b = at + k * L * 2;
+            a0 = h16(p, b, bf16).fma(v, a0);
+            a1 = h16(p, p1 + b, bf16).fma(v, a1);
+            a2 = h16(p, p2 + b, bf16).fma(v, a2);
+            a3 = h16(p, p3 + b, bf16).fma(v, a3);
+        }
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        a2.intoArray(out, o + 2 * L);
+        a3.intoArray(out, o + 3 * L);
+    }
+
+    @Override
+    public void h16Panel8(ByteBuffer p, int at, int cols, boolean bf16, float[] xs, int xsOff, float[] acc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        if (xsOff < 0 || xsOff + cols * 8 > xs.length) throw new IndexOutOfBoundsException();
+        for (int k = 0; k < cols; k++) {
+            FloatVector w = h16(p, at + k * L * 2, bf16);
+            int x = xsOff + k * 8;
+            a0 = w.fma(FloatVector.broadcast(F, xs[x]), a0);
+            a1 = w.fma(FloatVector.broadcast(F, xs[x + 1]), a1);
+            a2 = w.fma(FloatVector.broadcast(F, xs[x + 2]), a2);
+            a3 = w.fma(FloatVector.broadcast(F, xs[x + 3]), a3);
+            a4 = w.fma(FloatVector.broadcast(F, xs[x + 4]), a4);
+            a5 = w.fma(FloatVector.broadcast(F, xs[x + 5]), a5);
+            a6 = w.fma(FloatVector.broadcast(F, xs[x + 6]), a6);
+            a7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), a7);
+        }
+        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
     }
 
     @Override

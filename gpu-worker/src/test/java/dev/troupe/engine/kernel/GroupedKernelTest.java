@@ -29,7 +29,7 @@ class GroupedKernelTest {
     @TempDir Path dir;
 
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "BF16"})
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "BF16", "F16"})
     void vectorMatmulMatchesTheScalarReference(GgmlType type) throws Exception {
         boolean vector;
         try {
@@ -85,7 +85,7 @@ class GroupedKernelTest {
      * last group, every output is the same float, as the step loop's determinism needs.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_1", "Q6_K", "Q4_K", "Q2_K", "Q5_1", "Q8_0", "F32"})
+    @EnumSource(value = GgmlType.class, names = {"Q4_1", "Q6_K", "Q4_K", "Q2_K", "Q5_1", "Q8_0", "F32", "F16", "BF16"})
     void aTokensResultDoesNotDependOnItsBatch(GgmlType type) throws Exception {
         Assumptions.assumeTrue(vectorUsable(), "the Vector API is not available to this JVM");
         int rows = 128, cols = 512, tokens = 11;

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class KernelAllocationTest {
     private static final long WITHIN_NANOS = 20_000_000_000L;
     /** Per round of 2,000 calls: a few hundred bytes come from the measuring itself; the boxed kernels made MBs. */
-    private static final long BUDGET_BYTES = 16 * 1024;
+    static final long BUDGET_BYTES = 16 * 1024;
 
     private static long allocatedBytes() {
         com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
@@ -26,7 +26,7 @@ class KernelAllocationTest {
     }
 
     /** Bytes the last round of 2,000 calls allocated, after rounds until one is within budget (or time runs out). */
-    private static long settledAllocation(Runnable call) {
+    static long settledAllocation(Runnable call) {
         long last = Long.MAX_VALUE;
         for (long end = System.nanoTime() + WITHIN_NANOS; System.nanoTime() < end && last > BUDGET_BYTES; ) {
             long before = allocatedBytes();
