@@ -33,6 +33,13 @@ public final class VectorKernels implements Kernels {
     private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int Q8_BLOCK = 32;
+    /**
+     * -0f + v is v, bit for bit. {@code MINUS_ZERO.add(acc)} hands C2 a vector of exact type where {@code acc} is a
+     * loop's accumulator: it does not know an accumulator's type when it parses a call on it after the loop, and
+     * unless the profile of that call site inside the Vector API is ripe (after an on-stack replacement it was not),
+     * it calls through the vector's class, which boxes the vector: an allocation per call (KernelAllocationTest).
+     */
+    static final FloatVector MINUS_ZERO = FloatVector.broadcast(F, -0f);
     /** Loads straight from the packed panels where this JDK can (see DirectPanels), else null. */
     private static final DirectPanels DIRECT = DirectPanels.load();
     /** DIRECT, or null for an instance made to run the copying kernels (which later JDKs always run). */
@@ -509,10 +516,10 @@ public final class VectorKernels implements Kernels {
                 b3 = q8Lanes(raw, q3 + at).fma(v, b3);
             }
             int s = g * L;
-            a0 = b0.fma(FloatVector.fromArray(F, sc, s), a0);
-            a1 = b1.fma(FloatVector.fromArray(F, sc, s1 + s), a1);
-            a2 = b2.fma(FloatVector.fromArray(F, sc, s2 + s), a2);
-            a3 = b3.fma(FloatVector.fromArray(F, sc, s3 + s), a3);
+            a0 = FloatVector.fromArray(F, sc, s).fma(b0, a0);
+            a1 = FloatVector.fromArray(F, sc, s1 + s).fma(b1, a1);
+            a2 = FloatVector.fromArray(F, sc, s2 + s).fma(b2, a2);
+            a3 = FloatVector.fromArray(F, sc, s3 + s).fma(b3, a3);
             if (off) {
                 FloatVector xs = FloatVector.broadcast(F, sums[g]);
                 a0 = FloatVector.fromArray(F, sc, ob + s).fma(xs, a0);
@@ -521,10 +528,10 @@ public final class VectorKernels implements Kernels {
                 a3 = FloatVector.fromArray(F, sc, s3 + ob + s).fma(xs, a3);
             }
         }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
+        MINUS_ZERO.add(a2).intoArray(out, o + 2 * L);
+        MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
     /** One grouped panel times eight tokens (inputs at x[xo[i]], group sums at sums[i * groups ..]) into acc[i * L ..]. */
@@ -547,14 +554,14 @@ public final class VectorKernels implements Kernels {
                 b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
             }
             FloatVector d = FloatVector.fromArray(F, sc, s0 + g * L);
-            a0 = b0.fma(d, a0);
-            a1 = b1.fma(d, a1);
-            a2 = b2.fma(d, a2);
-            a3 = b3.fma(d, a3);
-            a4 = b4.fma(d, a4);
-            a5 = b5.fma(d, a5);
-            a6 = b6.fma(d, a6);
-            a7 = b7.fma(d, a7);
+            a0 = d.fma(b0, a0);
+            a1 = d.fma(b1, a1);
+            a2 = d.fma(b2, a2);
+            a3 = d.fma(b3, a3);
+            a4 = d.fma(b4, a4);
+            a5 = d.fma(b5, a5);
+            a6 = d.fma(b6, a6);
+            a7 = d.fma(b7, a7);
             if (off) {
                 FloatVector m = FloatVector.fromArray(F, sc, o0 + g * L);
                 a0 = m.fma(FloatVector.broadcast(F, sums[g]), a0);
@@ -602,61 +609,50 @@ public final class VectorKernels implements Kernels {
         if (off) {
             FloatVector c = FloatVector.zero(F);
             for (int g = 0; g < groups; g++) c = FloatVector.fromArray(F, sc, o0 + g * L).fma(FloatVector.broadcast(F, sums[g]), c);
-            a = a.add(c);
+            a = MINUS_ZERO.add(a).add(c);
         }
         store(a, out, o, rows, lanes);
     }
 
-    /** gPanels4x1 over nibble panels ({@code qb} quant bytes each). */
+    /**
+     * gPanels4x1 over nibble panels ({@code qb} quant bytes each), two panels a call and the offsets after: with four
+     * in one method C2 passed its node budget before the final stores and boxed the accumulators.
+     */
     private static void gPanels4x1N(byte[] raw, float[] sc, int sf, boolean off, int gs, int groups, int qb,
                                     float[] x, int x0, float[] sums, float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int q1 = qb, q2 = 2 * qb, q3 = 3 * qb;
-        int s1 = sf, s2 = 2 * sf, s3 = 3 * sf, ob = groups * L;
+        gPanels2x1N(raw, 0, qb, sc, 0, sf, gs, groups, x, x0, out, o);
+        gPanels2x1N(raw, 2 * qb, qb, sc, 2 * sf, sf, gs, groups, x, x0, out, o + 2 * L);
+        if (off) {
+            for (int i = 0; i < 4; i++) addOffsets(sc, i * sf + groups * L, groups, sums, 0, out, o + i * L);
+        }
+    }
+
+    /** Two consecutive nibble panels (quants at raw[q0 ..], {@code qb} apart; scales at sc[s0 ..], {@code sf} apart) times one token, without offsets. */
+    private static void gPanels2x1N(byte[] raw, int q0, int qb, float[] sc, int s0, int sf, int gs, int groups,
+                                    float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        int q1 = q0 + qb, s1 = s0 + sf;
         for (int g = 0; g < groups; g++) {
-            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            FloatVector b0 = FloatVector.zero(F), b1 = b0;
             int j0 = g * gs / 2, j1 = j0 + gs / 2;
             for (int j = j0; j < j1; j++) {
                 FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j]);
                 int at = j * L;
-                b0 = ((FloatVector) ByteVector.fromArray(B, raw, at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b0 = ((FloatVector) ByteVector.fromArray(B, raw, q0 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
                 b1 = ((FloatVector) ByteVector.fromArray(B, raw, q1 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
-                b2 = ((FloatVector) ByteVector.fromArray(B, raw, q2 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
-                b3 = ((FloatVector) ByteVector.fromArray(B, raw, q3 + at).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
             }
             for (int j = j0; j < j1; j++) {
                 FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j + 1]);
                 int at = j * L;
-                b0 = ((FloatVector) ByteVector.fromArray(B, raw, at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
+                b0 = ((FloatVector) ByteVector.fromArray(B, raw, q0 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
                 b1 = ((FloatVector) ByteVector.fromArray(B, raw, q1 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
-                b2 = ((FloatVector) ByteVector.fromArray(B, raw, q2 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
-                b3 = ((FloatVector) ByteVector.fromArray(B, raw, q3 + at).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
             }
             int s = g * L;
-            a0 = b0.fma(FloatVector.fromArray(F, sc, s), a0);
-            a1 = b1.fma(FloatVector.fromArray(F, sc, s1 + s), a1);
-            a2 = b2.fma(FloatVector.fromArray(F, sc, s2 + s), a2);
-            a3 = b3.fma(FloatVector.fromArray(F, sc, s3 + s), a3);
+            a0 = FloatVector.fromArray(F, sc, s0 + s).fma(b0, a0);
+            a1 = FloatVector.fromArray(F, sc, s1 + s).fma(b1, a1);
         }
-        if (off) {
-            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
-            for (int g = 0; g < groups; g++) {
-                FloatVector xs = FloatVector.broadcast(F, sums[g]);
-                int s = ob + g * L;
-                c0 = FloatVector.fromArray(F, sc, s).fma(xs, c0);
-                c1 = FloatVector.fromArray(F, sc, s1 + s).fma(xs, c1);
-                c2 = FloatVector.fromArray(F, sc, s2 + s).fma(xs, c2);
-                c3 = FloatVector.fromArray(F, sc, s3 + s).fma(xs, c3);
-            }
-            a0 = a0.add(c0);
-            a1 = a1.add(c1);
-            a2 = a2.add(c2);
-            a3 = a3.add(c3);
-        }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
     }
 
     /** gPanel8 over a nibble panel. */
@@ -693,14 +689,14 @@ public final class VectorKernels implements Kernels {
                 b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
             }
             FloatVector d = FloatVector.fromArray(F, sc, s0 + g * L);
-            a0 = b0.fma(d, a0);
-            a1 = b1.fma(d, a1);
-            a2 = b2.fma(d, a2);
-            a3 = b3.fma(d, a3);
-            a4 = b4.fma(d, a4);
-            a5 = b5.fma(d, a5);
-            a6 = b6.fma(d, a6);
-            a7 = b7.fma(d, a7);
+            a0 = d.fma(b0, a0);
+            a1 = d.fma(b1, a1);
+            a2 = d.fma(b2, a2);
+            a3 = d.fma(b3, a3);
+            a4 = d.fma(b4, a4);
+            a5 = d.fma(b5, a5);
+            a6 = d.fma(b6, a6);
+            a7 = d.fma(b7, a7);
         }
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
@@ -729,9 +725,9 @@ public final class VectorKernels implements Kernels {
     /** Stores the first {@code rows} lanes (a whole vector when the panel is full). */
     private static void store(FloatVector v, float[] out, int o, int rows, float[] lanes) {
         if (rows == L) {
-            v.intoArray(out, o);
+            MINUS_ZERO.add(v).intoArray(out, o);
         } else {
-            v.intoArray(lanes, 0);
+            MINUS_ZERO.add(v).intoArray(lanes, 0);
             System.arraycopy(lanes, 0, out, o, rows);
         }
     }
@@ -759,14 +755,14 @@ public final class VectorKernels implements Kernels {
             a6 = w.fma(FloatVector.broadcast(F, x[x6 + k]), a6);
             a7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), a7);
         }
-        a0.intoArray(acc, 0);
-        a1.intoArray(acc, L);
-        a2.intoArray(acc, 2 * L);
-        a3.intoArray(acc, 3 * L);
-        a4.intoArray(acc, 4 * L);
-        a5.intoArray(acc, 5 * L);
-        a6.intoArray(acc, 6 * L);
-        a7.intoArray(acc, 7 * L);
+        MINUS_ZERO.add(a0).intoArray(acc, 0);
+        MINUS_ZERO.add(a1).intoArray(acc, L);
+        MINUS_ZERO.add(a2).intoArray(acc, 2 * L);
+        MINUS_ZERO.add(a3).intoArray(acc, 3 * L);
+        MINUS_ZERO.add(a4).intoArray(acc, 4 * L);
+        MINUS_ZERO.add(a5).intoArray(acc, 5 * L);
+        MINUS_ZERO.add(a6).intoArray(acc, 6 * L);
+        MINUS_ZERO.add(a7).intoArray(acc, 7 * L);
     }
 
     private static void f32Panel1(float[] p, int p0, int cols, float[] x, int x0, float[] out, int o, int rows, float[] lanes) {
@@ -787,10 +783,10 @@ public final class VectorKernels implements Kernels {
             a2 = FloatVector.fromArray(F, p, p2 + at).fma(v, a2);
             a3 = FloatVector.fromArray(F, p, p3 + at).fma(v, a3);
         }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
+        MINUS_ZERO.add(a2).intoArray(out, o + 2 * L);
+        MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
     /** L quantized weights (one column of a Q8_0 panel) widened to floats, unscaled. */
@@ -819,14 +815,14 @@ public final class VectorKernels implements Kernels {
                 b7 = w.fma(FloatVector.broadcast(F, x[x7 + k]), b7);
             }
             FloatVector d = FloatVector.fromArray(F, scales, s0 + blk * L);
-            a0 = b0.fma(d, a0);
-            a1 = b1.fma(d, a1);
-            a2 = b2.fma(d, a2);
-            a3 = b3.fma(d, a3);
-            a4 = b4.fma(d, a4);
-            a5 = b5.fma(d, a5);
-            a6 = b6.fma(d, a6);
-            a7 = b7.fma(d, a7);
+            a0 = d.fma(b0, a0);
+            a1 = d.fma(b1, a1);
+            a2 = d.fma(b2, a2);
+            a3 = d.fma(b3, a3);
+            a4 = d.fma(b4, a4);
+            a5 = d.fma(b5, a5);
+            a6 = d.fma(b6, a6);
+            a7 = d.fma(b7, a7);
         }
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
@@ -864,15 +860,15 @@ public final class VectorKernels implements Kernels {
                 b3 = q8Lanes(raw, q3 + at).fma(v, b3);
             }
             int sc = blk * L;
-            a0 = b0.fma(FloatVector.fromArray(F, scales, sc), a0);
-            a1 = b1.fma(FloatVector.fromArray(F, scales, s1 + sc), a1);
-            a2 = b2.fma(FloatVector.fromArray(F, scales, s2 + sc), a2);
-            a3 = b3.fma(FloatVector.fromArray(F, scales, s3 + sc), a3);
+            a0 = FloatVector.fromArray(F, scales, sc).fma(b0, a0);
+            a1 = FloatVector.fromArray(F, scales, s1 + sc).fma(b1, a1);
+            a2 = FloatVector.fromArray(F, scales, s2 + sc).fma(b2, a2);
+            a3 = FloatVector.fromArray(F, scales, s3 + sc).fma(b3, a3);
         }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
+        MINUS_ZERO.add(a2).intoArray(out, o + 2 * L);
+        MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
     @Override
@@ -909,7 +905,7 @@ public final class VectorKernels implements Kernels {
                 b = FloatVector.fromArray(F, keysT, base + (d + 1) * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d + 1] * scale), b);
             }
             if (d < headDim) a = FloatVector.fromArray(F, keysT, base + d * blockSize + s).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
-            a.add(b).intoArray(out, outOff + s);
+            MINUS_ZERO.add(a).add(b).intoArray(out, outOff + s);
         }
     }
 
@@ -930,14 +926,14 @@ public final class VectorKernels implements Kernels {
                 a1 = FloatVector.fromArray(F, values, v + L).fma(w, a1);
                 a2 = FloatVector.fromArray(F, values, v + 2 * L).fma(w, a2);
             }
-            a0.intoArray(out, outOff + d);
-            a1.intoArray(out, outOff + d + L);
-            a2.intoArray(out, outOff + d + 2 * L);
+            MINUS_ZERO.add(a0).intoArray(out, outOff + d);
+            MINUS_ZERO.add(a1).intoArray(out, outOff + d + L);
+            MINUS_ZERO.add(a2).intoArray(out, outOff + d + 2 * L);
         }
         for (; d < bound; d += L) {
             FloatVector acc = FloatVector.fromArray(F, out, outOff + d);
             for (int s = 0; s < n; s++) acc = FloatVector.fromArray(F, values, base + s * headDim + d).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
-            acc.intoArray(out, outOff + d);
+            MINUS_ZERO.add(acc).intoArray(out, outOff + d);
         }
         for (; d < headDim; d++) {
             float acc = out[outOff + d];
@@ -973,7 +969,7 @@ public final class VectorKernels implements Kernels {
                 b = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + (d + 1) * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d + 1] * scale), b);
             }
             if (d < headDim) a = ((FloatVector) ((IntVector) ShortVector.fromArray(H, keysT, base + d * blockSize + s).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, q[qOff + d] * scale), a);
-            a.add(b).intoArray(out, outOff + s);
+            MINUS_ZERO.add(a).add(b).intoArray(out, outOff + s);
         }
     }
 
@@ -990,13 +986,13 @@ public final class VectorKernels implements Kernels {
                 a0 = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, v).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(w, a0);
                 a1 = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, v + L).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(w, a1);
             }
-            a0.intoArray(out, outOff + d);
-            a1.intoArray(out, outOff + d + L);
+            MINUS_ZERO.add(a0).intoArray(out, outOff + d);
+            MINUS_ZERO.add(a1).intoArray(out, outOff + d + L);
         }
         for (; d < bound; d += L) {
             FloatVector acc = FloatVector.fromArray(F, out, outOff + d);
             for (int s = 0; s < n; s++) acc = ((FloatVector) ((IntVector) ShortVector.fromArray(H, values, base + s * headDim + d).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f).fma(FloatVector.broadcast(F, p[pOff + s]), acc);
-            acc.intoArray(out, outOff + d);
+            MINUS_ZERO.add(acc).intoArray(out, outOff + d);
         }
         for (; d < headDim; d++) {
             float acc = out[outOff + d];

@@ -11,7 +11,15 @@ import jdk.incubator.vector.VectorSpecies;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-/** JDK 17-18 only (compiled by the jdk17 profile): Vector API loads straight from the panel buffer. */
+/**
+ * JDK 17-18 only (compiled by the jdk17 profile): Vector API loads straight from the panel buffer.
+ * Three rules keep these kernels from allocating once compiled (KernelAllocationTest runs each kernel both ways C2
+ * may compile it): no vector crosses a call (one passed to or returned from a method the JIT does not inline is
+ * boxed), so each kernel stores its own accumulators; an accumulator is stored through an exact-typed receiver
+ * (VectorKernels.MINUS_ZERO); and a method stays small, because C2 stops inlining once its node count passes a
+ * cutoff, and the Vector API calls it leaves behind box their vectors (the 8-token kernels sit close to it, so
+ * they store their accumulators directly).
+ */
 final class ByteBufferPanels implements DirectPanels {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
@@ -20,6 +28,8 @@ final class ByteBufferPanels implements DirectPanels {
     private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int Q8_BLOCK = 32;
+    /** See VectorKernels.MINUS_ZERO: stores and adds on a loop's accumulators go through it. */
+    private static final FloatVector MINUS_ZERO = VectorKernels.MINUS_ZERO;
 
     @Override
     public void f32Panels4x1(ByteBuffer p, int at, int cols, float[] x, int x0, float[] out, int o) {
@@ -33,10 +43,10 @@ final class ByteBufferPanels implements DirectPanels {
             a2 = FloatVector.fromByteBuffer(F, p, p2 + b, NATIVE).fma(v, a2);
             a3 = FloatVector.fromByteBuffer(F, p, p3 + b, NATIVE).fma(v, a3);
         }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
+        MINUS_ZERO.add(a2).intoArray(out, o + 2 * L);
+        MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
     @Override
@@ -55,15 +65,15 @@ final class ByteBufferPanels implements DirectPanels {
                 b3 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q3 + q, NATIVE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
             }
             int s = at + blk * L * 4;
-            a0 = b0.fma(FloatVector.fromByteBuffer(F, p, s, NATIVE), a0);
-            a1 = b1.fma(FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE), a1);
-            a2 = b2.fma(FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE), a2);
-            a3 = b3.fma(FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE), a3);
+            a0 = FloatVector.fromByteBuffer(F, p, s, NATIVE).fma(b0, a0);
+            a1 = FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE).fma(b1, a1);
+            a2 = FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE).fma(b2, a2);
+            a3 = FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE).fma(b3, a3);
         }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
+        MINUS_ZERO.add(a2).intoArray(out, o + 2 * L);
+        MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
     /** L 16-bit weights at byte offset {@code at} as floats: exact, as in VectorKernels.blockScores (BF16: the bits shifted up). */
@@ -85,10 +95,10 @@ final class ByteBufferPanels implements DirectPanels {
             a2 = h16(p, p2 + b, bf16).fma(v, a2);
             a3 = h16(p, p3 + b, bf16).fma(v, a3);
         }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
+        MINUS_ZERO.add(a2).intoArray(out, o + 2 * L);
+        MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
     @Override
@@ -107,7 +117,14 @@ final class ByteBufferPanels implements DirectPanels {
             a6 = w.fma(FloatVector.broadcast(F, xs[x + 6]), a6);
             a7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), a7);
         }
-        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+        MINUS_ZERO.add(a0).intoArray(acc, 0);
+        MINUS_ZERO.add(a1).intoArray(acc, L);
+        MINUS_ZERO.add(a2).intoArray(acc, 2 * L);
+        MINUS_ZERO.add(a3).intoArray(acc, 3 * L);
+        MINUS_ZERO.add(a4).intoArray(acc, 4 * L);
+        MINUS_ZERO.add(a5).intoArray(acc, 5 * L);
+        MINUS_ZERO.add(a6).intoArray(acc, 6 * L);
+        MINUS_ZERO.add(a7).intoArray(acc, 7 * L);
     }
 
     @Override
@@ -126,7 +143,14 @@ final class ByteBufferPanels implements DirectPanels {
             a6 = w.fma(FloatVector.broadcast(F, xs[x + 6]), a6);
             a7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), a7);
         }
-        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+        MINUS_ZERO.add(a0).intoArray(acc, 0);
+        MINUS_ZERO.add(a1).intoArray(acc, L);
+        MINUS_ZERO.add(a2).intoArray(acc, 2 * L);
+        MINUS_ZERO.add(a3).intoArray(acc, 3 * L);
+        MINUS_ZERO.add(a4).intoArray(acc, 4 * L);
+        MINUS_ZERO.add(a5).intoArray(acc, 5 * L);
+        MINUS_ZERO.add(a6).intoArray(acc, 6 * L);
+        MINUS_ZERO.add(a7).intoArray(acc, 7 * L);
     }
 
     /** L quantized weights (one column of a Q8_0 panel) at byte offset {@code at}, widened to floats, unscaled. */
@@ -165,16 +189,23 @@ final class ByteBufferPanels implements DirectPanels {
                 b7 = w1.fma(FloatVector.broadcast(F, xs[x + 15]), b7);
             }
             FloatVector d = FloatVector.fromByteBuffer(F, p, at + blk * L * 4, NATIVE);
-            a0 = b0.fma(d, a0);
-            a1 = b1.fma(d, a1);
-            a2 = b2.fma(d, a2);
-            a3 = b3.fma(d, a3);
-            a4 = b4.fma(d, a4);
-            a5 = b5.fma(d, a5);
-            a6 = b6.fma(d, a6);
-            a7 = b7.fma(d, a7);
+            a0 = d.fma(b0, a0);
+            a1 = d.fma(b1, a1);
+            a2 = d.fma(b2, a2);
+            a3 = d.fma(b3, a3);
+            a4 = d.fma(b4, a4);
+            a5 = d.fma(b5, a5);
+            a6 = d.fma(b6, a6);
+            a7 = d.fma(b7, a7);
         }
-        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
     }
 
     @Override
@@ -197,10 +228,10 @@ final class ByteBufferPanels implements DirectPanels {
                 b3 = q8(p, q3 + q).fma(v, b3);
             }
             int s = at + g * L * 4;
-            a0 = b0.fma(FloatVector.fromByteBuffer(F, p, s, NATIVE), a0);
-            a1 = b1.fma(FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE), a1);
-            a2 = b2.fma(FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE), a2);
-            a3 = b3.fma(FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE), a3);
+            a0 = FloatVector.fromByteBuffer(F, p, s, NATIVE).fma(b0, a0);
+            a1 = FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE).fma(b1, a1);
+            a2 = FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE).fma(b2, a2);
+            a3 = FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE).fma(b3, a3);
             if (off) {
                 FloatVector xsum = FloatVector.broadcast(F, sums[g]);
                 a0 = FloatVector.fromByteBuffer(F, p, ob + s, NATIVE).fma(xsum, a0);
@@ -209,10 +240,10 @@ final class ByteBufferPanels implements DirectPanels {
                 a3 = FloatVector.fromByteBuffer(F, p, q3 + ob + s, NATIVE).fma(xsum, a3);
             }
         }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
+        MINUS_ZERO.add(a2).intoArray(out, o + 2 * L);
+        MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
     @Override
@@ -240,14 +271,14 @@ final class ByteBufferPanels implements DirectPanels {
                 b7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), b7);
             }
             FloatVector d = FloatVector.fromByteBuffer(F, p, at + g * L * 4, NATIVE);
-            a0 = b0.fma(d, a0);
-            a1 = b1.fma(d, a1);
-            a2 = b2.fma(d, a2);
-            a3 = b3.fma(d, a3);
-            a4 = b4.fma(d, a4);
-            a5 = b5.fma(d, a5);
-            a6 = b6.fma(d, a6);
-            a7 = b7.fma(d, a7);
+            a0 = d.fma(b0, a0);
+            a1 = d.fma(b1, a1);
+            a2 = d.fma(b2, a2);
+            a3 = d.fma(b3, a3);
+            a4 = d.fma(b4, a4);
+            a5 = d.fma(b5, a5);
+            a6 = d.fma(b6, a6);
+            a7 = d.fma(b7, a7);
             if (off) {
                 FloatVector m = FloatVector.fromByteBuffer(F, p, at + ob + g * L * 4, NATIVE);
                 a0 = m.fma(FloatVector.broadcast(F, sums[g]), a0);
@@ -260,7 +291,14 @@ final class ByteBufferPanels implements DirectPanels {
                 a7 = m.fma(FloatVector.broadcast(F, sums[7 * groups + g]), a7);
             }
         }
-        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        a4.intoArray(acc, 4 * L);
+        a5.intoArray(acc, 5 * L);
+        a6.intoArray(acc, 6 * L);
+        a7.intoArray(acc, 7 * L);
     }
 
     private static final ByteVector LOW_NIBBLE = ByteVector.broadcast(B, (byte) 0x0F);
@@ -268,52 +306,42 @@ final class ByteBufferPanels implements DirectPanels {
     /** gPanels4x1 over nibble panels (two columns per byte; even columns first, then odd, per group); the same sums as VectorKernels.gPanels4x1N. */
     private static void gPanels4x1N(ByteBuffer p, int at, int panelBytes, int scaleBytes, boolean off, int gs, int groups,
                                     float[] x, int x0, float[] sums, float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int quants = at + scaleBytes, q1 = panelBytes, q2 = 2 * panelBytes, q3 = 3 * panelBytes, ob = groups * L * 4;
+        // Two panels a call: with four, the method grew past the JIT's node budget for inlining before it reached
+        // the final stores, left them as calls, and boxed the accumulators (KernelAllocationTest at real sizes).
+        gPanels2x1N(p, at, panelBytes, scaleBytes, gs, groups, x, x0, out, o);
+        gPanels2x1N(p, at + 2 * panelBytes, panelBytes, scaleBytes, gs, groups, x, x0, out, o + 2 * L);
+        if (off) {
+            int ob = groups * L * 4;
+            for (int i = 0; i < 4; i++) addOffsets(p, at + i * panelBytes + ob, groups, sums, 0, out, o + i * L);
+        }
+    }
+
+    /** Two consecutive nibble panels times one token, without their offsets, into out[o .. o + 2L). */
+    private static void gPanels2x1N(ByteBuffer p, int at, int panelBytes, int scaleBytes, int gs, int groups,
+                                    float[] x, int x0, float[] out, int o) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        int quants = at + scaleBytes, q1 = panelBytes;
         for (int g = 0; g < groups; g++) {
-            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            FloatVector b0 = FloatVector.zero(F), b1 = b0;
             int j0 = g * gs / 2, j1 = j0 + gs / 2;
             for (int j = j0; j < j1; j++) {
                 FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j]);
                 int q = quants + j * L;
                 b0 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
                 b1 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q1 + q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
-                b2 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q2 + q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
-                b3 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q3 + q, NATIVE).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
             }
             for (int j = j0; j < j1; j++) {
                 FloatVector v = FloatVector.broadcast(F, x[x0 + 2 * j + 1]);
                 int q = quants + j * L;
                 b0 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b0);
                 b1 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q1 + q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b1);
-                b2 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q2 + q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b2);
-                b3 = ((FloatVector) ByteVector.fromByteBuffer(B, p, q3 + q, NATIVE).lanewise(VectorOperators.LSHR, 4).and(LOW_NIBBLE).convertShape(VectorOperators.B2F, F, 0)).fma(v, b3);
             }
             int s = at + g * L * 4;
-            a0 = b0.fma(FloatVector.fromByteBuffer(F, p, s, NATIVE), a0);
-            a1 = b1.fma(FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE), a1);
-            a2 = b2.fma(FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE), a2);
-            a3 = b3.fma(FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE), a3);
+            a0 = FloatVector.fromByteBuffer(F, p, s, NATIVE).fma(b0, a0);
+            a1 = FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE).fma(b1, a1);
         }
-        if (off) {
-            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
-            for (int g = 0; g < groups; g++) {
-                FloatVector xsum = FloatVector.broadcast(F, sums[g]);
-                int s = at + ob + g * L * 4;
-                c0 = FloatVector.fromByteBuffer(F, p, s, NATIVE).fma(xsum, c0);
-                c1 = FloatVector.fromByteBuffer(F, p, q1 + s, NATIVE).fma(xsum, c1);
-                c2 = FloatVector.fromByteBuffer(F, p, q2 + s, NATIVE).fma(xsum, c2);
-                c3 = FloatVector.fromByteBuffer(F, p, q3 + s, NATIVE).fma(xsum, c3);
-            }
-            a0 = a0.add(c0);
-            a1 = a1.add(c1);
-            a2 = a2.add(c2);
-            a3 = a3.add(c3);
-        }
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        a2.intoArray(out, o + 2 * L);
-        a3.intoArray(out, o + 3 * L);
+        MINUS_ZERO.add(a0).intoArray(out, o);
+        MINUS_ZERO.add(a1).intoArray(out, o + L);
     }
 
     /** gPanel8 over a nibble panel and staged inputs; the same sums as VectorKernels.gPanel8N. */
@@ -350,28 +378,15 @@ final class ByteBufferPanels implements DirectPanels {
                 b7 = w.fma(FloatVector.broadcast(F, xs[x + 7]), b7);
             }
             FloatVector d = FloatVector.fromByteBuffer(F, p, at + g * L * 4, NATIVE);
-            a0 = b0.fma(d, a0);
-            a1 = b1.fma(d, a1);
-            a2 = b2.fma(d, a2);
-            a3 = b3.fma(d, a3);
-            a4 = b4.fma(d, a4);
-            a5 = b5.fma(d, a5);
-            a6 = b6.fma(d, a6);
-            a7 = b7.fma(d, a7);
+            a0 = d.fma(b0, a0);
+            a1 = d.fma(b1, a1);
+            a2 = d.fma(b2, a2);
+            a3 = d.fma(b3, a3);
+            a4 = d.fma(b4, a4);
+            a5 = d.fma(b5, a5);
+            a6 = d.fma(b6, a6);
+            a7 = d.fma(b7, a7);
         }
-        store8(acc, a0, a1, a2, a3, a4, a5, a6, a7);
-        if (off) for (int i = 0; i < 8; i++) addOffsets(p, at + ob, groups, sums, i * groups, acc, i * L);
-    }
-
-    /** VectorKernels.addOffsets with the offsets read from the panel buffer at byte o0. */
-    private static void addOffsets(ByteBuffer p, int o0, int groups, float[] sums, int s0, float[] acc, int a0) {
-        FloatVector c = FloatVector.zero(F);
-        for (int g = 0; g < groups; g++) c = FloatVector.fromByteBuffer(F, p, o0 + g * L * 4, NATIVE).fma(FloatVector.broadcast(F, sums[s0 + g]), c);
-        FloatVector.fromArray(F, acc, a0).add(c).intoArray(acc, a0);
-    }
-
-    private static void store8(float[] acc, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
-                               FloatVector a4, FloatVector a5, FloatVector a6, FloatVector a7) {
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
         a2.intoArray(acc, 2 * L);
@@ -380,5 +395,13 @@ final class ByteBufferPanels implements DirectPanels {
         a5.intoArray(acc, 5 * L);
         a6.intoArray(acc, 6 * L);
         a7.intoArray(acc, 7 * L);
+        if (off) for (int i = 0; i < 8; i++) addOffsets(p, at + ob, groups, sums, i * groups, acc, i * L);
+    }
+
+    /** VectorKernels.addOffsets with the offsets read from the panel buffer at byte o0. */
+    private static void addOffsets(ByteBuffer p, int o0, int groups, float[] sums, int s0, float[] acc, int a0) {
+        FloatVector c = FloatVector.zero(F);
+        for (int g = 0; g < groups; g++) c = FloatVector.fromByteBuffer(F, p, o0 + g * L * 4, NATIVE).fma(FloatVector.broadcast(F, sums[s0 + g]), c);
+        FloatVector.fromArray(F, acc, a0).add(c).intoArray(acc, a0);
     }
 }
