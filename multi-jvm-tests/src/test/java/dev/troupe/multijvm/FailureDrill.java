@@ -61,7 +61,7 @@ final class FailureDrill {
         volatile long startedNanos;
         int completionTokens = -1;
         int promptTokens = -1;
-        boolean done;
+        volatile boolean done;
     }
 
     private static Got readWhole(NodeProcess gateway, String body) {
@@ -83,13 +83,24 @@ final class FailureDrill {
         return g;
     }
 
-    private static Got read(NodeProcess gateway, String body) {
-        return read(gateway, body, null);
+    /** Whether some stream served from {@code node} has delivered chunks and not yet ended. */
+    private static boolean midway(List<Got> streams, String node) {
+        for (Got g : streams) {
+            if (!node.equals(g.node) || g.done) continue;
+            synchronized (g.chunkNanos) {
+                if (g.chunkNanos.size() >= 2) return true;
+            }
+        }
+        return false;
     }
 
     /** Reads one streamed completion to its end (apiKey: null for none). */
     static Got read(NodeProcess gateway, String body, String apiKey) {
-        Got g = new Got();
+        return read(gateway, body, apiKey, new Got());
+    }
+
+    /** As {@link #read(NodeProcess, String, String)}, into {@code g}, which others may watch while it fills. */
+    static Got read(NodeProcess gateway, String body, String apiKey, Got g) {
         try {
             HttpResponse<Stream<String>> r = gateway.stream("/v1/completions", body, apiKey).get(120, TimeUnit.SECONDS);
             if (r.statusCode() != 200) {
@@ -175,6 +186,7 @@ final class FailureDrill {
 
         ExecutorService clients = Executors.newFixedThreadPool(requests);
         List<CompletableFuture<Got>> results = new ArrayList<>();
+        List<Got> streams = new ArrayList<>();
         List<Expected> expected = new ArrayList<>();
         for (int i = 0; i < requests; i++) {
             int p = i % prompts.size();
@@ -184,11 +196,14 @@ final class FailureDrill {
             boolean streamed = i % 7 != 3;
             String b = body(prompts.get(p), maxTokens, isSeeded ? 100L + p + 1 : null, streamed).toString();
             NodeProcess gateway = i % 2 == 0 ? first : second;
-            results.add(CompletableFuture.supplyAsync(() -> streamed ? read(gateway, b) : readWhole(gateway, b), clients));
+            Got g = new Got();
+            if (streamed) streams.add(g);
+            results.add(CompletableFuture.supplyAsync(() -> streamed ? read(gateway, b, null, g) : readWhole(gateway, b), clients));
         }
-        // Kill the victim once it is generating (it announces running sequences) and has more queued.
+        // Kill the victim once it is generating (it announces running sequences), has more queued, and a client
+        // holds a stream from it part-way (so the kill cuts one mid-way on any machine's timing).
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (runningOn(first, victimAddress) < 3) {
+        while (runningOn(first, victimAddress) < 3 || !midway(streams, victimAddress)) {
             assertTrue(System.nanoTime() < until, "no stream started on " + victimAddress);
             Thread.sleep(5);
         }
