@@ -76,24 +76,27 @@ final class ByteBufferPanels implements DirectPanels {
         MINUS_ZERO.add(a3).intoArray(out, o + 3 * L);
     }
 
-    /** L 16-bit weights at byte offset {@code at} as floats: exact, as in VectorKernels.blockScores (BF16: the bits shifted up). */
-    private static FloatVector h16(ByteBuffer p, int at, boolean bf16) {
-        IntVector i = (IntVector) ShortVector.fromByteBuffer(H, p, at, NATIVE).convertShape(VectorOperators.S2I, I, 0);
-        if (bf16) return (FloatVector) i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-        return ((FloatVector) i.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats()).mul(0x1p112f);
-    }
+    /*
+     * 16-bit weights are widened by one formula for both types, its constants chosen per call: F16 is sign-extended,
+     * shifted left 13, masked with 0x8FFFE000 and multiplied by 2^112 (exact, see VectorKernels.blockScores); BF16 is
+     * shifted left 16 (the mask keeps every bit, the multiply by 1 is exact). One formula, not a branch per weight:
+     * a branch made each widened weight a merge of two vectors whose type C2 did not know, and once both types had
+     * run in one JVM the kernel boxed them.
+     */
 
     @Override
     public void h16Panels4x1(ByteBuffer p, int at, int cols, boolean bf16, float[] x, int x0, float[] out, int o) {
+        IntVector shift = IntVector.broadcast(I, bf16 ? 16 : 13), mask = IntVector.broadcast(I, bf16 ? 0xFFFF0000 : 0x8FFFE000);
+        FloatVector scale = FloatVector.broadcast(F, bf16 ? 1f : 0x1p112f);
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         int p1 = cols * L * 2, p2 = 2 * p1, p3 = 3 * p1;
         for (int k = 0; k < cols; k++) {
             FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
             int b = at + k * L * 2;
-            a0 = h16(p, b, bf16).fma(v, a0);
-            a1 = h16(p, p1 + b, bf16).fma(v, a1);
-            a2 = h16(p, p2 + b, bf16).fma(v, a2);
-            a3 = h16(p, p3 + b, bf16).fma(v, a3);
+            a0 = ((FloatVector) ((IntVector) ShortVector.fromByteBuffer(H, p, b, NATIVE).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, shift).and(mask).reinterpretAsFloats()).mul(scale).fma(v, a0);
+            a1 = ((FloatVector) ((IntVector) ShortVector.fromByteBuffer(H, p, p1 + b, NATIVE).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, shift).and(mask).reinterpretAsFloats()).mul(scale).fma(v, a1);
+            a2 = ((FloatVector) ((IntVector) ShortVector.fromByteBuffer(H, p, p2 + b, NATIVE).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, shift).and(mask).reinterpretAsFloats()).mul(scale).fma(v, a2);
+            a3 = ((FloatVector) ((IntVector) ShortVector.fromByteBuffer(H, p, p3 + b, NATIVE).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, shift).and(mask).reinterpretAsFloats()).mul(scale).fma(v, a3);
         }
         MINUS_ZERO.add(a0).intoArray(out, o);
         MINUS_ZERO.add(a1).intoArray(out, o + L);
@@ -103,10 +106,12 @@ final class ByteBufferPanels implements DirectPanels {
 
     @Override
     public void h16Panel8(ByteBuffer p, int at, int cols, boolean bf16, float[] xs, int xsOff, float[] acc) {
+        IntVector shift = IntVector.broadcast(I, bf16 ? 16 : 13), mask = IntVector.broadcast(I, bf16 ? 0xFFFF0000 : 0x8FFFE000);
+        FloatVector scale = FloatVector.broadcast(F, bf16 ? 1f : 0x1p112f);
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         if (xsOff < 0 || xsOff + cols * 8 > xs.length) throw new IndexOutOfBoundsException();
         for (int k = 0; k < cols; k++) {
-            FloatVector w = h16(p, at + k * L * 2, bf16);
+            FloatVector w = ((FloatVector) ((IntVector) ShortVector.fromByteBuffer(H, p, at + k * L * 2, NATIVE).convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, shift).and(mask).reinterpretAsFloats()).mul(scale);
             int x = xsOff + k * 8;
             a0 = w.fma(FloatVector.broadcast(F, xs[x]), a0);
             a1 = w.fma(FloatVector.broadcast(F, xs[x + 1]), a1);

@@ -52,7 +52,7 @@ final class MatmulAllocationCheck {
         Path dir = Files.createTempDirectory("matmul-alloc");
         try {
             SplittableRandom rnd = new SplittableRandom(3);
-            for (GgmlType type : TYPES) {
+            for (GgmlType type : types()) {
                 float[] values = new float[ROWS * COLS];
                 for (int i = 0; i < values.length; i++) values[i] = (float) rnd.nextGaussian();
                 Path f = dir.resolve(type + ".gguf");
@@ -84,6 +84,15 @@ final class MatmulAllocationCheck {
             Files.deleteIfExists(dir);
         }
         return failures;
+    }
+
+    /** TYPES, or the ones named in the system property {@code types} (comma-separated), to look into one. */
+    private static List<GgmlType> types() {
+        String only = System.getProperty("types");
+        if (only == null) return List.of(TYPES);
+        List<GgmlType> types = new ArrayList<>();
+        for (String t : only.split(",")) types.add(GgmlType.valueOf(t.trim()));
+        return types;
     }
 
     /** For the child JVM: prints each failure and exits 1 when there is one. */
