@@ -32,31 +32,25 @@ public final class Float16 {
         return Float.intBitsToFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
     }
 
-    /** Float to half (raw bits), rounding to nearest even; overflows to infinity. */
+    /**
+     * Float to half (raw bits), rounding to nearest even; overflows to infinity. Branches only on the range (the
+     * KV cache converts every key and value it stores, so this is on the prompt's path): normal halves round by
+     * integer addition, subnormal ones by a float addition that lines their bits up with the float's mantissa.
+     */
     public static short fromFloat(float f) {
         int bits = Float.floatToRawIntBits(f);
         int sign = (bits >>> 16) & 0x8000;
-        int exp = (bits >>> 23) & 0xFF;
-        int mant = bits & 0x7FFFFF;
-        if (exp == 0xFF) { // inf / NaN
-            return (short) (sign | 0x7C00 | (mant != 0 ? 0x200 | (mant >>> 13) : 0));
+        int a = bits & 0x7FFFFFFF;
+        if (a >= 0x47800000) { // |f| >= 2^16, infinity or NaN
+            if (a > 0x7F800000) return (short) (sign | 0x7E00 | ((a & 0x7FFFFF) >>> 13));
+            return (short) (sign | 0x7C00);
         }
-        int e = exp - 127 + 15;
-        if (e >= 0x1F) return (short) (sign | 0x7C00);
-        if (e <= 0) {
-            if (e < -10) return (short) sign;
-            // subnormal: include the implicit bit, shift right with round-to-nearest-even
-            int m = mant | 0x800000;
-            int shift = 14 - e;
-            int half = m >>> shift;
-            int rem = m & ((1 << shift) - 1);
-            int mid = 1 << (shift - 1);
-            if (rem > mid || (rem == mid && (half & 1) != 0)) half++;
-            return (short) (sign | half);
+        if (a < 0x38800000) { // below 2^-14, the smallest normal half: the sum's ulp (2^-24) is the subnormal half's
+            return (short) (sign | (Float.floatToRawIntBits(Float.intBitsToFloat(a) + 0.5f) - 0x3F000000));
         }
-        int half = (e << 10) | (mant >>> 13);
-        int rem = mant & 0x1FFF;
-        if (rem > 0x1000 || (rem == 0x1000 && (half & 1) != 0)) half++; // may carry into exponent: still correct
-        return (short) (sign | half);
+        // Rebias the exponent (127 -> 15) and round the 13 dropped bits to nearest even; a carry out of the
+        // mantissa moves to the next exponent (and from 65520 up, to infinity), as it should.
+        a += ((15 - 127) << 23) + 0xFFF + ((a >>> 13) & 1);
+        return (short) (sign | (a >>> 13));
     }
 }
