@@ -73,6 +73,9 @@ public final class Main {
             "  --reps N              measured runs per test (default 5, at least 3)",
             "  --backend B           auto | vector | scalar (default auto)",
             "  --kv-cache-type T     f16 | f32: how the KV cache stores keys and values (default f16)",
+            "  --dram-mib M          after tg, read M MiB (default 1024, 0 skips) with the kernels' threads and print",
+            "                        a dram line: read bandwidth, weight bytes a token, the decode bound they give",
+            "                        (bandwidth / bytes) and tg's share of it",
             "");
 
     /** Commands whose options are few: what they do. */
@@ -291,12 +294,14 @@ public final class Main {
             out.print(BENCH_USAGE);
             return 0;
         }
-        Args args = new Args(argv, 2, Set.of("model", "threads", "prompt-tokens", "gen-tokens", "batch", "reps", "backend", "kv-cache-type"), Set.of());
+        Args args = new Args(argv, 2, Set.of("model", "threads", "prompt-tokens", "gen-tokens", "batch", "reps", "backend", "kv-cache-type", "dram-mib"), Set.of());
         Path model = modelFile(args);
         int promptTokens = args.integer("prompt-tokens", 128);
         int genTokens = args.integer("gen-tokens", 128);
         int[] batches = args.integers("batch", new int[]{1, 8, 32});
         int reps = args.integer("reps", 5);
+        int dramMib = args.integer("dram-mib", 1024);
+        if (dramMib < 0) throw new Args.UsageException("--dram-mib must be >= 0");
         if (reps < 3) throw new Args.UsageException("--reps must be at least 3");
         if (promptTokens < 0 || genTokens < 0) throw new Args.UsageException("--prompt-tokens and --gen-tokens must be >= 0");
         int maxStreams = 1;
@@ -320,9 +325,24 @@ public final class Main {
             for (EngineBench.Result r : new EngineBench(m, reps).run(promptTokens, genTokens, batches)) {
                 out.println(r.toJson(model.getFileName().toString(), m.backendName(), m.threads(), weights));
                 out.flush();
+                if (r.test().startsWith("tg") && dramMib > 0) {
+                    out.println(dramLine(m, r.tokensPerSecond(), dramMib));
+                    out.flush();
+                }
             }
             return 0;
         }
+    }
+
+    /** Decode against the memory bound: every weight is read once a token (the embedding, one row of it). */
+    private static String dramLine(LlamaModel m, double tgTokensPerSecond, int mib) {
+        double bandwidth = dev.troupe.engine.bench.ReadBandwidth.bytesPerSecond(m.threads(), (long) mib << 20, 5);
+        long bytesPerToken = m.weightBytesPerToken();
+        double bound = bandwidth / bytesPerToken;
+        return String.format(java.util.Locale.ROOT,
+                "{\"test\":\"dram\",\"read_mib\":%d,\"threads\":%d,\"read_gb_per_s\":%.2f,\"weight_mib_per_token\":%.1f,"
+                        + "\"bound_tokens_per_s\":%.1f,\"tg_tokens_per_s\":%.1f,\"tg_of_bound\":%.3f}",
+                mib, m.threads(), bandwidth / 1e9, bytesPerToken / 1048576.0, bound, tgTokensPerSecond, tgTokensPerSecond / bound);
     }
 
     private static String weightsType(LlamaModel m) {

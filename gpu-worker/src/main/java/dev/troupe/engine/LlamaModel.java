@@ -235,6 +235,20 @@ public final class LlamaModel implements AutoCloseable {
         return n;
     }
 
+    /**
+     * Weight bytes one decode step reads for a token: every matrix in the form its kernel reads (its panels, or the
+     * file's bytes where it has none) and one embedding row (counted as floats). The memory bound of single-stream decode is the read
+     * bandwidth over this.
+     */
+    public long weightBytesPerToken() {
+        long n = (long) c.dim() * 4;
+        for (WeightMatrix m : allMatrices()) {
+            long prepared = kernels.preparedBytes(m);
+            n += prepared > 0 ? prepared : m.bytes();
+        }
+        return n;
+    }
+
     public int threads() { return team.size(); }
 
     public int maxBatchTokens() { return maxTokens; }
