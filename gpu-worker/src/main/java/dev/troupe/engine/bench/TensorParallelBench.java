@@ -88,17 +88,17 @@ public final class TensorParallelBench {
                 int n = slices;
                 for (int batch : new int[] {1, 8}) {
                     try (LlamaModel whole = LlamaModel.load(model, options)) {
-                        out.println(decodeLine(1, "-", batch, decode(whole, batch, steps, () -> 0L)));
+                        out.println(decodeLine(1, "-", batch, decode(whole, batch, steps, () -> 0L, () -> 0L)));
                     }
                     try (LocalTensorGroup g = LocalTensorGroup.load(model, options, n, transport, stream, TimeUnit.SECONDS.toNanos(10))) {
-                        out.println(decodeLine(n, "aeron-ipc", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos)));
+                        out.println(decodeLine(n, "aeron-ipc", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos, g.exchange(0)::gatherNanos)));
                     }
                     stream += 16;
                     String[] endpoints = new String[n];
                     for (int r = 0; r < n; r++) endpoints[r] = "127.0.0.1:" + freeUdpPort();
                     try (LocalTensorGroup g = LocalTensorGroup.load(model, options, n, transport, stream, TimeUnit.SECONDS.toNanos(10),
                             rank -> AeronTensorExchange.Channels.udp(endpoints, rank))) {
-                        out.println(decodeLine(n, "aeron-udp", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos)));
+                        out.println(decodeLine(n, "aeron-udp", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos, g.exchange(0)::gatherNanos)));
                     }
                     stream += 16;
                 }
@@ -121,8 +121,8 @@ public final class TensorParallelBench {
 
     private static String decodeLine(int slices, String transport, int batch, double[] r) {
         return String.format(Locale.ROOT, "{\"bench\":\"decode\",\"slices\":%d,\"transport\":\"%s\",\"batch\":%d,\"tokens_per_s\":%.1f,"
-                        + "\"step_ms\":%.3f,\"exchange_share\":%.3f,\"step_exchange_p50_us\":%.1f,\"step_exchange_p99_us\":%.1f}",
-                slices, transport, batch, r[0], r[2] / 1e6, r[1], r[3] / 1e3, r[4] / 1e3);
+                        + "\"step_ms\":%.3f,\"exchange_share\":%.3f,\"gather_share\":%.3f,\"step_exchange_p50_us\":%.1f,\"step_exchange_p99_us\":%.1f}",
+                slices, transport, batch, r[0], r[2] / 1e6, r[1], r[5], r[3] / 1e3, r[4] / 1e3);
     }
 
     /** Per-call times of rank 0's all-reduce with rank 1 running the same calls on another thread. */
@@ -214,10 +214,11 @@ public final class TensorParallelBench {
 
     /**
      * Of {@code steps} decode steps of {@code batch} sequences after a short prompt each: tokens/s, the share of
-     * the time the leader spent in the exchange (as {@code exchangeNanos} counts it), the median step (ns) and
-     * the median and 99th percentile of one step's exchange time (ns).
+     * the time the leader spent in the exchange (as {@code exchangeNanos} counts it), the median step (ns),
+     * the median and 99th percentile of one step's exchange time (ns), and the share spent gathering logits.
      */
-    private static double[] decode(LlamaModel m, int batch, int steps, java.util.function.LongSupplier exchangeNanos) {
+    private static double[] decode(LlamaModel m, int batch, int steps, java.util.function.LongSupplier exchangeNanos,
+                                   java.util.function.LongSupplier gatherNanos) {
         PagedKvCache kv = m.kvCache();
         int prompt = 16, vocab = m.vocabSize();
         int[] seqs = new int[batch];
@@ -233,10 +234,10 @@ public final class TensorParallelBench {
             b.addChunk(seqs[s], tokens, 0, prompt, 0, true);
             m.forward(b);
         }
-        double seconds = 0, share = 0;
+        double seconds = 0, share = 0, gatherShare = 0;
         long[] stepNanos = new long[steps], exchange = new long[steps];
         for (int round = 0; round < 2; round++) {   // the first round warms the JIT
-            long t0 = System.nanoTime(), x0 = exchangeNanos.getAsLong();
+            long t0 = System.nanoTime(), x0 = exchangeNanos.getAsLong(), g0 = gatherNanos.getAsLong();
             for (int step = 0; step < steps; step++) {
                 b.clear();
                 for (int s = 0; s < batch; s++) b.add(seqs[s], (step * 13 + s) % vocab, prompt + step, true);   // each round writes the same positions again
@@ -248,11 +249,12 @@ public final class TensorParallelBench {
             long elapsed = System.nanoTime() - t0;
             seconds = elapsed / 1e9;
             share = (double) (exchangeNanos.getAsLong() - x0) / elapsed;
+            gatherShare = (double) (gatherNanos.getAsLong() - g0) / elapsed;
         }
         for (int s : seqs) kv.release(s);
         Arrays.sort(stepNanos);
         Arrays.sort(exchange);
-        return new double[] {batch * steps / seconds, share, stepNanos[steps / 2], exchange[steps / 2], exchange[(int) (steps * 0.99)]};
+        return new double[] {batch * steps / seconds, share, stepNanos[steps / 2], exchange[steps / 2], exchange[(int) (steps * 0.99)], gatherShare};
     }
 
     private static int freeUdpPort() throws IOException {
