@@ -40,6 +40,7 @@ public final class LlamaModel implements AutoCloseable {
     private final Kernels kernels;
     private final ThreadTeam team;
     private final KernelScratch[] scratch;     // [thread]
+    private final dev.troupe.engine.kernel.StagedInput staging;   // the matmul input staged for all threads, [T/8][maxCols][8]
     private final PagedKvCache kv;
     private final int maxTokens;               // T: most tokens per step
     private final int maxLogitRows;
@@ -150,7 +151,8 @@ public final class LlamaModel implements AutoCloseable {
             throw e;
         }
         this.scratch = new KernelScratch[threads];
-        for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols);
+        this.staging = new dev.troupe.engine.kernel.StagedInput(maxTokens, maxCols);
+        for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols, staging);
 
         int T = maxTokens, D = c.dim(), Dq = shard.heads() * c.headDim(), KV = shard.kvHeads() * c.headDim(), F = shard.ffn();
         x = new float[T * D];
@@ -468,6 +470,7 @@ public final class LlamaModel implements AutoCloseable {
             m[0] = m0; out[0] = o0; outStride[0] = s0;
             m[1] = m1; out[1] = o1; outStride[1] = s1;
             m[2] = m2; out[2] = o2; outStride[2] = s2;
+            staging.newInput();
             count = m2 != null ? 3 : m1 != null ? 2 : 1;
             int chunk = chunkRows(tokens), total = 0;
             for (int i = 0; i < count; i++) {
@@ -483,7 +486,6 @@ public final class LlamaModel implements AutoCloseable {
             // (HTTP, actors, the client on a small machine) slows the step by one chunk, not by half.
             int chunk = chunkRows(tokens);
             int[] ends = chunkEnds;
-            scratch[worker].newInput();
             for (int c = cursor.getAndIncrement(); c < ends[count - 1]; c = cursor.getAndIncrement()) {
                 int i = 0;
                 while (c >= ends[i]) i++;
@@ -574,12 +576,12 @@ public final class LlamaModel implements AutoCloseable {
             this.tokens = tokens;
             this.layer = layer;
             cursor.set(0);
+            staging.newInput();
         }
 
         @Override
         public void run(int worker, int workers) {
             int F = shard.ffn(), D = c.dim(), chunk = chunkRows(tokens);
-            scratch[worker].newInput();
             for (int r0 = cursor.getAndAdd(chunk); r0 < F; r0 = cursor.getAndAdd(chunk)) {
                 int r1 = Math.min(F, r0 + chunk);
                 kernels.matmul(layer.wGate, xb, 0, D, tokens, hb, 0, F, r0, r1, scratch[worker]);

@@ -112,6 +112,37 @@ class LlamaModelTest {
         }
     }
 
+    /**
+     * A prompt longer than a staged run of the panel kernels, in one step, against the same prompt in steps of
+     * seven tokens: the last token's logits are the same bits (every token count takes the same sums).
+     */
+    @Test
+    void aLongPromptChunkGivesTheLogitsOfShortOnes() throws Exception {
+        for (String name : new String[]{TestModels.RANDOM_F32, TestModels.RANDOM_Q8}) {
+            try (LlamaModel m = LlamaModel.load(TestModels.require(name), opts("auto"))) {
+                int[] prompt = new int[100];
+                for (int i = 0; i < prompt.length; i++) prompt[i] = 1 + (int) ((i * 2654435761L) % 30000);
+                float[] whole = lastLogits(m, prompt, prompt.length), pieces = lastLogits(m, prompt, 7);
+                assertArrayEquals(pieces, whole, name);
+            }
+        }
+    }
+
+    private static float[] lastLogits(LlamaModel m, int[] prompt, int chunk) {
+        PagedKvCache kv = m.kvCache();
+        int seq = kv.open();
+        assertTrue(kv.reserve(seq, prompt.length));
+        Batch b = new Batch(m.maxBatchTokens());
+        for (int from = 0; from < prompt.length; from += chunk) {
+            int n = Math.min(chunk, prompt.length - from);
+            b.clear();
+            b.addChunk(seq, prompt, from, n, from, from + n == prompt.length);
+            m.forward(b);
+        }
+        kv.release(seq);
+        return Arrays.copyOf(m.logits(), m.vocabSize());
+    }
+
     @Test
     void vectorBackendAgreesWithScalarReference() throws Exception {
         for (String name : new String[]{TestModels.STORIES, TestModels.RANDOM_F32, TestModels.RANDOM_Q8}) {

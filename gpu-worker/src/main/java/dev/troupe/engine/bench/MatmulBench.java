@@ -345,8 +345,11 @@ public final class MatmulBench {
                         }
                     }
                 }
+                // As in LlamaModel: the threads share one staging of the input, large enough for every token count.
+                int maxTokens = java.util.Arrays.stream(o.tokens).max().orElse(1);
+                dev.troupe.engine.kernel.StagedInput staging = new dev.troupe.engine.kernel.StagedInput(maxTokens, maxCols);
                 KernelScratch[] scratch = new KernelScratch[o.threads];
-                for (int i = 0; i < o.threads; i++) scratch[i] = new KernelScratch(maxCols);
+                for (int i = 0; i < o.threads; i++) scratch[i] = new KernelScratch(maxCols, staging);
                 warmUp(matrices, scratch);
                 for (WeightMatrix w : matrices) {
                     for (int tokens : o.tokens) measure(w, tokens, scratch);

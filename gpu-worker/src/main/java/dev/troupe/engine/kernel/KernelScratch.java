@@ -6,7 +6,10 @@ public final class KernelScratch {
     static final int MAX_PANEL = 16;
     /** Panels a vector matmul copies and works on together. */
     static final int PANELS_PER_GROUP = 4;
-    /** Tokens a matmul input can have to be staged (larger prompt chunks take the copying kernels). */
+    /**
+     * Most tokens the 16-bit and grouped kernels read staged (larger prompt chunks take the copying kernels, which
+     * widen or decode each panel once for all tokens), and the capacity of a scratch's own staging.
+     */
     static final int STAGED_TOKENS = 64;
 
     /** Decoded weights: one row [maxCols] for the scalar kernels, or up to four F32 panels [4][maxCols][panel]. */
@@ -28,57 +31,36 @@ public final class KernelScratch {
     public final float[] acc = new float[8 * MAX_PANEL];
     /** Input offsets of the eight tokens a panel kernel works on. */
     public final int[] tokenOffsets = new int[8];
-    /**
-     * Up to {@link #STAGED_TOKENS} tokens' inputs interleaved in groups of eight, {@code [group][col][8]}, so a
-     * panel kernel finds the eight values of a column side by side behind one index instead of behind eight
-     * offsets (which the JIT spills). Staged once per matmul input and reused by every panel of it; see
-     * {@link #newInput()}.
-     */
-    final float[] staged;
-    private float[] stagedFrom;
-    private int stagedOff, stagedStride, stagedTokens, stagedCols;
+    /** Inputs staged for the panel kernels: the team's shared one, or this scratch's own. */
+    private final StagedInput staging;
 
+    /** Scratch with a staging of its own for up to {@link #STAGED_TOKENS} tokens. */
     public KernelScratch(int maxCols) {
+        this(maxCols, new StagedInput(STAGED_TOKENS, maxCols));
+    }
+
+    /** Scratch for one thread of a team that shares {@code staging}. */
+    public KernelScratch(int maxCols, StagedInput staging) {
         this.tile = new float[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.halves = new short[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.raw = new byte[maxCols * MAX_PANEL * PANELS_PER_GROUP];
         this.scales = new float[(maxCols / 8 + 2) * MAX_PANEL * PANELS_PER_GROUP];
         this.groupSums = new float[8 * (maxCols / 16 + 1)];
-        this.staged = new float[STAGED_TOKENS * maxCols];
+        this.staging = staging;
     }
 
-    /**
-     * The contents of a matmul input may have changed since the last matmul with this scratch (a new layer's
-     * input in the same buffer): the next matmul stages it again. Callers must say so before the first
-     * matmul of every new input; a different buffer, offset, stride or token count is noticed without it.
-     */
+    /** See {@link StagedInput#newInput()}: with a shared staging, its owner says it once for the team instead. */
     public void newInput() {
-        stagedFrom = null;
+        staging.newInput();
     }
 
-    /**
-     * {@link #staged} holding tokens [0, tokens) of x (rows of {@code cols} at {@code xOff + t * xStride}),
-     * group g (tokens 8g..8g+7) at {@code 8 * g * cols}, the last token repeated into a short last group's
-     * unused lanes; staged only if it does not hold them already. At most {@link #STAGED_TOKENS} tokens.
-     */
+    /** The most tokens a matmul input can have to be staged. */
+    int stagedCapacity() {
+        return staging.capacity();
+    }
+
+    /** See {@link StagedInput#stage}. */
     float[] stage(float[] x, int xOff, int xStride, int tokens, int cols) {
-        if (stagedFrom == x && stagedOff == xOff && stagedStride == xStride && stagedTokens == tokens && stagedCols == cols) {
-            return staged;
-        }
-        if (tokens > STAGED_TOKENS) throw new IllegalArgumentException(tokens + " tokens; at most " + STAGED_TOKENS + " can be staged");
-        float[] st = staged;
-        for (int g = 0; g < tokens; g += 8) {
-            int base = g * cols;
-            for (int i = 0; i < 8; i++) {
-                int from = xOff + Math.min(g + i, tokens - 1) * xStride;
-                for (int k = 0; k < cols; k++) st[base + k * 8 + i] = x[from + k];
-            }
-        }
-        stagedFrom = x;
-        stagedOff = xOff;
-        stagedStride = xStride;
-        stagedTokens = tokens;
-        stagedCols = cols;
-        return st;
+        return staging.stage(x, xOff, xStride, tokens, cols);
     }
 }

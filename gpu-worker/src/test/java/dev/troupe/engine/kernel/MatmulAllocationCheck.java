@@ -61,7 +61,7 @@ final class MatmulAllocationCheck {
                     int maxTokens = TOKENS[TOKENS.length - 1];
                     float[] x = new float[maxTokens * COLS], out = new float[maxTokens * ROWS];
                     for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
-                    KernelScratch scratch = new KernelScratch(COLS);
+                    KernelScratch scratch = new KernelScratch(COLS, new StagedInput(maxTokens, COLS));   // as a model's: all token counts staged
                     for (boolean direct : new boolean[] {true, false}) {
                         WeightMatrix w = WeightMatrix.of(f, g.tensor("w"), COLS, ROWS);
                         Kernels k = new VectorKernels(direct);
