@@ -23,17 +23,25 @@ final class RawHttpClient implements AutoCloseable {
     }
 
     private final String host;
-    private final Socket socket;
-    private final OutputStream out;
-    private final InputStream in;
+    private final int port;
+    private Socket socket;
+    private OutputStream out;
+    private InputStream in;
+    private boolean reused;   // a request has gone over this connection
 
     RawHttpClient(String host, int port) throws IOException {
         this.host = host;
-        this.socket = new Socket(host, port);
+        this.port = port;
+        connect();
+    }
+
+    private void connect() throws IOException {
+        socket = new Socket(host, port);
         socket.setTcpNoDelay(true);
         socket.setSoTimeout(300_000); // a node that stops answering fails the request instead of hanging the bench
-        this.out = socket.getOutputStream();
-        this.in = new BufferedInputStream(socket.getInputStream());
+        out = socket.getOutputStream();
+        in = new BufferedInputStream(socket.getInputStream());
+        reused = false;
     }
 
     Response get(String path) throws IOException {
@@ -93,8 +101,27 @@ final class RawHttpClient implements AutoCloseable {
         byte[] headBytes = head.getBytes(StandardCharsets.US_ASCII);
         byte[] all = java.util.Arrays.copyOf(headBytes, headBytes.length + (body == null ? 0 : body.length));
         if (body != null) System.arraycopy(body, 0, all, headBytes.length, body.length);
-        out.write(all);
-        out.flush();
+        boolean sent = false;
+        if (reused) {
+            // The server may have closed the kept-alive connection between requests (llama.cpp's server does
+            // after a stream); then this request was never read, and goes again on a new connection.
+            try {
+                out.write(all);
+                out.flush();
+                sent = responseStarts();
+            } catch (IOException e) {
+                sent = false;
+            }
+            if (!sent) {
+                socket.close();
+                connect();
+            }
+        }
+        if (!sent) {
+            out.write(all);
+            out.flush();
+        }
+        reused = true;
         String status = line();
         int code = Integer.parseInt(status.substring(9, 12));
         for (String h; !(h = line()).isEmpty(); ) {
@@ -111,6 +138,18 @@ final class RawHttpClient implements AutoCloseable {
         if (length == null) throw new IOException("the response has no Content-Length: status " + code);
         byte[] b = in.readNBytes(Integer.parseInt(length));
         return new Response(code, headers, new String(b, StandardCharsets.UTF_8));
+    }
+
+    /** Whether a response begins on this connection (false: it was closed without one). */
+    private boolean responseStarts() throws IOException {
+        in.mark(1);
+        try {
+            if (in.read() < 0) return false;
+        } catch (java.net.SocketException e) {
+            return false;   // reset by the peer
+        }
+        in.reset();
+        return true;
     }
 
     private String line() throws IOException {
