@@ -4,6 +4,7 @@ import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.kernel.KernelScratch;
 import dev.troupe.engine.kernel.Kernels;
 import dev.troupe.engine.kernel.ScalarKernels;
+import dev.troupe.engine.kernel.StagedInput;
 import dev.troupe.engine.kernel.VectorKernels;
 import dev.troupe.engine.kv.PagedKvCache;
 import dev.troupe.engine.model.LlamaConfig;
@@ -40,7 +41,7 @@ public final class LlamaModel implements AutoCloseable {
     private final Kernels kernels;
     private final ThreadTeam team;
     private final KernelScratch[] scratch;     // [thread]
-    private final dev.troupe.engine.kernel.StagedInput staging;   // the matmul input staged for all threads, [T/8][maxCols][8]
+    private final StagedInput staging;         // the matmul input, staged once for all threads: [T/8][maxCols][8]
     private final PagedKvCache kv;
     private final int maxTokens;               // T: most tokens per step
     private final int maxLogitRows;
@@ -151,7 +152,7 @@ public final class LlamaModel implements AutoCloseable {
             throw e;
         }
         this.scratch = new KernelScratch[threads];
-        this.staging = new dev.troupe.engine.kernel.StagedInput(maxTokens, maxCols);
+        this.staging = new StagedInput(maxTokens, maxCols);
         for (int i = 0; i < threads; i++) scratch[i] = new KernelScratch(maxCols, staging);
 
         int T = maxTokens, D = c.dim(), Dq = shard.heads() * c.headDim(), KV = shard.kvHeads() * c.headDim(), F = shard.ffn();
@@ -239,8 +240,8 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * Weight bytes one decode step reads for a token: every matrix in the form its kernel reads (its panels, or the
-     * file's bytes where it has none) and one embedding row (counted as floats). The memory bound of single-stream decode is the read
-     * bandwidth over this.
+     * file's bytes where it has none) and one embedding row (counted as floats). Single-stream decode is bound by
+     * the memory's read bandwidth over this.
      */
     public long weightBytesPerToken() {
         long n = (long) c.dim() * 4;

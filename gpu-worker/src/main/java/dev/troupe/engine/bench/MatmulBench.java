@@ -5,6 +5,7 @@ import dev.troupe.engine.gguf.GgmlType;
 import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.gguf.GgufWriter;
 import dev.troupe.engine.kernel.KernelScratch;
+import dev.troupe.engine.kernel.StagedInput;
 import dev.troupe.engine.kernel.VectorKernels;
 import dev.troupe.engine.model.WeightMatrix;
 
@@ -347,7 +348,7 @@ public final class MatmulBench {
                 }
                 // As in LlamaModel: the threads share one staging of the input, large enough for every token count.
                 int maxTokens = java.util.Arrays.stream(o.tokens).max().orElse(1);
-                dev.troupe.engine.kernel.StagedInput staging = new dev.troupe.engine.kernel.StagedInput(maxTokens, maxCols);
+                StagedInput staging = new StagedInput(maxTokens, maxCols);
                 KernelScratch[] scratch = new KernelScratch[o.threads];
                 for (int i = 0; i < o.threads; i++) scratch[i] = new KernelScratch(maxCols, staging);
                 warmUp(matrices, scratch);
