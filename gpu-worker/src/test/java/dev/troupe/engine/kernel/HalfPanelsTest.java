@@ -16,8 +16,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * F16 and BF16 weights stay 16-bit in their panels (half of a widened F32 copy) and give bit for bit what F32
- * panels of the widened values give: decode, batches of eight, the copying path (over 8 tokens, and every count on later JDKs),
- * row ranges ending inside a panel.
+ * panels of the widened values give: decode, batches of eight, the copying path (over 8 tokens, and every count
+ * on later JDKs), row ranges ending inside a panel.
  */
 class HalfPanelsTest {
     @TempDir Path dir;
