@@ -7,9 +7,11 @@ import io.aeron.ControlledFragmentAssembler;
 import io.aeron.ExclusivePublication;
 import io.aeron.Publication;
 import io.aeron.Subscription;
+import io.aeron.logbuffer.BufferClaim;
 import io.aeron.logbuffer.ControlledFragmentHandler;
 import io.aeron.logbuffer.Header;
 import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
 import org.agrona.UnsafeAccess;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -20,12 +22,14 @@ import java.nio.ByteBuffer;
  * A {@link TensorExchange} over Aeron: each slice publishes on its own stream (the group's base stream id
  * plus its rank) and subscribes to every peer's. On one node the streams are IPC (shared memory, the
  * media driver barely involved); across nodes each slice publishes to every peer's UDP endpoint and
- * receives all peers on its own. Messages are [type, step][payload] in one buffer allocated at start;
+ * receives all peers on its own. Messages are [type, step][payload] in one buffer allocated at start (a
+ * follower's logits share goes to the leader as [type, step, first float][floats] pieces of one frame each);
  * peers' messages are read in rank order, so sums are added in the same order on every slice.
  */
 public final class AeronTensorExchange implements TensorExchange {
     private static final int STEP = 1, PARTIAL = 2, LOGITS = 3, STOP = 4;
     private static final int HEADER = 8;             // int type, int step
+    private static final int LOGITS_HEADER = 12;     // int type, int step, int first float of the piece
     private static final int FRAGMENTS = 64;
     private static final int NO_SESSION = Integer.MIN_VALUE;
 
@@ -42,6 +46,7 @@ public final class AeronTensorExchange implements TensorExchange {
     private final UnsafeBuffer out;                      // the outgoing message
     private final int maxMessage;
     private final float[] own;                           // this slice's partial while the peers' are added
+    private final BufferClaim claim = new BufferClaim(); // a logits piece, written in place in the log
     private int step;                                    // the leader's step number, on every message
     private long exchangeNanos;                          // time inside all-reduces and the logits gather
     private long gatherNanos;                            // of which in the logits gather
@@ -54,6 +59,7 @@ public final class AeronTensorExchange implements TensorExchange {
     private float[] target;
     private boolean add;
     private int rows, vocab, columnStart, columns;
+    private int received;                                // floats of the awaited logits share handled so far
     private Batch stepBatch;
     private PagedKvCache stepKv;
     private final ControlledFragmentHandler handler = this::onMessage;
@@ -248,16 +254,19 @@ public final class AeronTensorExchange implements TensorExchange {
     public long gatherNanos() { return gatherNanos; }
 
     private int gather(float[] logits, int rows, int vocab, int[] vocabStart, float[] part) {
-        if (rank != 0) return sendFloats(LOGITS, part, rows * (vocabStart[rank + 1] - vocabStart[rank]), 0);
+        if (rank != 0) return sendLogits(part, rows * (vocabStart[rank + 1] - vocabStart[rank]));
         for (int j = 1; j < ranks; j++) {
-            begin(LOGITS, j);
             target = logits;
             this.rows = rows;
             this.vocab = vocab;
             columnStart = vocabStart[j];
             columns = vocabStart[j + 1] - vocabStart[j];
-            int status = await(j);
-            if (status != OK) return status;
+            received = 0;
+            while (received < rows * columns) {
+                begin(LOGITS, j);
+                int status = await(j);
+                if (status != OK) return status;
+            }
         }
         return OK;
     }
@@ -308,6 +317,34 @@ public final class AeronTensorExchange implements TensorExchange {
         out.putInt(4, step);
         toBuffer(src, 0, out, HEADER, len);
         return offer(length, to);
+    }
+
+    /**
+     * A follower's logits share to the leader in pieces of one frame each, written straight into the log: no copy
+     * into the outgoing buffer here, no reassembly there (a share at batch 8 is 128k floats).
+     */
+    private int sendLogits(float[] src, int len) {
+        ExclusivePublication p = publications[leaderPublication];
+        int perPiece = (p.maxPayloadLength() - LOGITS_HEADER) / 4;
+        for (int from = 0; from < len; from += perPiece) {
+            int n = Math.min(perPiece, len - from);
+            long deadline = System.nanoTime() + peerTimeoutNs;
+            long result;
+            while ((result = p.tryClaim(LOGITS_HEADER + 4 * n, claim)) < 0) {
+                if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED || closed) return CLOSED;
+                if (System.nanoTime() - deadline > 0) return PEER_LOST;   // not connected or back-pressured too long
+                idle.idle();
+            }
+            idle.reset();
+            MutableDirectBuffer b = claim.buffer();
+            int at = claim.offset();
+            b.putInt(at, LOGITS);
+            b.putInt(at + 4, step);
+            b.putInt(at + 8, from);
+            toBuffer(src, from, b, at + LOGITS_HEADER, n);
+            claim.commit();
+        }
+        return OK;
     }
 
     /** Offers the message to every peer (to = -1) or to one; waits out back-pressure up to the peer timeout. */
@@ -364,13 +401,23 @@ public final class AeronTensorExchange implements TensorExchange {
                     fromBuffer(buf, at, t, 0, columns);
                 }
                 break;
-            case LOGITS:
-                if (msgStep != step || length != HEADER + 4 * rows * columns) {
+            case LOGITS: {
+                // One piece of a [rows][columns] share, in order; it may span rows.
+                int from = length >= LOGITS_HEADER ? buf.getInt(offset + HEADER) : -1, n = (length - LOGITS_HEADER) / 4;
+                if (msgStep != step || from != received || n <= 0 || length != LOGITS_HEADER + 4 * n || from + n > rows * columns) {
                     gotStatus = PROTOCOL;
                     break;
                 }
-                for (int r = 0; r < rows; r++, at += 4 * columns) fromBuffer(buf, at, target, r * vocab + columnStart, columns);
+                at = offset + LOGITS_HEADER;
+                for (int k = from, end = from + n; k < end; ) {
+                    int r = k / columns, c = k - r * columns, m = Math.min(end - k, columns - c);
+                    fromBuffer(buf, at, target, r * vocab + columnStart + c, m);
+                    at += 4 * m;
+                    k += m;
+                }
+                received += n;
                 break;
+            }
             default:
                 gotStatus = PROTOCOL;
         }
@@ -383,7 +430,7 @@ public final class AeronTensorExchange implements TensorExchange {
      * here, since the copy itself checks none.
      */
 
-    private static void toBuffer(float[] src, int srcIndex, UnsafeBuffer dst, int dstOffset, int count) {
+    private static void toBuffer(float[] src, int srcIndex, MutableDirectBuffer dst, int dstOffset, int count) {
         java.util.Objects.checkFromIndexSize(srcIndex, count, src.length);
         dst.boundsCheck(dstOffset, 4 * count);
         UnsafeAccess.UNSAFE.copyMemory(src, FLOAT_BASE + 4L * srcIndex, dst.byteArray(), dst.addressOffset() + dstOffset, 4L * count);
