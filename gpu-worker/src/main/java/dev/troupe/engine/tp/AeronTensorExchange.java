@@ -191,7 +191,7 @@ public final class AeronTensorExchange implements TensorExchange {
             out.putInt(at + 8, b.position(t));
             out.putInt(at + 12, wants ? 1 : 0);
         }
-        return offer(length, -1);
+        return offer(length);
     }
 
     @Override
@@ -222,7 +222,7 @@ public final class AeronTensorExchange implements TensorExchange {
     public long exchangeNanos() { return exchangeNanos; }
 
     private int allReduce(float[] buf, int len) {
-        int status = sendFloats(PARTIAL, buf, len, -1);
+        int status = sendPartial(buf, len);
         if (status != OK) return status;
         if (rank != 0) System.arraycopy(buf, 0, own, 0, len);
         for (int j = 0; j < ranks; j++) {
@@ -310,13 +310,13 @@ public final class AeronTensorExchange implements TensorExchange {
         }
     }
 
-    private int sendFloats(int type, float[] src, int len, int to) {
+    private int sendPartial(float[] src, int len) {
         int length = HEADER + 4 * len;
         if (length > maxMessage) return PROTOCOL;
-        out.putInt(0, type);
+        out.putInt(0, PARTIAL);
         out.putInt(4, step);
         toBuffer(src, 0, out, HEADER, len);
-        return offer(length, to);
+        return offer(length);
     }
 
     /**
@@ -331,9 +331,8 @@ public final class AeronTensorExchange implements TensorExchange {
             long deadline = System.nanoTime() + peerTimeoutNs;
             long result;
             while ((result = p.tryClaim(LOGITS_HEADER + 4 * n, claim)) < 0) {
-                if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED || closed) return CLOSED;
-                if (System.nanoTime() - deadline > 0) return PEER_LOST;   // not connected or back-pressured too long
-                idle.idle();
+                int status = refused(result, deadline);
+                if (status != OK) return status;
             }
             idle.reset();
             MutableDirectBuffer b = claim.buffer();
@@ -347,20 +346,25 @@ public final class AeronTensorExchange implements TensorExchange {
         return OK;
     }
 
-    /** Offers the message to every peer (to = -1) or to one; waits out back-pressure up to the peer timeout. */
-    private int offer(int length, int to) {
-        for (int j = 0; j < publications.length; j++) {
-            Publication p = publications[j];
-            if (to == 0 && j != leaderPublication) continue;
+    /** Offers the message to every peer; waits out back-pressure up to the peer timeout. */
+    private int offer(int length) {
+        for (Publication p : publications) {
             long deadline = System.nanoTime() + peerTimeoutNs;
             long result;
             while ((result = p.offer(out, 0, length)) < 0) {
-                if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED || closed) return CLOSED;
-                if (System.nanoTime() - deadline > 0) return PEER_LOST;   // not connected or back-pressured too long
-                idle.idle();
+                int status = refused(result, deadline);
+                if (status != OK) return status;
             }
             idle.reset();
         }
+        return OK;
+    }
+
+    /** After a refused offer or claim: CLOSED, PEER_LOST once the deadline has passed, else OK having idled once. */
+    private int refused(long result, long deadline) {
+        if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED || closed) return CLOSED;
+        if (System.nanoTime() - deadline > 0) return PEER_LOST;   // not connected or back-pressured too long
+        idle.idle();
         return OK;
     }
 
