@@ -110,7 +110,7 @@ final class RawHttpClient implements AutoCloseable {
                 out.flush();
                 sent = responseStarts();
             } catch (IOException e) {
-                sent = false;
+                // closed under the write: not sent
             }
             if (!sent) {
                 socket.close();
