@@ -10,6 +10,7 @@ public final class Batch {
     final int[] positions;   // [capacity] position of the token in its sequence
     final int[] sequences;   // [capacity] KV cache sequence slot
     final int[] logitRows;   // [capacity] token index of each requested logits row
+    final boolean[] argmaxOnly; // [capacity] per logits row: the caller reads only its argmax
     int size;
     int logitCount;
 
@@ -18,6 +19,7 @@ public final class Batch {
         positions = new int[capacity];
         sequences = new int[capacity];
         logitRows = new int[capacity];
+        argmaxOnly = new boolean[capacity];
     }
 
     public void clear() {
@@ -36,6 +38,7 @@ public final class Batch {
         int row = -1;
         if (wantLogits) {
             row = logitCount;
+            argmaxOnly[row] = false;
             logitRows[logitCount++] = size;
         }
         size++;
@@ -67,6 +70,19 @@ public final class Batch {
 
     /** Token index of logits row r. */
     public int logitRow(int r) { return logitRows[r]; }
+
+    /**
+     * Says that the caller reads only the argmax of logits row r (plain greedy sampling): a model split over
+     * slices then gathers each slice's largest logit instead of its whole share, and the row holds the exact
+     * argmax, its value, and -inf in the other slices' columns.
+     */
+    public void onlyArgmax(int r) {
+        java.util.Objects.checkIndex(r, logitCount);
+        argmaxOnly[r] = true;
+    }
+
+    /** Whether logits row r was marked {@link #onlyArgmax}. */
+    public boolean isArgmaxOnly(int r) { return argmaxOnly[r]; }
 
     public int capacity() { return tokens.length; }
 

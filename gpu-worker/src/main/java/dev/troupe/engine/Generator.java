@@ -59,6 +59,7 @@ public final class Generator {
                 throw new IllegalStateException("KV cache has too few free blocks for " + (prompt.length + limit) + " tokens");
             }
             Sampler sampler = new Sampler(params, model.vocabSize());
+            boolean greedy = sampler.readsOnlyArgmax(false, false);
             TokenHistory history = new TokenHistory();
             for (int t : prompt) history.add(t);
             StreamDecoder decoder = tokenizer.streamDecoder();
@@ -71,7 +72,7 @@ public final class Generator {
             for (int from = 0; from < prompt.length; from += chunk) {
                 int n = Math.min(chunk, prompt.length - from);
                 batch.clear();
-                batch.addChunk(seq, prompt, from, n, from, from + n == prompt.length);
+                if (batch.addChunk(seq, prompt, from, n, from, from + n == prompt.length) >= 0 && greedy) batch.onlyArgmax(0);
                 model.forward(batch);
             }
             long t1 = System.nanoTime();
@@ -96,6 +97,7 @@ public final class Generator {
                 if (generated == limit) break;
                 batch.clear();
                 batch.add(seq, token, pos++, true);
+                if (greedy) batch.onlyArgmax(0);
                 model.forward(batch);
             }
             if (!stops.stopped()) emit(stops.accept(decoder.flush()) + stops.flush(), text, onText);

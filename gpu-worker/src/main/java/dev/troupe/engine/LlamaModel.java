@@ -258,7 +258,10 @@ public final class LlamaModel implements AutoCloseable {
 
     public int maxLogitRows() { return maxLogitRows; }
 
-    /** The logits of the last step: row r at [r * vocab, (r + 1) * vocab). Overwritten by the next step. */
+    /**
+     * The logits of the last step: row r at [r * vocab, (r + 1) * vocab). Overwritten by the next step. Of a
+     * split model's row marked {@link Batch#onlyArgmax} only the argmax is certain (other slices' columns -inf).
+     */
     public float[] logits() { return logits; }
 
     public int vocabSize() { return c.vocab(); }
@@ -344,7 +347,7 @@ public final class LlamaModel implements AutoCloseable {
         for (int r = 0; r < R; r++) rmsnorm(xLast, r * D, x, b.logitRows[r] * D, w.outputNorm, D);
         matmul.set(R, xLast, D, w.output, logits, logitStride, null, null, 0, null, null, 0);
         team.run(matmul);
-        if (exchange != null) check(exchange.gatherLogits(logits, R, c.vocab(), vocabStarts, logits));
+        if (exchange != null) check(exchange.gatherLogits(logits, b, c.vocab(), vocabStarts, logits));
     }
 
     /** A split model's partial sums buf[0, len) become the group's sums; nothing to do when not split. */

@@ -522,6 +522,7 @@ public final class StepLoop implements AutoCloseable {
                 r.usage.promptTokens = r.usage.promptTokens + r.promptLength; // single writer: this thread
             }
             r.logitsRow = batch.addChunk(s.slot(), r.tokens, plan.start(i), plan.count(i), plan.start(i), plan.wantsLogits(i));
+            if (r.logitsRow >= 0 && r.sampler.readsOnlyArgmax(r.logprobs != null, r.constraint != null)) batch.onlyArgmax(r.logitsRow);
         }
         try {
             model.forward(batch);

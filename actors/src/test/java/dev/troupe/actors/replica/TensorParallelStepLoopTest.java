@@ -17,6 +17,59 @@ import static org.junit.jupiter.api.Assertions.*;
 /** A step loop over the leader of a split model: continuous batching as usual, and a lost slice loses the replica. */
 class TensorParallelStepLoopTest {
 
+    /**
+     * Greedy rows (only their argmax crosses between the slices) batched with rows that need every logit
+     * (penalties, logprobs, sampling): each completion as on the whole model.
+     */
+    @Test
+    void greedyAndSampledRequestsBatchedOnASplitModelCompleteAsOnTheWholeModel() throws Exception {
+        List<TestModels.Reference> refs = TestModels.greedyReferences();
+        List<SamplingParams> params = List.of(
+                SamplingParams.greedy(refs.get(0).maxTokens()),
+                SamplingParams.builder().temperature(0f).repetitionPenalty(1.3f).maxTokens(40).build(),
+                SamplingParams.builder().temperature(0f).topLogprobs(3).maxTokens(40).build(),
+                SamplingParams.builder().temperature(0.9f).seed(7L).maxTokens(40).build(),
+                SamplingParams.greedy(refs.get(1).maxTokens()));
+        EngineOptions o = EngineOptions.defaults().withThreads(2).withKvCacheTokens(0).withMaxSequences(8);
+        List<String> whole;
+        try (dev.troupe.engine.LlamaModel m = dev.troupe.engine.LlamaModel.load(TestModels.require(TestModels.STORIES), o)) {
+            whole = completions(m, refs, params);
+        }
+        try (TensorTransport transport = TensorTransport.start(Files.createTempDirectory("troupe-tp-loop"), TimeUnit.SECONDS.toNanos(2));
+             LocalTensorGroup group = LocalTensorGroup.load(TestModels.require(TestModels.STORIES), o, 2, transport, 30,
+                     TimeUnit.SECONDS.toNanos(2))) {
+            assertEquals(whole, completions(group.leader(), refs, params));
+        }
+        assertEquals(refs.get(0).completion(), whole.get(0));
+        assertEquals(refs.get(1).completion(), whole.get(4));
+    }
+
+    /** The completions of the requests submitted at once: request i has reference i's prompt (the last, reference 1's). */
+    private static List<String> completions(dev.troupe.engine.LlamaModel m, List<TestModels.Reference> refs, List<SamplingParams> params)
+            throws Exception {
+        Tokenizer tokenizer = Tokenizer.fromGguf(m.file());
+        StepLoop loop = new StepLoop(m, tokenizer, new StepLoop.Config(8, 64, 16, java.time.Duration.ofMillis(1)));
+        loop.start();
+        try {
+            List<RecordingSink> sinks = new ArrayList<>();
+            for (int i = 0; i < params.size(); i++) {
+                RecordingSink s = new RecordingSink("r" + i);
+                String prompt = refs.get(i < refs.size() ? i : 1).prompt();
+                assertTrue(loop.submit(new GenerationRequest(s.id, tokenizer.encode(prompt, true), params.get(i), 0), s));
+                sinks.add(s);
+            }
+            List<String> out = new ArrayList<>();
+            for (RecordingSink s : sinks) {
+                s.finished();
+                s.assertWellFormed();
+                out.add(s.text());
+            }
+            return out;
+        } finally {
+            loop.close();
+        }
+    }
+
     @Test
     void batchedReferencesThenALostSliceFailsRequestsAsReplicaLost() throws Exception {
         List<TestModels.Reference> refs = TestModels.greedyReferences();

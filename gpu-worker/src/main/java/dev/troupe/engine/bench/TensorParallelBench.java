@@ -36,18 +36,20 @@ import java.util.function.IntFunction;
  *   implementation does);</li>
  *   <li>{@code decode}: decode tokens/s of the whole model (all threads) against the model split over
  *   slices in this process (the threads shared out), at batch 1 and 8, with the leader's share of step time
- *   spent in the exchange.</li>
+ *   spent in the exchange; the split model twice: rows that want all their logits (sampling) and rows that want
+ *   only their argmax (greedy, {@link Batch#onlyArgmax}).</li>
  * </ul>
  * <pre>bin/troupe bench tp --model ../shared/models/random15M-f32.gguf --threads 2</pre>
  */
 public final class TensorParallelBench {
-    public static final String USAGE = "usage: bin/troupe bench tp --model FILE [--threads T] [--slices N] [--reps R] [--steps S]\n\n"
+    public static final String USAGE = "usage: bin/troupe bench tp --model FILE [--threads T] [--slices N] [--reps R] [--steps S] [--rounds K]\n\n"
             + "One all-reduce between two slices over Aeron IPC, Aeron UDP and plain TCP (p50/p99 us), and decode tokens/s of the\n"
-            + "model whole against split over N slices in this process, with the share of each step spent exchanging (JSON lines).\n";
+            + "model whole against split over N slices in this process, with the share of each step spent exchanging (JSON lines):\n"
+            + "the median of K rounds of S steps, a split group's rounds alternating rows that want all their logits and only their argmax.\n";
 
     public static int run(String[] args, PrintStream out, PrintStream err) {
         Path model = null;
-        int threads = Runtime.getRuntime().availableProcessors(), slices = 2, reps = 3000, steps = 100;
+        int threads = Runtime.getRuntime().availableProcessors(), slices = 2, reps = 3000, steps = 100, rounds = 5;
         try {
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
@@ -56,6 +58,7 @@ public final class TensorParallelBench {
                     case "--slices": slices = Integer.parseInt(args[++i]); break;
                     case "--reps": reps = Integer.parseInt(args[++i]); break;
                     case "--steps": steps = Integer.parseInt(args[++i]); break;
+                    case "--rounds": rounds = Integer.parseInt(args[++i]); break;
                     case "--help": err.println(USAGE); return 0;
                     default: throw new IllegalArgumentException("unknown option " + args[i]);
                 }
@@ -88,17 +91,17 @@ public final class TensorParallelBench {
                 int n = slices;
                 for (int batch : new int[] {1, 8}) {
                     try (LlamaModel whole = LlamaModel.load(model, options)) {
-                        out.println(decodeLine(1, "-", batch, decode(whole, batch, steps, () -> 0L, () -> 0L)));
+                        out.println(decodeLine(1, "-", batch, "full", new Decode(whole, batch, steps, () -> 0L, () -> 0L).median(false, rounds)));
                     }
                     try (LocalTensorGroup g = LocalTensorGroup.load(model, options, n, transport, stream, TimeUnit.SECONDS.toNanos(10))) {
-                        out.println(decodeLine(n, "aeron-ipc", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos, g.exchange(0)::gatherNanos)));
+                        splitLines(out, g, "aeron-ipc", batch, steps, rounds);
                     }
                     stream += 16;
                     String[] endpoints = new String[n];
                     for (int r = 0; r < n; r++) endpoints[r] = "127.0.0.1:" + freeUdpPort();
                     try (LocalTensorGroup g = LocalTensorGroup.load(model, options, n, transport, stream, TimeUnit.SECONDS.toNanos(10),
                             rank -> AeronTensorExchange.Channels.udp(endpoints, rank))) {
-                        out.println(decodeLine(n, "aeron-udp", batch, decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos, g.exchange(0)::gatherNanos)));
+                        splitLines(out, g, "aeron-udp", batch, steps, rounds);
                     }
                     stream += 16;
                 }
@@ -119,10 +122,35 @@ public final class TensorParallelBench {
                 transport, floats, nanos[nanos.length / 2] / 1e3, nanos[(int) (nanos.length * 0.99)] / 1e3);
     }
 
-    private static String decodeLine(int slices, String transport, int batch, double[] r) {
-        return String.format(Locale.ROOT, "{\"bench\":\"decode\",\"slices\":%d,\"transport\":\"%s\",\"batch\":%d,\"tokens_per_s\":%.1f,"
+    /**
+     * The split group's decode lines, rows wanting all their logits and rows wanting only their argmax, each the
+     * median of {@code rounds} rounds taken in turns (so that the machine's drift falls on both alike).
+     */
+    private static void splitLines(PrintStream out, LocalTensorGroup g, String transport, int batch, int steps, int rounds) {
+        Decode d = new Decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos, g.exchange(0)::gatherNanos);
+        double[][] full = new double[rounds][], argmax = new double[rounds][];
+        d.round(false);   // warms the JIT
+        d.round(true);
+        for (int r = 0; r < rounds; r++) {
+            full[r] = d.round(false);
+            argmax[r] = d.round(true);
+        }
+        d.close();
+        out.println(decodeLine(g.slices().size(), transport, batch, "full", median(full)));
+        out.println(decodeLine(g.slices().size(), transport, batch, "argmax", median(argmax)));
+    }
+
+    /** The round of median tokens/s. */
+    private static double[] median(double[][] rounds) {
+        double[][] sorted = rounds.clone();
+        Arrays.sort(sorted, java.util.Comparator.comparingDouble(r -> r[0]));
+        return sorted[sorted.length / 2];
+    }
+
+    private static String decodeLine(int slices, String transport, int batch, String logits, double[] r) {
+        return String.format(Locale.ROOT, "{\"bench\":\"decode\",\"slices\":%d,\"transport\":\"%s\",\"batch\":%d,\"logits\":\"%s\",\"tokens_per_s\":%.1f,"
                         + "\"step_ms\":%.3f,\"exchange_share\":%.3f,\"gather_share\":%.3f,\"step_exchange_p50_us\":%.1f,\"step_exchange_p99_us\":%.1f}",
-                slices, transport, batch, r[0], r[2] / 1e6, r[1], r[5], r[3] / 1e3, r[4] / 1e3);
+                slices, transport, batch, logits, r[0], r[2] / 1e6, r[1], r[5], r[3] / 1e3, r[4] / 1e3);
     }
 
     /** Per-call times of rank 0's all-reduce with rank 1 running the same calls on another thread. */
@@ -213,48 +241,74 @@ public final class TensorParallelBench {
     }
 
     /**
-     * Of {@code steps} decode steps of {@code batch} sequences after a short prompt each: tokens/s, the share of
-     * the time the leader spent in the exchange (as {@code exchangeNanos} counts it), the median step (ns),
-     * the median and 99th percentile of one step's exchange time (ns), and the share spent gathering logits.
+     * Rounds of {@code steps} decode steps of {@code batch} sequences after a short prompt each (every round writes
+     * the same positions again). A round answers tokens/s, the share of the time the leader spent in the exchange
+     * (as {@code exchangeNanos} counts it), the median step (ns), the median and 99th percentile of one step's
+     * exchange time (ns), and the share spent gathering logits.
      */
-    private static double[] decode(LlamaModel m, int batch, int steps, java.util.function.LongSupplier exchangeNanos,
-                                   java.util.function.LongSupplier gatherNanos) {
-        PagedKvCache kv = m.kvCache();
-        int prompt = 16, vocab = m.vocabSize();
-        int[] seqs = new int[batch];
-        for (int s = 0; s < batch; s++) {
-            seqs[s] = kv.open();
-            if (seqs[s] < 0 || !kv.reserve(seqs[s], prompt + steps)) throw new IllegalStateException("KV cache too small for the bench");
+    private static final class Decode {
+        private final LlamaModel m;
+        private final int batch, steps, prompt = 16;
+        private final int[] seqs;
+        private final Batch b;
+        private final java.util.function.LongSupplier exchangeNanos, gatherNanos;
+
+        Decode(LlamaModel m, int batch, int steps, java.util.function.LongSupplier exchangeNanos, java.util.function.LongSupplier gatherNanos) {
+            this.m = m;
+            this.batch = batch;
+            this.steps = steps;
+            this.exchangeNanos = exchangeNanos;
+            this.gatherNanos = gatherNanos;
+            PagedKvCache kv = m.kvCache();
+            int vocab = m.vocabSize();
+            seqs = new int[batch];
+            for (int s = 0; s < batch; s++) {
+                seqs[s] = kv.open();
+                if (seqs[s] < 0 || !kv.reserve(seqs[s], prompt + steps)) throw new IllegalStateException("KV cache too small for the bench");
+            }
+            b = new Batch(m.maxBatchTokens());
+            int[] tokens = new int[prompt];
+            for (int i = 0; i < prompt; i++) tokens[i] = (i * 31 + 7) % vocab;
+            for (int s = 0; s < batch; s++) {
+                b.clear();
+                b.addChunk(seqs[s], tokens, 0, prompt, 0, true);
+                m.forward(b);
+            }
         }
-        Batch b = new Batch(m.maxBatchTokens());
-        int[] tokens = new int[prompt];
-        for (int i = 0; i < prompt; i++) tokens[i] = (i * 31 + 7) % vocab;
-        for (int s = 0; s < batch; s++) {
-            b.clear();
-            b.addChunk(seqs[s], tokens, 0, prompt, 0, true);
-            m.forward(b);
+
+        /** The median round of the whole model (after one to warm the JIT). */
+        double[] median(boolean argmaxOnly, int rounds) {
+            round(argmaxOnly);
+            double[][] r = new double[rounds][];
+            for (int i = 0; i < rounds; i++) r[i] = round(argmaxOnly);
+            close();
+            return TensorParallelBench.median(r);
         }
-        double seconds = 0, share = 0, gatherShare = 0;
-        long[] stepNanos = new long[steps], exchange = new long[steps];
-        for (int round = 0; round < 2; round++) {   // the first round warms the JIT
+
+        /** One round; with argmaxOnly every row wants only its argmax. */
+        double[] round(boolean argmaxOnly) {
+            int vocab = m.vocabSize();
+            long[] stepNanos = new long[steps], exchange = new long[steps];
             long t0 = System.nanoTime(), x0 = exchangeNanos.getAsLong(), g0 = gatherNanos.getAsLong();
             for (int step = 0; step < steps; step++) {
                 b.clear();
-                for (int s = 0; s < batch; s++) b.add(seqs[s], (step * 13 + s) % vocab, prompt + step, true);   // each round writes the same positions again
+                for (int s = 0; s < batch; s++) b.add(seqs[s], (step * 13 + s) % vocab, prompt + step, true);
+                if (argmaxOnly) for (int r = 0; r < batch; r++) b.onlyArgmax(r);
                 long s0 = System.nanoTime(), e0 = exchangeNanos.getAsLong();
                 m.forward(b);
                 stepNanos[step] = System.nanoTime() - s0;
                 exchange[step] = exchangeNanos.getAsLong() - e0;
             }
             long elapsed = System.nanoTime() - t0;
-            seconds = elapsed / 1e9;
-            share = (double) (exchangeNanos.getAsLong() - x0) / elapsed;
-            gatherShare = (double) (gatherNanos.getAsLong() - g0) / elapsed;
+            double share = (double) (exchangeNanos.getAsLong() - x0) / elapsed, gatherShare = (double) (gatherNanos.getAsLong() - g0) / elapsed;
+            Arrays.sort(stepNanos);
+            Arrays.sort(exchange);
+            return new double[] {batch * steps / (elapsed / 1e9), share, stepNanos[steps / 2], exchange[steps / 2], exchange[(int) (steps * 0.99)], gatherShare};
         }
-        for (int s : seqs) kv.release(s);
-        Arrays.sort(stepNanos);
-        Arrays.sort(exchange);
-        return new double[] {batch * steps / seconds, share, stepNanos[steps / 2], exchange[steps / 2], exchange[(int) (steps * 0.99)], gatherShare};
+
+        void close() {
+            for (int s : seqs) m.kvCache().release(s);
+        }
     }
 
     private static int freeUdpPort() throws IOException {

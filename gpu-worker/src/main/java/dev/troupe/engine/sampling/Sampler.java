@@ -149,6 +149,14 @@ public final class Sampler {
     }
 
     /**
+     * Whether {@code sample} reads nothing of the row but its argmax (plain greedy: no temperature, penalties,
+     * logprobs or constraint), so that a split model need not gather the whole row ({@code Batch.onlyArgmax}).
+     */
+    public boolean readsOnlyArgmax(boolean logprobs, boolean constrained) {
+        return temperature == 0f && !penalties && !logprobs && !constrained;
+    }
+
+    /**
      * Samples one token.
      *
      * @param logits  raw model logits; {@code logits[offset .. offset + vocabSize)} belong to this sequence.

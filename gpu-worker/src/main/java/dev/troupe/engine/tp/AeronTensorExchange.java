@@ -1,6 +1,7 @@
 package dev.troupe.engine.tp;
 
 import dev.troupe.engine.Batch;
+import dev.troupe.engine.kernel.Argmax;
 import dev.troupe.engine.kv.PagedKvCache;
 import io.aeron.Aeron;
 import io.aeron.ControlledFragmentAssembler;
@@ -22,12 +23,13 @@ import java.nio.ByteBuffer;
  * A {@link TensorExchange} over Aeron: each slice publishes on its own stream (the group's base stream id
  * plus its rank) and subscribes to every peer's. On one node the streams are IPC (shared memory, the
  * media driver barely involved); across nodes each slice publishes to every peer's UDP endpoint and
- * receives all peers on its own. Messages are [type, step][payload] in one buffer allocated at start (a
- * follower's logits share goes to the leader as [type, step, first float][floats] pieces of one frame each);
- * peers' messages are read in rank order, so sums are added in the same order on every slice.
+ * receives all peers on its own. Messages are [type, step][payload] in one buffer allocated at start. A
+ * follower's logits share goes to the leader as [type, step][index, value] for the rows that want only their
+ * argmax (plain greedy), then [type, step, first float][floats] pieces of one frame each for the rows that want
+ * all of it; peers' messages are read in rank order, so sums are added in the same order on every slice.
  */
 public final class AeronTensorExchange implements TensorExchange {
-    private static final int STEP = 1, PARTIAL = 2, LOGITS = 3, STOP = 4;
+    private static final int STEP = 1, PARTIAL = 2, LOGITS = 3, STOP = 4, ARGMAX = 5;
     private static final int HEADER = 8;             // int type, int step
     private static final int LOGITS_HEADER = 12;     // int type, int step, int first float of the piece
     private static final int FRAGMENTS = 64;
@@ -58,8 +60,11 @@ public final class AeronTensorExchange implements TensorExchange {
     private int gotStatus;
     private float[] target;
     private boolean add;
-    private int rows, vocab, columnStart, columns;
+    private int vocab, columnStart, columns;
     private int received;                                // floats of the awaited logits share handled so far
+    private int[] argmaxRows = new int[0];               // the step's logits rows that want only their argmax, in order
+    private int[] fullRows = new int[0];                 // and those that want every logit
+    private int argmaxCount, fullCount;
     private Batch stepBatch;
     private PagedKvCache stepKv;
     private final ControlledFragmentHandler handler = this::onMessage;
@@ -189,7 +194,7 @@ public final class AeronTensorExchange implements TensorExchange {
             out.putInt(at, b.sequence(t));
             out.putInt(at + 4, b.token(t));
             out.putInt(at + 8, b.position(t));
-            out.putInt(at + 12, wants ? 1 : 0);
+            out.putInt(at + 12, !wants ? 0 : b.isArgmaxOnly(nextLogit - 1) ? 2 : 1);
         }
         return offer(length);
     }
@@ -241,9 +246,9 @@ public final class AeronTensorExchange implements TensorExchange {
     }
 
     @Override
-    public int gatherLogits(float[] logits, int rows, int vocab, int[] vocabStart, float[] part) {
+    public int gatherLogits(float[] logits, Batch batch, int vocab, int[] vocabStart, float[] part) {
         long t0 = System.nanoTime();
-        int status = gather(logits, rows, vocab, vocabStart, part);
+        int status = gather(logits, batch, vocab, vocabStart, part);
         long spent = System.nanoTime() - t0;
         exchangeNanos += spent;
         gatherNanos += spent;
@@ -253,22 +258,45 @@ public final class AeronTensorExchange implements TensorExchange {
     /** Nanoseconds of {@link #exchangeNanos} spent in logits gathers. */
     public long gatherNanos() { return gatherNanos; }
 
-    private int gather(float[] logits, int rows, int vocab, int[] vocabStart, float[] part) {
-        if (rank != 0) return sendLogits(part, rows * (vocabStart[rank + 1] - vocabStart[rank]));
+    private int gather(float[] logits, Batch batch, int vocab, int[] vocabStart, float[] part) {
+        splitRows(batch);
+        if (rank != 0) {
+            int share = vocabStart[rank + 1] - vocabStart[rank];
+            int status = argmaxCount > 0 ? sendArgmax(part, share, vocabStart[rank]) : OK;
+            return status == OK ? sendLogits(part, share) : status;
+        }
         for (int j = 1; j < ranks; j++) {
             target = logits;
-            this.rows = rows;
             this.vocab = vocab;
             columnStart = vocabStart[j];
             columns = vocabStart[j + 1] - vocabStart[j];
+            if (argmaxCount > 0) {
+                begin(ARGMAX, j);
+                int status = await(j);
+                if (status != OK) return status;
+            }
             received = 0;
-            while (received < rows * columns) {
+            while (received < fullCount * columns) {
                 begin(LOGITS, j);
                 int status = await(j);
                 if (status != OK) return status;
             }
         }
         return OK;
+    }
+
+    /** The batch's logits rows into those that want only their argmax and those that want every logit. */
+    private void splitRows(Batch batch) {
+        if (fullRows.length < batch.capacity()) {   // once: the engine's batch keeps its capacity
+            fullRows = new int[batch.capacity()];
+            argmaxRows = new int[batch.capacity()];
+        }
+        argmaxCount = 0;
+        fullCount = 0;
+        for (int r = 0; r < batch.logitCount(); r++) {
+            if (batch.isArgmaxOnly(r)) argmaxRows[argmaxCount++] = r;
+            else fullRows[fullCount++] = r;
+        }
     }
 
     @Override
@@ -319,11 +347,26 @@ public final class AeronTensorExchange implements TensorExchange {
         return offer(length);
     }
 
+    /** A follower's largest logit (its first) of each argmax-only row, as [index in the vocabulary, value]. */
+    private int sendArgmax(float[] part, int share, int vocabStart) {
+        out.putInt(0, ARGMAX);
+        out.putInt(4, step);
+        int at = HEADER;
+        for (int i = 0; i < argmaxCount; i++, at += 8) {
+            int row = argmaxRows[i] * share, best = Argmax.firstMax(part, row, share);
+            out.putInt(at, vocabStart + best);
+            out.putFloat(at + 4, part[row + best]);
+        }
+        return offerTo(publications[leaderPublication], at);
+    }
+
     /**
-     * A follower's logits share to the leader in pieces of one frame each, written straight into the log: no copy
-     * into the outgoing buffer here, no reassembly there (a share at batch 8 is 128k floats).
+     * A follower's share of the rows that want every logit, to the leader in pieces of one frame each, written
+     * straight into the log: no copy into the outgoing buffer here, no reassembly there (a share at batch 8 is
+     * 128k floats). Pieces count floats over those rows only: [fullCount][share].
      */
-    private int sendLogits(float[] src, int len) {
+    private int sendLogits(float[] src, int share) {
+        int len = fullCount * share;
         ExclusivePublication p = publications[leaderPublication];
         int perPiece = (p.maxPayloadLength() - LOGITS_HEADER) / 4;
         for (int from = 0; from < len; from += perPiece) {
@@ -340,7 +383,13 @@ public final class AeronTensorExchange implements TensorExchange {
             b.putInt(at, LOGITS);
             b.putInt(at + 4, step);
             b.putInt(at + 8, from);
-            toBuffer(src, from, b, at + LOGITS_HEADER, n);
+            at += LOGITS_HEADER;
+            for (int k = from, end = from + n; k < end; ) {
+                int i = k / share, c = k - i * share, m = Math.min(end - k, share - c);
+                toBuffer(src, fullRows[i] * share + c, b, at, m);
+                at += 4 * m;
+                k += m;
+            }
             claim.commit();
         }
         return OK;
@@ -349,14 +398,20 @@ public final class AeronTensorExchange implements TensorExchange {
     /** Offers the message to every peer; waits out back-pressure up to the peer timeout. */
     private int offer(int length) {
         for (Publication p : publications) {
-            long deadline = System.nanoTime() + peerTimeoutNs;
-            long result;
-            while ((result = p.offer(out, 0, length)) < 0) {
-                int status = refused(result, deadline);
-                if (status != OK) return status;
-            }
-            idle.reset();
+            int status = offerTo(p, length);
+            if (status != OK) return status;
         }
+        return OK;
+    }
+
+    private int offerTo(Publication p, int length) {
+        long deadline = System.nanoTime() + peerTimeoutNs;
+        long result;
+        while ((result = p.offer(out, 0, length)) < 0) {
+            int status = refused(result, deadline);
+            if (status != OK) return status;
+        }
+        idle.reset();
         return OK;
     }
 
@@ -380,7 +435,7 @@ public final class AeronTensorExchange implements TensorExchange {
         }
         if (type != wantType) {
             // On IPC every follower sees the others' logits, which are for the leader only.
-            if (type == LOGITS && rank != 0) return ControlledFragmentHandler.Action.CONTINUE;
+            if ((type == LOGITS || type == ARGMAX) && rank != 0) return ControlledFragmentHandler.Action.CONTINUE;
             got = true;
             gotStatus = type == STOP && wantType == STEP ? STOPPED : PROTOCOL;
             return ControlledFragmentHandler.Action.BREAK;
@@ -406,22 +461,25 @@ public final class AeronTensorExchange implements TensorExchange {
                 }
                 break;
             case LOGITS: {
-                // One piece of a [rows][columns] share, in order; it may span rows.
+                // One piece of the full rows' [fullCount][columns] share, in order; it may span rows.
                 int from = length >= LOGITS_HEADER ? buf.getInt(offset + HEADER) : -1, n = (length - LOGITS_HEADER) / 4;
-                if (msgStep != step || from != received || n <= 0 || length != LOGITS_HEADER + 4 * n || from + n > rows * columns) {
+                if (msgStep != step || from != received || n <= 0 || length != LOGITS_HEADER + 4 * n || from + n > fullCount * columns) {
                     gotStatus = PROTOCOL;
                     break;
                 }
                 at = offset + LOGITS_HEADER;
                 for (int k = from, end = from + n; k < end; ) {
-                    int r = k / columns, c = k - r * columns, m = Math.min(end - k, columns - c);
-                    fromBuffer(buf, at, target, r * vocab + columnStart + c, m);
+                    int i = k / columns, c = k - i * columns, m = Math.min(end - k, columns - c);
+                    fromBuffer(buf, at, target, fullRows[i] * vocab + columnStart + c, m);
                     at += 4 * m;
                     k += m;
                 }
                 received += n;
                 break;
             }
+            case ARGMAX:
+                gotStatus = msgStep == step && length == HEADER + 8 * argmaxCount ? readArgmax(buf, at) : PROTOCOL;
+                break;
             default:
                 gotStatus = PROTOCOL;
         }
@@ -448,6 +506,17 @@ public final class AeronTensorExchange implements TensorExchange {
 
     private static final long FLOAT_BASE = UnsafeAccess.UNSAFE.arrayBaseOffset(float[].class);
 
+    /** A follower's largest logit of each argmax-only row: the only value in its columns, the others -inf. */
+    private int readArgmax(DirectBuffer buf, int at) {
+        for (int i = 0; i < argmaxCount; i++, at += 8) {
+            int index = buf.getInt(at), row = argmaxRows[i] * vocab;
+            if (index < columnStart || index >= columnStart + columns) return PROTOCOL;
+            java.util.Arrays.fill(target, row + columnStart, row + columnStart + columns, Float.NEGATIVE_INFINITY);
+            target[row + index] = buf.getFloat(at + 4);
+        }
+        return OK;
+    }
+
     private int readStep(DirectBuffer buf, int at) {
         int ops = buf.getInt(at);
         at += 4;
@@ -460,7 +529,9 @@ public final class AeronTensorExchange implements TensorExchange {
         b.clear();
         if (size > b.capacity()) return PROTOCOL;
         for (int t = 0; t < size; t++, at += 16) {
-            b.add(buf.getInt(at), buf.getInt(at + 4), buf.getInt(at + 8), buf.getInt(at + 12) != 0);
+            int wants = buf.getInt(at + 12);
+            int row = b.add(buf.getInt(at), buf.getInt(at + 4), buf.getInt(at + 8), wants != 0);
+            if (wants == 2) b.onlyArgmax(row);
         }
         return OK;
     }

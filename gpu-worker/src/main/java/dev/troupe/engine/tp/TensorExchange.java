@@ -37,10 +37,12 @@ public interface TensorExchange extends AutoCloseable {
     int allReduceSum(float[] buf, int len);
 
     /**
-     * Leader: logits [rows][vocab] gets every follower's columns, sent as [rows][its vocabulary share],
-     * where follower r's share starts at vocabStart[r]. Follower: sends its [rows][share] block in part.
+     * Leader: logits [rows][vocab] (rows = the batch's logits rows) gets every follower's columns, where
+     * follower r's share starts at vocabStart[r]; of a row the batch marked {@link Batch#onlyArgmax} only the
+     * follower's largest logit crosses, the rest of its columns become -inf. Follower: sends its share of
+     * part [rows][share] that way.
      */
-    int gatherLogits(float[] logits, int rows, int vocab, int[] vocabStart, float[] part);
+    int gatherLogits(float[] logits, Batch batch, int vocab, int[] vocabStart, float[] part);
 
     /** Whether this slice's leader has connected to it at least once (the leader: always). */
     boolean leaderSeen();

@@ -5,6 +5,7 @@ import dev.troupe.engine.EngineOptions;
 import dev.troupe.engine.Generator;
 import dev.troupe.engine.LlamaModel;
 import dev.troupe.engine.TestModels;
+import dev.troupe.engine.kernel.Argmax;
 import dev.troupe.engine.kv.PagedKvCache;
 import dev.troupe.engine.sampling.SamplingParams;
 import dev.troupe.engine.tokenizer.Tokenizer;
@@ -123,7 +124,50 @@ class TensorParallelTest {
         }
     }
 
+    /**
+     * A row marked argmax-only gets just each follower's largest logit: its argmax is exactly that of the same
+     * row gathered whole, the leader's own columns are untouched, each follower's largest is in place and its
+     * other columns are -inf.
+     * Rows beside it in the same steps are gathered whole, unchanged.
+     */
+    @Test
+    void aRowThatWantsOnlyItsArgmaxGetsExactlyTheWholeRowsArgmax() throws Exception {
+        Path model = TestModels.require(TestModels.RANDOM_F32);
+        for (int ranks : new int[] {2, 3}) {
+            try (LocalTensorGroup g = group(model, ranks)) {
+                LlamaModel m = g.leader();
+                int vocab = m.vocabSize(), leaderColumns = m.shard().vocabStartOf(1, vocab);
+                List<float[]> whole = steps(m), mixed = steps(m, 1);
+                for (int s = 0; s < whole.size(); s++) {
+                    float[] a = whole.get(s), b = mixed.get(s);
+                    for (int row = 0; row * vocab < a.length; row++) {
+                        int at = row * vocab;
+                        if (row != 1) {
+                            assertArrayEquals(java.util.Arrays.copyOfRange(a, at, at + vocab), java.util.Arrays.copyOfRange(b, at, at + vocab),
+                                    ranks + " slices, step " + s + ", row " + row);
+                            continue;
+                        }
+                        assertEquals(Argmax.firstMax(a, at, vocab), Argmax.firstMax(b, at, vocab), ranks + " slices, step " + s);
+                        for (int i = 0; i < leaderColumns; i++) assertEquals(a[at + i], b[at + i], "leader's column " + i);
+                        for (int j = 1; j < ranks; j++) {
+                            int from = m.shard().vocabStartOf(j, vocab), to = j + 1 < ranks ? m.shard().vocabStartOf(j + 1, vocab) : vocab;
+                            int best = from + Argmax.firstMax(a, at + from, to - from);
+                            for (int i = from; i < to; i++) {
+                                assertEquals(i == best ? a[at + i] : Float.NEGATIVE_INFINITY, b[at + i], "slice " + j + "'s column " + i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     private static List<float[]> steps(LlamaModel m) {
+        return steps(m, -1);
+    }
+
+    /** The logits of a few batched steps; the logits row argmaxRow (-1: none) of each step wants only its argmax. */
+    private static List<float[]> steps(LlamaModel m, int argmaxRow) {
         PagedKvCache kv = m.kvCache();
         int vocab = m.vocabSize();
         int[] seqs = new int[3];
@@ -139,11 +183,13 @@ class TensorParallelTest {
             for (int p = 0; p < prompt.length; p++) prompt[p] = (p * 131 + i * 17 + 1) % vocab;
             b.addChunk(seqs[i], prompt, 0, prompt.length, 0, true);
         }
+        if (argmaxRow >= 0) b.onlyArgmax(argmaxRow);
         m.forward(b);
         out.add(java.util.Arrays.copyOf(m.logits(), 3 * vocab));
         for (int step = 0; step < 5; step++) {
             b.clear();
             for (int i = 0; i < 3; i++) b.add(seqs[i], (step * 7 + i * 3) % vocab, lengths[i] + step, true);
+            if (argmaxRow >= 0) b.onlyArgmax(argmaxRow);
             m.forward(b);
             out.add(java.util.Arrays.copyOf(m.logits(), 3 * vocab));
         }
@@ -195,6 +241,8 @@ class TensorParallelTest {
             for (int step = 0; step < 200; step++) {
                 b.clear();
                 for (int s : seqs) b.add(s, (step * 7 + s) % m.vocabSize(), step % 100, true);
+                b.onlyArgmax(1);   // greedy rows' argmax beside whole rows
+                b.onlyArgmax(3);
                 m.forward(b);
             }
             long[] after = mx.getThreadAllocatedBytes(ids);
