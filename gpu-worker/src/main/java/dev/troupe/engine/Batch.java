@@ -73,8 +73,9 @@ public final class Batch {
 
     /**
      * Says that the caller reads only the argmax of logits row r (plain greedy sampling): a model split over
-     * slices then gathers each slice's largest logit instead of its whole share, and the row holds the exact
-     * argmax, its value, and -inf in the other slices' columns.
+     * slices then gathers each follower slice's largest logit instead of its whole share, so the row holds the
+     * leader's columns, each follower's largest logit in place and -inf in that follower's other columns: its
+     * argmax is the whole row's.
      */
     public void onlyArgmax(int r) {
         java.util.Objects.checkIndex(r, logitCount);

@@ -33,6 +33,7 @@ public final class AeronTensorExchange implements TensorExchange {
     private static final int HEADER = 8;             // int type, int step
     private static final int LOGITS_HEADER = 12;     // int type, int step, int first float of the piece
     private static final int FRAGMENTS = 64;
+    private static final int NO_LOGITS = 0, ALL_LOGITS = 1, ARGMAX_LOGITS = 2;   // what a step's token wants
     private static final int NO_SESSION = Integer.MIN_VALUE;
 
     private final int rank;
@@ -194,7 +195,7 @@ public final class AeronTensorExchange implements TensorExchange {
             out.putInt(at, b.sequence(t));
             out.putInt(at + 4, b.token(t));
             out.putInt(at + 8, b.position(t));
-            out.putInt(at + 12, !wants ? 0 : b.isArgmaxOnly(nextLogit - 1) ? 2 : 1);
+            out.putInt(at + 12, !wants ? NO_LOGITS : b.isArgmaxOnly(nextLogit - 1) ? ARGMAX_LOGITS : ALL_LOGITS);
         }
         return offer(length);
     }
@@ -530,8 +531,8 @@ public final class AeronTensorExchange implements TensorExchange {
         if (size > b.capacity()) return PROTOCOL;
         for (int t = 0; t < size; t++, at += 16) {
             int wants = buf.getInt(at + 12);
-            int row = b.add(buf.getInt(at), buf.getInt(at + 4), buf.getInt(at + 8), wants != 0);
-            if (wants == 2) b.onlyArgmax(row);
+            int row = b.add(buf.getInt(at), buf.getInt(at + 4), buf.getInt(at + 8), wants != NO_LOGITS);
+            if (wants == ARGMAX_LOGITS) b.onlyArgmax(row);
         }
         return OK;
     }
