@@ -72,7 +72,8 @@ public final class Generator {
             for (int from = 0; from < prompt.length; from += chunk) {
                 int n = Math.min(chunk, prompt.length - from);
                 batch.clear();
-                if (batch.addChunk(seq, prompt, from, n, from, from + n == prompt.length) >= 0 && greedy) batch.onlyArgmax(0);
+                int row = batch.addChunk(seq, prompt, from, n, from, from + n == prompt.length);
+                if (row >= 0 && greedy) batch.onlyArgmax(row);
                 model.forward(batch);
             }
             long t1 = System.nanoTime();
@@ -96,8 +97,8 @@ public final class Generator {
                 }
                 if (generated == limit) break;
                 batch.clear();
-                batch.add(seq, token, pos++, true);
-                if (greedy) batch.onlyArgmax(0);
+                int row = batch.add(seq, token, pos++, true);
+                if (greedy) batch.onlyArgmax(row);
                 model.forward(batch);
             }
             if (!stops.stopped()) emit(stops.accept(decoder.flush()) + stops.flush(), text, onText);

@@ -260,7 +260,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * The logits of the last step: row r at [r * vocab, (r + 1) * vocab). Overwritten by the next step. Of a
-     * split model's row marked {@link Batch#onlyArgmax} only the argmax is certain (other slices' columns -inf).
+     * split model's row marked {@link Batch#onlyArgmax} only the argmax is certain (see there what the row holds).
      */
     public float[] logits() { return logits; }
 

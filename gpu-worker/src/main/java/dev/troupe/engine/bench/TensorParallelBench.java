@@ -91,7 +91,9 @@ public final class TensorParallelBench {
                 int n = slices;
                 for (int batch : new int[] {1, 8}) {
                     try (LlamaModel whole = LlamaModel.load(model, options)) {
-                        out.println(decodeLine(1, "-", batch, "full", new Decode(whole, batch, steps, () -> 0L, () -> 0L).median(false, rounds)));
+                        try (Decode d = new Decode(whole, batch, steps, () -> 0L, () -> 0L)) {
+                            out.println(decodeLine(1, "-", batch, "full", d.median(rounds)));
+                        }
                     }
                     try (LocalTensorGroup g = LocalTensorGroup.load(model, options, n, transport, stream, TimeUnit.SECONDS.toNanos(10))) {
                         splitLines(out, g, "aeron-ipc", batch, steps, rounds);
@@ -127,15 +129,15 @@ public final class TensorParallelBench {
      * median of {@code rounds} rounds taken in turns (so that the machine's drift falls on both alike).
      */
     private static void splitLines(PrintStream out, LocalTensorGroup g, String transport, int batch, int steps, int rounds) {
-        Decode d = new Decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos, g.exchange(0)::gatherNanos);
         double[][] full = new double[rounds][], argmax = new double[rounds][];
-        d.round(false);   // warms the JIT
-        d.round(true);
-        for (int r = 0; r < rounds; r++) {
-            full[r] = d.round(false);
-            argmax[r] = d.round(true);
+        try (Decode d = new Decode(g.leader(), batch, steps, g.exchange(0)::exchangeNanos, g.exchange(0)::gatherNanos)) {
+            d.round(false);   // warms the JIT
+            d.round(true);
+            for (int r = 0; r < rounds; r++) {
+                full[r] = d.round(false);
+                argmax[r] = d.round(true);
+            }
         }
-        d.close();
         out.println(decodeLine(g.slices().size(), transport, batch, "full", median(full)));
         out.println(decodeLine(g.slices().size(), transport, batch, "argmax", median(argmax)));
     }
@@ -246,7 +248,7 @@ public final class TensorParallelBench {
      * (as {@code exchangeNanos} counts it), the median step (ns), the median and 99th percentile of one step's
      * exchange time (ns), and the share spent gathering logits.
      */
-    private static final class Decode {
+    private static final class Decode implements AutoCloseable {
         private final LlamaModel m;
         private final int batch, steps, prompt = 16;
         private final int[] seqs;
@@ -276,12 +278,11 @@ public final class TensorParallelBench {
             }
         }
 
-        /** The median round of the whole model (after one to warm the JIT). */
-        double[] median(boolean argmaxOnly, int rounds) {
-            round(argmaxOnly);
+        /** The median of {@code rounds} rounds of whole rows (after one to warm the JIT). */
+        double[] median(int rounds) {
+            round(false);
             double[][] r = new double[rounds][];
-            for (int i = 0; i < rounds; i++) r[i] = round(argmaxOnly);
-            close();
+            for (int i = 0; i < rounds; i++) r[i] = round(false);
             return TensorParallelBench.median(r);
         }
 
@@ -306,7 +307,8 @@ public final class TensorParallelBench {
             return new double[] {batch * steps / (elapsed / 1e9), share, stepNanos[steps / 2], exchange[steps / 2], exchange[(int) (steps * 0.99)], gatherShare};
         }
 
-        void close() {
+        @Override
+        public void close() {
             for (int s : seqs) m.kvCache().release(s);
         }
     }

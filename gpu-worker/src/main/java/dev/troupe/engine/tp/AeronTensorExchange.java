@@ -266,9 +266,9 @@ public final class AeronTensorExchange implements TensorExchange {
             int status = argmaxCount > 0 ? sendArgmax(part, share, vocabStart[rank]) : OK;
             return status == OK ? sendLogits(part, share) : status;
         }
+        target = logits;
+        this.vocab = vocab;
         for (int j = 1; j < ranks; j++) {
-            target = logits;
-            this.vocab = vocab;
             columnStart = vocabStart[j];
             columns = vocabStart[j + 1] - vocabStart[j];
             if (argmaxCount > 0) {
