@@ -6,7 +6,7 @@ import dev.troupe.engine.kv.PagedKvCache;
  * Settings of one engine instance.
  *
  * @param threads        CPU threads for the forward pass; 0 = all available processors
- * @param backend        "auto" (best available), "vector" or "scalar"
+ * @param backend        "auto" (best available), "native" (int8 kernels for Q8_0 on the vector kernels), "vector" or "scalar"
  * @param kvCacheTokens  size of the paged KV pool in tokens, shared by all sequences; 0 = sized by kvCacheBytes
  * @param kvBlockSize    tokens per KV block
  * @param maxBatchTokens most tokens one step may carry (prefill chunks + decode tokens)
@@ -33,8 +33,8 @@ public record EngineOptions(int threads, String backend, int kvCacheTokens, int 
 
     public EngineOptions {
         if (threads < 0) throw new IllegalArgumentException("threads must be >= 0, got " + threads);
-        if (!backend.equals("auto") && !backend.equals("vector") && !backend.equals("scalar")) {
-            throw new IllegalArgumentException("backend must be auto, vector or scalar, got '" + backend + "'");
+        if (!java.util.List.of("auto", "native", "vector", "scalar").contains(backend)) {
+            throw new IllegalArgumentException("backend must be auto, native, vector or scalar, got '" + backend + "'");
         }
         if (kvCacheTokens < 0) throw new IllegalArgumentException("kvCacheTokens must be >= 0, got " + kvCacheTokens);
         if (kvBlockSize < 1) throw new IllegalArgumentException("kvBlockSize must be >= 1, got " + kvBlockSize);

@@ -3,6 +3,7 @@ package dev.troupe.engine;
 import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.kernel.KernelScratch;
 import dev.troupe.engine.kernel.Kernels;
+import dev.troupe.engine.kernel.NativeKernels;
 import dev.troupe.engine.kernel.ScalarKernels;
 import dev.troupe.engine.kernel.StagedInput;
 import dev.troupe.engine.kernel.VectorKernels;
@@ -203,8 +204,16 @@ public final class LlamaModel implements AutoCloseable {
                     throw new IllegalStateException("backend 'vector' needs the JVM flag --add-modules jdk.incubator.vector and 256-bit SIMD");
                 }
                 return new VectorKernels();
+            case "native":
+                if (!vectorOk) {
+                    throw new IllegalStateException("backend 'native' runs beside the vector kernels, which need the JVM flag "
+                            + "--add-modules jdk.incubator.vector and 256-bit SIMD");
+                }
+                if (!NativeKernels.usable()) throw new IllegalStateException("backend 'native': " + NativeKernels.unavailableReason());
+                return new NativeKernels(new VectorKernels());
             default:
-                return vectorOk ? new VectorKernels() : new ScalarKernels();
+                if (!vectorOk) return new ScalarKernels();
+                return NativeKernels.usable() ? new NativeKernels(new VectorKernels()) : new VectorKernels();
         }
     }
 

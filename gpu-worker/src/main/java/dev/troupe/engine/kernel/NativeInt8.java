@@ -1,0 +1,68 @@
+package dev.troupe.engine.kernel;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * The entry points of libtroupe_kernels (src/main/c), the int8 kernels built into this jar on x86-64 Linux. The
+ * library is loaded once, from the class folder or copied out of the jar to a temporary file; where it cannot
+ * load or the CPU lacks AVX-512 VNNI, {@link #available()} is false and says why in {@link #unavailableReason()}.
+ */
+final class NativeInt8 {
+    /** Rows per packed panel: one 512-bit vector of lanes. */
+    static final int PANEL = 16;
+    static final int BLOCK = 32;
+    private static final String RESOURCE = "native/linux-x86_64/libtroupe_kernels.so";
+    private static final String WHY_NOT = load();
+
+    private NativeInt8() {}
+
+    static boolean available() { return WHY_NOT == null; }
+
+    /** Why the kernels cannot run here, or null when they can. */
+    static String unavailableReason() { return WHY_NOT; }
+
+    private static String load() {
+        String os = System.getProperty("os.name", ""), arch = System.getProperty("os.arch", "");
+        if (!os.equals("Linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) return "built for x86-64 Linux only (this is " + os + " " + arch + ")";
+        URL url = NativeInt8.class.getResource(RESOURCE);
+        if (url == null) return "libtroupe_kernels.so is not in this build (it needs gcc at build time)";
+        try {
+            Path lib;
+            if (url.getProtocol().equals("file")) {
+                lib = Path.of(url.toURI());
+            } else {
+                lib = Files.createTempFile("troupe-kernels", ".so");
+                lib.toFile().deleteOnExit();
+                try (InputStream in = url.openStream()) {
+                    Files.copy(in, lib, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+            System.load(lib.toAbsolutePath().toString());
+            return cpuLevel() >= 1 ? null : "this CPU lacks AVX-512 VNNI";
+        } catch (IOException | URISyntaxException | LinkageError | SecurityException e) {
+            return "libtroupe_kernels.so did not load: " + e;
+        }
+    }
+
+    /** 1 when the CPU runs the AVX-512 VNNI kernels, else 0. */
+    static native int cpuLevel();
+
+    /** The address of a direct buffer's first byte (the buffer must stay reachable while the address is used). */
+    static native long address(ByteBuffer direct);
+
+    /**
+     * Q8_0 panels (at {@code panels}, each {@code panelBytes}, laid out as NativeKernels.packQ8 writes them) times
+     * {@code tokens} inputs: for rows r in [r0, r1) (r0 a multiple of {@link #PANEL}) and t < tokens,
+     * {@code out[outOff + t * outStride + r] = sum_c W[r][c] * x[xOff + t * xStride + c]}, with the inputs quantized
+     * to int8 per block of 32 (troupe_kernels.c gives the exact arithmetic). No bounds are checked here.
+     */
+    static native void q8Matmul(long panels, long panelBytes, int blocks, float[] x, int xOff, int xStride, int tokens,
+                                float[] out, int outOff, int outStride, int r0, int r1);
+}
