@@ -17,6 +17,17 @@
  * unsigned bytes q + 128: one 64-byte vector holds 4 consecutive columns of all 16 rows, so VPDPBUSD
  * multiplies it with 4 input bytes broadcast to every lane and adds each row's 4 products into its lane.
  * The +128 is taken back out with the input's block sum: sum (q + 128) * x = sum q * x + 128 * sum x.
+ *
+ * K-quants (Q4_K, Q6_K: IntScaledCodec) keep integers down to the super-block of 256: an element is
+ * a * sc[g] * u + b * mn[g] with unsigned quants u and per group g (32 or 16 columns) integer sc, mn. Inputs are
+ * quantized per 256 (one scale dx, sums xs[g] per group), and a (row, token) output is
+ *
+ *   acc = fma((float) isum, a * dx, acc); acc = fma((float) msum, b * dx, acc)     super-block after super-block
+ *
+ * with the exact integers isum = sum_g sc[g] * (u . q)_g and msum = sum_g mn[g] * xs[g]. A panel of 16 rows holds,
+ * per super-block: a[16] and b[16] floats, sc[G][16] and mn[G/2][16][2] signed bytes, then the quants: for Q4_K
+ * two per byte, [G][4][16][4] bytes each holding columns 8s + j (low nibble) and 8s + 4 + j (high) of its group;
+ * for Q6_K one per byte, [G][4][16][4].
  */
 #include <jni.h>
 #include <immintrin.h>
@@ -31,7 +42,10 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* Quantized inputs of up to CHUNK tokens, per thread: quants [CHUNK][cols], scales and -128 * sums [CHUNK][blocks]. */
+/*
+ * Quantized inputs of up to CHUNK tokens, per thread: quants [CHUNK][cols]; for Q8_0 scales and -128 * sums
+ * [CHUNK][cols / 32]; for K-quants scales [CHUNK][cols / 256] and int16 group sums [CHUNK][cols / group].
+ */
 typedef struct {
     size_t cols;
     int8_t *q;
@@ -65,10 +79,9 @@ static scratch_t *scratch_for(size_t cols) {
     free(s->q);
     free(s->d);
     free(s->s);
-    size_t blocks = cols / QB;
     s->q = aligned_alloc(64, CHUNK * cols);
-    s->d = malloc(CHUNK * blocks * sizeof(float));
-    s->s = malloc(CHUNK * blocks * sizeof(int32_t));
+    s->d = malloc(CHUNK * (cols / QB) * sizeof(float));
+    s->s = malloc(CHUNK * (cols / 16) * sizeof(int32_t));
     if (s->q == NULL || s->d == NULL || s->s == NULL) {
         s->cols = 0;
         return NULL;
@@ -90,6 +103,27 @@ AVX512 static void quantize(const float *x, int blocks, int8_t *q, float *d, int
         _mm_storeu_si128((__m128i *) (q + b * QB + 16), _mm512_cvtsepi32_epi8(i1));
         d[b] = db;
         s[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+    }
+}
+
+/* One token's inputs as int8 per super-block of 256 (d = max|x| / 127), with the sum of each group of gs quants. */
+AVX512 static void quantize_k(const float *x, int superBlocks, int gs, int8_t *q, float *d, int16_t *s) {
+    for (int b = 0; b < superBlocks; b++) {
+        const float *xb = x + b * 256;
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < 256; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xb + i)));
+        float amax = _mm512_reduce_max_ps(m);
+        float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        __m512 vid = _mm512_set1_ps(id);
+        d[b] = db;
+        for (int i = 0; i < 256; i += 16) {
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + i), vid));
+            _mm_storeu_si128((__m128i *) (q + b * 256 + i), _mm512_cvtsepi32_epi8(v));
+            int sum = _mm512_reduce_add_epi32(v);
+            if (gs == 16 || i % 32 == 0) s[(b * 256 + i) / gs] = (int16_t) sum;
+            else s[(b * 256 + i) / gs] += (int16_t) sum;
+        }
     }
 }
 
@@ -144,6 +178,122 @@ AVX512 static void panel_tile(const uint8_t *panel, long scaleBytes, int blocks,
     }
 }
 
+/*
+ * One K-quant panel times nt (<= TILE) tokens: G groups per super-block, nibbles (Q4_K: G = 8 of 32 columns) or
+ * bytes (Q6_K: G = 16 of 16). Inlined into one copy per (G, nibbles, nt).
+ */
+AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
+        const uint8_t *panel, long chunkBytes, int superBlocks, const int G, const int nibbles, const scratch_t *in,
+        int t0, const int nt, float *out, long outStride, int rows) {
+    const size_t cols = (size_t) superBlocks * 256;
+    const int gs = 256 / G;
+    const int8_t *xq = in->q;
+    const float *xd = in->d;
+    const int16_t *xs = (const int16_t *) in->s;
+    __m512 acc[TILE];
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < superBlocks; b++) {
+        const uint8_t *hdr = panel + (size_t) b * chunkBytes;
+        const int8_t *sc = (const int8_t *) (hdr + 128), *mn = sc + G * P;
+        const __m512i *wq = (const __m512i *) (hdr + 128 + 2 * G * P);
+        __m512i isum[TILE];
+        for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+        for (int g = 0; g < G; g++) {
+            __m512i scg = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (sc + g * P)));
+            const __m512i *w = wq + g * 4;
+            if (nibbles) {
+                const __m512i low = _mm512_set1_epi8(0x0F);
+                __m512i v0 = _mm512_load_si512(w), v1 = _mm512_load_si512(w + 1), v2 = _mm512_load_si512(w + 2),
+                        v3 = _mm512_load_si512(w + 3);
+                __m512i l0 = _mm512_and_si512(v0, low), h0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), low);
+                __m512i l1 = _mm512_and_si512(v1, low), h1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), low);
+                __m512i l2 = _mm512_and_si512(v2, low), h2 = _mm512_and_si512(_mm512_srli_epi16(v2, 4), low);
+                __m512i l3 = _mm512_and_si512(v3, low), h3 = _mm512_and_si512(_mm512_srli_epi16(v3, 4), low);
+                for (int t = 0; t < nt; t++) {
+                    const int32_t *x4 = (const int32_t *) (xq + (t0 + t) * cols + (size_t) b * 256 + g * gs);
+                    __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
+                    a = _mm512_dpbusd_epi32(a, l0, _mm512_set1_epi32(x4[0]));
+                    c = _mm512_dpbusd_epi32(c, h0, _mm512_set1_epi32(x4[1]));
+                    a = _mm512_dpbusd_epi32(a, l1, _mm512_set1_epi32(x4[2]));
+                    c = _mm512_dpbusd_epi32(c, h1, _mm512_set1_epi32(x4[3]));
+                    a = _mm512_dpbusd_epi32(a, l2, _mm512_set1_epi32(x4[4]));
+                    c = _mm512_dpbusd_epi32(c, h2, _mm512_set1_epi32(x4[5]));
+                    a = _mm512_dpbusd_epi32(a, l3, _mm512_set1_epi32(x4[6]));
+                    c = _mm512_dpbusd_epi32(c, h3, _mm512_set1_epi32(x4[7]));
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(a, c), scg));
+                }
+            } else {
+                __m512i v0 = _mm512_load_si512(w), v1 = _mm512_load_si512(w + 1), v2 = _mm512_load_si512(w + 2),
+                        v3 = _mm512_load_si512(w + 3);
+                for (int t = 0; t < nt; t++) {
+                    const int32_t *x4 = (const int32_t *) (xq + (t0 + t) * cols + (size_t) b * 256 + g * gs);
+                    __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
+                    a = _mm512_dpbusd_epi32(a, v0, _mm512_set1_epi32(x4[0]));
+                    c = _mm512_dpbusd_epi32(c, v1, _mm512_set1_epi32(x4[1]));
+                    a = _mm512_dpbusd_epi32(a, v2, _mm512_set1_epi32(x4[2]));
+                    c = _mm512_dpbusd_epi32(c, v3, _mm512_set1_epi32(x4[3]));
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(a, c), scg));
+                }
+            }
+        }
+        __m512 fa = _mm512_load_ps((const float *) hdr), fb = _mm512_load_ps((const float *) (hdr + 64));
+        for (int t = 0; t < nt; t++) {
+            const int32_t *s2 = (const int32_t *) (xs + ((size_t) (t0 + t) * superBlocks + b) * G);
+            __m512i msum = _mm512_setzero_si512();
+            for (int p = 0; p < G / 2; p++) {
+                __m512i mnp = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *) (mn + p * 2 * P)));
+                msum = _mm512_dpwssd_epi32(msum, mnp, _mm512_set1_epi32(s2[p]));
+            }
+            __m512 dx = _mm512_set1_ps(xd[(size_t) (t0 + t) * superBlocks + b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(fa, dx), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(fb, dx), acc[t]);
+        }
+    }
+    __mmask16 mask = rows >= P ? (__mmask16) 0xFFFF : (__mmask16) ((1u << rows) - 1);
+    for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + t * outStride, mask, acc[t]);
+}
+
+#define K_TILE(G, NIB) \
+    switch (nt) { \
+        case 1: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, 1, out, outStride, rows); break; \
+        case 2: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, 2, out, outStride, rows); break; \
+        case 3: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, 3, out, outStride, rows); break; \
+        case 4: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, 4, out, outStride, rows); break; \
+        case 5: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, 5, out, outStride, rows); break; \
+        case 6: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, 6, out, outStride, rows); break; \
+        case 7: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, 7, out, outStride, rows); break; \
+        default: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, TILE, out, outStride, rows); break; \
+    }
+
+AVX512 static void k_tile_q4(const uint8_t *panel, long chunkBytes, int superBlocks, const scratch_t *in, int t0, int nt,
+                             float *out, long outStride, int rows) { K_TILE(8, 1) }
+
+AVX512 static void k_tile_q6(const uint8_t *panel, long chunkBytes, int superBlocks, const scratch_t *in, int t0, int nt,
+                             float *out, long outStride, int rows) { K_TILE(16, 0) }
+
+/* The K-quant matmul: as q8_matmul, over panels of superBlocks chunks of chunkBytes each. */
+AVX512 static void k_matmul(const uint8_t *panels, long chunkBytes, int superBlocks, int G, int nibbles, scratch_t *in,
+                            const float *x, long xStride, int tokens, float *out, long outStride, int r0, int r1) {
+    size_t cols = (size_t) superBlocks * 256;
+    long panelBytes = chunkBytes * superBlocks;
+    for (int c0 = 0; c0 < tokens; c0 += CHUNK) {
+        int n = tokens - c0 < CHUNK ? tokens - c0 : CHUNK;
+        for (int t = 0; t < n; t++) {
+            quantize_k(x + (c0 + t) * xStride, superBlocks, 256 / G, in->q + (size_t) t * cols, in->d + (size_t) t * superBlocks,
+                       (int16_t *) in->s + (size_t) t * superBlocks * G);
+        }
+        for (int r = r0; r < r1; r += P) {
+            const uint8_t *panel = panels + (long) (r / P) * panelBytes;
+            int rows = r1 - r < P ? r1 - r : P;
+            for (int t = 0; t < n; t += TILE) {
+                int nt = n - t < TILE ? n - t : TILE;
+                if (nibbles) k_tile_q4(panel, chunkBytes, superBlocks, in, t, nt, out + (c0 + t) * outStride + r, outStride, rows);
+                else k_tile_q6(panel, chunkBytes, superBlocks, in, t, nt, out + (c0 + t) * outStride + r, outStride, rows);
+            }
+        }
+    }
+}
+
 /* out[outOff + t * outStride + r] for r in [r0, r1) (r0 a multiple of P) and t < tokens. */
 AVX512 static void q8_matmul(const uint8_t *panels, long panelBytes, int blocks, scratch_t *in,
                              const float *x, long xStride, int tokens, float *out, long outStride, int r0, int r1) {
@@ -177,25 +327,49 @@ JNIEXPORT jlong JNICALL Java_dev_troupe_engine_kernel_NativeInt8_address(JNIEnv 
     return (jlong) (intptr_t) (*env)->GetDirectBufferAddress(env, buffer);
 }
 
+/* This thread's scratch for cols columns and the two arrays held critical, or NULL with an exception pending. */
+static scratch_t *enter(JNIEnv *env, size_t cols, jfloatArray x, float **xs, jfloatArray out, float **os) {
+    scratch_t *in = scratch_for(cols);
+    if (in == NULL) {
+        jclass oom = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
+        if (oom != NULL) (*env)->ThrowNew(env, oom, "no native memory for the int8 kernels' input scratch");
+        return NULL;
+    }
+    *xs = (*env)->GetPrimitiveArrayCritical(env, x, NULL);
+    if (*xs == NULL) return NULL;   /* an OutOfMemoryError is pending */
+    *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
+    if (*os == NULL) {
+        (*env)->ReleasePrimitiveArrayCritical(env, x, *xs, JNI_ABORT);
+        return NULL;
+    }
+    return in;
+}
+
+static void leave(JNIEnv *env, jfloatArray x, float *xs, jfloatArray out, float *os) {
+    (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
+    (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
+}
+
+/* See NativeInt8.kMatmul; the caller has checked every bound. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_kMatmul(
+        JNIEnv *env, jclass cls, jlong panels, jlong chunkBytes, jint superBlocks, jint groups, jboolean nibbles,
+        jfloatArray x, jint xOff, jint xStride, jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
+    float *xs, *os;
+    scratch_t *in = enter(env, (size_t) superBlocks * 256, x, &xs, out, &os);
+    if (in == NULL) return;
+    k_matmul((const uint8_t *) (intptr_t) panels, chunkBytes, superBlocks, groups, nibbles, in, xs + xOff, xStride, tokens,
+             os + outOff, outStride, r0, r1);
+    leave(env, x, xs, out, os);
+}
+
 /* See NativeInt8.q8Matmul; the caller has checked every bound. */
 JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_q8Matmul(
         JNIEnv *env, jclass cls, jlong panels, jlong panelBytes, jint blocks, jfloatArray x, jint xOff, jint xStride,
         jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
-    scratch_t *in = scratch_for((size_t) blocks * QB);
-    if (in == NULL) {
-        jclass oom = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
-        if (oom != NULL) (*env)->ThrowNew(env, oom, "no native memory for the int8 kernels' input scratch");
-        return;
-    }
-    float *xs = (*env)->GetPrimitiveArrayCritical(env, x, NULL);
-    if (xs == NULL) return;   /* an OutOfMemoryError is pending */
-    float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
-    if (os == NULL) {
-        (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
-        return;
-    }
+    float *xs, *os;
+    scratch_t *in = enter(env, (size_t) blocks * QB, x, &xs, out, &os);
+    if (in == NULL) return;
     q8_matmul((const uint8_t *) (intptr_t) panels, panelBytes, blocks, in, xs + xOff, xStride, tokens, os + outOff,
               outStride, r0, r1);
-    (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
-    (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
+    leave(env, x, xs, out, os);
 }

@@ -9,7 +9,7 @@ import java.nio.ByteBuffer;
  * its first 32 elements (sub-block 2c), the high nibbles its last 32 (sub-block 2c + 1).
  * Element = (d * scale) * q - (dmin * min).
  */
-public final class Q4_KCodec extends GroupedCodec {
+public final class Q4_KCodec extends GroupedCodec implements IntScaledCodec {
     public static final Q4_KCodec INSTANCE = new Q4_KCodec();
     static final int BLOCK = 256, BYTES = 144;
 
@@ -76,6 +76,24 @@ public final class Q4_KCodec extends GroupedCodec {
                 int v = src.get(qs + l) & 0xFF;
                 q[e + l] = (byte) (v & 0xF);
                 q[e + 32 + l] = (byte) (v >>> 4);
+            }
+        }
+    }
+
+    /** a = d, b = -dmin; u the nibble, sc and mn the 6-bit scale and minimum. */
+    @Override
+    public void unpackInts(ByteBuffer src, int at, byte[] u, int uOff, int[] sc, int[] mn, int gOff, float[] ab) {
+        ab[0] = Float16.toFloat(src.getShort(at));
+        ab[1] = -Float16.toFloat(src.getShort(at + 2));
+        for (int j = 0; j < 8; j++) {
+            sc[gOff + j] = scale(src, at + 4, j);
+            mn[gOff + j] = min(src, at + 4, j);
+        }
+        for (int c = 0; c < 4; c++) {
+            for (int l = 0; l < 32; l++) {
+                int v = src.get(at + 16 + 32 * c + l) & 0xFF;
+                u[uOff + 64 * c + l] = (byte) (v & 0xF);
+                u[uOff + 64 * c + 32 + l] = (byte) (v >>> 4);
             }
         }
     }

@@ -8,7 +8,7 @@ import java.nio.ByteBuffer;
  * [8n ..]; its quarter k (32 elements, position l) takes the low nibble (k < 2) or high nibble (k >= 2) of
  * ql[l + 32 * (k & 1)], the bits 2k, 2k + 1 of qh[l], and scale 2k + l / 16. Element = (d * scale) * (q - 32).
  */
-public final class Q6_KCodec extends GroupedCodec {
+public final class Q6_KCodec extends GroupedCodec implements IntScaledCodec {
     public static final Q6_KCodec INSTANCE = new Q6_KCodec();
     private static final int BLOCK = 256, BYTES = 210;
 
@@ -55,6 +55,20 @@ public final class Q6_KCodec extends GroupedCodec {
                 for (int s = 0; s < 2; s++) scale[sOff + 8 * n + 2 * k + s] = d * src.get(at + 192 + 8 * n + 2 * k + s);
             }
         }
+    }
+
+    /** a = d, b = -32 d (exact); u = q + 32 in 0..63; sc = mn = the group's signed scale: d sc u - 32 d sc = d sc (u - 32). */
+    @Override
+    public void unpackInts(ByteBuffer src, int at, byte[] u, int uOff, int[] sc, int[] mn, int gOff, float[] ab) {
+        float d = Float16.toFloat(src.getShort(at + 208));
+        ab[0] = d;
+        ab[1] = -32f * d;
+        for (int n = 0; n < 2; n++) {
+            for (int k = 0; k < 4; k++) {
+                for (int l = 0; l < 32; l++) u[uOff + 128 * n + 32 * k + l] = (byte) (quant(src, at, n, k, l) + 32);
+            }
+        }
+        for (int g = 0; g < 16; g++) sc[gOff + g] = mn[gOff + g] = src.get(at + 192 + g);
     }
 
     @Override

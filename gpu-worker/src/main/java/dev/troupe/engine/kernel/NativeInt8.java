@@ -65,4 +65,12 @@ final class NativeInt8 {
      */
     static native void q8Matmul(long panels, long panelBytes, int blocks, float[] x, int xOff, int xStride, int tokens,
                                 float[] out, int outOff, int outStride, int r0, int r1);
+
+    /**
+     * K-quant panels (NativeKernels.packK: {@code superBlocks} chunks of {@code chunkBytes} a panel, {@code groups}
+     * groups a super-block, quants two per byte when {@code nibbles}) times {@code tokens} inputs quantized to int8
+     * per super-block of 256; otherwise as {@link #q8Matmul}.
+     */
+    static native void kMatmul(long panels, long chunkBytes, int superBlocks, int groups, boolean nibbles, float[] x, int xOff,
+                               int xStride, int tokens, float[] out, int outOff, int outStride, int r0, int r1);
 }

@@ -1,15 +1,17 @@
 package dev.troupe.engine.kernel;
 
 import dev.troupe.engine.gguf.GgmlType;
+import dev.troupe.engine.gguf.IntScaledCodec;
 import dev.troupe.engine.model.WeightMatrix;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * The Java kernels with Q8_0 matmuls done by the native int8 kernels ({@link NativeInt8}): inputs quantized to
- * int8 per block of 32 and multiplied with integer dot products, as llama.cpp does for Q8_0. Every other type and
- * every other primitive runs on the Java kernels it wraps.
+ * The Java kernels with the matmuls of Q8_0, Q4_K and Q6_K weights done by the native int8 kernels
+ * ({@link NativeInt8}): inputs quantized to int8 (per block of 32 for Q8_0, per super-block of 256 for the K-quants)
+ * and multiplied with integer dot products, as llama.cpp does. Every other type and every other primitive runs on
+ * the Java kernels it wraps.
  */
 public final class NativeKernels implements Kernels {
     private static final int P = NativeInt8.PANEL, BLOCK = NativeInt8.BLOCK;
@@ -29,7 +31,7 @@ public final class NativeKernels implements Kernels {
     }
 
     @Override
-    public String name() { return "native int8 (AVX-512 VNNI) for Q8_0, " + java.name(); }
+    public String name() { return "native int8 (AVX-512 VNNI) for Q8_0, Q4_K, Q6_K, " + java.name(); }
 
     @Override
     public int rowGranularity() { return P; }
@@ -56,10 +58,79 @@ public final class NativeKernels implements Kernels {
         }
     }
 
+    /**
+     * A K-quant matrix packed for the native kernels, 64-byte aligned: panels of 16 rows, each {@code superBlocks}
+     * chunks of {@code chunkBytes}; a chunk is the 16 rows' multipliers a[16] and b[16] (floats), group scales
+     * sc[G][16] and offsets mn[G/2][16][2] (signed bytes), then the quants: Q4_K (G = 8 groups of 32) two per byte,
+     * [G][4][16][4] bytes holding columns 8s + j (low nibble) and 8s + 4 + j (high) of the group; Q6_K (G = 16 of 16)
+     * one per byte, [G][4][16][4]. See {@link IntScaledCodec} for what they mean.
+     */
+    static final class KPanels {
+        final ByteBuffer bytes;   // keeps the memory at address alive
+        final long address;
+        final long chunkBytes;
+        final int superBlocks;
+        final int groups;
+        final boolean nibbles;
+        final int rows;
+
+        KPanels(ByteBuffer bytes, long chunkBytes, int superBlocks, int groups, boolean nibbles, int rows) {
+            this.bytes = bytes;
+            this.address = NativeInt8.address(bytes);
+            this.chunkBytes = chunkBytes;
+            this.superBlocks = superBlocks;
+            this.groups = groups;
+            this.nibbles = nibbles;
+            this.rows = rows;
+        }
+    }
+
     @Override
     public void prepare(WeightMatrix w) {
         if (w.type() == GgmlType.Q8_0) w.kernelData(packQ8(w));
+        else if (w.type() == GgmlType.Q4_K || w.type() == GgmlType.Q6_K) w.kernelData(packK(w, IntScaledCodec.of(w.type())));
         else java.prepare(w);
+    }
+
+    static KPanels packK(WeightMatrix w, IntScaledCodec codec) {
+        int rows = w.rows(), superBlocks = w.cols() / 256, panels = (rows + P - 1) / P;
+        int groups = 256 / codec.groupSize();
+        boolean nibbles = codec.quantMax() <= 15;
+        if (groups % 2 != 0 || codec.quantMax() > 255) throw new IllegalArgumentException(w.type() + " does not fit the native K-quant panels");
+        long quantBytes = nibbles ? 256 * P / 2 : 256 * P;
+        long chunkBytes = 2 * P * Float.BYTES + 2L * groups * P + quantBytes;
+        long panelBytes = chunkBytes * superBlocks;
+        if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
+        }
+        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels) + 64).alignedSlice(64).order(ByteOrder.nativeOrder());
+        ByteBuffer src = w.data();
+        int blockBytes = w.type().blockBytes(), gs = codec.groupSize();
+        byte[] u = new byte[256];
+        int[] sc = new int[groups], mn = new int[groups];
+        float[] ab = new float[2];
+        for (int r = 0; r < rows; r++) {
+            int lane = r % P;
+            for (int b = 0; b < superBlocks; b++) {
+                codec.unpackInts(src, r * w.rowBytes() + b * blockBytes, u, 0, sc, mn, 0, ab);
+                int chunk = (int) (r / P * panelBytes + b * chunkBytes);
+                out.putFloat(chunk + lane * 4, ab[0]);
+                out.putFloat(chunk + P * 4 + lane * 4, ab[1]);
+                int scAt = chunk + 2 * P * 4, mnAt = scAt + groups * P, quants = mnAt + groups * P;
+                for (int g = 0; g < groups; g++) {
+                    out.put(scAt + g * P + lane, (byte) sc[g]);
+                    out.put(mnAt + g / 2 * 2 * P + lane * 2 + g % 2, (byte) mn[g]);
+                    for (int s = 0; s < 4; s++) {
+                        for (int j = 0; j < 4; j++) {
+                            int at = quants + (g * 4 + s) * P * 4 + lane * 4 + j;
+                            if (nibbles) out.put(at, (byte) (u[g * gs + 8 * s + j] | u[g * gs + 8 * s + 4 + j] << 4));
+                            else out.put(at, u[g * gs + 4 * s + j]);
+                        }
+                    }
+                }
+            }
+        }
+        return new KPanels(out, chunkBytes, superBlocks, groups, nibbles, rows);
     }
 
     static Q8Panels packQ8(WeightMatrix w) {
@@ -86,27 +157,40 @@ public final class NativeKernels implements Kernels {
 
     @Override
     public long preparedBytes(WeightMatrix w) {
-        return w.kernelData() instanceof Q8Panels ? ((Q8Panels) w.kernelData()).bytes.capacity() : java.preparedBytes(w);
+        Object d = w.kernelData();
+        if (d instanceof Q8Panels) return ((Q8Panels) d).bytes.capacity();
+        if (d instanceof KPanels) return ((KPanels) d).bytes.capacity();
+        return java.preparedBytes(w);
     }
 
     @Override
     public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
                        float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
-        if (!(w.kernelData() instanceof Q8Panels)) {
+        Object d = w.kernelData();
+        if (d instanceof Q8Panels) {
+            Q8Panels p = (Q8Panels) d;
+            checkBounds(w, p.rows, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
+            NativeInt8.q8Matmul(p.address, p.panelBytes, p.blocks, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
+        } else if (d instanceof KPanels) {
+            KPanels p = (KPanels) d;
+            checkBounds(w, p.rows, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
+            NativeInt8.kMatmul(p.address, p.chunkBytes, p.superBlocks, p.groups, p.nibbles, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
+        } else {
             java.matmul(w, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
-            return;
         }
-        Q8Panels p = (Q8Panels) w.kernelData();
-        // The native side reads and writes without checks: every index it can touch is checked here.
-        int cols = p.blocks * BLOCK;
-        if (tokens < 1 || r0 < 0 || r0 % P != 0 || r1 > p.rows || r0 >= r1 || xOff < 0 || outOff < 0
+    }
+
+    /** The native side reads and writes without checks: every index it can touch is checked here. */
+    private static void checkBounds(WeightMatrix w, int rows, float[] x, int xOff, int xStride, int tokens,
+                                    float[] out, int outOff, int outStride, int r0, int r1) {
+        int cols = w.cols();
+        if (tokens < 1 || r0 < 0 || r0 % P != 0 || r1 > rows || r0 >= r1 || xOff < 0 || outOff < 0
                 || xStride < cols && tokens > 1 || outStride < r1 && tokens > 1
                 || (long) xOff + (long) (tokens - 1) * xStride + cols > x.length
                 || (long) outOff + (long) (tokens - 1) * outStride + r1 > out.length) {
-            throw new IndexOutOfBoundsException("matmul of " + w.name() + ": rows [" + r0 + ", " + r1 + ") of " + p.rows + ", " + tokens
+            throw new IndexOutOfBoundsException("matmul of " + w.name() + ": rows [" + r0 + ", " + r1 + ") of " + rows + ", " + tokens
                     + " tokens, x[" + xOff + " + t * " + xStride + "] of " + x.length + ", out[" + outOff + " + t * " + outStride + "] of " + out.length);
         }
-        NativeInt8.q8Matmul(p.address, p.panelBytes, p.blocks, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
     }
 
     @Override
