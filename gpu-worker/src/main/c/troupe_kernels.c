@@ -31,63 +31,41 @@
  */
 #include <jni.h>
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #define P 16      /* rows per panel: one vector of 16 int32 or float lanes */
 #define QB 32     /* values per Q8_0 block */
-#define CHUNK 64  /* tokens whose inputs are quantized at once */
 #define TILE 8    /* tokens multiplied with each block of a panel while it is in registers */
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /*
- * Quantized inputs of up to CHUNK tokens, per thread: quants [CHUNK][cols]; for Q8_0 scales and -128 * sums
- * [CHUNK][cols / 32]; for K-quants scales [CHUNK][cols / 256] and int16 group sums [CHUNK][cols / group].
+ * A matmul input quantized once for every thread and every row chunk (NativeInt8.quantize into StagedInput's
+ * buffer), at one address: quants [tokens][cols], then for Q8_0 scales [tokens][cols / 32] (float) and
+ * -128 * sums [tokens][cols / 32] (int32); for K-quants scales [tokens][cols / 256] (float) and the sums of each
+ * 16 and of each 32 quants, [tokens][cols / 16] and [tokens][cols / 32] (int16).
  */
 typedef struct {
-    size_t cols;
     int8_t *q;
     float *d;
-    int32_t *s;
-} scratch_t;
+    int32_t *s;      /* Q8_0 */
+    int16_t *s16;    /* K-quants */
+    int16_t *s32;
+} input_t;
 
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void free_scratch(void *p) {
-    scratch_t *s = p;
-    free(s->q);
-    free(s->d);
-    free(s->s);
-    free(s);
-}
-
-static void make_scratch_key(void) { pthread_key_create(&scratch_key, free_scratch); }
-
-/* This thread's scratch for inputs of cols columns (grown when a wider matrix comes), or NULL when out of memory. */
-static scratch_t *scratch_for(size_t cols) {
-    pthread_once(&scratch_once, make_scratch_key);
-    scratch_t *s = pthread_getspecific(scratch_key);
-    if (s != NULL && s->cols >= cols) return s;
-    if (s == NULL) {
-        s = calloc(1, sizeof(scratch_t));
-        if (s == NULL) return NULL;
-        pthread_setspecific(scratch_key, s);
+static input_t input_at(intptr_t base, int kind, size_t tokens, size_t cols) {
+    input_t in;
+    in.q = (int8_t *) base;
+    in.d = (float *) (base + tokens * cols);
+    if (kind == 0) {
+        in.s = (int32_t *) (in.d + tokens * (cols / QB));
+        in.s16 = in.s32 = NULL;
+    } else {
+        in.s = NULL;
+        in.s16 = (int16_t *) (in.d + tokens * (cols / 256));
+        in.s32 = in.s16 + tokens * (cols / 16);
     }
-    free(s->q);
-    free(s->d);
-    free(s->s);
-    s->q = aligned_alloc(64, CHUNK * cols);
-    s->d = malloc(CHUNK * (cols / QB) * sizeof(float));
-    s->s = malloc(CHUNK * (cols / 16) * sizeof(int32_t));
-    if (s->q == NULL || s->d == NULL || s->s == NULL) {
-        s->cols = 0;
-        return NULL;
-    }
-    s->cols = cols;
-    return s;
+    return in;
 }
 
 /* One token's inputs x[0, cols) as int8 blocks: d = max|x| / 127, q = x * (1 / d) rounded to nearest even. */
@@ -106,8 +84,8 @@ AVX512 static void quantize(const float *x, int blocks, int8_t *q, float *d, int
     }
 }
 
-/* One token's inputs as int8 per super-block of 256 (d = max|x| / 127), with the sum of each group of gs quants. */
-AVX512 static void quantize_k(const float *x, int superBlocks, int gs, int8_t *q, float *d, int16_t *s) {
+/* One token's inputs as int8 per super-block of 256 (d = max|x| / 127), with the sums of each 16 and each 32 quants. */
+AVX512 static void quantize_k(const float *x, int superBlocks, int8_t *q, float *d, int16_t *s16, int16_t *s32) {
     for (int b = 0; b < superBlocks; b++) {
         const float *xb = x + b * 256;
         __m512 m = _mm512_setzero_ps();
@@ -121,8 +99,9 @@ AVX512 static void quantize_k(const float *x, int superBlocks, int gs, int8_t *q
             __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + i), vid));
             _mm_storeu_si128((__m128i *) (q + b * 256 + i), _mm512_cvtsepi32_epi8(v));
             int sum = _mm512_reduce_add_epi32(v);
-            if (gs == 16 || i % 32 == 0) s[(b * 256 + i) / gs] = (int16_t) sum;
-            else s[(b * 256 + i) / gs] += (int16_t) sum;
+            s16[(b * 256 + i) / 16] = (int16_t) sum;
+            if (i % 32 == 0) s32[(b * 256 + i) / 32] = (int16_t) sum;
+            else s32[(b * 256 + i) / 32] += (int16_t) sum;
         }
     }
 }
@@ -132,7 +111,7 @@ AVX512 static void quantize_k(const float *x, int superBlocks, int gs, int8_t *q
  * copy per nt, so the accumulators live in registers.
  */
 AVX512 static inline __attribute__((always_inline)) void panel_tokens(
-        const uint8_t *panel, long scaleBytes, int blocks, const scratch_t *in, int t0, const int nt,
+        const uint8_t *panel, long scaleBytes, int blocks, const input_t *in, int t0, const int nt,
         float *out, long outStride, int rows) {
     const size_t cols = (size_t) blocks * QB;
     __m512 acc[TILE];
@@ -164,7 +143,7 @@ AVX512 static inline __attribute__((always_inline)) void panel_tokens(
     for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + t * outStride, mask, acc[t]);
 }
 
-AVX512 static void panel_tile(const uint8_t *panel, long scaleBytes, int blocks, const scratch_t *in, int t0, int nt,
+AVX512 static void panel_tile(const uint8_t *panel, long scaleBytes, int blocks, const input_t *in, int t0, int nt,
                               float *out, long outStride, int rows) {
     switch (nt) {
         case 1: panel_tokens(panel, scaleBytes, blocks, in, t0, 1, out, outStride, rows); break;
@@ -183,13 +162,13 @@ AVX512 static void panel_tile(const uint8_t *panel, long scaleBytes, int blocks,
  * bytes (Q6_K: G = 16 of 16). Inlined into one copy per (G, nibbles, nt).
  */
 AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
-        const uint8_t *panel, long chunkBytes, int superBlocks, const int G, const int nibbles, const scratch_t *in,
+        const uint8_t *panel, long chunkBytes, int superBlocks, const int G, const int nibbles, const input_t *in,
         int t0, const int nt, float *out, long outStride, int rows) {
     const size_t cols = (size_t) superBlocks * 256;
     const int gs = 256 / G;
     const int8_t *xq = in->q;
     const float *xd = in->d;
-    const int16_t *xs = (const int16_t *) in->s;
+    const int16_t *xs = G == 16 ? in->s16 : in->s32;
     __m512 acc[TILE];
     for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < superBlocks; b++) {
@@ -265,52 +244,37 @@ AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
         default: k_panel_tokens(panel, chunkBytes, superBlocks, G, NIB, in, t0, TILE, out, outStride, rows); break; \
     }
 
-AVX512 static void k_tile_q4(const uint8_t *panel, long chunkBytes, int superBlocks, const scratch_t *in, int t0, int nt,
+AVX512 static void k_tile_q4(const uint8_t *panel, long chunkBytes, int superBlocks, const input_t *in, int t0, int nt,
                              float *out, long outStride, int rows) { K_TILE(8, 1) }
 
-AVX512 static void k_tile_q6(const uint8_t *panel, long chunkBytes, int superBlocks, const scratch_t *in, int t0, int nt,
+AVX512 static void k_tile_q6(const uint8_t *panel, long chunkBytes, int superBlocks, const input_t *in, int t0, int nt,
                              float *out, long outStride, int rows) { K_TILE(16, 0) }
 
 /* The K-quant matmul: as q8_matmul, over panels of superBlocks chunks of chunkBytes each. */
-AVX512 static void k_matmul(const uint8_t *panels, long chunkBytes, int superBlocks, int G, int nibbles, scratch_t *in,
-                            const float *x, long xStride, int tokens, float *out, long outStride, int r0, int r1) {
-    size_t cols = (size_t) superBlocks * 256;
+AVX512 static void k_matmul(const uint8_t *panels, long chunkBytes, int superBlocks, int G, int nibbles, const input_t *in,
+                            int tokens, float *out, long outStride, int r0, int r1) {
     long panelBytes = chunkBytes * superBlocks;
-    for (int c0 = 0; c0 < tokens; c0 += CHUNK) {
-        int n = tokens - c0 < CHUNK ? tokens - c0 : CHUNK;
-        for (int t = 0; t < n; t++) {
-            quantize_k(x + (c0 + t) * xStride, superBlocks, 256 / G, in->q + (size_t) t * cols, in->d + (size_t) t * superBlocks,
-                       (int16_t *) in->s + (size_t) t * superBlocks * G);
-        }
-        for (int r = r0; r < r1; r += P) {
-            const uint8_t *panel = panels + (long) (r / P) * panelBytes;
-            int rows = r1 - r < P ? r1 - r : P;
-            for (int t = 0; t < n; t += TILE) {
-                int nt = n - t < TILE ? n - t : TILE;
-                if (nibbles) k_tile_q4(panel, chunkBytes, superBlocks, in, t, nt, out + (c0 + t) * outStride + r, outStride, rows);
-                else k_tile_q6(panel, chunkBytes, superBlocks, in, t, nt, out + (c0 + t) * outStride + r, outStride, rows);
-            }
+    for (int r = r0; r < r1; r += P) {
+        const uint8_t *panel = panels + (long) (r / P) * panelBytes;
+        int rows = r1 - r < P ? r1 - r : P;
+        for (int t = 0; t < tokens; t += TILE) {
+            int nt = tokens - t < TILE ? tokens - t : TILE;
+            if (nibbles) k_tile_q4(panel, chunkBytes, superBlocks, in, t, nt, out + t * outStride + r, outStride, rows);
+            else k_tile_q6(panel, chunkBytes, superBlocks, in, t, nt, out + t * outStride + r, outStride, rows);
         }
     }
 }
 
-/* out[outOff + t * outStride + r] for r in [r0, r1) (r0 a multiple of P) and t < tokens. */
-AVX512 static void q8_matmul(const uint8_t *panels, long panelBytes, int blocks, scratch_t *in,
-                             const float *x, long xStride, int tokens, float *out, long outStride, int r0, int r1) {
+/* out[t * outStride + r] for r in [r0, r1) (r0 a multiple of P) and t < tokens of a quantized input. */
+AVX512 static void q8_matmul(const uint8_t *panels, long panelBytes, int blocks, const input_t *in, int tokens,
+                             float *out, long outStride, int r0, int r1) {
     long scaleBytes = ((long) blocks * P * 2 + 63) / 64 * 64;
-    for (int c0 = 0; c0 < tokens; c0 += CHUNK) {
-        int n = tokens - c0 < CHUNK ? tokens - c0 : CHUNK;
-        for (int t = 0; t < n; t++) {
-            quantize(x + (c0 + t) * xStride, blocks, in->q + (size_t) t * blocks * QB, in->d + (size_t) t * blocks,
-                     in->s + (size_t) t * blocks);
-        }
-        for (int r = r0; r < r1; r += P) {
-            const uint8_t *panel = panels + (long) (r / P) * panelBytes;
-            int rows = r1 - r < P ? r1 - r : P;
-            for (int t = 0; t < n; t += TILE) {
-                int nt = n - t < TILE ? n - t : TILE;
-                panel_tile(panel, scaleBytes, blocks, in, t, nt, out + (c0 + t) * outStride + r, outStride, rows);
-            }
+    for (int r = r0; r < r1; r += P) {
+        const uint8_t *panel = panels + (long) (r / P) * panelBytes;
+        int rows = r1 - r < P ? r1 - r : P;
+        for (int t = 0; t < tokens; t += TILE) {
+            int nt = tokens - t < TILE ? tokens - t : TILE;
+            panel_tile(panel, scaleBytes, blocks, in, t, nt, out + t * outStride + r, outStride, rows);
         }
     }
 }
@@ -327,49 +291,45 @@ JNIEXPORT jlong JNICALL Java_dev_troupe_engine_kernel_NativeInt8_address(JNIEnv 
     return (jlong) (intptr_t) (*env)->GetDirectBufferAddress(env, buffer);
 }
 
-/* This thread's scratch for cols columns and the two arrays held critical, or NULL with an exception pending. */
-static scratch_t *enter(JNIEnv *env, size_t cols, jfloatArray x, float **xs, jfloatArray out, float **os) {
-    scratch_t *in = scratch_for(cols);
-    if (in == NULL) {
-        jclass oom = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
-        if (oom != NULL) (*env)->ThrowNew(env, oom, "no native memory for the int8 kernels' input scratch");
-        return NULL;
+/* See NativeInt8.quantize; the caller has checked every bound. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_quantize(
+        JNIEnv *env, jclass cls, jint kind, jfloatArray x, jint xOff, jint xStride, jint tokens, jint cols, jlong dst) {
+    float *xs = (*env)->GetPrimitiveArrayCritical(env, x, NULL);
+    if (xs == NULL) return;   /* an OutOfMemoryError is pending */
+    input_t in = input_at((intptr_t) dst, kind, tokens, cols);
+    for (int t = 0; t < tokens; t++) {
+        const float *row = xs + xOff + (size_t) t * xStride;
+        if (kind == 0) {
+            int blocks = cols / QB;
+            quantize(row, blocks, in.q + (size_t) t * cols, in.d + (size_t) t * blocks, in.s + (size_t) t * blocks);
+        } else {
+            int sb = cols / 256;
+            quantize_k(row, sb, in.q + (size_t) t * cols, in.d + (size_t) t * sb, in.s16 + (size_t) t * (cols / 16),
+                       in.s32 + (size_t) t * (cols / 32));
+        }
     }
-    *xs = (*env)->GetPrimitiveArrayCritical(env, x, NULL);
-    if (*xs == NULL) return NULL;   /* an OutOfMemoryError is pending */
-    *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
-    if (*os == NULL) {
-        (*env)->ReleasePrimitiveArrayCritical(env, x, *xs, JNI_ABORT);
-        return NULL;
-    }
-    return in;
+    (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
 }
 
-static void leave(JNIEnv *env, jfloatArray x, float *xs, jfloatArray out, float *os) {
+/* See NativeInt8.q8Matmul; the caller has checked every bound. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_q8Matmul(
+        JNIEnv *env, jclass cls, jlong panels, jlong panelBytes, jint blocks, jlong input, jint tokens,
+        jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
+    float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
+    if (os == NULL) return;
+    input_t in = input_at((intptr_t) input, 0, tokens, (size_t) blocks * QB);
+    q8_matmul((const uint8_t *) (intptr_t) panels, panelBytes, blocks, &in, tokens, os + outOff, outStride, r0, r1);
     (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
-    (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
 }
 
 /* See NativeInt8.kMatmul; the caller has checked every bound. */
 JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_kMatmul(
         JNIEnv *env, jclass cls, jlong panels, jlong chunkBytes, jint superBlocks, jint groups, jboolean nibbles,
-        jfloatArray x, jint xOff, jint xStride, jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
-    float *xs, *os;
-    scratch_t *in = enter(env, (size_t) superBlocks * 256, x, &xs, out, &os);
-    if (in == NULL) return;
-    k_matmul((const uint8_t *) (intptr_t) panels, chunkBytes, superBlocks, groups, nibbles, in, xs + xOff, xStride, tokens,
-             os + outOff, outStride, r0, r1);
-    leave(env, x, xs, out, os);
-}
-
-/* See NativeInt8.q8Matmul; the caller has checked every bound. */
-JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_q8Matmul(
-        JNIEnv *env, jclass cls, jlong panels, jlong panelBytes, jint blocks, jfloatArray x, jint xOff, jint xStride,
-        jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
-    float *xs, *os;
-    scratch_t *in = enter(env, (size_t) blocks * QB, x, &xs, out, &os);
-    if (in == NULL) return;
-    q8_matmul((const uint8_t *) (intptr_t) panels, panelBytes, blocks, in, xs + xOff, xStride, tokens, os + outOff,
-              outStride, r0, r1);
-    leave(env, x, xs, out, os);
+        jlong input, jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
+    float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
+    if (os == NULL) return;
+    input_t in = input_at((intptr_t) input, 1, tokens, (size_t) superBlocks * 256);
+    k_matmul((const uint8_t *) (intptr_t) panels, chunkBytes, superBlocks, groups, nibbles, &in, tokens, os + outOff,
+             outStride, r0, r1);
+    (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
 }

@@ -6,6 +6,8 @@ import dev.troupe.engine.gguf.GgufFile;
 import dev.troupe.engine.gguf.GgufWriter;
 import dev.troupe.engine.kernel.KernelScratch;
 import dev.troupe.engine.kernel.StagedInput;
+import dev.troupe.engine.kernel.Kernels;
+import dev.troupe.engine.kernel.NativeKernels;
 import dev.troupe.engine.kernel.VectorKernels;
 import dev.troupe.engine.model.WeightMatrix;
 
@@ -61,7 +63,7 @@ public final class MatmulBench {
     static final long TARGET_REP_NANOS = 100_000_000L;
     private static final long QUICK_REP_NANOS = 2_000_000L;
 
-    public static final String USAGE = "usage: bin/troupe bench matmul [--threads T] [--reps N] [--tokens 1,8,32,128] [--types F32,Q8_0,Q4_K,...] [--quick]\n\n"
+    public static final String USAGE = "usage: bin/troupe bench matmul [--threads T] [--reps N] [--tokens 1,8,32,128] [--types F32,Q8_0,Q4_K,...] [--backend vector|native] [--quick]\n\n"
             + "The matmul kernel's GFLOP/s per weight type and token count, as a fraction of this machine's measured FMA peak (JSON lines).\n";
 
     /** One weight shape: {@code rows} outputs of {@code cols} inputs. */
@@ -82,7 +84,7 @@ public final class MatmulBench {
     private static final GgmlType[] DEFAULT_TYPES = {GgmlType.F32, GgmlType.Q8_0};
 
     /** {@code types}: weight types to measure; a shape whose row length is not a whole number of a type's blocks is skipped for it. */
-    record Options(int threads, int reps, int[] tokens, boolean quick, GgmlType[] types) {}
+    record Options(int threads, int reps, int[] tokens, boolean quick, GgmlType[] types, boolean nativeKernels) {}
 
     private MatmulBench() {}
 
@@ -108,6 +110,10 @@ public final class MatmulBench {
             err.println("MatmulBench: the vector kernels cannot run on this JVM (preferred species " + F + ")");
             return 1;
         }
+        if (o.nativeKernels && !NativeKernels.usable()) {
+            err.println("MatmulBench: the native kernels cannot run here: " + NativeKernels.unavailableReason());
+            return 1;
+        }
         try (ThreadTeam team = new ThreadTeam(o.threads, "matmul-bench")) {
             new MatmulBench.Session(o, team, out).run();
             return 0;
@@ -124,6 +130,7 @@ public final class MatmulBench {
         int[] tokens = {1, 8, 32, 128};
         boolean quick = false;
         GgmlType[] types = DEFAULT_TYPES;
+        boolean nativeKernels = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -151,13 +158,19 @@ public final class MatmulBench {
                     }
                     break;
                 }
+                case "--backend": {
+                    String b = value(args, ++i, a);
+                    if (!b.equals("vector") && !b.equals("native")) throw new IllegalArgumentException("--backend: '" + b + "' is not vector or native");
+                    nativeKernels = b.equals("native");
+                    break;
+                }
                 case "--quick": quick = true; break;
                 case "--help": case "-h": return null;
                 default: throw new IllegalArgumentException("unknown argument '" + a + "'");
             }
         }
         if (quick) reps = 1;
-        return new Options(threads, reps, tokens, quick, types);
+        return new Options(threads, reps, tokens, quick, types, nativeKernels);
     }
 
     private static String value(String[] args, int i, String flag) {
@@ -239,7 +252,7 @@ public final class MatmulBench {
         private final Options o;
         private final ThreadTeam team;
         private final PrintStream out;
-        private final VectorKernels kernels = new VectorKernels();
+        private final Kernels kernels;
         private final float[] sink = new float[64];
         private double measuredPeak;
         private double nominalPeak = Double.NaN;
@@ -248,6 +261,7 @@ public final class MatmulBench {
             this.o = o;
             this.team = team;
             this.out = out;
+            this.kernels = o.nativeKernels ? new NativeKernels(new VectorKernels()) : new VectorKernels();
         }
 
         void run() throws IOException {
@@ -427,7 +441,7 @@ public final class MatmulBench {
                             + "\"calls_per_rep\":%d,\"median_s_per_call\":%s,\"gflops\":%s,\"weight_gb_s\":%s,"
                             + "\"fraction_of_measured_peak\":%s",
                     w.type(), shapeName(w.name()), w.rows(), w.cols(), tokens, o.threads, job.calls, num(median), num(gflops),
-                    num(packedBytes(w) / median / 1e9), num(gflops / measuredPeak)));
+                    num(kernels.preparedBytes(w) / median / 1e9), num(gflops / measuredPeak)));
             if (!Double.isNaN(nominalPeak)) sb.append(",\"fraction_of_nominal_peak\":").append(num(gflops / nominalPeak));
             sb.append(",\"runs_gflops\":").append(json(runs)).append('}');
             out.println(sb);
@@ -444,25 +458,6 @@ public final class MatmulBench {
         }
     }
 
-    /** Bytes of the packed weights one matmul call reads: whole L-row panels (Q8_0: float scales + bytes). */
-    static long packedBytes(WeightMatrix w) {
-        int lanes = F.length();
-        long panels = (w.rows() + lanes - 1) / lanes;
-        long panelBytes;
-        if (w.type() == GgmlType.Q8_0) {
-            panelBytes = (long) w.cols() / 32 * lanes * Float.BYTES + (long) w.cols() * lanes;
-        } else if (w.codec() instanceof dev.troupe.engine.gguf.GroupedCodec) {
-            // grouped panels: a float scale (and offset) per group and lane, then one byte per weight or two per byte
-            dev.troupe.engine.gguf.GroupedCodec g = (dev.troupe.engine.gguf.GroupedCodec) w.codec();
-            boolean nibbles = g.quantMax() - g.quantMin() <= 15;   // see VectorKernels.prepareGrouped
-            boolean offsets = g.hasOffset() || nibbles && g.quantMin() != 0;
-            panelBytes = (long) w.cols() / g.groupSize() * lanes * Float.BYTES * (offsets ? 2 : 1) + (long) w.cols() * lanes / (nibbles ? 2 : 1);
-        } else {
-            panelBytes = (long) w.cols() * lanes * Float.BYTES;
-        }
-        return panels * panelBytes;
-    }
-
     private static String shapeName(String tensorName) {
         int dot = tensorName.lastIndexOf('.');
         return dot < 0 ? tensorName : tensorName.substring(0, dot);
@@ -470,14 +465,14 @@ public final class MatmulBench {
 
     /** Each team member runs matmul over its panel-aligned share of the rows, {@code calls} times. */
     private static final class Job implements ThreadTeam.Task {
-        final VectorKernels kernels;
+        final Kernels kernels;
         final WeightMatrix w;
         final float[] x, y;
         final int tokens;
         final KernelScratch[] scratch;
         int calls;
 
-        Job(VectorKernels kernels, WeightMatrix w, float[] x, float[] y, int tokens, KernelScratch[] scratch, int calls) {
+        Job(Kernels kernels, WeightMatrix w, float[] x, float[] y, int tokens, KernelScratch[] scratch, int calls) {
             this.kernels = kernels;
             this.w = w;
             this.x = x;

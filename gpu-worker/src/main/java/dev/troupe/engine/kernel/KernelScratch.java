@@ -59,6 +59,11 @@ public final class KernelScratch {
         return staging.capacity();
     }
 
+    /** See {@link StagedInput#quantized}. */
+    long quantized(float[] x, int xOff, int xStride, int tokens, int cols, int kind) {
+        return staging.quantized(x, xOff, xStride, tokens, cols, kind);
+    }
+
     /** See {@link StagedInput#stage}. */
     float[] stage(float[] x, int xOff, int xStride, int tokens, int cols) {
         return staging.stage(x, xOff, xStride, tokens, cols);

@@ -57,20 +57,36 @@ final class NativeInt8 {
     /** The address of a direct buffer's first byte (the buffer must stay reachable while the address is used). */
     static native long address(ByteBuffer direct);
 
+    /** Inputs quantized per block of 32, for Q8_0 weights. */
+    static final int Q8_INPUT = 0;
+    /** Inputs quantized per super-block of 256, for the K-quants. */
+    static final int K_INPUT = 1;
+
+    /** Bytes {@link #quantize} writes for {@code tokens} inputs of {@code cols} (either kind). */
+    static long quantizedBytes(int tokens, int cols) {
+        return (long) tokens * cols + (long) tokens * (cols / BLOCK) * 8;
+    }
+
+    /**
+     * Quantizes x[xOff + t * xStride + c] for t < tokens, c < cols (a multiple of 256 for {@link #K_INPUT}) into
+     * {@link #quantizedBytes} bytes at {@code dst}, laid out as troupe_kernels.c's input_t says. No bounds are checked.
+     */
+    static native void quantize(int kind, float[] x, int xOff, int xStride, int tokens, int cols, long dst);
+
     /**
      * Q8_0 panels (at {@code panels}, each {@code panelBytes}, laid out as NativeKernels.packQ8 writes them) times
-     * {@code tokens} inputs: for rows r in [r0, r1) (r0 a multiple of {@link #PANEL}) and t < tokens,
-     * {@code out[outOff + t * outStride + r] = sum_c W[r][c] * x[xOff + t * xStride + c]}, with the inputs quantized
-     * to int8 per block of 32 (troupe_kernels.c gives the exact arithmetic). No bounds are checked here.
+     * {@code tokens} inputs quantized as {@link #Q8_INPUT} at {@code input}: for rows r in [r0, r1) (r0 a multiple of
+     * {@link #PANEL}) and t < tokens, {@code out[outOff + t * outStride + r] = sum_c W[r][c] * x[t][c]}
+     * (troupe_kernels.c gives the exact arithmetic). No bounds are checked here.
      */
-    static native void q8Matmul(long panels, long panelBytes, int blocks, float[] x, int xOff, int xStride, int tokens,
+    static native void q8Matmul(long panels, long panelBytes, int blocks, long input, int tokens,
                                 float[] out, int outOff, int outStride, int r0, int r1);
 
     /**
      * K-quant panels (NativeKernels.packK: {@code superBlocks} chunks of {@code chunkBytes} a panel, {@code groups}
-     * groups a super-block, quants two per byte when {@code nibbles}) times {@code tokens} inputs quantized to int8
-     * per super-block of 256; otherwise as {@link #q8Matmul}.
+     * groups a super-block, quants two per byte when {@code nibbles}) times inputs quantized as {@link #K_INPUT};
+     * otherwise as {@link #q8Matmul}.
      */
-    static native void kMatmul(long panels, long chunkBytes, int superBlocks, int groups, boolean nibbles, float[] x, int xOff,
-                               int xStride, int tokens, float[] out, int outOff, int outStride, int r0, int r1);
+    static native void kMatmul(long panels, long chunkBytes, int superBlocks, int groups, boolean nibbles, long input,
+                               int tokens, float[] out, int outOff, int outStride, int r0, int r1);
 }

@@ -167,16 +167,26 @@ public final class NativeKernels implements Kernels {
     public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
                        float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
         Object d = w.kernelData();
-        if (d instanceof Q8Panels) {
-            Q8Panels p = (Q8Panels) d;
-            checkBounds(w, p.rows, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
-            NativeInt8.q8Matmul(p.address, p.panelBytes, p.blocks, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
-        } else if (d instanceof KPanels) {
-            KPanels p = (KPanels) d;
-            checkBounds(w, p.rows, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
-            NativeInt8.kMatmul(p.address, p.chunkBytes, p.superBlocks, p.groups, p.nibbles, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
-        } else {
+        boolean q8 = d instanceof Q8Panels;
+        if (!q8 && !(d instanceof KPanels)) {
             java.matmul(w, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
+            return;
+        }
+        checkBounds(w, q8 ? ((Q8Panels) d).rows : ((KPanels) d).rows, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
+        // The team quantizes each input once (its staging). Inputs longer than the staging go a part at a time: only
+        // with a staging of its own (a shared one is sized for the team's longest input, as LlamaModel does).
+        int cap = scratch.stagedCapacity();
+        for (int t0 = 0; t0 < tokens; t0 += cap) {
+            int n = Math.min(cap, tokens - t0);
+            int o = outOff + t0 * outStride;
+            long in = scratch.quantized(x, xOff + t0 * xStride, xStride, n, w.cols(), q8 ? NativeInt8.Q8_INPUT : NativeInt8.K_INPUT);
+            if (q8) {
+                Q8Panels p = (Q8Panels) d;
+                NativeInt8.q8Matmul(p.address, p.panelBytes, p.blocks, in, n, out, o, outStride, r0, r1);
+            } else {
+                KPanels p = (KPanels) d;
+                NativeInt8.kMatmul(p.address, p.chunkBytes, p.superBlocks, p.groups, p.nibbles, in, n, out, o, outStride, r0, r1);
+            }
         }
     }
 

@@ -11,6 +11,16 @@ public final class StagedInput {
     private final float[] staged;
     private float[] from;
     private int off, stride, tokens, cols;
+    /** The native kernels' quantized copies (NativeInt8.quantize), one per kind, made on first use. */
+    private final Quantized[] quantized = {new Quantized(), new Quantized()};
+
+    /** One kind's quantized copy and which input it holds. */
+    private static final class Quantized {
+        java.nio.ByteBuffer buffer;
+        long address;
+        float[] from;
+        int off, stride, tokens, cols;
+    }
 
     /** Room for {@code maxTokens} tokens of up to {@code maxCols} columns. */
     public StagedInput(int maxTokens, int maxCols) {
@@ -28,6 +38,31 @@ public final class StagedInput {
      */
     public synchronized void newInput() {
         from = null;
+        for (Quantized q : quantized) q.from = null;
+    }
+
+    /**
+     * The address of tokens [0, tokens) of x quantized by NativeInt8.quantize as {@code kind}, quantized only if they
+     * are not already: one thread quantizes, every row chunk of every thread reads the same copy (each kind has its
+     * own, so matrices of both kinds can share an input). The caller has checked x's bounds.
+     */
+    synchronized long quantized(float[] x, int xOff, int xStride, int tokens, int cols, int kind) {
+        Quantized q = quantized[kind];
+        if (q.from == x && q.off == xOff && q.stride == xStride && q.tokens == tokens && q.cols == cols) return q.address;
+        if (tokens > capacity) throw new IllegalArgumentException(tokens + " tokens; at most " + capacity + " can be quantized");
+        long bytes = NativeInt8.quantizedBytes(tokens, cols);
+        if (q.buffer == null || q.buffer.capacity() < bytes) {
+            long room = Math.max(bytes, NativeInt8.quantizedBytes(capacity, staged.length / ((capacity + 7) / 8 * 8)));
+            q.buffer = java.nio.ByteBuffer.allocateDirect(Math.toIntExact(room + 64)).alignedSlice(64);
+            q.address = NativeInt8.address(q.buffer);
+        }
+        NativeInt8.quantize(kind, x, xOff, xStride, tokens, cols, q.address);
+        q.from = x;
+        q.off = xOff;
+        q.stride = xStride;
+        q.tokens = tokens;
+        q.cols = cols;
+        return q.address;
     }
 
     /**

@@ -57,7 +57,7 @@ class NativeKernelsTest {
                     float[] out = new float[outOff + tokens * outStride];
                     if (type != GgmlType.Q8_0 && tokens > 9 && cols > 512) continue;   // the reference is slow; 130 tokens cover the tiling above
                     java.util.Arrays.fill(out, Float.NaN);
-                    k.matmul(w, x, xOff, xStride, tokens, out, outOff, outStride, range[0], range[1], null);
+                    k.matmul(w, x, xOff, xStride, tokens, out, outOff, outStride, range[0], range[1], new KernelScratch(cols));
                     for (int t = 0; t < tokens; t++) {
                         for (int r = 0; r < rows; r++) {
                             float got = out[outOff + t * outStride + r];
@@ -85,7 +85,7 @@ class NativeKernelsTest {
         SplittableRandom rnd = new SplittableRandom(4);
         float[] x = new float[cols], out = new float[rows], row = new float[cols];
         for (int i = 0; i < cols; i++) x[i] = (float) rnd.nextGaussian();
-        k.matmul(w, x, 0, cols, 1, out, 0, rows, 0, rows, null);
+        k.matmul(w, x, 0, cols, 1, out, 0, rows, 0, rows, new KernelScratch(cols));
         for (int r = 0; r < rows; r++) {
             w.dequantizeRow(r, row, 0);
             double exact = 0, magnitude = 0, bound = 0;
@@ -117,7 +117,7 @@ class NativeKernelsTest {
         assertThrows(IndexOutOfBoundsException.class, () -> k.matmul(w, x, 0, cols, 1, out, 0, rows, 8, rows, null));
         assertThrows(IndexOutOfBoundsException.class, () -> k.matmul(w, x, 0, cols, 1, out, 0, rows, 0, rows + 1, null));
         assertThrows(IndexOutOfBoundsException.class, () -> k.matmul(w, x, 0, cols, 3, out, 0, rows, 0, rows, null));
-        k.matmul(w, x, 0, cols, 2, out, 0, rows, 0, rows, null);   // the largest call that fits
+        k.matmul(w, x, 0, cols, 2, out, 0, rows, 0, rows, new KernelScratch(cols));   // the largest call that fits
     }
 
     /** Row r of a matrix times one token, as troupe_kernels.c computes it for the matrix's type. */
