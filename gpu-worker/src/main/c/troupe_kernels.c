@@ -25,9 +25,10 @@
  *   acc = fma((float) isum, a * dx, acc); acc = fma((float) msum, b * dx, acc)     super-block after super-block
  *
  * with the exact integers isum = sum_g sc[g] * (u . q)_g and msum = sum_g mn[g] * xs[g]. A panel of 16 rows holds,
- * per super-block: a[16] and b[16] floats, sc[G][16] and mn[G/2][16][2] signed bytes, then the quants: for Q4_K
- * two per byte, [G][4][16][4] bytes each holding columns 8s + j (low nibble) and 8s + 4 + j (high) of its group;
- * for Q6_K one per byte, [G][4][16][4].
+ * per super-block: a[16] and b[16] floats; for Q4_K sc[8][16] and mn[4][16][2] signed bytes, then the quants two per
+ * byte, [8][4][16][4] bytes each holding columns 8s + j (low nibble) and 8s + 4 + j (high) of its group; for Q6_K
+ * sc[8][16][2] (pairs of groups, its mn being its sc), then per group [3][16][4] bytes: the low nibbles of columns
+ * j and 4 + j, of 8 + j and 12 + j, and the high 2 bits of columns 4s + j at bits 2s, 2s + 1.
  */
 #include <jni.h>
 #include <immintrin.h>
@@ -36,6 +37,9 @@
 #define P 16      /* rows per panel: one vector of 16 int32 or float lanes */
 #define QB 32     /* values per Q8_0 block */
 #define TILE 8    /* tokens multiplied with each block of a panel while it is in registers */
+#ifndef PREFETCH
+#define PREFETCH 2 /* K-quant super-blocks ahead that are prefetched */
+#endif
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
@@ -158,8 +162,8 @@ AVX512 static void panel_tile(const uint8_t *panel, long scaleBytes, int blocks,
 }
 
 /*
- * One K-quant panel times nt (<= TILE) tokens: G groups per super-block, nibbles (Q4_K: G = 8 of 32 columns) or
- * bytes (Q6_K: G = 16 of 16). Inlined into one copy per (G, nibbles, nt).
+ * One K-quant panel times nt (<= TILE) tokens: Q4_K (nibbles: G = 8 groups of 32 columns) or Q6_K (G = 16 of 16).
+ * Inlined into one copy per (G, nibbles, nt).
  */
 AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
         const uint8_t *panel, long chunkBytes, int superBlocks, const int G, const int nibbles, const input_t *in,
@@ -173,15 +177,18 @@ AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
     for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < superBlocks; b++) {
         const uint8_t *hdr = panel + (size_t) b * chunkBytes;
-        const int8_t *sc = (const int8_t *) (hdr + 128), *mn = sc + G * P;
-        const __m512i *wq = (const __m512i *) (hdr + 128 + 2 * G * P);
+        /* Decode streams each weight once from DRAM: ask for the super-block after next ahead of time. */
+        for (long at = 0; at < chunkBytes; at += 64) _mm_prefetch((const char *) hdr + PREFETCH * chunkBytes + at, _MM_HINT_T0);
+        /* Q4_K: sc[8][16], then mn[4][16][2]; Q6_K: sc[8][16][2] serves as both (its mn is its sc) */
+        const int8_t *sc = (const int8_t *) (hdr + 128), *mn = nibbles ? sc + G * P : sc;
+        const __m512i *wq = (const __m512i *) (hdr + 384);
         __m512i isum[TILE];
         for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+        const __m512i low = _mm512_set1_epi8(0x0F);
         for (int g = 0; g < G; g++) {
-            __m512i scg = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (sc + g * P)));
-            const __m512i *w = wq + g * 4;
             if (nibbles) {
-                const __m512i low = _mm512_set1_epi8(0x0F);
+                __m512i scg = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (sc + g * P)));
+                const __m512i *w = wq + g * 4;
                 __m512i v0 = _mm512_load_si512(w), v1 = _mm512_load_si512(w + 1), v2 = _mm512_load_si512(w + 2),
                         v3 = _mm512_load_si512(w + 3);
                 __m512i l0 = _mm512_and_si512(v0, low), h0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), low);
@@ -202,8 +209,18 @@ AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
                     isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(a, c), scg));
                 }
             } else {
-                __m512i v0 = _mm512_load_si512(w), v1 = _mm512_load_si512(w + 1), v2 = _mm512_load_si512(w + 2),
-                        v3 = _mm512_load_si512(w + 3);
+                /* the group's scales: the low or high int16 of each lane's (sc[2p], sc[2p + 1]) pair */
+                __m512i pair = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *) (sc + g / 2 * 2 * P)));
+                __m512i scg = g % 2 == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16) : _mm512_srai_epi32(pair, 16);
+                /* 6-bit quants: low nibbles of steps 0, 1 and 2, 3 in two vectors, the high 2 bits of all four steps
+                 * in a third (bits 2s, 2s + 1 of each byte for step s), put together as u = low | high << 4 */
+                const __m512i *w = wq + g * 3;
+                const __m512i top = _mm512_set1_epi8(0x30);
+                __m512i n01 = _mm512_load_si512(w), n23 = _mm512_load_si512(w + 1), hb = _mm512_load_si512(w + 2);
+                __m512i v0 = _mm512_or_si512(_mm512_and_si512(n01, low), _mm512_and_si512(_mm512_slli_epi16(hb, 4), top));
+                __m512i v1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(n01, 4), low), _mm512_and_si512(_mm512_slli_epi16(hb, 2), top));
+                __m512i v2 = _mm512_or_si512(_mm512_and_si512(n23, low), _mm512_and_si512(hb, top));
+                __m512i v3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(n23, 4), low), _mm512_and_si512(_mm512_srli_epi16(hb, 2), top));
                 for (int t = 0; t < nt; t++) {
                     const int32_t *x4 = (const int32_t *) (xq + (t0 + t) * cols + (size_t) b * 256 + g * gs);
                     __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();

@@ -60,10 +60,13 @@ public final class NativeKernels implements Kernels {
 
     /**
      * A K-quant matrix packed for the native kernels, 64-byte aligned: panels of 16 rows, each {@code superBlocks}
-     * chunks of {@code chunkBytes}; a chunk is the 16 rows' multipliers a[16] and b[16] (floats), group scales
-     * sc[G][16] and offsets mn[G/2][16][2] (signed bytes), then the quants: Q4_K (G = 8 groups of 32) two per byte,
-     * [G][4][16][4] bytes holding columns 8s + j (low nibble) and 8s + 4 + j (high) of the group; Q6_K (G = 16 of 16)
-     * one per byte, [G][4][16][4]. See {@link IntScaledCodec} for what they mean.
+     * chunks of {@code chunkBytes}. A chunk starts with the 16 rows' multipliers a[16] and b[16] (floats). Q4_K (8 groups
+     * of 32): scales sc[8][16] and offsets mn[4][16][2] (signed bytes), then from byte 384 the quants two per byte,
+     * [8][4][16][4] bytes each holding columns 8s + j (low nibble) and 8s + 4 + j (high) of its group. Q6_K (16 groups
+     * of 16): scales sc[8][16][2] (pairs of groups; its offsets are its scales), then from byte 384 per group three
+     * [16][4] byte vectors: the low nibbles of columns j and 4 + j, of 8 + j and 12 + j, and the high two bits of column
+     * 4s + j at bits 2s, 2s + 1: 6.75 bits a weight with the scales, against the file's 6.56. See {@link IntScaledCodec}
+     * for what the numbers mean.
      */
     static final class KPanels {
         final ByteBuffer bytes;   // keeps the memory at address alive
@@ -92,47 +95,6 @@ public final class NativeKernels implements Kernels {
         else java.prepare(w);
     }
 
-    static KPanels packK(WeightMatrix w, IntScaledCodec codec) {
-        int rows = w.rows(), superBlocks = w.cols() / 256, panels = (rows + P - 1) / P;
-        int groups = 256 / codec.groupSize();
-        boolean nibbles = codec.quantMax() <= 15;
-        if (groups % 2 != 0 || codec.quantMax() > 255) throw new IllegalArgumentException(w.type() + " does not fit the native K-quant panels");
-        long quantBytes = nibbles ? 256 * P / 2 : 256 * P;
-        long chunkBytes = 2 * P * Float.BYTES + 2L * groups * P + quantBytes;
-        long panelBytes = chunkBytes * superBlocks;
-        if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
-        }
-        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels) + 64).alignedSlice(64).order(ByteOrder.nativeOrder());
-        ByteBuffer src = w.data();
-        int blockBytes = w.type().blockBytes(), gs = codec.groupSize();
-        byte[] u = new byte[256];
-        int[] sc = new int[groups], mn = new int[groups];
-        float[] ab = new float[2];
-        for (int r = 0; r < rows; r++) {
-            int lane = r % P;
-            for (int b = 0; b < superBlocks; b++) {
-                codec.unpackInts(src, r * w.rowBytes() + b * blockBytes, u, 0, sc, mn, 0, ab);
-                int chunk = (int) (r / P * panelBytes + b * chunkBytes);
-                out.putFloat(chunk + lane * 4, ab[0]);
-                out.putFloat(chunk + P * 4 + lane * 4, ab[1]);
-                int scAt = chunk + 2 * P * 4, mnAt = scAt + groups * P, quants = mnAt + groups * P;
-                for (int g = 0; g < groups; g++) {
-                    out.put(scAt + g * P + lane, (byte) sc[g]);
-                    out.put(mnAt + g / 2 * 2 * P + lane * 2 + g % 2, (byte) mn[g]);
-                    for (int s = 0; s < 4; s++) {
-                        for (int j = 0; j < 4; j++) {
-                            int at = quants + (g * 4 + s) * P * 4 + lane * 4 + j;
-                            if (nibbles) out.put(at, (byte) (u[g * gs + 8 * s + j] | u[g * gs + 8 * s + 4 + j] << 4));
-                            else out.put(at, u[g * gs + 4 * s + j]);
-                        }
-                    }
-                }
-            }
-        }
-        return new KPanels(out, chunkBytes, superBlocks, groups, nibbles, rows);
-    }
-
     static Q8Panels packQ8(WeightMatrix w) {
         int rows = w.rows(), blocks = w.cols() / BLOCK, panels = (rows + P - 1) / P;
         long scaleBytes = ((long) blocks * P * 2 + 63) / 64 * 64;
@@ -153,6 +115,59 @@ public final class NativeKernels implements Kernels {
             }
         }
         return new Q8Panels(out, panelBytes, blocks, rows);
+    }
+
+    /** Where a chunk's quants start (after a[16], b[16] and 256 bytes of scales and offsets). */
+    private static final int K_QUANTS = 384;
+
+    static KPanels packK(WeightMatrix w, IntScaledCodec codec) {
+        int rows = w.rows(), superBlocks = w.cols() / 256, panels = (rows + P - 1) / P;
+        boolean q4 = w.type() == GgmlType.Q4_K;
+        if (!q4 && w.type() != GgmlType.Q6_K) throw new IllegalArgumentException(w.type() + " has no native K-quant panels");
+        int groups = q4 ? 8 : 16, gs = 256 / groups;
+        long chunkBytes = K_QUANTS + (q4 ? 256 * P / 2 : groups * 3 * P * 4);
+        long panelBytes = chunkBytes * superBlocks;
+        if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
+        }
+        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels) + 64).alignedSlice(64).order(ByteOrder.nativeOrder());
+        ByteBuffer src = w.data();
+        int blockBytes = w.type().blockBytes();
+        byte[] u = new byte[256];
+        int[] sc = new int[groups], mn = new int[groups];
+        float[] ab = new float[2];
+        for (int r = 0; r < rows; r++) {
+            int lane = r % P;
+            for (int b = 0; b < superBlocks; b++) {
+                codec.unpackInts(src, r * w.rowBytes() + b * blockBytes, u, 0, sc, mn, 0, ab);
+                int chunk = (int) (r / P * panelBytes + b * chunkBytes);
+                out.putFloat(chunk + lane * 4, ab[0]);
+                out.putFloat(chunk + P * 4 + lane * 4, ab[1]);
+                int scales = chunk + 2 * P * 4, quants = chunk + K_QUANTS;
+                for (int g = 0; g < groups; g++) {
+                    int pair = g / 2 * 2 * P + lane * 2 + g % 2;   // [g / 2][lane][g % 2]
+                    if (q4) {
+                        out.put(scales + g * P + lane, (byte) sc[g]);
+                        out.put(scales + groups * P + pair, (byte) mn[g]);
+                    } else {
+                        out.put(scales + pair, (byte) sc[g]);
+                    }
+                    for (int j = 0; j < 4; j++) {
+                        int c = g * gs + j;
+                        if (q4) {
+                            for (int s = 0; s < 4; s++) out.put(quants + (g * 4 + s) * P * 4 + lane * 4 + j, (byte) (u[c + 8 * s] | u[c + 8 * s + 4] << 4));
+                        } else {
+                            int at = quants + g * 3 * P * 4 + lane * 4 + j, high = 0;
+                            out.put(at, (byte) ((u[c] & 0xF) | (u[c + 4] & 0xF) << 4));
+                            out.put(at + P * 4, (byte) ((u[c + 8] & 0xF) | (u[c + 12] & 0xF) << 4));
+                            for (int s = 0; s < 4; s++) high |= (u[c + 4 * s] >>> 4 & 3) << 2 * s;
+                            out.put(at + 2 * P * 4, (byte) high);
+                        }
+                    }
+                }
+            }
+        }
+        return new KPanels(out, chunkBytes, superBlocks, groups, q4, rows);
     }
 
     @Override
