@@ -38,7 +38,13 @@
 #define QB 32     /* values per Q8_0 block */
 #define TILE 8    /* tokens multiplied with each block of a panel while it is in registers */
 #ifndef PREFETCH
-#define PREFETCH 2 /* K-quant super-blocks ahead that are prefetched */
+#define PREFETCH 8 /* K-quant super-blocks ahead that are prefetched (into L2, which tracks more misses than L1) */
+#endif
+#ifndef PREFETCH_Q8
+#define PREFETCH_Q8 32 /* Q8_0 blocks ahead that are prefetched */
+#endif
+#ifndef PREFETCH_HINT
+#define PREFETCH_HINT _MM_HINT_T1
 #endif
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -121,6 +127,8 @@ AVX512 static inline __attribute__((always_inline)) void panel_tokens(
     __m512 acc[TILE];
     for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
+        /* as in k_panel_tokens: the block PREFETCH_Q8 ahead (its scales come with the line of 64 blocks' scales) */
+        for (int at = 0; at < QB * P; at += 64) _mm_prefetch((const char *) panel + scaleBytes + (size_t) (b + PREFETCH_Q8) * QB * P + at, PREFETCH_HINT);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (panel + (size_t) b * P * 2)));
         const __m512i *wq = (const __m512i *) (panel + scaleBytes + (size_t) b * QB * P);
         __m512i w0 = _mm512_load_si512(wq), w1 = _mm512_load_si512(wq + 1), w2 = _mm512_load_si512(wq + 2),
@@ -177,8 +185,8 @@ AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
     for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < superBlocks; b++) {
         const uint8_t *hdr = panel + (size_t) b * chunkBytes;
-        /* Decode streams each weight once from DRAM: ask for the super-block after next ahead of time. */
-        for (long at = 0; at < chunkBytes; at += 64) _mm_prefetch((const char *) hdr + PREFETCH * chunkBytes + at, _MM_HINT_T0);
+        /* Decode streams each weight once from DRAM: ask for it PREFETCH super-blocks ahead. */
+        for (long at = 0; at < chunkBytes; at += 64) _mm_prefetch((const char *) hdr + PREFETCH * chunkBytes + at, PREFETCH_HINT);
         /* Q4_K: sc[8][16], then mn[4][16][2]; Q6_K: sc[8][16][2] serves as both (its mn is its sc) */
         const int8_t *sc = (const int8_t *) (hdr + 128), *mn = nibbles ? sc + G * P : sc;
         const __m512i *wq = (const __m512i *) (hdr + 384);
