@@ -9,7 +9,7 @@
  *
  * where idot_b is the exact integer dot product of the block's weights and quantized inputs. Integer sums are
  * exact in any order, so the kernels may split them; the float steps run in that one order for every batch
- * size and every split of rows, so a row's result never depends on its batch. NativeInt8Test checks this
+ * size and every split of rows, so a row's result never depends on its batch. NativeKernelsTest checks this
  * arithmetic bit for bit against a Java transcription of it.
  *
  * Packed weights (see NativeKernels.packQ8): panels of P = 16 rows. A panel holds, for each block b,
