@@ -105,6 +105,26 @@ class NativeKernelsTest {
         }
     }
 
+    /** A decode-sized and a batched matmul allocate nothing per call once the input's quantized copy exists. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q6_K"})
+    void matmulAllocatesNothingPerCall(GgmlType type) throws Exception {
+        int rows = 64, cols = 512;
+        WeightMatrix w = matrix(type, rows, cols, 6);
+        Kernels k = new NativeKernels(new VectorKernels());
+        k.prepare(w);
+        float[] x = new float[8 * cols], out = new float[8 * rows];
+        java.util.Arrays.fill(x, 0.5f);
+        KernelScratch scratch = new KernelScratch(cols);
+        int[] round = {0};
+        long bytes = KernelAllocationTest.settledAllocation(() -> {
+            scratch.newInput();   // a new input each time: quantizing is part of the call
+            int tokens = round[0]++ % 2 == 0 ? 1 : 8;
+            k.matmul(w, x, 0, cols, tokens, out, 0, rows, 0, rows, scratch);
+        });
+        assertTrue(bytes <= KernelAllocationTest.BUDGET_BYTES, type + ": " + bytes + " bytes allocated per 2,000 calls");
+    }
+
     @Test
     void indicesOutsideTheArraysAreRefusedBeforeTheNativeCall() throws Exception {
         int rows = 32, cols = 64;
