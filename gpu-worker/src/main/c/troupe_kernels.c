@@ -117,6 +117,26 @@ AVX512 static void quantize_k(const float *x, int superBlocks, int8_t *q, float 
 }
 
 /*
+ * init plus the products of four or eight weight vectors (4 columns of 16 rows each, unsigned) with as many words of
+ * 4 signed inputs broadcast to every lane, in two chains so that single tokens do not wait on one long chain
+ * (integer sums are exact in any order).
+ */
+AVX512 static inline __attribute__((always_inline)) __m512i dot4(__m512i init, __m512i w0, __m512i w1, __m512i w2,
+                                                                 __m512i w3, const int32_t *x4) {
+    __m512i a = _mm512_dpbusd_epi32(init, w0, _mm512_set1_epi32(x4[0]));
+    __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_set1_epi32(x4[1]));
+    a = _mm512_dpbusd_epi32(a, w2, _mm512_set1_epi32(x4[2]));
+    c = _mm512_dpbusd_epi32(c, w3, _mm512_set1_epi32(x4[3]));
+    return _mm512_add_epi32(a, c);
+}
+
+AVX512 static inline __attribute__((always_inline)) __m512i dot8(__m512i init, __m512i w0, __m512i w1, __m512i w2,
+                                                                 __m512i w3, __m512i w4, __m512i w5, __m512i w6,
+                                                                 __m512i w7, const int32_t *x4) {
+    return dot4(dot4(init, w0, w1, w2, w3, x4), w4, w5, w6, w7, x4 + 4);
+}
+
+/*
  * One panel times nt (<= TILE) quantized tokens; out[t * outStride + lane] for lanes < rows. Inlined into one
  * copy per nt, so the accumulators live in registers.
  */
@@ -137,18 +157,9 @@ AVX512 static inline __attribute__((always_inline)) void panel_tokens(
         for (int t = 0; t < nt; t++) {
             const int32_t *xb = (const int32_t *) (in->q + (t0 + t) * cols + (size_t) b * QB);
             size_t at = (size_t) (t0 + t) * blocks + b;
-            /* two chains of four, so single tokens do not wait on one long chain; integer sums are exact */
-            __m512i a = _mm512_set1_epi32(in->s[at]), c = _mm512_setzero_si512();
-            a = _mm512_dpbusd_epi32(a, w0, _mm512_set1_epi32(xb[0]));
-            c = _mm512_dpbusd_epi32(c, w1, _mm512_set1_epi32(xb[1]));
-            a = _mm512_dpbusd_epi32(a, w2, _mm512_set1_epi32(xb[2]));
-            c = _mm512_dpbusd_epi32(c, w3, _mm512_set1_epi32(xb[3]));
-            a = _mm512_dpbusd_epi32(a, w4, _mm512_set1_epi32(xb[4]));
-            c = _mm512_dpbusd_epi32(c, w5, _mm512_set1_epi32(xb[5]));
-            a = _mm512_dpbusd_epi32(a, w6, _mm512_set1_epi32(xb[6]));
-            c = _mm512_dpbusd_epi32(c, w7, _mm512_set1_epi32(xb[7]));
+            __m512i idot = dot8(_mm512_set1_epi32(in->s[at]), w0, w1, w2, w3, w4, w5, w6, w7, xb);
             __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(in->d[at]));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, c)), scale, acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(idot), scale, acc[t]);
         }
     }
     __mmask16 mask = rows >= P ? (__mmask16) 0xFFFF : (__mmask16) ((1u << rows) - 1);
@@ -205,16 +216,8 @@ AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
                 __m512i l3 = _mm512_and_si512(v3, low), h3 = _mm512_and_si512(_mm512_srli_epi16(v3, 4), low);
                 for (int t = 0; t < nt; t++) {
                     const int32_t *x4 = (const int32_t *) (xq + (t0 + t) * cols + (size_t) b * 256 + g * gs);
-                    __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
-                    a = _mm512_dpbusd_epi32(a, l0, _mm512_set1_epi32(x4[0]));
-                    c = _mm512_dpbusd_epi32(c, h0, _mm512_set1_epi32(x4[1]));
-                    a = _mm512_dpbusd_epi32(a, l1, _mm512_set1_epi32(x4[2]));
-                    c = _mm512_dpbusd_epi32(c, h1, _mm512_set1_epi32(x4[3]));
-                    a = _mm512_dpbusd_epi32(a, l2, _mm512_set1_epi32(x4[4]));
-                    c = _mm512_dpbusd_epi32(c, h2, _mm512_set1_epi32(x4[5]));
-                    a = _mm512_dpbusd_epi32(a, l3, _mm512_set1_epi32(x4[6]));
-                    c = _mm512_dpbusd_epi32(c, h3, _mm512_set1_epi32(x4[7]));
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(a, c), scg));
+                    __m512i idot = dot8(_mm512_setzero_si512(), l0, h0, l1, h1, l2, h2, l3, h3, x4);
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(idot, scg));
                 }
             } else {
                 /* the group's scales: the low or high int16 of each lane's (sc[2p], sc[2p + 1]) pair */
@@ -231,12 +234,7 @@ AVX512 static inline __attribute__((always_inline)) void k_panel_tokens(
                 __m512i v3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(n23, 4), low), _mm512_and_si512(_mm512_srli_epi16(hb, 2), top));
                 for (int t = 0; t < nt; t++) {
                     const int32_t *x4 = (const int32_t *) (xq + (t0 + t) * cols + (size_t) b * 256 + g * gs);
-                    __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
-                    a = _mm512_dpbusd_epi32(a, v0, _mm512_set1_epi32(x4[0]));
-                    c = _mm512_dpbusd_epi32(c, v1, _mm512_set1_epi32(x4[1]));
-                    a = _mm512_dpbusd_epi32(a, v2, _mm512_set1_epi32(x4[2]));
-                    c = _mm512_dpbusd_epi32(c, v3, _mm512_set1_epi32(x4[3]));
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(a, c), scg));
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot4(_mm512_setzero_si512(), v0, v1, v2, v3, x4), scg));
                 }
             }
         }
