@@ -23,7 +23,7 @@ public final class NativeKernels implements Kernels {
     /** Why {@link #usable()} is false, or null. */
     public static String unavailableReason() { return NativeInt8.unavailableReason(); }
 
-    /** Wraps {@code java} (whose row granularity must divide 16) for everything but Q8_0 matmuls. */
+    /** Wraps {@code java} (whose row granularity must divide 16) for everything but Q8_0, Q4_K and Q6_K matmuls. */
     public NativeKernels(Kernels java) {
         if (!usable()) throw new IllegalStateException("native int8 kernels: " + unavailableReason());
         if (P % java.rowGranularity() != 0) throw new IllegalArgumentException(java.name() + " splits rows by " + java.rowGranularity());
