@@ -53,9 +53,18 @@ class MetricsIT {
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(200, r.statusCode(), r.body());
         assertEquals("length", ServeIT.JSON.readTree(r.body()).get("choices").get(0).get("finish_reason").asText(), r.body());
-        HttpResponse<String> m = DeploymentsIT.admin(node, "GET", "/metrics", null, DeploymentsIT.TOKEN);
-        assertEquals(200, m.statusCode());
-        metrics = m.body();
+        // The step loop publishes its counters at the end of the iteration that ended the last request, a moment
+        // after the response may arrive; the histograms are live. Scrape until the two agree on the steps run.
+        String steps = "troupe_engine_steps_total{model=\"stories\",version=\"v1\"}";
+        String observed = "troupe_step_batch_size_count{model=\"stories\",version=\"v1\"}";
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        do {
+            HttpResponse<String> m = DeploymentsIT.admin(node, "GET", "/metrics", null, DeploymentsIT.TOKEN);
+            assertEquals(200, m.statusCode());
+            metrics = m.body();
+            if (value(steps) == value(observed)) break;
+            Thread.sleep(20);
+        } while (System.nanoTime() < deadline);
     }
 
     @AfterAll
