@@ -74,8 +74,8 @@ public final class StepLoop implements AutoCloseable {
      * @param idleWait          how long the loop sleeps with nothing to do before checking again
      */
     /**
-     * @param prefixCaching whether full KV blocks of finished prefills and generations are kept for later
-     *                      requests that start with the same tokens (their prefill skips those blocks)
+     * @param prefixCaching whether KV blocks of prefills and generations are kept for later requests that start
+     *                      with the same tokens (their prefill skips the tokens found: PagedKvCache)
      */
     public record Config(int maxNumSeqs, int maxBatchedTokens, int maxQueued, Duration idleWait, boolean prefixCaching) {
         public Config(int maxNumSeqs, int maxBatchedTokens, int maxQueued, Duration idleWait) {

@@ -14,6 +14,10 @@ import java.util.Arrays;
  * and values (it counts as free, and is reused least recently released first when blocks run out); a new
  * sequence whose tokens start with registered blocks takes them as they are ({@link #attachCachedPrefix})
  * and computes only the rest. Several sequences may hold one block (it is read-only once full).
+ * Below a block, prefixes are shared by copy: every block in a registered chain also answers for its first n
+ * computed tokens (n under a block), so a prompt that starts like a block (a repeated prompt shorter than a
+ * block, a question after a system prompt that ends mid-block) gets those n positions copied into a block of
+ * its own instead of computing them. Those entries live as long as the block's content: until it is taken again.
  *
  * <p>Layout per layer: keys {@code [block][kvHead][headDim][slot]} (transposed, so attention scores
  * for a whole block are one vector operation per head dimension, without horizontal sums) and values
@@ -68,6 +72,11 @@ public final class PagedKvCache {
     private final int[] blockParent;       // [block] the registered block before it, -1 for a first block
     private final int[] blockTokens;       // [block * blockSize + slot] its tokens
     private final Long2LongHashMap registry;   // key -> block
+    // Partial entries: the key of a block's first n tokens (0 < n < blockSize) -> block, for n <= blockFill.
+    private final int[] blockFill;         // [block] leading slots computed, their tokens in blockTokens
+    private final long[] blockParentKey;   // [block] the key of the registered block before it (0 for a first block)
+    private final Long2LongHashMap partials;
+    private final long[] prefixKeys;       // scratch: the keys of a prompt block's first 1, 2, ... tokens
     private final int[] lruPrev, lruNext;  // registered blocks no one holds, least recently released at the head
     private int lruHead = -1, lruTail = -1, cachedCount;
     private long queriedTokens, hitTokens;
@@ -77,8 +86,11 @@ public final class PagedKvCache {
     private int[] journal;
     private int journalLength;
 
-    /** A sequence opened; a block appended to its table (arg = the physical block); a sequence released. */
-    public static final int OP_OPEN = 1, OP_APPEND = 2, OP_RELEASE = 3;
+    /**
+     * A sequence opened; a block appended to its table (arg = the physical block); a sequence released; the first
+     * n positions of block src copied into the sequence's last block (arg = src * blockSize + n).
+     */
+    public static final int OP_OPEN = 1, OP_APPEND = 2, OP_RELEASE = 3, OP_COPY = 4;
 
     /** A cache of floats (F32). */
     public PagedKvCache(int layers, int kvHeads, int headDim, int blockSize, int numBlocks, int maxSequences, int maxTokensPerSequence) {
@@ -119,6 +131,10 @@ public final class PagedKvCache {
         this.blockParent = new int[numBlocks];
         this.blockTokens = new int[numBlocks * blockSize];
         this.registry = new Long2LongHashMap(Math.max(16, numBlocks * 2), 0.65f, NONE);
+        this.blockFill = new int[numBlocks];
+        this.blockParentKey = new long[numBlocks];
+        this.partials = new Long2LongHashMap(Math.max(16, numBlocks * 2 * (blockSize - 1)), 0.65f, NONE);
+        this.prefixKeys = new long[blockSize];
         this.lruPrev = new int[numBlocks];
         this.lruNext = new int[numBlocks];
     }
@@ -172,13 +188,21 @@ public final class PagedKvCache {
         return true;
     }
 
-    /** A block holding nothing worth keeping: a free one, else the least recently released cached one. */
+    /**
+     * A block holding nothing worth keeping: a free one, else the least recently released cached one. Its content
+     * is about to be overwritten: it answers for no prefix any more.
+     */
     private int takeBlock() {
-        if (freeCount > 0) return freeBlocks[--freeCount];
-        int b = lruHead;
-        unlink(b);
-        registry.remove(blockKey[b]);
-        blockKey[b] = NONE;
+        int b;
+        if (freeCount > 0) {
+            b = freeBlocks[--freeCount];
+        } else {
+            b = lruHead;
+            unlink(b);
+            registry.remove(blockKey[b]);
+            blockKey[b] = NONE;
+        }
+        forgetPartials(b);
         return b;
     }
 
@@ -212,7 +236,8 @@ public final class PagedKvCache {
 
     /**
      * A new sequence (holding no blocks) whose first {@code length} tokens are {@code tokens[0, length)}
-     * takes the registered blocks that hold exactly its leading full blocks, at most up to its last token
+     * takes the registered blocks that hold exactly its leading full blocks, then, in a block of its own, a copy
+     * of the longest computed start of a block that matches its next tokens; all at most up to its last token
      * (which it computes itself, for its logits). Returns the positions it now holds computed.
      */
     public int attachCachedPrefix(int seq, int[] tokens, int length) {
@@ -233,8 +258,84 @@ public final class PagedKvCache {
         }
         blocksRegistered[seq] = blocksHeld[seq];
         int hit = blocksHeld[seq] * blockSize;
+        int want = Math.min(blockSize - 1, length - 1 - hit);
+        if (want > 0 && blocksHeld[seq] < maxBlocksPerSequence && freeBlocks() > 0) {
+            int found = findPartial(parent, parentKey, tokens, hit, want);
+            if (found >= 0) {
+                int src = found / blockSize, n = found % blockSize;
+                int dst = takeBlock();   // may be src itself (free, or cached and unheld): its first n slots are intact
+                append(seq, dst);
+                if (dst != src) {
+                    copySlots(src, dst, n);
+                    record(OP_COPY, seq, found);
+                }
+                registerPartial(dst, parent, parentKey, tokens, hit, n);
+                hit += n;
+            }
+        }
         hitTokens += hit;
         return hit;
+    }
+
+    /**
+     * The block (times blockSize, plus n) whose first n computed tokens, after the registered block parent, are
+     * tokens[from, from + n), for the largest n <= want; -1 when none is.
+     */
+    private int findPartial(int parent, long parentKey, int[] tokens, int from, int want) {
+        long h = seed(parentKey);
+        for (int i = 0; i < want; i++) prefixKeys[i] = finish(h = mix(h, tokens[from + i]));
+        for (int n = want; n > 0; n--) {
+            int b = (int) partials.get(prefixKeys[n - 1]);
+            if (b >= 0 && blockFill[b] >= n && blockParent[b] == parent && blockParentKey[b] == parentKey
+                    && Arrays.equals(blockTokens, b * blockSize, b * blockSize + n, tokens, from, from + n)) {
+                return b * blockSize + n;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Block b, following the registered block parent, holds tokens[from, from + filled) computed: its starts of
+     * 1 .. filled tokens (under a block) become findable by {@link #findPartial}.
+     */
+    private void registerPartial(int b, int parent, long parentKey, int[] tokens, int from, int filled) {
+        int known = blockFill[b];
+        if (filled <= known) return;
+        blockParent[b] = parent;
+        blockParentKey[b] = parentKey;
+        System.arraycopy(tokens, from + known, blockTokens, b * blockSize + known, filled - known);
+        long h = seed(parentKey);
+        for (int n = 1; n <= Math.min(filled, blockSize - 1); n++) {
+            h = mix(h, tokens[from + n - 1]);
+            if (n > known) partials.put(finish(h), b);
+        }
+        blockFill[b] = filled;
+    }
+
+    /** Block b's content is about to change: its partial entries go. */
+    private void forgetPartials(int b) {
+        long h = seed(blockParentKey[b]);
+        for (int n = 1; n <= Math.min(blockFill[b], blockSize - 1); n++) {
+            long key = finish(h = mix(h, blockTokens[b * blockSize + n - 1]));
+            if (partials.get(key) == b) partials.remove(key);
+        }
+        blockFill[b] = 0;
+    }
+
+    /** Copies positions [0, n) of block src, every layer and head, into block dst. */
+    private void copySlots(int src, int dst, int n) {
+        for (int layer = 0; layer < layers; layer++) {
+            for (int h = 0; h < kvHeads; h++) {
+                int from = (src * kvHeads + h) * blockSize * headDim, to = (dst * kvHeads + h) * blockSize * headDim;
+                for (int d = 0; d < headDim; d++) {   // keys: [headDim][slot]
+                    if (type == Type.F16) System.arraycopy(keysH[layer], from + d * blockSize, keysH[layer], to + d * blockSize, n);
+                    else System.arraycopy(keys[layer], from + d * blockSize, keys[layer], to + d * blockSize, n);
+                }
+                // values: [slot][headDim]
+                if (type == Type.F16) System.arraycopy(valuesH[layer], from, valuesH[layer], to, n * headDim);
+                else System.arraycopy(values[layer], from, values[layer], to, n * headDim);
+            }
+        }
     }
 
     /**
@@ -244,19 +345,20 @@ public final class PagedKvCache {
      */
     public void computed(int seq, int[] tokens, int computedTokens) {
         checkOpen(seq);
-        int full = Math.min(computedTokens / blockSize, blocksHeld[seq]);
         int[] table = blockTables[seq];
-        for (int blk = blocksRegistered[seq]; blk < full; blk++) {
+        for (int blk = blocksRegistered[seq]; blk < blocksHeld[seq] && blk * blockSize < computedTokens; blk++) {
             int b = table[blk];
             int parent = blk == 0 ? -1 : table[blk - 1];
             if (parent >= 0 && blockKey[parent] == NONE) break;   // only chains of registered blocks can be found
+            long parentKey = parent < 0 ? 0 : blockKey[parent];
+            int filled = Math.min(blockSize, computedTokens - blk * blockSize);
+            registerPartial(b, parent, parentKey, tokens, blk * blockSize, filled);
+            if (filled < blockSize) break;
             if (blockKey[b] == NONE) {
-                long key = key(parent < 0 ? 0 : blockKey[parent], tokens, blk * blockSize);
+                long key = key(parentKey, tokens, blk * blockSize);
                 if (registry.containsKey(key)) break;   // the same content is registered in another block
                 registry.put(key, b);
                 blockKey[b] = key;
-                blockParent[b] = parent;
-                System.arraycopy(tokens, blk * blockSize, blockTokens, b * blockSize, blockSize);
             }
             blocksRegistered[seq] = blk + 1;
         }
@@ -264,14 +366,20 @@ public final class PagedKvCache {
 
     /** The key of a block of tokens following the block with key parentKey (0 for a first block). */
     private long key(long parentKey, int[] tokens, int from) {
-        long h = parentKey * 0x9E3779B97F4A7C15L + 0x632BE59BD9B4E019L;
-        for (int i = from; i < from + blockSize; i++) {
-            h ^= tokens[i];
-            h *= 0xBF58476D1CE4E5B9L;
-            h ^= h >>> 31;
-        }
-        return h == NONE ? 0 : h;
+        long h = seed(parentKey);
+        for (int i = from; i < from + blockSize; i++) h = mix(h, tokens[i]);
+        return finish(h);
     }
+
+    private static long seed(long parentKey) { return parentKey * 0x9E3779B97F4A7C15L + 0x632BE59BD9B4E019L; }
+
+    private static long mix(long h, int token) {
+        h ^= token;
+        h *= 0xBF58476D1CE4E5B9L;
+        return h ^ h >>> 31;
+    }
+
+    private static long finish(long h) { return h == NONE ? 0 : h; }
 
     private boolean sameTokens(int block, int[] tokens, int from) {
         return Arrays.equals(blockTokens, block * blockSize, (block + 1) * blockSize, tokens, from, from + blockSize);
@@ -339,6 +447,14 @@ public final class PagedKvCache {
                 open[seq] = false;
                 openCount--;
                 return true;
+            case OP_COPY: {
+                int src = arg / blockSize, n = arg % blockSize;
+                if (!open[seq] || blocksHeld[seq] == 0 || arg < 0 || src >= numBlocks || n == 0) return false;
+                int dst = blockTables[seq][blocksHeld[seq] - 1];
+                if (dst == src) return false;
+                copySlots(src, dst, n);
+                return true;
+            }
             default:
                 return false;
         }
