@@ -12,9 +12,6 @@ public interface IntScaledCodec {
     /** Elements sharing sc and mn. */
     int groupSize();
 
-    /** The largest quant: u is in [0, quantMax()]. */
-    int quantMax();
-
     /**
      * Unpacks the block at byte {@code at}: its quants to u[uOff ..], its group scales and offsets to sc[gOff ..] and
      * mn[gOff ..] (each in -128..127), and its multipliers a, b to ab[0], ab[1].

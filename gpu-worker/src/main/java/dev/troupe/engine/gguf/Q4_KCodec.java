@@ -70,6 +70,11 @@ public final class Q4_KCodec extends GroupedCodec implements IntScaledCodec {
             scale[sOff + j] = d * scale(src, at + 4, j);
             offset[sOff + j] = -(dmin * min(src, at + 4, j));
         }
+        nibbles(src, at, q, qOff);
+    }
+
+    /** The block's 256 quants in element order to q[qOff ..] (see the class comment). */
+    private static void nibbles(ByteBuffer src, int at, byte[] q, int qOff) {
         for (int c = 0; c < 4; c++) {
             int qs = at + 16 + 32 * c, e = qOff + 64 * c;
             for (int l = 0; l < 32; l++) {
@@ -89,13 +94,7 @@ public final class Q4_KCodec extends GroupedCodec implements IntScaledCodec {
             sc[gOff + j] = scale(src, at + 4, j);
             mn[gOff + j] = min(src, at + 4, j);
         }
-        for (int c = 0; c < 4; c++) {
-            for (int l = 0; l < 32; l++) {
-                int v = src.get(at + 16 + 32 * c + l) & 0xFF;
-                u[uOff + 64 * c + l] = (byte) (v & 0xF);
-                u[uOff + 64 * c + 32 + l] = (byte) (v >>> 4);
-            }
-        }
+        nibbles(src, at, u, uOff);
     }
 
     @Override

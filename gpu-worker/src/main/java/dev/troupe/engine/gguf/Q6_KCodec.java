@@ -48,11 +48,16 @@ public final class Q6_KCodec extends GroupedCodec implements IntScaledCodec {
     @Override
     public void unpack(ByteBuffer src, int at, byte[] q, int qOff, float[] scale, float[] offset, int sOff) {
         float d = Float16.toFloat(src.getShort(at + 208));
+        quants(src, at, q, qOff, 0);
+        // group g of 16 consecutive elements = half n, quarter k, l / 16 = scale 8n + 2k + l / 16 = g
+        for (int g = 0; g < 16; g++) scale[sOff + g] = d * src.get(at + 192 + g);
+    }
+
+    /** The block's 256 signed quants, plus {@code plus}, in element order to q[qOff ..]. */
+    private static void quants(ByteBuffer src, int at, byte[] q, int qOff, int plus) {
         for (int n = 0; n < 2; n++) {
             for (int k = 0; k < 4; k++) {
-                for (int l = 0; l < 32; l++) q[qOff + 128 * n + 32 * k + l] = (byte) quant(src, at, n, k, l);
-                // group g of 16 consecutive elements = half n, quarter k, l / 16 = scale 8n + 2k + l / 16
-                for (int s = 0; s < 2; s++) scale[sOff + 8 * n + 2 * k + s] = d * src.get(at + 192 + 8 * n + 2 * k + s);
+                for (int l = 0; l < 32; l++) q[qOff + 128 * n + 32 * k + l] = (byte) (quant(src, at, n, k, l) + plus);
             }
         }
     }
@@ -63,11 +68,7 @@ public final class Q6_KCodec extends GroupedCodec implements IntScaledCodec {
         float d = Float16.toFloat(src.getShort(at + 208));
         ab[0] = d;
         ab[1] = -32f * d;
-        for (int n = 0; n < 2; n++) {
-            for (int k = 0; k < 4; k++) {
-                for (int l = 0; l < 32; l++) u[uOff + 128 * n + 32 * k + l] = (byte) (quant(src, at, n, k, l) + 32);
-            }
-        }
+        quants(src, at, u, uOff, 32);
         for (int g = 0; g < 16; g++) sc[gOff + g] = mn[gOff + g] = src.get(at + 192 + g);
     }
 

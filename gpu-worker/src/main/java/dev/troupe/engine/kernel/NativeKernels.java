@@ -124,7 +124,7 @@ public final class NativeKernels implements Kernels {
         int rows = w.rows(), superBlocks = w.cols() / 256, panels = (rows + P - 1) / P;
         boolean q4 = w.type() == GgmlType.Q4_K;
         if (!q4 && w.type() != GgmlType.Q6_K) throw new IllegalArgumentException(w.type() + " has no native K-quant panels");
-        int groups = q4 ? 8 : 16, gs = 256 / groups;
+        int gs = codec.groupSize(), groups = 256 / gs;
         long chunkBytes = K_QUANTS + (q4 ? 256 * P / 2 : groups * 3 * P * 4);
         long panelBytes = chunkBytes * superBlocks;
         if (panelBytes * panels + 64 > Integer.MAX_VALUE) {

@@ -8,23 +8,40 @@ package dev.troupe.engine.kernel;
  */
 public final class StagedInput {
     private final int capacity;
+    private final int maxCols;
     private final float[] staged;
-    private float[] from;
-    private int off, stride, tokens, cols;
+    private final Held stagedHolds = new Held();
     /** The native kernels' quantized copies (NativeInt8.quantize), one per kind, made on first use. */
     private final Quantized[] quantized = {new Quantized(), new Quantized()};
 
-    /** One kind's quantized copy and which input it holds. */
-    private static final class Quantized {
-        java.nio.ByteBuffer buffer;
-        long address;
+    /** Which input a copy holds: tokens [0, tokens) of {@code cols} at {@code from[off + t * stride]}; none when from is null. */
+    private static class Held {
         float[] from;
         int off, stride, tokens, cols;
+
+        boolean holds(float[] x, int xOff, int xStride, int tokens, int cols) {
+            return from == x && off == xOff && stride == xStride && this.tokens == tokens && this.cols == cols;
+        }
+
+        void hold(float[] x, int xOff, int xStride, int tokens, int cols) {
+            from = x;
+            off = xOff;
+            stride = xStride;
+            this.tokens = tokens;
+            this.cols = cols;
+        }
+    }
+
+    /** One kind's quantized copy. */
+    private static final class Quantized extends Held {
+        java.nio.ByteBuffer buffer;
+        long address;
     }
 
     /** Room for {@code maxTokens} tokens of up to {@code maxCols} columns. */
     public StagedInput(int maxTokens, int maxCols) {
         this.capacity = maxTokens;
+        this.maxCols = maxCols;
         this.staged = new float[(maxTokens + 7) / 8 * 8 * maxCols];
     }
 
@@ -37,7 +54,7 @@ public final class StagedInput {
      * different buffer, offset, stride or token count is noticed without it.
      */
     public synchronized void newInput() {
-        from = null;
+        stagedHolds.from = null;
         for (Quantized q : quantized) q.from = null;
     }
 
@@ -48,20 +65,16 @@ public final class StagedInput {
      */
     synchronized long quantized(float[] x, int xOff, int xStride, int tokens, int cols, int kind) {
         Quantized q = quantized[kind];
-        if (q.from == x && q.off == xOff && q.stride == xStride && q.tokens == tokens && q.cols == cols) return q.address;
+        if (q.holds(x, xOff, xStride, tokens, cols)) return q.address;
         if (tokens > capacity) throw new IllegalArgumentException(tokens + " tokens; at most " + capacity + " can be quantized");
         long bytes = NativeInt8.quantizedBytes(tokens, cols);
         if (q.buffer == null || q.buffer.capacity() < bytes) {
-            long room = Math.max(bytes, NativeInt8.quantizedBytes(capacity, staged.length / ((capacity + 7) / 8 * 8)));
+            long room = Math.max(bytes, NativeInt8.quantizedBytes(capacity, maxCols));
             q.buffer = java.nio.ByteBuffer.allocateDirect(Math.toIntExact(room + 64)).alignedSlice(64);
             q.address = NativeInt8.address(q.buffer);
         }
         NativeInt8.quantize(kind, x, xOff, xStride, tokens, cols, q.address);
-        q.from = x;
-        q.off = xOff;
-        q.stride = xStride;
-        q.tokens = tokens;
-        q.cols = cols;
+        q.hold(x, xOff, xStride, tokens, cols);
         return q.address;
     }
 
@@ -71,7 +84,7 @@ public final class StagedInput {
      * only if they are not already. Returning under the lock publishes the staged values to every thread that asks.
      */
     synchronized float[] stage(float[] x, int xOff, int xStride, int tokens, int cols) {
-        if (from == x && off == xOff && stride == xStride && this.tokens == tokens && this.cols == cols) return staged;
+        if (stagedHolds.holds(x, xOff, xStride, tokens, cols)) return staged;
         if (tokens > capacity) throw new IllegalArgumentException(tokens + " tokens; at most " + capacity + " can be staged");
         float[] st = staged;
         for (int g = 0; g < tokens; g += 8) {
@@ -81,11 +94,7 @@ public final class StagedInput {
                 for (int k = 0; k < cols; k++) st[base + k * 8 + i] = x[row + k];
             }
         }
-        from = x;
-        off = xOff;
-        stride = xStride;
-        this.tokens = tokens;
-        this.cols = cols;
+        stagedHolds.hold(x, xOff, xStride, tokens, cols);
         return st;
     }
 }
