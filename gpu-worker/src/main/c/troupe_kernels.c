@@ -2,7 +2,7 @@
  * Troupe's native int8 kernels, called from dev.troupe.engine.kernel.NativeInt8 through JNI.
  *
  * Q8_0 weights times activations quantized to int8 per block of 32 (a scale each), with AVX-512 VNNI integer
- * dot products: the route llama.cpp takes, which no FP32 kernel can match where the FP32 peak is below its int8
+ * dot products (or AVX2's, further down: the same numbers): the route llama.cpp takes, which no FP32 kernel can match where the FP32 peak is below its int8
  * throughput (docs/benchmarks.md). What a (row, token) output is depends only on that row and that token:
  *
  *   out = sum over blocks b, in order, of fma: acc = fma((float) idot_b, dw_b * dx_b, acc)
@@ -48,6 +48,11 @@
 #endif
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE inline __attribute__((always_inline))
+
+/* What this CPU runs: 2 the AVX-512 VNNI kernels, 1 the AVX2 ones, 0 neither (set by cpuLevel). */
+static int best_level;
 
 /*
  * A matmul input quantized once for every thread and every row chunk (NativeInt8.quantize into StagedInput's
@@ -79,7 +84,7 @@ static input_t input_at(intptr_t base, int kind, size_t tokens, size_t cols) {
 }
 
 /* One token's inputs x[0, cols) as int8 blocks: d = max|x| / 127, q = x * (1 / d) rounded to nearest even. */
-AVX512 static void quantize(const float *x, int blocks, int8_t *q, float *d, int32_t *s) {
+AVX512 static void quantize_512(const float *x, int blocks, int8_t *q, float *d, int32_t *s) {
     for (int b = 0; b < blocks; b++) {
         __m512 v0 = _mm512_loadu_ps(x + b * QB), v1 = _mm512_loadu_ps(x + b * QB + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
@@ -95,7 +100,7 @@ AVX512 static void quantize(const float *x, int blocks, int8_t *q, float *d, int
 }
 
 /* One token's inputs as int8 per super-block of 256 (d = max|x| / 127), with the sums of each 16 and each 32 quants. */
-AVX512 static void quantize_k(const float *x, int superBlocks, int8_t *q, float *d, int16_t *s16, int16_t *s32) {
+AVX512 static void quantize_k_512(const float *x, int superBlocks, int8_t *q, float *d, int16_t *s16, int16_t *s32) {
     for (int b = 0; b < superBlocks; b++) {
         const float *xb = x + b * 256;
         __m512 m = _mm512_setzero_ps();
@@ -273,40 +278,279 @@ AVX512 static void k_tile_q4(const uint8_t *panel, long chunkBytes, int superBlo
 AVX512 static void k_tile_q6(const uint8_t *panel, long chunkBytes, int superBlocks, const input_t *in, int t0, int nt,
                              float *out, long outStride, int rows) { K_TILE(16, 0) }
 
-/* The K-quant matmul: as q8_matmul, over panels of superBlocks chunks of chunkBytes each. */
-AVX512 static void k_matmul(const uint8_t *panels, long chunkBytes, int superBlocks, int G, int nibbles, const input_t *in,
-                            int tokens, float *out, long outStride, int r0, int r1) {
+
+/*
+ * The AVX2 kernels, for CPUs without AVX-512 VNNI: the same arithmetic, bit for bit, in 8-lane halves of each
+ * 16-row panel. VPMADDUBSW multiplies unsigned by signed bytes into saturating int16 pair sums, so the integer
+ * dot products are kept below saturation: Q8_0 panels hold signed quants q (packed without the +128) and
+ * multiply |q| by x with q's sign (|q| <= 128, |x| <= 127: a pair sum <= 32512); K-quant quants are small
+ * (u <= 15 or 63) and up to 8 (Q4_K) or 2 (Q6_K) pair sums are added as int16 before VPMADDWD widens them,
+ * multiplied by the group's scale in the same instruction.
+ */
+
+/* The max of |x| over the 8 lanes of m (exact in any order). */
+AVX2 static INLINE float hmax8(__m256 m) {
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+AVX2 static INLINE int hsum8i(__m256i v) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    return _mm_cvtsi128_si32(h);
+}
+
+/* 16 floats times id, rounded to nearest even, to 16 bytes at q (saturating); returns their sum. */
+AVX2 static INLINE int quantize16(const float *x, __m256 id, int8_t *q) {
+    __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), id));
+    __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+    __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);   /* a0..7 b0..7 as int16 */
+    _mm_storeu_si128((__m128i *) q, _mm_packs_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
+    return hsum8i(_mm256_add_epi32(a, b));
+}
+
+AVX2 static void quantize_avx2(const float *x, int blocks, int8_t *q, float *d, int32_t *s) {
+    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (int b = 0; b < blocks; b++) {
+        const float *xb = x + b * QB;
+        __m256 m = _mm256_and_ps(_mm256_loadu_ps(xb), abs);
+        for (int i = 8; i < QB; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xb + i), abs));
+        float db = hmax8(m) / 127.0f;
+        __m256 id = _mm256_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
+        d[b] = db;
+        s[b] = -128 * (quantize16(xb, id, q + b * QB) + quantize16(xb + 16, id, q + b * QB + 16));
+    }
+}
+
+AVX2 static void quantize_k_avx2(const float *x, int superBlocks, int8_t *q, float *d, int16_t *s16, int16_t *s32) {
+    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (int b = 0; b < superBlocks; b++) {
+        const float *xb = x + b * 256;
+        __m256 m = _mm256_and_ps(_mm256_loadu_ps(xb), abs);
+        for (int i = 8; i < 256; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xb + i), abs));
+        float db = hmax8(m) / 127.0f;
+        __m256 id = _mm256_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
+        d[b] = db;
+        for (int i = 0; i < 256; i += 16) {
+            int sum = quantize16(xb + i, id, q + b * 256 + i);
+            s16[(b * 256 + i) / 16] = (int16_t) sum;
+            if (i % 32 == 0) s32[(b * 256 + i) / 32] = (int16_t) sum;
+            else s32[(b * 256 + i) / 32] += (int16_t) sum;
+        }
+    }
+}
+
+/* Rows [0, rows) of the two 8-row halves of nt tokens' results to out[t * outStride ..]. */
+AVX2 static INLINE void store_rows(const __m256 *lo, const __m256 *hi, int nt, float *out, long outStride, int rows) {
+    if (rows >= P) {
+        for (int t = 0; t < nt; t++) {
+            _mm256_storeu_ps(out + t * outStride, lo[t]);
+            _mm256_storeu_ps(out + t * outStride + 8, hi[t]);
+        }
+        return;
+    }
+    float tmp[P];
+    for (int t = 0; t < nt; t++) {
+        _mm256_storeu_ps(tmp, lo[t]);
+        _mm256_storeu_ps(tmp + 8, hi[t]);
+        for (int r = 0; r < rows; r++) out[t * outStride + r] = tmp[r];
+    }
+}
+
+#define TILE2 4   /* tokens per tile in the AVX2 kernels (16 registers) */
+
+/* One Q8_0 panel (signed quants) times nt (<= TILE2) quantized tokens, as panel_tokens. */
+AVX2 static INLINE void panel_tokens_avx2(
+        const uint8_t *panel, long scaleBytes, int blocks, const input_t *in, int t0, const int nt,
+        float *out, long outStride, int rows) {
+    const size_t cols = (size_t) blocks * QB;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 lo[TILE2], hi[TILE2];
+    for (int t = 0; t < nt; t++) lo[t] = hi[t] = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        for (int at = 0; at < QB * P; at += 64) _mm_prefetch((const char *) panel + scaleBytes + (size_t) (b + PREFETCH_Q8) * QB * P + at, PREFETCH_HINT);
+        const uint8_t *sc = panel + (size_t) b * P * 2;
+        __m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) sc)), dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (sc + 16)));
+        const __m256i *wq = (const __m256i *) (panel + scaleBytes + (size_t) b * QB * P);
+        for (int t = 0; t < nt; t++) {
+            const int32_t *x4 = (const int32_t *) (in->q + (t0 + t) * cols + (size_t) b * QB);
+            __m256i ilo = _mm256_setzero_si256(), ihi = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++) {
+                __m256i x = _mm256_set1_epi32(x4[k]);
+                __m256i wl = _mm256_load_si256(wq + 2 * k), wh = _mm256_load_si256(wq + 2 * k + 1);
+                ilo = _mm256_add_epi32(ilo, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wl), _mm256_sign_epi8(x, wl)), ones));
+                ihi = _mm256_add_epi32(ihi, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wh), _mm256_sign_epi8(x, wh)), ones));
+            }
+            __m256 dx = _mm256_set1_ps(in->d[(size_t) (t0 + t) * blocks + b]);
+            lo[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ilo), _mm256_mul_ps(dlo, dx), lo[t]);
+            hi[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ihi), _mm256_mul_ps(dhi, dx), hi[t]);
+        }
+    }
+    store_rows(lo, hi, nt, out, outStride, rows);
+}
+
+AVX2 static void panel_tile_avx2(const uint8_t *panel, long scaleBytes, int blocks, const input_t *in, int t0, int nt,
+                                 float *out, long outStride, int rows) {
+    switch (nt) {
+        case 1: panel_tokens_avx2(panel, scaleBytes, blocks, in, t0, 1, out, outStride, rows); break;
+        case 2: panel_tokens_avx2(panel, scaleBytes, blocks, in, t0, 2, out, outStride, rows); break;
+        case 3: panel_tokens_avx2(panel, scaleBytes, blocks, in, t0, 3, out, outStride, rows); break;
+        default: panel_tokens_avx2(panel, scaleBytes, blocks, in, t0, TILE2, out, outStride, rows); break;
+    }
+}
+
+/* Each lane's int8 scale (at sc + lane * stride, 8 lanes) in both int16 halves of its int32: a VPMADDWD multiplier. */
+AVX2 static INLINE __m256i scale_pairs(const int8_t *sc, int stride) {
+    __m256i v = _mm256_setr_epi32(sc[0], sc[stride], sc[2 * stride], sc[3 * stride], sc[4 * stride], sc[5 * stride],
+                                  sc[6 * stride], sc[7 * stride]);
+    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
+}
+
+/* One K-quant panel times nt (<= TILE2) tokens, as k_panel_tokens. */
+AVX2 static INLINE void k_panel_tokens_avx2(
+        const uint8_t *panel, long chunkBytes, int superBlocks, const int G, const int nibbles, const input_t *in,
+        int t0, const int nt, float *out, long outStride, int rows) {
+    const size_t cols = (size_t) superBlocks * 256;
+    const int gs = 256 / G;
+    const int16_t *xs = G == 16 ? in->s16 : in->s32;
+    const __m256i low = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+    __m256 lo[TILE2], hi[TILE2];
+    for (int t = 0; t < nt; t++) lo[t] = hi[t] = _mm256_setzero_ps();
+    for (int b = 0; b < superBlocks; b++) {
+        const uint8_t *hdr = panel + (size_t) b * chunkBytes;
+        for (long at = 0; at < chunkBytes; at += 64) _mm_prefetch((const char *) hdr + PREFETCH * chunkBytes + at, PREFETCH_HINT);
+        const int8_t *sc = (const int8_t *) (hdr + 128), *mn = nibbles ? sc + G * P : sc;
+        const __m256i *wq = (const __m256i *) (hdr + 384);
+        __m256i ilo[TILE2], ihi[TILE2];
+        for (int t = 0; t < nt; t++) ilo[t] = ihi[t] = _mm256_setzero_si256();
+        for (int g = 0; g < G; g++) {
+            /* the group's scales, per row: Q4_K sc[g][16], Q6_K the (g / 2, row, g % 2) byte of its pairs */
+            const int8_t *scg = nibbles ? sc + g * P : sc + g / 2 * 2 * P + g % 2;
+            int stride = nibbles ? 1 : 2;
+            __m256i slo = scale_pairs(scg, stride), shi = scale_pairs(scg + 8 * stride, stride);
+            for (int t = 0; t < nt; t++) {
+                const int32_t *x4 = (const int32_t *) (in->q + (t0 + t) * cols + (size_t) b * 256 + g * gs);
+                if (nibbles) {
+                    /* 8 pair sums of u <= 15 stay below 32767: add them as int16 */
+                    __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+                    for (int s = 0; s < 4; s++) {
+                        __m256i xl = _mm256_set1_epi32(x4[2 * s]), xh = _mm256_set1_epi32(x4[2 * s + 1]);
+                        __m256i vl = _mm256_load_si256(wq + (g * 4 + s) * 2), vh = _mm256_load_si256(wq + (g * 4 + s) * 2 + 1);
+                        plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(_mm256_and_si256(vl, low), xl));
+                        plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(vl, 4), low), xh));
+                        phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(_mm256_and_si256(vh, low), xl));
+                        phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(vh, 4), low), xh));
+                    }
+                    ilo[t] = _mm256_add_epi32(ilo[t], _mm256_madd_epi16(plo, slo));
+                    ihi[t] = _mm256_add_epi32(ihi[t], _mm256_madd_epi16(phi, shi));
+                } else {
+                    /* 2 pair sums of u <= 63 stay below 32767 */
+                    __m256i x0 = _mm256_set1_epi32(x4[0]), x1 = _mm256_set1_epi32(x4[1]), x2 = _mm256_set1_epi32(x4[2]),
+                            x3 = _mm256_set1_epi32(x4[3]);
+                    for (int h = 0; h < 2; h++) {
+                        const __m256i *w = wq + g * 6 + h;
+                        __m256i n01 = _mm256_load_si256(w), n23 = _mm256_load_si256(w + 2), hb = _mm256_load_si256(w + 4);
+                        __m256i v0 = _mm256_or_si256(_mm256_and_si256(n01, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), top));
+                        __m256i v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 4), low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), top));
+                        __m256i v2 = _mm256_or_si256(_mm256_and_si256(n23, low), _mm256_and_si256(hb, top));
+                        __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 4), low), _mm256_and_si256(_mm256_srli_epi16(hb, 2), top));
+                        __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(v0, x0), _mm256_maddubs_epi16(v1, x1));
+                        __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(v2, x2), _mm256_maddubs_epi16(v3, x3));
+                        __m256i sch = h == 0 ? slo : shi;
+                        __m256i d = _mm256_add_epi32(_mm256_madd_epi16(p01, sch), _mm256_madd_epi16(p23, sch));
+                        if (h == 0) ilo[t] = _mm256_add_epi32(ilo[t], d);
+                        else ihi[t] = _mm256_add_epi32(ihi[t], d);
+                    }
+                }
+            }
+        }
+        __m256 alo = _mm256_load_ps((const float *) hdr), ahi = _mm256_load_ps((const float *) hdr + 8);
+        __m256 blo = _mm256_load_ps((const float *) (hdr + 64)), bhi = _mm256_load_ps((const float *) (hdr + 64) + 8);
+        for (int t = 0; t < nt; t++) {
+            const int32_t *s2 = (const int32_t *) (xs + ((size_t) (t0 + t) * superBlocks + b) * G);
+            __m256i mlo = _mm256_setzero_si256(), mhi = _mm256_setzero_si256();
+            for (int p = 0; p < G / 2; p++) {
+                __m256i x = _mm256_set1_epi32(s2[p]);
+                const int8_t *mp = mn + p * 2 * P;
+                mlo = _mm256_add_epi32(mlo, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) mp)), x));
+                mhi = _mm256_add_epi32(mhi, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (mp + 16))), x));
+            }
+            __m256 dx = _mm256_set1_ps(in->d[(size_t) (t0 + t) * superBlocks + b]);
+            lo[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ilo[t]), _mm256_mul_ps(alo, dx), lo[t]);
+            lo[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mlo), _mm256_mul_ps(blo, dx), lo[t]);
+            hi[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ihi[t]), _mm256_mul_ps(ahi, dx), hi[t]);
+            hi[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mhi), _mm256_mul_ps(bhi, dx), hi[t]);
+        }
+    }
+    store_rows(lo, hi, nt, out, outStride, rows);
+}
+
+#define K_TILE2(G, NIB) \
+    switch (nt) { \
+        case 1: k_panel_tokens_avx2(panel, chunkBytes, superBlocks, G, NIB, in, t0, 1, out, outStride, rows); break; \
+        case 2: k_panel_tokens_avx2(panel, chunkBytes, superBlocks, G, NIB, in, t0, 2, out, outStride, rows); break; \
+        case 3: k_panel_tokens_avx2(panel, chunkBytes, superBlocks, G, NIB, in, t0, 3, out, outStride, rows); break; \
+        default: k_panel_tokens_avx2(panel, chunkBytes, superBlocks, G, NIB, in, t0, TILE2, out, outStride, rows); break; \
+    }
+
+AVX2 static void k_tile_q4_avx2(const uint8_t *panel, long chunkBytes, int superBlocks, const input_t *in, int t0, int nt,
+                                float *out, long outStride, int rows) { K_TILE2(8, 1) }
+
+AVX2 static void k_tile_q6_avx2(const uint8_t *panel, long chunkBytes, int superBlocks, const input_t *in, int t0, int nt,
+                                float *out, long outStride, int rows) { K_TILE2(16, 0) }
+
+/* The K-quant matmul: as q8_matmul, over panels of superBlocks chunks of chunkBytes each; level 2 or 1. */
+static void k_matmul(int level, const uint8_t *panels, long chunkBytes, int superBlocks, int G, int nibbles, const input_t *in,
+                     int tokens, float *out, long outStride, int r0, int r1) {
     long panelBytes = chunkBytes * superBlocks;
+    int tile = level == 2 ? TILE : TILE2;
     for (int r = r0; r < r1; r += P) {
         const uint8_t *panel = panels + (long) (r / P) * panelBytes;
         int rows = r1 - r < P ? r1 - r : P;
-        for (int t = 0; t < tokens; t += TILE) {
-            int nt = tokens - t < TILE ? tokens - t : TILE;
-            if (nibbles) k_tile_q4(panel, chunkBytes, superBlocks, in, t, nt, out + t * outStride + r, outStride, rows);
-            else k_tile_q6(panel, chunkBytes, superBlocks, in, t, nt, out + t * outStride + r, outStride, rows);
+        for (int t = 0; t < tokens; t += tile) {
+            int nt = tokens - t < tile ? tokens - t : tile;
+            float *o = out + t * outStride + r;
+            if (level == 2) {
+                if (nibbles) k_tile_q4(panel, chunkBytes, superBlocks, in, t, nt, o, outStride, rows);
+                else k_tile_q6(panel, chunkBytes, superBlocks, in, t, nt, o, outStride, rows);
+            } else {
+                if (nibbles) k_tile_q4_avx2(panel, chunkBytes, superBlocks, in, t, nt, o, outStride, rows);
+                else k_tile_q6_avx2(panel, chunkBytes, superBlocks, in, t, nt, o, outStride, rows);
+            }
         }
     }
 }
 
-/* out[t * outStride + r] for r in [r0, r1) (r0 a multiple of P) and t < tokens of a quantized input. */
-AVX512 static void q8_matmul(const uint8_t *panels, long panelBytes, int blocks, const input_t *in, int tokens,
-                             float *out, long outStride, int r0, int r1) {
+/*
+ * out[t * outStride + r] for r in [r0, r1) (r0 a multiple of P) and t < tokens of a quantized input, with the
+ * level 2 (AVX-512 VNNI, quants + 128) or level 1 (AVX2, signed quants) kernels.
+ */
+static void q8_matmul(int level, const uint8_t *panels, long panelBytes, int blocks, const input_t *in, int tokens,
+                      float *out, long outStride, int r0, int r1) {
     long scaleBytes = ((long) blocks * P * 2 + 63) / 64 * 64;
+    int tile = level == 2 ? TILE : TILE2;
     for (int r = r0; r < r1; r += P) {
         const uint8_t *panel = panels + (long) (r / P) * panelBytes;
         int rows = r1 - r < P ? r1 - r : P;
-        for (int t = 0; t < tokens; t += TILE) {
-            int nt = tokens - t < TILE ? tokens - t : TILE;
-            panel_tile(panel, scaleBytes, blocks, in, t, nt, out + t * outStride + r, outStride, rows);
+        for (int t = 0; t < tokens; t += tile) {
+            int nt = tokens - t < tile ? tokens - t : tile;
+            if (level == 2) panel_tile(panel, scaleBytes, blocks, in, t, nt, out + t * outStride + r, outStride, rows);
+            else panel_tile_avx2(panel, scaleBytes, blocks, in, t, nt, out + t * outStride + r, outStride, rows);
         }
     }
 }
 
-/* 1 when this CPU and OS run the AVX-512 VNNI kernels, else 0. */
+/* 2 when this CPU and OS run the AVX-512 VNNI kernels, 1 the AVX2 ones, else 0. */
 JNIEXPORT jint JNICALL Java_dev_troupe_engine_kernel_NativeInt8_cpuLevel(JNIEnv *env, jclass cls) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-           && __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vnni")) best_level = 2;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) best_level = 1;
+    else best_level = 0;
+    return best_level;
 }
 
 /* The address of a direct buffer's first byte. */
@@ -324,11 +568,18 @@ JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_quantize(
         const float *row = xs + xOff + (size_t) t * xStride;
         if (kind == 0) {
             int blocks = cols / QB;
-            quantize(row, blocks, in.q + (size_t) t * cols, in.d + (size_t) t * blocks, in.s + (size_t) t * blocks);
+            int8_t *q = in.q + (size_t) t * cols;
+            float *d = in.d + (size_t) t * blocks;
+            int32_t *s = in.s + (size_t) t * blocks;
+            if (best_level == 2) quantize_512(row, blocks, q, d, s);
+            else quantize_avx2(row, blocks, q, d, s);
         } else {
             int sb = cols / 256;
-            quantize_k(row, sb, in.q + (size_t) t * cols, in.d + (size_t) t * sb, in.s16 + (size_t) t * (cols / 16),
-                       in.s32 + (size_t) t * (cols / 32));
+            int8_t *q = in.q + (size_t) t * cols;
+            float *d = in.d + (size_t) t * sb;
+            int16_t *s16 = in.s16 + (size_t) t * (cols / 16), *s32 = in.s32 + (size_t) t * (cols / 32);
+            if (best_level == 2) quantize_k_512(row, sb, q, d, s16, s32);
+            else quantize_k_avx2(row, sb, q, d, s16, s32);
         }
     }
     (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
@@ -336,23 +587,23 @@ JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_quantize(
 
 /* See NativeInt8.q8Matmul; the caller has checked every bound. */
 JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_q8Matmul(
-        JNIEnv *env, jclass cls, jlong panels, jlong panelBytes, jint blocks, jlong input, jint tokens,
+        JNIEnv *env, jclass cls, jint level, jlong panels, jlong panelBytes, jint blocks, jlong input, jint tokens,
         jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
     float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
     if (os == NULL) return;
     input_t in = input_at((intptr_t) input, 0, tokens, (size_t) blocks * QB);
-    q8_matmul((const uint8_t *) (intptr_t) panels, panelBytes, blocks, &in, tokens, os + outOff, outStride, r0, r1);
+    q8_matmul(level, (const uint8_t *) (intptr_t) panels, panelBytes, blocks, &in, tokens, os + outOff, outStride, r0, r1);
     (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
 }
 
 /* See NativeInt8.kMatmul; the caller has checked every bound. */
 JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_kMatmul(
-        JNIEnv *env, jclass cls, jlong panels, jlong chunkBytes, jint superBlocks, jint groups, jboolean nibbles,
+        JNIEnv *env, jclass cls, jint level, jlong panels, jlong chunkBytes, jint superBlocks, jint groups, jboolean nibbles,
         jlong input, jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
     float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
     if (os == NULL) return;
     input_t in = input_at((intptr_t) input, 1, tokens, (size_t) superBlocks * 256);
-    k_matmul((const uint8_t *) (intptr_t) panels, chunkBytes, superBlocks, groups, nibbles, &in, tokens, os + outOff,
+    k_matmul(level, (const uint8_t *) (intptr_t) panels, chunkBytes, superBlocks, groups, nibbles, &in, tokens, os + outOff,
              outStride, r0, r1);
     (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
 }

@@ -12,13 +12,19 @@ import java.nio.file.StandardCopyOption;
 /**
  * The entry points of libtroupe_kernels (src/main/c), the int8 kernels built into this jar on x86-64 Linux. The
  * library is loaded once, from the class folder or copied out of the jar to a temporary file; where it cannot
- * load or the CPU lacks AVX-512 VNNI, {@link #available()} is false and says why in {@link #unavailableReason()}.
+ * load or the CPU has neither AVX-512 VNNI nor AVX2, {@link #available()} is false and says why in
+ * {@link #unavailableReason()}. Both levels compute the same numbers bit for bit.
  */
 final class NativeInt8 {
     /** Rows per packed panel: one 512-bit vector of lanes. */
     static final int PANEL = 16;
     static final int BLOCK = 32;
+    /** The AVX2 (and FMA, F16C) kernels: 16 registers of 8 lanes. */
+    static final int AVX2 = 1;
+    /** The AVX-512 VNNI kernels. */
+    static final int AVX512_VNNI = 2;
     private static final String RESOURCE = "native/linux-x86_64/libtroupe_kernels.so";
+    private static int level;
     private static final String WHY_NOT = load();
 
     private NativeInt8() {}
@@ -27,6 +33,12 @@ final class NativeInt8 {
 
     /** Why the kernels cannot run here, or null when they can. */
     static String unavailableReason() { return WHY_NOT; }
+
+    /** The best kernels this CPU runs ({@link #AVX512_VNNI} or {@link #AVX2}); 0 when none can. */
+    static int level() { return level; }
+
+    /** "AVX-512 VNNI" or "AVX2". */
+    static String levelName(int level) { return level == AVX512_VNNI ? "AVX-512 VNNI" : "AVX2"; }
 
     private static String load() {
         String os = System.getProperty("os.name", ""), arch = System.getProperty("os.arch", "");
@@ -45,14 +57,15 @@ final class NativeInt8 {
                 }
             }
             System.load(lib.toAbsolutePath().toString());
-            return cpuLevel() >= 1 ? null : "this CPU lacks AVX-512 VNNI";
+            level = cpuLevel();
+            return level >= AVX2 ? null : "this CPU has neither AVX-512 VNNI nor AVX2 with FMA and F16C";
         } catch (IOException | URISyntaxException | LinkageError | SecurityException e) {
             return "libtroupe_kernels.so did not load: " + e;
         }
     }
 
-    /** 1 when the CPU runs the AVX-512 VNNI kernels, else 0. */
-    static native int cpuLevel();
+    /** {@link #AVX512_VNNI} or {@link #AVX2}, the best kernels the CPU runs, else 0 (also chooses the quantizer). */
+    private static native int cpuLevel();
 
     /** The address of a direct buffer's first byte (the buffer must stay reachable while the address is used). */
     static native long address(ByteBuffer direct);
@@ -74,12 +87,12 @@ final class NativeInt8 {
     static native void quantize(int kind, float[] x, int xOff, int xStride, int tokens, int cols, long dst);
 
     /**
-     * Q8_0 panels (at {@code panels}, each {@code panelBytes}, laid out as NativeKernels.packQ8 writes them) times
-     * {@code tokens} inputs quantized as {@link #Q8_INPUT} at {@code input}: for rows r in [r0, r1) (r0 a multiple of
-     * {@link #PANEL}) and t < tokens, {@code out[outOff + t * outStride + r] = sum_c W[r][c] * x[t][c]}
-     * (troupe_kernels.c gives the exact arithmetic). No bounds are checked here.
+     * Q8_0 panels (at {@code panels}, each {@code panelBytes}, laid out as NativeKernels.packQ8 writes them for
+     * {@code level}) times {@code tokens} inputs quantized as {@link #Q8_INPUT} at {@code input}: for rows r in
+     * [r0, r1) (r0 a multiple of {@link #PANEL}) and t < tokens, {@code out[outOff + t * outStride + r] = sum_c
+     * W[r][c] * x[t][c]} (troupe_kernels.c gives the exact arithmetic). No bounds are checked here.
      */
-    static native void q8Matmul(long panels, long panelBytes, int blocks, long input, int tokens,
+    static native void q8Matmul(int level, long panels, long panelBytes, int blocks, long input, int tokens,
                                 float[] out, int outOff, int outStride, int r0, int r1);
 
     /**
@@ -87,6 +100,6 @@ final class NativeInt8 {
      * groups a super-block, quants two per byte when {@code nibbles}) times inputs quantized as {@link #K_INPUT};
      * otherwise as {@link #q8Matmul}.
      */
-    static native void kMatmul(long panels, long chunkBytes, int superBlocks, int groups, boolean nibbles, long input,
+    static native void kMatmul(int level, long panels, long chunkBytes, int superBlocks, int groups, boolean nibbles, long input,
                                int tokens, float[] out, int outOff, int outStride, int r0, int r1);
 }

@@ -10,12 +10,13 @@ import java.nio.ByteOrder;
 /**
  * The Java kernels with the matmuls of Q8_0, Q4_K and Q6_K weights done by the native int8 kernels
  * ({@link NativeInt8}): inputs quantized to int8 (per block of 32 for Q8_0, per super-block of 256 for the K-quants)
- * and multiplied with integer dot products, as llama.cpp does. Every other type and every other primitive runs on
- * the Java kernels it wraps.
+ * and multiplied with integer dot products, as llama.cpp does, with AVX-512 VNNI or, without it, AVX2 (the same
+ * numbers). Every other type and every other primitive runs on the Java kernels it wraps.
  */
 public final class NativeKernels implements Kernels {
     private static final int P = NativeInt8.PANEL, BLOCK = NativeInt8.BLOCK;
     private final Kernels java;
+    private final int level;
 
     /** True when the native kernels load and run on this machine. */
     public static boolean usable() { return NativeInt8.available(); }
@@ -25,13 +26,20 @@ public final class NativeKernels implements Kernels {
 
     /** Wraps {@code java} (whose row granularity must divide 16) for everything but Q8_0, Q4_K and Q6_K matmuls. */
     public NativeKernels(Kernels java) {
+        this(java, NativeInt8.level());
+    }
+
+    /** As {@link #NativeKernels(Kernels)}, with the kernels of {@code level} (at most the CPU's: tests run each). */
+    NativeKernels(Kernels java, int level) {
         if (!usable()) throw new IllegalStateException("native int8 kernels: " + unavailableReason());
+        if (level < NativeInt8.AVX2 || level > NativeInt8.level()) throw new IllegalArgumentException("this CPU runs native kernels up to level " + NativeInt8.level() + ", not " + level);
         if (P % java.rowGranularity() != 0) throw new IllegalArgumentException(java.name() + " splits rows by " + java.rowGranularity());
         this.java = java;
+        this.level = level;
     }
 
     @Override
-    public String name() { return "native int8 (AVX-512 VNNI) for Q8_0, Q4_K, Q6_K, " + java.name(); }
+    public String name() { return "native int8 (" + NativeInt8.levelName(level) + ") for Q8_0, Q4_K, Q6_K, " + java.name(); }
 
     @Override
     public int rowGranularity() { return P; }
@@ -39,8 +47,8 @@ public final class NativeKernels implements Kernels {
     /**
      * A Q8_0 matrix packed for the native kernels, 64-byte aligned: panels of 16 rows, each {@code [blocks][16]} half
      * float scales as the file has them (padded to a multiple of 64 bytes), then {@code [blocks][8][16][4]} quants
-     * q + 128 as unsigned bytes (4 consecutive columns of the 16 rows per 64 bytes). Rows past the matrix's end are
-     * zero and never written out.
+     * (4 consecutive columns of the 16 rows per 64 bytes): q + 128 as unsigned bytes for the AVX-512 kernels, q as
+     * signed bytes for the AVX2 ones. Rows past the matrix's end are zero and never written out.
      */
     static final class Q8Panels {
         final ByteBuffer bytes;   // keeps the memory at address alive
@@ -90,12 +98,12 @@ public final class NativeKernels implements Kernels {
 
     @Override
     public void prepare(WeightMatrix w) {
-        if (w.type() == GgmlType.Q8_0) w.kernelData(packQ8(w));
+        if (w.type() == GgmlType.Q8_0) w.kernelData(packQ8(w, level == NativeInt8.AVX512_VNNI ? 128 : 0));
         else if (w.type() == GgmlType.Q4_K || w.type() == GgmlType.Q6_K) w.kernelData(packK(w, IntScaledCodec.of(w.type())));
         else java.prepare(w);
     }
 
-    static Q8Panels packQ8(WeightMatrix w) {
+    static Q8Panels packQ8(WeightMatrix w, int bias) {
         int rows = w.rows(), blocks = w.cols() / BLOCK, panels = (rows + P - 1) / P;
         long scaleBytes = ((long) blocks * P * 2 + 63) / 64 * 64;
         long panelBytes = scaleBytes + (long) blocks * BLOCK * P;
@@ -111,7 +119,7 @@ public final class NativeKernels implements Kernels {
                 int at = rowAt + b * blockBytes;
                 out.putShort(panel + (b * P + lane) * 2, src.getShort(at));
                 int quants = (int) (panel + scaleBytes + (long) b * BLOCK * P) + lane * 4;
-                for (int k = 0; k < BLOCK; k++) out.put(quants + k / 4 * P * 4 + k % 4, (byte) (src.get(at + 2 + k) + 128));
+                for (int k = 0; k < BLOCK; k++) out.put(quants + k / 4 * P * 4 + k % 4, (byte) (src.get(at + 2 + k) + bias));
             }
         }
         return new Q8Panels(out, panelBytes, blocks, rows);
@@ -197,10 +205,10 @@ public final class NativeKernels implements Kernels {
             long in = scratch.quantized(x, xOff + t0 * xStride, xStride, n, w.cols(), q8 ? NativeInt8.Q8_INPUT : NativeInt8.K_INPUT);
             if (q8) {
                 Q8Panels p = (Q8Panels) d;
-                NativeInt8.q8Matmul(p.address, p.panelBytes, p.blocks, in, n, out, o, outStride, r0, r1);
+                NativeInt8.q8Matmul(level, p.address, p.panelBytes, p.blocks, in, n, out, o, outStride, r0, r1);
             } else {
                 KPanels p = (KPanels) d;
-                NativeInt8.kMatmul(p.address, p.chunkBytes, p.superBlocks, p.groups, p.nibbles, in, n, out, o, outStride, r0, r1);
+                NativeInt8.kMatmul(level, p.address, p.chunkBytes, p.superBlocks, p.groups, p.nibbles, in, n, out, o, outStride, r0, r1);
             }
         }
     }

@@ -24,7 +24,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * bit for bit against {@link #reference}, a Java transcription of it), for every token count the tiling takes apart (single tokens,
  * short and full tiles, more than one chunk of 64), row ranges that start and end inside the matrix, partial last
  * panels, and inputs read and written at offsets and strides; and that arithmetic stays within int8 quantization
- * error of the float product. Runs where the library loads and the CPU has AVX-512 VNNI.
+ * error of the float product. Runs where the library loads (AVX2 or AVX-512 VNNI), once for each level the CPU
+ * runs: both levels are held to the same reference.
  */
 class NativeKernelsTest {
     @TempDir Path dir;
@@ -40,10 +41,10 @@ class NativeKernelsTest {
     void matmulIsTheStatedArithmeticBitForBit(GgmlType type) throws Exception {
         int[][] shapes = type == GgmlType.Q8_0 ? new int[][] {{40, 96}, {16, 32}, {100, 512}, {33, 2048}}
                 : new int[][] {{40, 256}, {16, 512}, {33, 2048}};
-        for (int[] shape : shapes) {
+        for (int level = NativeInt8.AVX2; level <= NativeInt8.level(); level++) for (int[] shape : shapes) {
             int rows = shape[0], cols = shape[1];
             WeightMatrix w = matrix(type, rows, cols, rows * 31L + cols);
-            Kernels k = new NativeKernels(new VectorKernels());
+            Kernels k = new NativeKernels(new VectorKernels(), level);
             k.prepare(w);
             SplittableRandom rnd = new SplittableRandom(rows + cols);
             for (int tokens : new int[] {1, 2, 7, 8, 9, 64, 65, 130}) {
@@ -67,7 +68,7 @@ class NativeKernelsTest {
                             }
                             float want = reference(w, r, x, xOff + t * xStride);
                             assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got),
-                                    type + " " + rows + "x" + cols + ", " + tokens + " tokens, row " + r + " token " + t + ": native " + got + ", reference " + want);
+                                    NativeInt8.levelName(level) + " " + type + " " + rows + "x" + cols + ", " + tokens + " tokens, row " + r + " token " + t + ": native " + got + ", reference " + want);
                         }
                     }
                 }
@@ -80,7 +81,7 @@ class NativeKernelsTest {
     void int8InputsStayWithinQuantizationErrorOfTheFloatProduct(GgmlType type) throws Exception {
         int rows = 64, cols = 2048, block = type == GgmlType.Q8_0 ? 32 : 256;
         WeightMatrix w = matrix(type, rows, cols, 3);
-        Kernels k = new NativeKernels(new VectorKernels());
+        Kernels k = new NativeKernels(new VectorKernels());   // the bit-exact test ties the other level to this one
         k.prepare(w);
         SplittableRandom rnd = new SplittableRandom(4);
         float[] x = new float[cols], out = new float[rows], row = new float[cols];
