@@ -375,18 +375,22 @@ AVX2 static INLINE void panel_tokens_avx2(
         const uint8_t *sc = panel + (size_t) b * P * 2;
         __m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) sc)), dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (sc + 16)));
         const __m256i *wq = (const __m256i *) (panel + scaleBytes + (size_t) b * QB * P);
-        for (int t = 0; t < nt; t++) {
-            const int32_t *x4 = (const int32_t *) (in->q + (t0 + t) * cols + (size_t) b * QB);
-            __m256i ilo = _mm256_setzero_si256(), ihi = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++) {
-                __m256i x = _mm256_set1_epi32(x4[k]);
-                __m256i wl = _mm256_load_si256(wq + 2 * k), wh = _mm256_load_si256(wq + 2 * k + 1);
-                ilo = _mm256_add_epi32(ilo, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wl), _mm256_sign_epi8(x, wl)), ones));
-                ihi = _mm256_add_epi32(ihi, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wh), _mm256_sign_epi8(x, wh)), ones));
+        __m256i ilo[TILE2], ihi[TILE2];
+        for (int t = 0; t < nt; t++) ilo[t] = ihi[t] = _mm256_setzero_si256();
+        /* 4 columns of the 16 rows at a time, their magnitudes taken once for every token */
+        for (int k = 0; k < 8; k++) {
+            __m256i wl = _mm256_load_si256(wq + 2 * k), wh = _mm256_load_si256(wq + 2 * k + 1);
+            __m256i al = _mm256_abs_epi8(wl), ah = _mm256_abs_epi8(wh);
+            for (int t = 0; t < nt; t++) {
+                __m256i x = _mm256_set1_epi32(((const int32_t *) (in->q + (t0 + t) * cols + (size_t) b * QB))[k]);
+                ilo[t] = _mm256_add_epi32(ilo[t], _mm256_madd_epi16(_mm256_maddubs_epi16(al, _mm256_sign_epi8(x, wl)), ones));
+                ihi[t] = _mm256_add_epi32(ihi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(ah, _mm256_sign_epi8(x, wh)), ones));
             }
+        }
+        for (int t = 0; t < nt; t++) {
             __m256 dx = _mm256_set1_ps(in->d[(size_t) (t0 + t) * blocks + b]);
-            lo[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ilo), _mm256_mul_ps(dlo, dx), lo[t]);
-            hi[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ihi), _mm256_mul_ps(dhi, dx), hi[t]);
+            lo[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ilo[t]), _mm256_mul_ps(dlo, dx), lo[t]);
+            hi[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ihi[t]), _mm256_mul_ps(dhi, dx), hi[t]);
         }
     }
     store_rows(lo, hi, nt, out, outStride, rows);
@@ -402,11 +406,26 @@ AVX2 static void panel_tile_avx2(const uint8_t *panel, long scaleBytes, int bloc
     }
 }
 
-/* Each lane's int8 scale (at sc + lane * stride, 8 lanes) in both int16 halves of its int32: a VPMADDWD multiplier. */
-AVX2 static INLINE __m256i scale_pairs(const int8_t *sc, int stride) {
-    __m256i v = _mm256_setr_epi32(sc[0], sc[stride], sc[2 * stride], sc[3 * stride], sc[4 * stride], sc[5 * stride],
-                                  sc[6 * stride], sc[7 * stride]);
-    return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
+/*
+ * A group's int8 scales of the 16 rows in both int16 halves of each row's int32 (VPMADDWD multipliers), rows 0-7 to
+ * lo and 8-15 to hi: Q4_K's sc[g][16] (16 bytes), or Q6_K's pairs [g / 2][16][2] (32 bytes, the even or odd one).
+ */
+AVX2 static INLINE void scale_pairs(const int8_t *sc, int nibbles, int odd, __m256i *lo, __m256i *hi) {
+    if (nibbles) {
+        __m256i v = _mm256_permute4x64_epi64(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) sc)), 0xD8);
+        *lo = _mm256_unpacklo_epi16(v, v);
+        *hi = _mm256_unpackhi_epi16(v, v);
+    } else {
+        __m256i l = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) sc));
+        __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (sc + 16)));
+        if (odd) {
+            *lo = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(l, 0xF5), 0xF5);
+            *hi = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(h, 0xF5), 0xF5);
+        } else {
+            *lo = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(l, 0xA0), 0xA0);
+            *hi = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(h, 0xA0), 0xA0);
+        }
+    }
 }
 
 /* One K-quant panel times nt (<= TILE2) tokens, as k_panel_tokens. */
@@ -427,39 +446,43 @@ AVX2 static INLINE void k_panel_tokens_avx2(
         __m256i ilo[TILE2], ihi[TILE2];
         for (int t = 0; t < nt; t++) ilo[t] = ihi[t] = _mm256_setzero_si256();
         for (int g = 0; g < G; g++) {
-            /* the group's scales, per row: Q4_K sc[g][16], Q6_K the (g / 2, row, g % 2) byte of its pairs */
-            const int8_t *scg = nibbles ? sc + g * P : sc + g / 2 * 2 * P + g % 2;
-            int stride = nibbles ? 1 : 2;
-            __m256i slo = scale_pairs(scg, stride), shi = scale_pairs(scg + 8 * stride, stride);
-            for (int t = 0; t < nt; t++) {
-                const int32_t *x4 = (const int32_t *) (in->q + (t0 + t) * cols + (size_t) b * 256 + g * gs);
-                if (nibbles) {
-                    /* 8 pair sums of u <= 15 stay below 32767: add them as int16 */
-                    __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
-                    for (int s = 0; s < 4; s++) {
+            __m256i slo, shi;
+            scale_pairs(nibbles ? sc + g * P : sc + g / 2 * 2 * P, nibbles, g % 2, &slo, &shi);
+            const int8_t *xg = in->q + (size_t) t0 * cols + (size_t) b * 256 + g * gs;
+            if (nibbles) {
+                /* 8 pair sums of u <= 15 stay below 32767: added as int16. 8 columns of the 16 rows at a time,
+                 * unpacked once for every token. */
+                __m256i plo[TILE2], phi[TILE2];
+                for (int t = 0; t < nt; t++) plo[t] = phi[t] = _mm256_setzero_si256();
+                for (int s = 0; s < 4; s++) {
+                    __m256i vl = _mm256_load_si256(wq + (g * 4 + s) * 2), vh = _mm256_load_si256(wq + (g * 4 + s) * 2 + 1);
+                    __m256i ll = _mm256_and_si256(vl, low), hl = _mm256_and_si256(_mm256_srli_epi16(vl, 4), low);
+                    __m256i lh = _mm256_and_si256(vh, low), hh = _mm256_and_si256(_mm256_srli_epi16(vh, 4), low);
+                    for (int t = 0; t < nt; t++) {
+                        const int32_t *x4 = (const int32_t *) (xg + t * cols);
                         __m256i xl = _mm256_set1_epi32(x4[2 * s]), xh = _mm256_set1_epi32(x4[2 * s + 1]);
-                        __m256i vl = _mm256_load_si256(wq + (g * 4 + s) * 2), vh = _mm256_load_si256(wq + (g * 4 + s) * 2 + 1);
-                        plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(_mm256_and_si256(vl, low), xl));
-                        plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(vl, 4), low), xh));
-                        phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(_mm256_and_si256(vh, low), xl));
-                        phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(vh, 4), low), xh));
+                        plo[t] = _mm256_add_epi16(plo[t], _mm256_add_epi16(_mm256_maddubs_epi16(ll, xl), _mm256_maddubs_epi16(hl, xh)));
+                        phi[t] = _mm256_add_epi16(phi[t], _mm256_add_epi16(_mm256_maddubs_epi16(lh, xl), _mm256_maddubs_epi16(hh, xh)));
                     }
-                    ilo[t] = _mm256_add_epi32(ilo[t], _mm256_madd_epi16(plo, slo));
-                    ihi[t] = _mm256_add_epi32(ihi[t], _mm256_madd_epi16(phi, shi));
-                } else {
-                    /* 2 pair sums of u <= 63 stay below 32767 */
-                    __m256i x0 = _mm256_set1_epi32(x4[0]), x1 = _mm256_set1_epi32(x4[1]), x2 = _mm256_set1_epi32(x4[2]),
-                            x3 = _mm256_set1_epi32(x4[3]);
-                    for (int h = 0; h < 2; h++) {
-                        const __m256i *w = wq + g * 6 + h;
-                        __m256i n01 = _mm256_load_si256(w), n23 = _mm256_load_si256(w + 2), hb = _mm256_load_si256(w + 4);
-                        __m256i v0 = _mm256_or_si256(_mm256_and_si256(n01, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), top));
-                        __m256i v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 4), low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), top));
-                        __m256i v2 = _mm256_or_si256(_mm256_and_si256(n23, low), _mm256_and_si256(hb, top));
-                        __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 4), low), _mm256_and_si256(_mm256_srli_epi16(hb, 2), top));
-                        __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(v0, x0), _mm256_maddubs_epi16(v1, x1));
-                        __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(v2, x2), _mm256_maddubs_epi16(v3, x3));
-                        __m256i sch = h == 0 ? slo : shi;
+                }
+                for (int t = 0; t < nt; t++) {
+                    ilo[t] = _mm256_add_epi32(ilo[t], _mm256_madd_epi16(plo[t], slo));
+                    ihi[t] = _mm256_add_epi32(ihi[t], _mm256_madd_epi16(phi[t], shi));
+                }
+            } else {
+                /* 2 pair sums of u <= 63 stay below 32767. Each half's 16 columns unpacked once for every token. */
+                for (int h = 0; h < 2; h++) {
+                    const __m256i *w = wq + g * 6 + h;
+                    __m256i n01 = _mm256_load_si256(w), n23 = _mm256_load_si256(w + 2), hb = _mm256_load_si256(w + 4);
+                    __m256i v0 = _mm256_or_si256(_mm256_and_si256(n01, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), top));
+                    __m256i v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n01, 4), low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), top));
+                    __m256i v2 = _mm256_or_si256(_mm256_and_si256(n23, low), _mm256_and_si256(hb, top));
+                    __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(n23, 4), low), _mm256_and_si256(_mm256_srli_epi16(hb, 2), top));
+                    __m256i sch = h == 0 ? slo : shi;
+                    for (int t = 0; t < nt; t++) {
+                        const int32_t *x4 = (const int32_t *) (xg + t * cols);
+                        __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(v0, _mm256_set1_epi32(x4[0])), _mm256_maddubs_epi16(v1, _mm256_set1_epi32(x4[1])));
+                        __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(v2, _mm256_set1_epi32(x4[2])), _mm256_maddubs_epi16(v3, _mm256_set1_epi32(x4[3])));
                         __m256i d = _mm256_add_epi32(_mm256_madd_epi16(p01, sch), _mm256_madd_epi16(p23, sch));
                         if (h == 0) ilo[t] = _mm256_add_epi32(ilo[t], d);
                         else ihi[t] = _mm256_add_epi32(ihi[t], d);
