@@ -51,7 +51,11 @@
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE inline __attribute__((always_inline))
 
-/* What this CPU runs: 2 the AVX-512 VNNI kernels, 1 the AVX2 ones, 0 neither (set by cpuLevel). */
+/* Kernel levels, as NativeInt8 names them. */
+#define LEVEL_AVX2 1
+#define LEVEL_AVX512_VNNI 2
+
+/* The best level this CPU runs, 0 for none (set by cpuLevel). */
 static int best_level;
 
 /*
@@ -312,13 +316,18 @@ AVX2 static INLINE int quantize16(const float *x, __m256 id, int8_t *q) {
     return hsum8i(_mm256_add_epi32(a, b));
 }
 
-AVX2 static void quantize_avx2(const float *x, int blocks, int8_t *q, float *d, int32_t *s) {
+/* max |x[i]| for i < n (a multiple of 8). */
+AVX2 static INLINE float absmax(const float *x, int n) {
     const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 m = _mm256_and_ps(_mm256_loadu_ps(x), abs);
+    for (int i = 8; i < n; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + i), abs));
+    return hmax8(m);
+}
+
+AVX2 static void quantize_avx2(const float *x, int blocks, int8_t *q, float *d, int32_t *s) {
     for (int b = 0; b < blocks; b++) {
         const float *xb = x + b * QB;
-        __m256 m = _mm256_and_ps(_mm256_loadu_ps(xb), abs);
-        for (int i = 8; i < QB; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xb + i), abs));
-        float db = hmax8(m) / 127.0f;
+        float db = absmax(xb, QB) / 127.0f;
         __m256 id = _mm256_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
         d[b] = db;
         s[b] = -128 * (quantize16(xb, id, q + b * QB) + quantize16(xb + 16, id, q + b * QB + 16));
@@ -326,12 +335,9 @@ AVX2 static void quantize_avx2(const float *x, int blocks, int8_t *q, float *d, 
 }
 
 AVX2 static void quantize_k_avx2(const float *x, int superBlocks, int8_t *q, float *d, int16_t *s16, int16_t *s32) {
-    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     for (int b = 0; b < superBlocks; b++) {
         const float *xb = x + b * 256;
-        __m256 m = _mm256_and_ps(_mm256_loadu_ps(xb), abs);
-        for (int i = 8; i < 256; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xb + i), abs));
-        float db = hmax8(m) / 127.0f;
+        float db = absmax(xb, 256) / 127.0f;
         __m256 id = _mm256_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
         d[b] = db;
         for (int i = 0; i < 256; i += 16) {
@@ -529,14 +535,14 @@ AVX2 static void k_tile_q6_avx2(const uint8_t *panel, long chunkBytes, int super
 static void k_matmul(int level, const uint8_t *panels, long chunkBytes, int superBlocks, int G, int nibbles, const input_t *in,
                      int tokens, float *out, long outStride, int r0, int r1) {
     long panelBytes = chunkBytes * superBlocks;
-    int tile = level == 2 ? TILE : TILE2;
+    int tile = level == LEVEL_AVX512_VNNI ? TILE : TILE2;
     for (int r = r0; r < r1; r += P) {
         const uint8_t *panel = panels + (long) (r / P) * panelBytes;
         int rows = r1 - r < P ? r1 - r : P;
         for (int t = 0; t < tokens; t += tile) {
             int nt = tokens - t < tile ? tokens - t : tile;
             float *o = out + t * outStride + r;
-            if (level == 2) {
+            if (level == LEVEL_AVX512_VNNI) {
                 if (nibbles) k_tile_q4(panel, chunkBytes, superBlocks, in, t, nt, o, outStride, rows);
                 else k_tile_q6(panel, chunkBytes, superBlocks, in, t, nt, o, outStride, rows);
             } else {
@@ -554,24 +560,24 @@ static void k_matmul(int level, const uint8_t *panels, long chunkBytes, int supe
 static void q8_matmul(int level, const uint8_t *panels, long panelBytes, int blocks, const input_t *in, int tokens,
                       float *out, long outStride, int r0, int r1) {
     long scaleBytes = ((long) blocks * P * 2 + 63) / 64 * 64;
-    int tile = level == 2 ? TILE : TILE2;
+    int tile = level == LEVEL_AVX512_VNNI ? TILE : TILE2;
     for (int r = r0; r < r1; r += P) {
         const uint8_t *panel = panels + (long) (r / P) * panelBytes;
         int rows = r1 - r < P ? r1 - r : P;
         for (int t = 0; t < tokens; t += tile) {
             int nt = tokens - t < tile ? tokens - t : tile;
-            if (level == 2) panel_tile(panel, scaleBytes, blocks, in, t, nt, out + t * outStride + r, outStride, rows);
+            if (level == LEVEL_AVX512_VNNI) panel_tile(panel, scaleBytes, blocks, in, t, nt, out + t * outStride + r, outStride, rows);
             else panel_tile_avx2(panel, scaleBytes, blocks, in, t, nt, out + t * outStride + r, outStride, rows);
         }
     }
 }
 
-/* 2 when this CPU and OS run the AVX-512 VNNI kernels, 1 the AVX2 ones, else 0. */
+/* LEVEL_AVX512_VNNI or LEVEL_AVX2 when this CPU and OS run those kernels, else 0. */
 JNIEXPORT jint JNICALL Java_dev_troupe_engine_kernel_NativeInt8_cpuLevel(JNIEnv *env, jclass cls) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-        && __builtin_cpu_supports("avx512vnni")) best_level = 2;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) best_level = 1;
+        && __builtin_cpu_supports("avx512vnni")) best_level = LEVEL_AVX512_VNNI;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) best_level = LEVEL_AVX2;
     else best_level = 0;
     return best_level;
 }
@@ -594,14 +600,14 @@ JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_quantize(
             int8_t *q = in.q + (size_t) t * cols;
             float *d = in.d + (size_t) t * blocks;
             int32_t *s = in.s + (size_t) t * blocks;
-            if (best_level == 2) quantize_512(row, blocks, q, d, s);
+            if (best_level == LEVEL_AVX512_VNNI) quantize_512(row, blocks, q, d, s);
             else quantize_avx2(row, blocks, q, d, s);
         } else {
             int sb = cols / 256;
             int8_t *q = in.q + (size_t) t * cols;
             float *d = in.d + (size_t) t * sb;
             int16_t *s16 = in.s16 + (size_t) t * (cols / 16), *s32 = in.s32 + (size_t) t * (cols / 32);
-            if (best_level == 2) quantize_k_512(row, sb, q, d, s16, s32);
+            if (best_level == LEVEL_AVX512_VNNI) quantize_k_512(row, sb, q, d, s16, s32);
             else quantize_k_avx2(row, sb, q, d, s16, s32);
         }
     }
