@@ -58,7 +58,9 @@ class ClusterTlsIT {
         ClusterSettings settings = ClusterSettings.from(troupe);
         assertEquals("tls-tcp", settings.pekko().getString("pekko.remote.artery.transport"));
         return ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM, settings.pekko()
-                .withFallback(ConfigFactory.parseString("pekko.loglevel = WARNING")).withFallback(ServeCommand.nodeDefaults()).resolve());
+                .withFallback(ConfigFactory.parseString("pekko.loglevel = WARNING\n"
+                        // A refused handshake is retried until this; shutdown waits for it, so keep it short here.
+                        + "pekko.remote.artery.advanced.handshake-timeout = 8 s")).withFallback(ServeCommand.nodeDefaults()).resolve());
     }
 
     private static long up(ActorSystem<?> s) {
@@ -92,9 +94,14 @@ class ClusterTlsIT {
             assertEquals(2, up(first), "a node with an untrusted certificate joined");
             assertNotEquals(MemberStatus.up(), Cluster.get(stranger).selfMember().status());
         } finally {
-            for (int i = systems.size() - 1; i >= 0; i--) {
-                systems.get(i).terminate();
-                systems.get(i).getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            // All at once: the stranger's refused handshakes must not hold the others' shutdown behind its own.
+            systems.forEach(ActorSystem::terminate);
+            for (ActorSystem<Void> s : systems) {
+                try {
+                    s.getWhenTerminated().toCompletableFuture().get(60, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    fail(s.name() + " at " + Cluster.get(s).selfMember().address() + " did not terminate in 60 s");
+                }
             }
         }
     }
