@@ -1,5 +1,6 @@
 /*
- * Troupe's native int8 kernels, called from dev.troupe.engine.kernel.NativeInt8 through JNI.
+ * Troupe's native matmul kernels (int8 for Q8_0 and the K-quants, float for F16 and BF16 at the end), called from
+ * dev.troupe.engine.kernel.NativeMatmul through JNI.
  *
  * Q8_0 weights times activations quantized to int8 per block of 32 (a scale each), with AVX-512 VNNI integer
  * dot products (or AVX2's, further down: the same numbers): the route llama.cpp takes, which no FP32 kernel can match where the FP32 peak is below its int8
@@ -33,6 +34,9 @@
 #include <jni.h>
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #define P 16      /* rows per panel: one vector of 16 int32 or float lanes */
 #define QB 32     /* values per Q8_0 block */
@@ -51,7 +55,7 @@
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE inline __attribute__((always_inline))
 
-/* Kernel levels, as NativeInt8 names them. */
+/* Kernel levels, as NativeMatmul names them. */
 #define LEVEL_AVX2 1
 #define LEVEL_AVX512_VNNI 2
 
@@ -59,7 +63,7 @@
 static int best_level;
 
 /*
- * A matmul input quantized once for every thread and every row chunk (NativeInt8.quantize into StagedInput's
+ * A matmul input quantized once for every thread and every row chunk (NativeMatmul.quantize into StagedInput's
  * buffer), at one address: quants [tokens][cols], then for Q8_0 scales [tokens][cols / 32] (float) and
  * -128 * sums [tokens][cols / 32] (int32); for K-quants scales [tokens][cols / 256] (float) and the sums of each
  * 16 and of each 32 quants, [tokens][cols / 16] and [tokens][cols / 32] (int16).
@@ -572,8 +576,139 @@ static void q8_matmul(int level, const uint8_t *panels, long panelBytes, int blo
     }
 }
 
+/*
+ * F16 and BF16 weights (NativeKernels.packHalf): panels of P = 16 rows, [cols][P] 16-bit values as the file has
+ * them, widened exactly as they are loaded, times float inputs read as they are (nothing is quantized). A
+ * (row, token) output is the dot product in column order, one fma after another from zero:
+ *
+ *   acc = fma(w[c], x[c], acc)     for c = 0, 1, ..., cols - 1
+ *
+ * whatever the tile, the batch or the split of rows. The tiles find their parallelism in several panels and several
+ * tokens at once (independent chains), never by splitting a row's sum.
+ */
+#ifndef PREFETCH_H16
+#define PREFETCH_H16 64      /* columns ahead of each panel's stream that are prefetched for one to three tokens */
+#endif
+#ifndef PREFETCH_H16_WIDE
+#define PREFETCH_H16_WIDE 512 /* and for more: a tile of tokens takes longer over each column */
+#endif
+#define TILE_H 8          /* tokens per tile, AVX-512 (12 measured no better: the 64-token matmul 0.75x) */
+#define TILE_H2 6         /* tokens per tile, AVX2 */
+
+AVX512 static INLINE __m512 widen16(const uint16_t *h, const int bf16) {
+    __m256i v = _mm256_load_si256((const __m256i *) h);
+    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)) : _mm512_cvtph_ps(v);
+}
+
+/*
+ * R consecutive panels times nt tokens; rows (<= R * P, > (R - 1) * P) of results to out[t * outStride ..]. The
+ * panels' columns pf ahead are prefetched (none when pf is 0: they are in cache from the tile before).
+ */
+AVX512 static INLINE void h16_tokens(const uint16_t *panel, int cols, const int bf16, const int R, int pf, const float *x,
+                                     long xStride, const int nt, float *out, long outStride, int rows) {
+    const size_t stride = (size_t) cols * P;
+    __m512 acc[4][TILE_H];   /* fixed sizes: arrays sized by R and nt (constant only once inlined) stayed in memory */
+    for (int r = 0; r < R; r++) for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int c = 0; c < cols; c++) {
+        if (pf && c % 2 == 0) for (int r = 0; r < R; r++) _mm_prefetch((const char *) (panel + r * stride + (size_t) (c + pf) * P), PREFETCH_HINT);
+        for (int r = 0; r < R; r++) {
+            __m512 w = widen16(panel + r * stride + (size_t) c * P, bf16);
+            for (int t = 0; t < nt; t++) acc[r][t] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * xStride + c]), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        int n = rows - r * P;
+        __mmask16 mask = n >= P ? (__mmask16) 0xFFFF : (__mmask16) ((1u << n) - 1);
+        for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(out + t * outStride + r * P, mask, acc[r][t]);
+    }
+}
+
+#define H16_CASE(FN, R, BF, N) case N: FN(panel, cols, BF, R, pf, x, xStride, N, out, outStride, rows); break;
+#define H16_UP_TO_3(FN, R, BF) H16_CASE(FN, R, BF, 1) H16_CASE(FN, R, BF, 2) H16_CASE(FN, R, BF, 3)
+#define H16_UP_TO_6(FN, R, BF) H16_UP_TO_3(FN, R, BF) H16_CASE(FN, R, BF, 4) H16_CASE(FN, R, BF, 5) H16_CASE(FN, R, BF, 6)
+#define H16_UP_TO_8(FN, R, BF) H16_UP_TO_6(FN, R, BF) H16_CASE(FN, R, BF, 7) H16_CASE(FN, R, BF, 8)
+
+/* One instance per (R, nt, type) that h16_matmul calls: four panels for up to 3 tokens, one or two for up to 8. */
+AVX512 static void h16_tile(const uint16_t *panel, int cols, int bf16, int R, int pf, const float *x, long xStride, int nt,
+                            float *out, long outStride, int rows) {
+    if (bf16) {
+        if (R == 4) { switch (nt) { H16_UP_TO_3(h16_tokens, 4, 1) } }
+        else if (R == 2) { switch (nt) { H16_UP_TO_8(h16_tokens, 2, 1) } }
+        else { switch (nt) { H16_UP_TO_8(h16_tokens, 1, 1) } }
+    } else {
+        if (R == 4) { switch (nt) { H16_UP_TO_3(h16_tokens, 4, 0) } }
+        else if (R == 2) { switch (nt) { H16_UP_TO_8(h16_tokens, 2, 0) } }
+        else { switch (nt) { H16_UP_TO_8(h16_tokens, 1, 0) } }
+    }
+}
+
+AVX2 static INLINE __m256 widen8(const uint16_t *h, const int bf16) {
+    __m128i v = _mm_load_si128((const __m128i *) h);
+    return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16)) : _mm256_cvtph_ps(v);
+}
+
+/* As h16_tokens, each panel in two 8-row halves: R * 2 * nt <= 12 accumulators of the 16 registers. */
+AVX2 static INLINE void h16_tokens_avx2(const uint16_t *panel, int cols, const int bf16, const int R, int pf, const float *x,
+                                        long xStride, const int nt, float *out, long outStride, int rows) {
+    const size_t stride = (size_t) cols * P;
+    __m256 lo[4][TILE_H2], hi[4][TILE_H2];
+    for (int r = 0; r < R; r++) for (int t = 0; t < nt; t++) lo[r][t] = hi[r][t] = _mm256_setzero_ps();
+    for (int c = 0; c < cols; c++) {
+        if (pf && c % 2 == 0) for (int r = 0; r < R; r++) _mm_prefetch((const char *) (panel + r * stride + (size_t) (c + pf) * P), PREFETCH_HINT);
+        for (int r = 0; r < R; r++) {
+            const uint16_t *h = panel + r * stride + (size_t) c * P;
+            __m256 wl = widen8(h, bf16), wh = widen8(h + 8, bf16);
+            for (int t = 0; t < nt; t++) {
+                __m256 xb = _mm256_broadcast_ss(x + t * xStride + c);
+                lo[r][t] = _mm256_fmadd_ps(wl, xb, lo[r][t]);
+                hi[r][t] = _mm256_fmadd_ps(wh, xb, hi[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) store_rows(lo[r], hi[r], nt, out + r * P, outStride, rows - r * P);
+}
+
+/* As h16_tile: four panels for one token, two for up to 3, one for up to 6. */
+AVX2 static void h16_tile_avx2(const uint16_t *panel, int cols, int bf16, int R, int pf, const float *x, long xStride, int nt,
+                               float *out, long outStride, int rows) {
+    if (bf16) {
+        if (R == 4) { switch (nt) { H16_CASE(h16_tokens_avx2, 4, 1, 1) } }
+        else if (R == 2) { switch (nt) { H16_UP_TO_3(h16_tokens_avx2, 2, 1) } }
+        else { switch (nt) { H16_UP_TO_6(h16_tokens_avx2, 1, 1) } }
+    } else {
+        if (R == 4) { switch (nt) { H16_CASE(h16_tokens_avx2, 4, 0, 1) } }
+        else if (R == 2) { switch (nt) { H16_UP_TO_3(h16_tokens_avx2, 2, 0) } }
+        else { switch (nt) { H16_UP_TO_6(h16_tokens_avx2, 1, 0) } }
+    }
+}
+
+/*
+ * out[t * outStride + r] = sum_c W[r][c] * x[t * xStride + c] for r in [r0, r1) (r0 a multiple of P), t < tokens.
+ * Rows outer, so a group of panels stays in cache for every tile of tokens. Panels per group: as many as the
+ * registers hold accumulators for with the batch's tile of tokens (more independent chains for small batches).
+ */
+static void h16_matmul(int level, const uint16_t *panels, int cols, int bf16, const float *x, long xStride, int tokens,
+                       float *out, long outStride, int r0, int r1) {
+    int avx512 = level == LEVEL_AVX512_VNNI, tile = avx512 ? TILE_H : TILE_H2;
+    int full = tokens < tile ? tokens : tile;
+    int group = avx512 ? (full >= 4 ? 2 : 4) : (full >= 4 ? 1 : full >= 2 ? 2 : 4);
+    for (int r = r0; r < r1; ) {
+        int left = (r1 - r + P - 1) / P;
+        int R = group <= left ? group : left >= 2 ? 2 : 1;
+        int rows = r1 - r < R * P ? r1 - r : R * P;
+        const uint16_t *panel = panels + (size_t) (r / P) * cols * P;
+        for (int t = 0; t < tokens; t += tile) {
+            int nt = tokens - t < tile ? tokens - t : tile;
+            int pf = t > 0 ? 0 : full >= 4 ? PREFETCH_H16_WIDE : PREFETCH_H16;
+            if (avx512) h16_tile(panel, cols, bf16, R, pf, x + (size_t) t * xStride, xStride, nt, out + (size_t) t * outStride + r, outStride, rows);
+            else h16_tile_avx2(panel, cols, bf16, R, pf, x + (size_t) t * xStride, xStride, nt, out + (size_t) t * outStride + r, outStride, rows);
+        }
+        r += R * P;
+    }
+}
+
 /* LEVEL_AVX512_VNNI or LEVEL_AVX2 when this CPU and OS run those kernels, else 0. */
-JNIEXPORT jint JNICALL Java_dev_troupe_engine_kernel_NativeInt8_cpuLevel(JNIEnv *env, jclass cls) {
+JNIEXPORT jint JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_cpuLevel(JNIEnv *env, jclass cls) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
         && __builtin_cpu_supports("avx512vnni")) best_level = LEVEL_AVX512_VNNI;
@@ -583,12 +718,12 @@ JNIEXPORT jint JNICALL Java_dev_troupe_engine_kernel_NativeInt8_cpuLevel(JNIEnv 
 }
 
 /* The address of a direct buffer's first byte. */
-JNIEXPORT jlong JNICALL Java_dev_troupe_engine_kernel_NativeInt8_address(JNIEnv *env, jclass cls, jobject buffer) {
+JNIEXPORT jlong JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_address(JNIEnv *env, jclass cls, jobject buffer) {
     return (jlong) (intptr_t) (*env)->GetDirectBufferAddress(env, buffer);
 }
 
-/* See NativeInt8.quantize; the caller has checked every bound. */
-JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_quantize(
+/* See NativeMatmul.quantize; the caller has checked every bound. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_quantize(
         JNIEnv *env, jclass cls, jint kind, jfloatArray x, jint xOff, jint xStride, jint tokens, jint cols, jlong dst) {
     float *xs = (*env)->GetPrimitiveArrayCritical(env, x, NULL);
     if (xs == NULL) return;   /* an OutOfMemoryError is pending */
@@ -614,8 +749,8 @@ JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_quantize(
     (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
 }
 
-/* See NativeInt8.q8Matmul; the caller has checked every bound. */
-JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_q8Matmul(
+/* See NativeMatmul.q8Matmul; the caller has checked every bound. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_q8Matmul(
         JNIEnv *env, jclass cls, jint level, jlong panels, jlong panelBytes, jint blocks, jlong input, jint tokens,
         jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
     float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
@@ -625,8 +760,8 @@ JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_q8Matmul(
     (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
 }
 
-/* See NativeInt8.kMatmul; the caller has checked every bound. */
-JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_kMatmul(
+/* See NativeMatmul.kMatmul; the caller has checked every bound. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_kMatmul(
         JNIEnv *env, jclass cls, jint level, jlong panels, jlong chunkBytes, jint superBlocks, jint groups, jboolean nibbles,
         jlong input, jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
     float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
@@ -635,4 +770,42 @@ JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeInt8_kMatmul(
     k_matmul(level, (const uint8_t *) (intptr_t) panels, chunkBytes, superBlocks, groups, nibbles, &in, tokens, os + outOff,
              outStride, r0, r1);
     (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
+}
+
+/* See NativeMatmul.h16Matmul; the caller has checked every bound. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_h16Matmul(
+        JNIEnv *env, jclass cls, jint level, jlong panels, jint cols, jboolean bf16, jfloatArray x, jint xOff, jint xStride,
+        jint tokens, jfloatArray out, jint outOff, jint outStride, jint r0, jint r1) {
+    float *xs = (*env)->GetPrimitiveArrayCritical(env, x, NULL);
+    if (xs == NULL) return;
+    float *os = (*env)->GetPrimitiveArrayCritical(env, out, NULL);
+    if (os == NULL) {
+        (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
+        return;
+    }
+    h16_matmul(level, (const uint16_t *) (intptr_t) panels, cols, bf16, xs + xOff, xStride, tokens, os + outOff, outStride, r0, r1);
+    (*env)->ReleasePrimitiveArrayCritical(env, out, os, 0);
+    (*env)->ReleasePrimitiveArrayCritical(env, x, xs, JNI_ABORT);
+}
+
+/*
+ * Zeroed memory for packed weights, in 2 MiB pages where the kernel grants them (transparent huge pages asked for
+ * before the first touch): decode streams every weight once per token, and 4 KiB pages would cost a page walk
+ * every 4 KiB of it. Null when the memory cannot be had.
+ */
+JNIEXPORT jobject JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_allocate0(JNIEnv *env, jclass cls, jlong bytes) {
+    const size_t huge = (size_t) 2 << 20;
+    size_t size = ((size_t) bytes + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, size) != 0) return NULL;
+    madvise(p, size, MADV_HUGEPAGE);   /* a request: without it the pages are small, nothing else changes */
+    memset(p, 0, (size_t) bytes);
+    jobject buffer = (*env)->NewDirectByteBuffer(env, p, bytes);
+    if (buffer == NULL) free(p);
+    return buffer;
+}
+
+/* Frees what allocate returned. */
+JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_free(JNIEnv *env, jclass cls, jlong address) {
+    free((void *) (intptr_t) address);
 }

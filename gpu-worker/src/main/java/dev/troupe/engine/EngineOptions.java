@@ -6,7 +6,8 @@ import dev.troupe.engine.kv.PagedKvCache;
  * Settings of one engine instance.
  *
  * @param threads        CPU threads for the forward pass; 0 = all available processors
- * @param backend        "auto" (best available), "native" (int8 kernels for Q8_0 on the vector kernels), "vector" or "scalar"
+ * @param backend        "auto" (best available), "native" (native matmuls for Q8_0, K-quants, F16 and BF16 on the vector
+ *                       kernels), "native-avx2" (the same with the AVX2 kernels only), "vector" or "scalar"
  * @param kvCacheTokens  size of the paged KV pool in tokens, shared by all sequences; 0 = sized by kvCacheBytes
  * @param kvBlockSize    tokens per KV block
  * @param maxBatchTokens most tokens one step may carry (prefill chunks + decode tokens)
@@ -33,8 +34,8 @@ public record EngineOptions(int threads, String backend, int kvCacheTokens, int 
 
     public EngineOptions {
         if (threads < 0) throw new IllegalArgumentException("threads must be >= 0, got " + threads);
-        if (!java.util.List.of("auto", "native", "vector", "scalar").contains(backend)) {
-            throw new IllegalArgumentException("backend must be auto, native, vector or scalar, got '" + backend + "'");
+        if (!java.util.List.of("auto", "native", "native-avx2", "vector", "scalar").contains(backend)) {
+            throw new IllegalArgumentException("backend must be auto, native, native-avx2, vector or scalar, got '" + backend + "'");
         }
         if (kvCacheTokens < 0) throw new IllegalArgumentException("kvCacheTokens must be >= 0, got " + kvCacheTokens);
         if (kvBlockSize < 1) throw new IllegalArgumentException("kvBlockSize must be >= 1, got " + kvBlockSize);

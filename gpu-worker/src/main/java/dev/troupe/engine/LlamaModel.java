@@ -205,12 +205,13 @@ public final class LlamaModel implements AutoCloseable {
                 }
                 return new VectorKernels();
             case "native":
+            case "native-avx2":
                 if (!vectorOk) {
-                    throw new IllegalStateException("backend 'native' runs beside the vector kernels, which need the JVM flag "
+                    throw new IllegalStateException("backend '" + backend + "' runs beside the vector kernels, which need the JVM flag "
                             + "--add-modules jdk.incubator.vector and 256-bit SIMD");
                 }
-                if (!NativeKernels.usable()) throw new IllegalStateException("backend 'native': " + NativeKernels.unavailableReason());
-                return new NativeKernels(new VectorKernels());
+                if (!NativeKernels.usable()) throw new IllegalStateException("backend '" + backend + "': " + NativeKernels.unavailableReason());
+                return NativeKernels.create(new VectorKernels(), backend.equals("native-avx2"));
             default:
                 if (!vectorOk) return new ScalarKernels();
                 return NativeKernels.usable() ? new NativeKernels(new VectorKernels()) : new VectorKernels();

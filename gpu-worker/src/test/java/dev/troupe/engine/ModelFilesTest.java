@@ -5,6 +5,8 @@ import dev.troupe.engine.gguf.GgufFormatException;
 import dev.troupe.engine.gguf.GgufWriter;
 import dev.troupe.engine.gguf.RandomLlamaWriter;
 import dev.troupe.engine.gguf.RandomLlamaWriter.LlamaShape;
+import dev.troupe.engine.kernel.NativeKernels;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -61,6 +63,20 @@ class ModelFilesTest {
         // F16 weights are the F32 ones rounded: logits stay close
         double f16err = LlamaModelTest.maxRelativeError(logits(models[1], "vector"), logits(models[0], "vector"));
         assertTrue(f16err < 1e-2, "F16 vs F32 relative error " + f16err);
+    }
+
+    /** The native 16-bit matmuls (float fma over the widened weights, both kernel levels) agree with the scalar kernels. */
+    @Test
+    void nativeSixteenBitKernelsAgreeWithScalar() throws Exception {
+        Assumptions.assumeTrue(NativeKernels.usable(), () -> "native kernels: " + NativeKernels.unavailableReason());
+        for (GgmlType type : new GgmlType[] {GgmlType.F16, GgmlType.BF16}) {
+            Path m = write(GQA_SHAPE, type, "gqa-" + type + ".gguf");
+            float[] scalar = logits(m, "scalar");
+            for (String backend : new String[] {"native", "native-avx2"}) {
+                double err = LlamaModelTest.maxRelativeError(logits(m, backend), scalar);
+                assertTrue(err < 1e-4, type + ": " + backend + " vs scalar relative error " + err);
+            }
+        }
     }
 
     @Test

@@ -63,7 +63,7 @@ public final class MatmulBench {
     static final long TARGET_REP_NANOS = 100_000_000L;
     private static final long QUICK_REP_NANOS = 2_000_000L;
 
-    public static final String USAGE = "usage: bin/troupe bench matmul [--threads T] [--reps N] [--tokens 1,8,32,128] [--types F32,Q8_0,Q4_K,...] [--backend vector|native] [--quick]\n\n"
+    public static final String USAGE = "usage: bin/troupe bench matmul [--threads T] [--reps N] [--tokens 1,8,32,128] [--types F32,Q8_0,Q4_K,...] [--backend vector|native|native-avx2] [--quick]\n\n"
             + "The matmul kernel's GFLOP/s per weight type and token count, as a fraction of this machine's measured FMA peak (JSON lines).\n";
 
     /** One weight shape: {@code rows} outputs of {@code cols} inputs. */
@@ -84,7 +84,7 @@ public final class MatmulBench {
     private static final GgmlType[] DEFAULT_TYPES = {GgmlType.F32, GgmlType.Q8_0};
 
     /** {@code types}: weight types to measure; a shape whose row length is not a whole number of a type's blocks is skipped for it. */
-    record Options(int threads, int reps, int[] tokens, boolean quick, GgmlType[] types, boolean nativeKernels) {}
+    record Options(int threads, int reps, int[] tokens, boolean quick, GgmlType[] types, boolean nativeKernels, boolean avx2) {}
 
     private MatmulBench() {}
 
@@ -130,7 +130,7 @@ public final class MatmulBench {
         int[] tokens = {1, 8, 32, 128};
         boolean quick = false;
         GgmlType[] types = DEFAULT_TYPES;
-        boolean nativeKernels = false;
+        boolean nativeKernels = false, avx2 = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -160,8 +160,11 @@ public final class MatmulBench {
                 }
                 case "--backend": {
                     String b = value(args, ++i, a);
-                    if (!b.equals("vector") && !b.equals("native")) throw new IllegalArgumentException("--backend: '" + b + "' is not vector or native");
-                    nativeKernels = b.equals("native");
+                    if (!b.equals("vector") && !b.equals("native") && !b.equals("native-avx2")) {
+                        throw new IllegalArgumentException("--backend: '" + b + "' is not vector, native or native-avx2");
+                    }
+                    nativeKernels = b.startsWith("native");
+                    avx2 = b.equals("native-avx2");
                     break;
                 }
                 case "--quick": quick = true; break;
@@ -170,7 +173,7 @@ public final class MatmulBench {
             }
         }
         if (quick) reps = 1;
-        return new Options(threads, reps, tokens, quick, types, nativeKernels);
+        return new Options(threads, reps, tokens, quick, types, nativeKernels, avx2);
     }
 
     private static String value(String[] args, int i, String flag) {
@@ -261,7 +264,7 @@ public final class MatmulBench {
             this.o = o;
             this.team = team;
             this.out = out;
-            this.kernels = o.nativeKernels ? new NativeKernels(new VectorKernels()) : new VectorKernels();
+            this.kernels = o.nativeKernels ? NativeKernels.create(new VectorKernels(), o.avx2) : new VectorKernels();
         }
 
         void run() throws IOException {

@@ -8,38 +8,44 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * The Java kernels with the matmuls of Q8_0, Q4_K and Q6_K weights done by the native int8 kernels
- * ({@link NativeInt8}): inputs quantized to int8 (per block of 32 for Q8_0, per super-block of 256 for the K-quants)
- * and multiplied with integer dot products, as llama.cpp does, with AVX-512 VNNI or, without it, AVX2 (the same
- * numbers). Every other type and every other primitive runs on the Java kernels it wraps.
+ * The Java kernels with the matmuls of Q8_0, Q4_K, Q6_K, F16 and BF16 weights done by the native kernels
+ * ({@link NativeMatmul}): for the quantized types, inputs quantized to int8 (per block of 32 for Q8_0, per super-block
+ * of 256 for the K-quants) and multiplied with integer dot products, as llama.cpp does; for the 16-bit types, float
+ * fma over the weights widened as they are loaded. AVX-512 (VNNI) or, without it, AVX2: the same numbers either way.
+ * Every other type and every other primitive runs on the Java kernels it wraps.
  */
 public final class NativeKernels implements Kernels {
-    private static final int P = NativeInt8.PANEL, BLOCK = NativeInt8.BLOCK;
+    private static final int P = NativeMatmul.PANEL, BLOCK = NativeMatmul.BLOCK;
     private final Kernels java;
     private final int level;
 
     /** True when the native kernels load and run on this machine. */
-    public static boolean usable() { return NativeInt8.available(); }
+    public static boolean usable() { return NativeMatmul.available(); }
 
     /** Why {@link #usable()} is false, or null. */
-    public static String unavailableReason() { return NativeInt8.unavailableReason(); }
+    public static String unavailableReason() { return NativeMatmul.unavailableReason(); }
 
-    /** Wraps {@code java} (whose row granularity must divide 16) for everything but Q8_0, Q4_K and Q6_K matmuls. */
+    /** Wraps {@code java} (whose row granularity must divide 16) for everything but Q8_0, Q4_K, Q6_K, F16 and BF16 matmuls. */
     public NativeKernels(Kernels java) {
-        this(java, NativeInt8.level());
+        this(java, NativeMatmul.level());
+    }
+
+    /** As {@link #NativeKernels(Kernels)}; with {@code avx2Only} the AVX2 kernels even where AVX-512 VNNI runs (the same numbers). */
+    public static NativeKernels create(Kernels java, boolean avx2Only) {
+        return avx2Only ? new NativeKernels(java, NativeMatmul.AVX2) : new NativeKernels(java);
     }
 
     /** As {@link #NativeKernels(Kernels)}, with the kernels of {@code level} (at most the CPU's: tests run each). */
     NativeKernels(Kernels java, int level) {
         if (!usable()) throw new IllegalStateException("native int8 kernels: " + unavailableReason());
-        if (level < NativeInt8.AVX2 || level > NativeInt8.level()) throw new IllegalArgumentException("this CPU runs native kernels up to level " + NativeInt8.level() + ", not " + level);
+        if (level < NativeMatmul.AVX2 || level > NativeMatmul.level()) throw new IllegalArgumentException("this CPU runs native kernels up to level " + NativeMatmul.level() + ", not " + level);
         if (P % java.rowGranularity() != 0) throw new IllegalArgumentException(java.name() + " splits rows by " + java.rowGranularity());
         this.java = java;
         this.level = level;
     }
 
     @Override
-    public String name() { return "native int8 (" + NativeInt8.levelName(level) + ") for Q8_0, Q4_K, Q6_K, " + java.name(); }
+    public String name() { return "native (" + NativeMatmul.levelName(level) + ") for Q8_0, Q4_K, Q6_K, F16, BF16, " + java.name(); }
 
     @Override
     public int rowGranularity() { return P; }
@@ -59,7 +65,7 @@ public final class NativeKernels implements Kernels {
 
         Q8Panels(ByteBuffer bytes, long panelBytes, int blocks, int rows) {
             this.bytes = bytes;
-            this.address = NativeInt8.address(bytes);
+            this.address = NativeMatmul.address(bytes);
             this.panelBytes = panelBytes;
             this.blocks = blocks;
             this.rows = rows;
@@ -87,7 +93,7 @@ public final class NativeKernels implements Kernels {
 
         KPanels(ByteBuffer bytes, long chunkBytes, int superBlocks, int groups, boolean nibbles, int rows) {
             this.bytes = bytes;
-            this.address = NativeInt8.address(bytes);
+            this.address = NativeMatmul.address(bytes);
             this.chunkBytes = chunkBytes;
             this.superBlocks = superBlocks;
             this.groups = groups;
@@ -96,9 +102,43 @@ public final class NativeKernels implements Kernels {
         }
     }
 
+    /**
+     * An F16 or BF16 matrix packed for the native kernels, 64-byte aligned: panels of 16 rows, each {@code [cols][16]}
+     * of the file's 16-bit values, two bytes a weight as in the file. Rows past the matrix's end are zero.
+     */
+    static final class HalfPanels {
+        final ByteBuffer bytes;   // keeps the memory at address alive
+        final long address;
+        final boolean bf16;
+        final int rows;
+
+        HalfPanels(ByteBuffer bytes, boolean bf16, int rows) {
+            this.bytes = bytes;
+            this.address = NativeMatmul.address(bytes);
+            this.bf16 = bf16;
+            this.rows = rows;
+        }
+    }
+
+    static HalfPanels packHalf(WeightMatrix w) {
+        int rows = w.rows(), cols = w.cols(), panels = (rows + P - 1) / P;
+        long panelBytes = (long) cols * P * 2;
+        if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
+        }
+        ByteBuffer out = NativeMatmul.allocate(panelBytes * panels);
+        ByteBuffer src = w.data();
+        for (int r = 0; r < rows; r++) {
+            int panel = (int) (r / P * panelBytes), lane = r % P, rowAt = r * w.rowBytes();
+            for (int c = 0; c < cols; c++) out.putShort(panel + (c * P + lane) * 2, src.getShort(rowAt + 2 * c));
+        }
+        return new HalfPanels(out, w.type() == GgmlType.BF16, rows);
+    }
+
     @Override
     public void prepare(WeightMatrix w) {
-        if (w.type() == GgmlType.Q8_0) w.kernelData(packQ8(w, level == NativeInt8.AVX512_VNNI ? 128 : 0));
+        if (w.type() == GgmlType.F16 || w.type() == GgmlType.BF16) w.kernelData(packHalf(w));
+        else if (w.type() == GgmlType.Q8_0) w.kernelData(packQ8(w, level == NativeMatmul.AVX512_VNNI ? 128 : 0));
         else if (w.type() == GgmlType.Q4_K || w.type() == GgmlType.Q6_K) w.kernelData(packK(w, IntScaledCodec.of(w.type())));
         else java.prepare(w);
     }
@@ -110,7 +150,7 @@ public final class NativeKernels implements Kernels {
         if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
         }
-        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels) + 64).alignedSlice(64).order(ByteOrder.nativeOrder());
+        ByteBuffer out = NativeMatmul.allocate(panelBytes * panels);
         ByteBuffer src = w.data();
         int blockBytes = w.type().blockBytes();
         for (int r = 0; r < rows; r++) {
@@ -138,7 +178,7 @@ public final class NativeKernels implements Kernels {
         if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
         }
-        ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels) + 64).alignedSlice(64).order(ByteOrder.nativeOrder());
+        ByteBuffer out = NativeMatmul.allocate(panelBytes * panels);
         ByteBuffer src = w.data();
         int blockBytes = w.type().blockBytes();
         byte[] u = new byte[256];
@@ -183,6 +223,7 @@ public final class NativeKernels implements Kernels {
         Object d = w.kernelData();
         if (d instanceof Q8Panels) return ((Q8Panels) d).bytes.capacity();
         if (d instanceof KPanels) return ((KPanels) d).bytes.capacity();
+        if (d instanceof HalfPanels) return ((HalfPanels) d).bytes.capacity();
         return java.preparedBytes(w);
     }
 
@@ -190,6 +231,12 @@ public final class NativeKernels implements Kernels {
     public void matmul(WeightMatrix w, float[] x, int xOff, int xStride, int tokens,
                        float[] out, int outOff, int outStride, int r0, int r1, KernelScratch scratch) {
         Object d = w.kernelData();
+        if (d instanceof HalfPanels) {
+            HalfPanels h = (HalfPanels) d;
+            checkBounds(w, h.rows, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
+            NativeMatmul.h16Matmul(level, h.address, w.cols(), h.bf16, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1);
+            return;
+        }
         boolean q8 = d instanceof Q8Panels;
         if (!q8 && !(d instanceof KPanels)) {
             java.matmul(w, x, xOff, xStride, tokens, out, outOff, outStride, r0, r1, scratch);
@@ -202,13 +249,13 @@ public final class NativeKernels implements Kernels {
         for (int t0 = 0; t0 < tokens; t0 += cap) {
             int n = Math.min(cap, tokens - t0);
             int o = outOff + t0 * outStride;
-            long in = scratch.quantized(x, xOff + t0 * xStride, xStride, n, w.cols(), q8 ? NativeInt8.Q8_INPUT : NativeInt8.K_INPUT);
+            long in = scratch.quantized(x, xOff + t0 * xStride, xStride, n, w.cols(), q8 ? NativeMatmul.Q8_INPUT : NativeMatmul.K_INPUT);
             if (q8) {
                 Q8Panels p = (Q8Panels) d;
-                NativeInt8.q8Matmul(level, p.address, p.panelBytes, p.blocks, in, n, out, o, outStride, r0, r1);
+                NativeMatmul.q8Matmul(level, p.address, p.panelBytes, p.blocks, in, n, out, o, outStride, r0, r1);
             } else {
                 KPanels p = (KPanels) d;
-                NativeInt8.kMatmul(level, p.address, p.chunkBytes, p.superBlocks, p.groups, p.nibbles, in, n, out, o, outStride, r0, r1);
+                NativeMatmul.kMatmul(level, p.address, p.chunkBytes, p.superBlocks, p.groups, p.nibbles, in, n, out, o, outStride, r0, r1);
             }
         }
     }

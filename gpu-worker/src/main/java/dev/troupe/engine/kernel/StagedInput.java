@@ -11,7 +11,7 @@ public final class StagedInput {
     private final int maxCols;
     private final float[] staged;
     private final Held stagedHolds = new Held();
-    /** The native kernels' quantized copies (NativeInt8.quantize), one per kind, made on first use. */
+    /** The native kernels' quantized copies (NativeMatmul.quantize), one per kind, made on first use. */
     private final Quantized[] quantized = {new Quantized(), new Quantized()};
 
     /** Which input a copy holds: tokens [0, tokens) of {@code cols} at {@code from[off + t * stride]}; none when from is null. */
@@ -59,7 +59,7 @@ public final class StagedInput {
     }
 
     /**
-     * The address of tokens [0, tokens) of x quantized by NativeInt8.quantize as {@code kind}, quantized only if they
+     * The address of tokens [0, tokens) of x quantized by NativeMatmul.quantize as {@code kind}, quantized only if they
      * are not already: one thread quantizes, every row chunk of every thread reads the same copy (each kind has its
      * own, so matrices of both kinds can share an input). The caller has checked x's bounds.
      */
@@ -67,13 +67,13 @@ public final class StagedInput {
         Quantized q = quantized[kind];
         if (q.holds(x, xOff, xStride, tokens, cols)) return q.address;
         if (tokens > capacity) throw new IllegalArgumentException(tokens + " tokens; at most " + capacity + " can be quantized");
-        long bytes = NativeInt8.quantizedBytes(tokens, cols);
+        long bytes = NativeMatmul.quantizedBytes(tokens, cols);
         if (q.buffer == null || q.buffer.capacity() < bytes) {
-            long room = Math.max(bytes, NativeInt8.quantizedBytes(capacity, maxCols));
+            long room = Math.max(bytes, NativeMatmul.quantizedBytes(capacity, maxCols));
             q.buffer = java.nio.ByteBuffer.allocateDirect(Math.toIntExact(room + 64)).alignedSlice(64);
-            q.address = NativeInt8.address(q.buffer);
+            q.address = NativeMatmul.address(q.buffer);
         }
-        NativeInt8.quantize(kind, x, xOff, xStride, tokens, cols, q.address);
+        NativeMatmul.quantize(kind, x, xOff, xStride, tokens, cols, q.address);
         q.hold(x, xOff, xStride, tokens, cols);
         return q.address;
     }

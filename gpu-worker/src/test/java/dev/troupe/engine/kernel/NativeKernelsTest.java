@@ -20,11 +20,12 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The native int8 kernels compute exactly the arithmetic troupe_kernels.c states for Q8_0, Q4_K and Q6_K (checked
+ * The native kernels compute exactly the arithmetic troupe_kernels.c states for Q8_0, Q4_K, Q6_K, F16 and BF16 (checked
  * bit for bit against {@link #reference}, a Java transcription of it), for every token count the tiling takes apart (single tokens,
  * short and full tiles, more than one chunk of 64), row ranges that start and end inside the matrix, partial last
  * panels, and inputs read and written at offsets and strides; and that arithmetic stays within int8 quantization
- * error of the float product. Runs where the library loads (AVX2 or AVX-512 VNNI), once for each level the CPU
+ * error of the float product. F16 and BF16 are held bit for bit to the plain fma chain in column order, whatever
+ * the batch and the rows. Runs where the library loads (AVX2 or AVX-512 VNNI), once for each level the CPU
  * runs: both levels are held to the same reference.
  */
 class NativeKernelsTest {
@@ -37,17 +38,20 @@ class NativeKernelsTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q6_K", "F16", "BF16"})
     void matmulIsTheStatedArithmeticBitForBit(GgmlType type) throws Exception {
+        boolean half = type == GgmlType.F16 || type == GgmlType.BF16;
+        // 100 and 120 rows: groups of four panels, then two and one (the 16-bit kernels' tiles of rows)
         int[][] shapes = type == GgmlType.Q8_0 ? new int[][] {{40, 96}, {16, 32}, {100, 512}, {33, 2048}}
+                : half ? new int[][] {{40, 96}, {16, 37}, {100, 512}, {120, 64}, {33, 2048}}
                 : new int[][] {{40, 256}, {16, 512}, {33, 2048}};
-        for (int level = NativeInt8.AVX2; level <= NativeInt8.level(); level++) for (int[] shape : shapes) {
+        for (int level = NativeMatmul.AVX2; level <= NativeMatmul.level(); level++) for (int[] shape : shapes) {
             int rows = shape[0], cols = shape[1];
             WeightMatrix w = matrix(type, rows, cols, rows * 31L + cols);
             Kernels k = new NativeKernels(new VectorKernels(), level);
             k.prepare(w);
             SplittableRandom rnd = new SplittableRandom(rows + cols);
-            for (int tokens : new int[] {1, 2, 7, 8, 9, 64, 65, 130}) {
+            for (int tokens : new int[] {1, 2, 3, 4, 7, 8, 9, 64, 65, 130}) {
                 int xOff = 5, xStride = cols + 3, outOff = 2, outStride = rows + 7;
                 float[] x = new float[xOff + tokens * xStride];
                 for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextGaussian() * (i % 97 == 0 ? 30 : 1));
@@ -56,7 +60,7 @@ class NativeKernelsTest {
                 for (int[] range : new int[][] {{0, rows}, {16, rows}, {0, Math.min(16, rows)}, {16, Math.min(32, rows)}}) {
                     if (range[0] >= range[1]) continue;
                     float[] out = new float[outOff + tokens * outStride];
-                    if (type != GgmlType.Q8_0 && tokens > 9 && cols > 512) continue;   // the reference is slow; 130 tokens cover the tiling above
+                    if (type != GgmlType.Q8_0 && !half && tokens > 9 && cols > 512) continue;   // the reference is slow; 130 tokens cover the tiling above
                     java.util.Arrays.fill(out, Float.NaN);
                     k.matmul(w, x, xOff, xStride, tokens, out, outOff, outStride, range[0], range[1], new KernelScratch(cols));
                     for (int t = 0; t < tokens; t++) {
@@ -68,7 +72,7 @@ class NativeKernelsTest {
                             }
                             float want = reference(w, r, x, xOff + t * xStride);
                             assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got),
-                                    NativeInt8.levelName(level) + " " + type + " " + rows + "x" + cols + ", " + tokens + " tokens, row " + r + " token " + t + ": native " + got + ", reference " + want);
+                                    NativeMatmul.levelName(level) + " " + type + " " + rows + "x" + cols + ", " + tokens + " tokens, row " + r + " token " + t + ": native " + got + ", reference " + want);
                         }
                     }
                 }
@@ -108,7 +112,7 @@ class NativeKernelsTest {
 
     /** A decode-sized and a batched matmul allocate nothing per call once the input's quantized copy exists. */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q6_K", "F16"})
     void matmulAllocatesNothingPerCall(GgmlType type) throws Exception {
         int rows = 64, cols = 512;
         WeightMatrix w = matrix(type, rows, cols, 6);
@@ -143,7 +147,17 @@ class NativeKernelsTest {
 
     /** Row r of a matrix times one token, as troupe_kernels.c computes it for the matrix's type. */
     static float reference(WeightMatrix w, int r, float[] x, int x0) {
+        if (w.type() == GgmlType.F16 || w.type() == GgmlType.BF16) return referenceHalf(w, r, x, x0);
         return w.type() == GgmlType.Q8_0 ? referenceQ8(w, r, x, x0) : referenceK(w, IntScaledCodec.of(w.type()), r, x, x0);
+    }
+
+    /** F16 and BF16: the weights widened exactly, acc = fma(w, x, acc) column after column from zero. */
+    static float referenceHalf(WeightMatrix w, int r, float[] x, int x0) {
+        float[] row = new float[w.cols()];
+        w.dequantizeRow(r, row, 0);
+        float acc = 0f;
+        for (int c = 0; c < row.length; c++) acc = Math.fma(row[c], x[x0 + c], acc);
+        return acc;
     }
 
     /**

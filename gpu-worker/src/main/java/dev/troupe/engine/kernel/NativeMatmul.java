@@ -4,18 +4,21 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
 import java.net.URL;
+import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * The entry points of libtroupe_kernels (src/main/c), the int8 kernels built into this jar on x86-64 Linux. The
+ * The entry points of libtroupe_kernels (src/main/c), the matmul kernels built into this jar on x86-64 Linux: int8
+ * for Q8_0 and the K-quants, float for F16 and BF16. The
  * library is loaded once, from the class folder or copied out of the jar to a temporary file; where it cannot
  * load or the CPU has neither AVX-512 VNNI nor AVX2, {@link #available()} is false and says why in
  * {@link #unavailableReason()}. Both levels compute the same numbers bit for bit.
  */
-final class NativeInt8 {
+final class NativeMatmul {
     /** Rows per packed panel: one 512-bit vector of lanes. */
     static final int PANEL = 16;
     static final int BLOCK = 32;
@@ -27,7 +30,7 @@ final class NativeInt8 {
     private static int level;
     private static final String WHY_NOT = load();
 
-    private NativeInt8() {}
+    private NativeMatmul() {}
 
     static boolean available() { return WHY_NOT == null; }
 
@@ -43,7 +46,7 @@ final class NativeInt8 {
     private static String load() {
         String os = System.getProperty("os.name", ""), arch = System.getProperty("os.arch", "");
         if (!os.equals("Linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) return "built for x86-64 Linux only (this is " + os + " " + arch + ")";
-        URL url = NativeInt8.class.getResource(RESOURCE);
+        URL url = NativeMatmul.class.getResource(RESOURCE);
         if (url == null) return "libtroupe_kernels.so is not in this build (it needs gcc at build time)";
         try {
             Path lib;
@@ -102,4 +105,33 @@ final class NativeInt8 {
      */
     static native void kMatmul(int level, long panels, long chunkBytes, int superBlocks, int groups, boolean nibbles, long input,
                                int tokens, float[] out, int outOff, int outStride, int r0, int r1);
+
+    /**
+     * 16-bit panels (at {@code panels}, {@code [cols][PANEL]} F16 values, or BF16 with {@code bf16}, per panel, as
+     * NativeKernels.packHalf writes them) times {@code tokens} float inputs {@code x[xOff + t * xStride + c]}: for rows r
+     * in [r0, r1) (r0 a multiple of {@link #PANEL}) and t < tokens, {@code out[outOff + t * outStride + r] = sum_c
+     * W[r][c] * x[t][c]} by one fma after another in column order. No bounds are checked here.
+     */
+    static native void h16Matmul(int level, long panels, int cols, boolean bf16, float[] x, int xOff, int xStride, int tokens,
+                                 float[] out, int outOff, int outStride, int r0, int r1);
+
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    /**
+     * {@code bytes} of zeroed native memory, 2 MiB aligned and in transparent huge pages where the OS grants them, as
+     * a native-order direct buffer; freed once the buffer is unreachable. For packed weights, which decode streams
+     * whole every token: small pages would cost a TLB miss every 4 KiB.
+     */
+    static ByteBuffer allocate(long bytes) {
+        if (bytes < 1 || bytes > Integer.MAX_VALUE) throw new IllegalArgumentException("cannot allocate " + bytes + " bytes in one buffer");
+        ByteBuffer b = allocate0(bytes);
+        if (b == null) throw new OutOfMemoryError("native memory for " + bytes + " bytes of packed weights");
+        long address = address(b);
+        CLEANER.register(b, () -> free(address));
+        return b.order(ByteOrder.nativeOrder());
+    }
+
+    private static native ByteBuffer allocate0(long bytes);
+
+    private static native void free(long address);
 }
