@@ -59,9 +59,6 @@
 #define LEVEL_AVX2 1
 #define LEVEL_AVX512_VNNI 2
 
-/* The best level this CPU runs, 0 for none (set by cpuLevel). */
-static int best_level;
-
 /*
  * A matmul input quantized once for every thread and every row chunk (NativeMatmul.quantize into StagedInput's
  * buffer), at one address: quants [tokens][cols], then for Q8_0 scales [tokens][cols / 32] (float) and
@@ -118,13 +115,15 @@ AVX512 static void quantize_k_512(const float *x, int superBlocks, int8_t *q, fl
         float id = db != 0.0f ? 1.0f / db : 0.0f;
         __m512 vid = _mm512_set1_ps(id);
         d[b] = db;
-        for (int i = 0; i < 256; i += 16) {
-            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + i), vid));
-            _mm_storeu_si128((__m128i *) (q + b * 256 + i), _mm512_cvtsepi32_epi8(v));
-            int sum = _mm512_reduce_add_epi32(v);
-            s16[(b * 256 + i) / 16] = (int16_t) sum;
-            if (i % 32 == 0) s32[(b * 256 + i) / 32] = (int16_t) sum;
-            else s32[(b * 256 + i) / 32] += (int16_t) sum;
+        for (int i = 0; i < 256; i += 32) {
+            __m512i v0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + i), vid));
+            __m512i v1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + i + 16), vid));
+            _mm_storeu_si128((__m128i *) (q + b * 256 + i), _mm512_cvtsepi32_epi8(v0));
+            _mm_storeu_si128((__m128i *) (q + b * 256 + i + 16), _mm512_cvtsepi32_epi8(v1));
+            int sum0 = _mm512_reduce_add_epi32(v0), sum1 = _mm512_reduce_add_epi32(v1);
+            s16[(b * 256 + i) / 16] = (int16_t) sum0;
+            s16[(b * 256 + i) / 16 + 1] = (int16_t) sum1;
+            s32[(b * 256 + i) / 32] = (int16_t) (sum0 + sum1);
         }
     }
 }
@@ -344,11 +343,11 @@ AVX2 static void quantize_k_avx2(const float *x, int superBlocks, int8_t *q, flo
         float db = absmax(xb, 256) / 127.0f;
         __m256 id = _mm256_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
         d[b] = db;
-        for (int i = 0; i < 256; i += 16) {
-            int sum = quantize16(xb + i, id, q + b * 256 + i);
-            s16[(b * 256 + i) / 16] = (int16_t) sum;
-            if (i % 32 == 0) s32[(b * 256 + i) / 32] = (int16_t) sum;
-            else s32[(b * 256 + i) / 32] += (int16_t) sum;
+        for (int i = 0; i < 256; i += 32) {
+            int sum0 = quantize16(xb + i, id, q + b * 256 + i), sum1 = quantize16(xb + i + 16, id, q + b * 256 + i + 16);
+            s16[(b * 256 + i) / 16] = (int16_t) sum0;
+            s16[(b * 256 + i) / 16 + 1] = (int16_t) sum1;
+            s32[(b * 256 + i) / 32] = (int16_t) (sum0 + sum1);
         }
     }
 }
@@ -711,10 +710,9 @@ static void h16_matmul(int level, const uint16_t *panels, int cols, int bf16, co
 JNIEXPORT jint JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_cpuLevel(JNIEnv *env, jclass cls) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-        && __builtin_cpu_supports("avx512vnni")) best_level = LEVEL_AVX512_VNNI;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) best_level = LEVEL_AVX2;
-    else best_level = 0;
-    return best_level;
+        && __builtin_cpu_supports("avx512vnni")) return LEVEL_AVX512_VNNI;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return LEVEL_AVX2;
+    return 0;
 }
 
 /* The address of a direct buffer's first byte. */
@@ -724,7 +722,7 @@ JNIEXPORT jlong JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_address(JNIEn
 
 /* See NativeMatmul.quantize; the caller has checked every bound. */
 JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_quantize(
-        JNIEnv *env, jclass cls, jint kind, jfloatArray x, jint xOff, jint xStride, jint tokens, jint cols, jlong dst) {
+        JNIEnv *env, jclass cls, jint level, jint kind, jfloatArray x, jint xOff, jint xStride, jint tokens, jint cols, jlong dst) {
     float *xs = (*env)->GetPrimitiveArrayCritical(env, x, NULL);
     if (xs == NULL) return;   /* an OutOfMemoryError is pending */
     input_t in = input_at((intptr_t) dst, kind, tokens, cols);
@@ -735,14 +733,14 @@ JNIEXPORT void JNICALL Java_dev_troupe_engine_kernel_NativeMatmul_quantize(
             int8_t *q = in.q + (size_t) t * cols;
             float *d = in.d + (size_t) t * blocks;
             int32_t *s = in.s + (size_t) t * blocks;
-            if (best_level == LEVEL_AVX512_VNNI) quantize_512(row, blocks, q, d, s);
+            if (level == LEVEL_AVX512_VNNI) quantize_512(row, blocks, q, d, s);
             else quantize_avx2(row, blocks, q, d, s);
         } else {
             int sb = cols / 256;
             int8_t *q = in.q + (size_t) t * cols;
             float *d = in.d + (size_t) t * sb;
             int16_t *s16 = in.s16 + (size_t) t * (cols / 16), *s32 = in.s32 + (size_t) t * (cols / 32);
-            if (best_level == LEVEL_AVX512_VNNI) quantize_k_512(row, sb, q, d, s16, s32);
+            if (level == LEVEL_AVX512_VNNI) quantize_k_512(row, sb, q, d, s16, s32);
             else quantize_k_avx2(row, sb, q, d, s16, s32);
         }
     }

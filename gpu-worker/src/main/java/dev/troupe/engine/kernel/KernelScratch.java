@@ -60,8 +60,8 @@ public final class KernelScratch {
     }
 
     /** See {@link StagedInput#quantized}. */
-    long quantized(float[] x, int xOff, int xStride, int tokens, int cols, int kind) {
-        return staging.quantized(x, xOff, xStride, tokens, cols, kind);
+    long quantized(float[] x, int xOff, int xStride, int tokens, int cols, int kind, int level) {
+        return staging.quantized(x, xOff, xStride, tokens, cols, kind, level);
     }
 
     /** See {@link StagedInput#stage}. */

@@ -249,7 +249,7 @@ public final class NativeKernels implements Kernels {
         for (int t0 = 0; t0 < tokens; t0 += cap) {
             int n = Math.min(cap, tokens - t0);
             int o = outOff + t0 * outStride;
-            long in = scratch.quantized(x, xOff + t0 * xStride, xStride, n, w.cols(), q8 ? NativeMatmul.Q8_INPUT : NativeMatmul.K_INPUT);
+            long in = scratch.quantized(x, xOff + t0 * xStride, xStride, n, w.cols(), q8 ? NativeMatmul.Q8_INPUT : NativeMatmul.K_INPUT, level);
             if (q8) {
                 Q8Panels p = (Q8Panels) d;
                 NativeMatmul.q8Matmul(level, p.address, p.panelBytes, p.blocks, in, n, out, o, outStride, r0, r1);

@@ -67,7 +67,7 @@ final class NativeMatmul {
         }
     }
 
-    /** {@link #AVX512_VNNI} or {@link #AVX2}, the best kernels the CPU runs, else 0 (also chooses the quantizer). */
+    /** {@link #AVX512_VNNI} or {@link #AVX2}, the best kernels the CPU runs, else 0. */
     private static native int cpuLevel();
 
     /** The address of a direct buffer's first byte (the buffer must stay reachable while the address is used). */
@@ -85,9 +85,10 @@ final class NativeMatmul {
 
     /**
      * Quantizes x[xOff + t * xStride + c] for t < tokens, c < cols (a multiple of 256 for {@link #K_INPUT}) into
-     * {@link #quantizedBytes} bytes at {@code dst}, laid out as troupe_kernels.c's input_t says. No bounds are checked.
+     * {@link #quantizedBytes} bytes at {@code dst}, laid out as troupe_kernels.c's input_t says, with the quantizer of
+     * {@code level} (both give the same bytes). No bounds are checked.
      */
-    static native void quantize(int kind, float[] x, int xOff, int xStride, int tokens, int cols, long dst);
+    static native void quantize(int level, int kind, float[] x, int xOff, int xStride, int tokens, int cols, long dst);
 
     /**
      * Q8_0 panels (at {@code panels}, each {@code panelBytes}, laid out as NativeKernels.packQ8 writes them for

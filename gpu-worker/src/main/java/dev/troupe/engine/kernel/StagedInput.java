@@ -59,11 +59,12 @@ public final class StagedInput {
     }
 
     /**
-     * The address of tokens [0, tokens) of x quantized by NativeMatmul.quantize as {@code kind}, quantized only if they
+     * The address of tokens [0, tokens) of x quantized by NativeMatmul.quantize as {@code kind} (by the quantizer of
+     * {@code level}, which the first caller of an input chooses: every level writes the same bytes), quantized only if they
      * are not already: one thread quantizes, every row chunk of every thread reads the same copy (each kind has its
      * own, so matrices of both kinds can share an input). The caller has checked x's bounds.
      */
-    synchronized long quantized(float[] x, int xOff, int xStride, int tokens, int cols, int kind) {
+    synchronized long quantized(float[] x, int xOff, int xStride, int tokens, int cols, int kind, int level) {
         Quantized q = quantized[kind];
         if (q.holds(x, xOff, xStride, tokens, cols)) return q.address;
         if (tokens > capacity) throw new IllegalArgumentException(tokens + " tokens; at most " + capacity + " can be quantized");
@@ -73,7 +74,7 @@ public final class StagedInput {
             q.buffer = java.nio.ByteBuffer.allocateDirect(Math.toIntExact(room + 64)).alignedSlice(64);
             q.address = NativeMatmul.address(q.buffer);
         }
-        NativeMatmul.quantize(kind, x, xOff, xStride, tokens, cols, q.address);
+        NativeMatmul.quantize(level, kind, x, xOff, xStride, tokens, cols, q.address);
         q.hold(x, xOff, xStride, tokens, cols);
         return q.address;
     }
