@@ -139,6 +139,12 @@ final class FailureDrill {
         return g;
     }
 
+    /**
+     * The least pause after the strike that counts a stream as cut: a failover waits for the failure detector (about
+     * two seconds here); chunks already on their way arrive within milliseconds.
+     */
+    static final long CUT_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+
     /** What a failure does to a drill's streams: how many were cut mid-way, moved, and how long they paused. */
     record Report(int cutStreams, long continued, long retried, long lost, long[] pausesMillis) {
         long pause(int percentile) {
@@ -225,14 +231,15 @@ final class FailureDrill {
             if (victimAddress.equals(g.node)) {
                 synchronized (g.chunkNanos) {
                     // Chunks already on their way still arrive after the kill; the stream resumes with the
-                    // chunk after its longest pause from then on.
+                    // chunk after its longest pause from then on. A stream whose replica had sent everything before
+                    // the kill only finishes arriving: its pause is short, and no failover moved it.
                     long before = g.chunkNanos.stream().filter(t -> t < killed).count();
                     long stall = -1;
                     for (int c = 1; c < g.chunkNanos.size(); c++) {
                         long t = g.chunkNanos.get(c);
                         if (t >= killed) stall = Math.max(stall, t - Math.max(killed, g.chunkNanos.get(c - 1)));
                     }
-                    if (before > 0 && stall >= 0) {
+                    if (before > 0 && stall >= CUT_PAUSE_NANOS) {
                         cutStreams++;
                         stalls.add(stall / 1_000_000);
                     }
