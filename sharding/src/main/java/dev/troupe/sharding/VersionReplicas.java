@@ -113,19 +113,25 @@ public final class VersionReplicas {
             p.outstanding().incrementAndGet();
             int[] sent = java.util.Arrays.copyOf(delivered, deliveredCount);
             GenerationRequest request = sent.length == 0 ? original : original.continuedAfter(sent);
-            p.replica().submit(request, e -> {
-                if (e instanceof GenerationEvent.Tokens t) {
-                    add(t.tokenIds());
+            p.replica().submit(request, new GenerationSink() {
+                @Override
+                public void onEvent(GenerationEvent e) {
+                    if (e instanceof GenerationEvent.Tokens t) {
+                        add(t.tokenIds());
+                        sink.onEvent(e);
+                        return;
+                    }
+                    p.outstanding().decrementAndGet();
+                    if (e instanceof GenerationEvent.Failed f && (f.kind() == GenerationEvent.FailureKind.REPLICA_LOST
+                            || f.kind() == GenerationEvent.FailureKind.SHUTTING_DOWN)) {
+                        moveOrFail(p, original, sink, f);
+                        return;
+                    }
                     sink.onEvent(e);
-                    return;
                 }
-                p.outstanding().decrementAndGet();
-                if (e instanceof GenerationEvent.Failed f && (f.kind() == GenerationEvent.FailureKind.REPLICA_LOST
-                        || f.kind() == GenerationEvent.FailureKind.SHUTTING_DOWN)) {
-                    moveOrFail(p, original, sink, f);
-                    return;
-                }
-                sink.onEvent(e);
+
+                @Override
+                public void onStarted() { sink.onStarted(); }
             });
         }
 

@@ -4,4 +4,11 @@ package dev.troupe.actors.replica;
 @FunctionalInterface
 public interface GenerationSink {
     void onEvent(GenerationEvent event);
+
+    /**
+     * The request's first step is running (its prefill began): no refusal comes now, only its tokens and its end
+     * (or a failure while it runs). A streaming response can start here rather than at the first token, so its
+     * setup overlaps the prefill. Called at most once per attempt, only by a replica on this node; by default nothing.
+     */
+    default void onStarted() {}
 }

@@ -520,6 +520,7 @@ public final class StepLoop implements AutoCloseable {
                 queued.decrementAndGet();
                 promptTokens += r.promptLength;
                 r.usage.promptTokens = r.usage.promptTokens + r.promptLength; // single writer: this thread
+                started(r);
             }
             r.logitsRow = batch.addChunk(s.slot(), r.tokens, plan.start(i), plan.count(i), plan.start(i), plan.wantsLogits(i));
             if (r.logitsRow >= 0 && r.sampler.readsOnlyArgmax(r.logprobs != null, r.constraint != null)) batch.onlyArgmax(r.logitsRow);
@@ -665,6 +666,15 @@ public final class StepLoop implements AutoCloseable {
         }
         byId.remove(r.id(), r);
         live.remove(r);
+    }
+
+    /** Tells the sink its request's first step runs; a sink that throws here is logged (its next event drops it). */
+    private void started(LiveRequest r) {
+        try {
+            r.sink.onStarted();
+        } catch (Throwable e) {
+            log.warn("sink of request {} threw on its start", r.id(), e);
+        }
     }
 
     /** Calls the sink; a sink that throws is logged and gets nothing more. */

@@ -15,6 +15,8 @@ final class RecordingSink implements GenerationSink {
     final CompletableFuture<Void> firstTokens = new CompletableFuture<>();
     /** System.nanoTime of the first Tokens event, 0 before it. */
     volatile long firstTokensNanos;
+    /** Calls of onStarted, and how many events had come before the first. */
+    int starts, eventsBeforeStart = -1;
     private int terminals;
     private String wrongId;
 
@@ -42,6 +44,11 @@ final class RecordingSink implements GenerationSink {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    @Override
+    public synchronized void onStarted() {
+        if (starts++ == 0) eventsBeforeStart = events.size();
     }
 
     private synchronized void record(GenerationEvent event) {

@@ -280,6 +280,37 @@ class StepLoopTest {
         assertEquals(0, t.failed().completionTokens());
     }
 
+    /**
+     * A sink hears of its request's start (a streaming response begins there) once, when its first step runs: before
+     * any event, after the request ahead of it in the queue has ended, and never for a refused request.
+     */
+    @Test
+    void aRequestStartsOnceWhenItsFirstStepRunsAndARefusedOneNever() throws Exception {
+        load(0);
+        int ctx = model.config().contextLength();
+        int[] tooLong = new int[ctx];
+        Arrays.fill(tooLong, 5);
+        newLoop(1, 32, 16).start();   // one sequence at a time: the second request waits for the first
+        RecordingSink first = submit("first", encode("Once upon a time"), SamplingParams.greedy(12));
+        RecordingSink second = submit("second", encode("Once upon a time"), SamplingParams.greedy(4));
+        RecordingSink refused = submit("refused", tooLong, SamplingParams.greedy(4));
+        first.finished();
+        second.finished();
+        assertEquals(FailureKind.TOO_LONG, refused.failed().kind());
+        synchronized (first) {
+            assertEquals(1, first.starts);
+            assertEquals(0, first.eventsBeforeStart, "started before its first token");
+        }
+        synchronized (second) {
+            assertEquals(1, second.starts);
+            assertEquals(0, second.eventsBeforeStart);
+        }
+        synchronized (refused) {
+            assertEquals(0, refused.starts, "a refused request never starts");
+        }
+        assertTrue(second.firstTokensNanos > first.firstTokensNanos);
+    }
+
     @Test
     void aRequestThatCanNeverFitThePoolIsTooLong() throws Exception {
         load(64); // 4 blocks of 16

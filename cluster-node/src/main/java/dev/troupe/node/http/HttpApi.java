@@ -362,8 +362,8 @@ public final class HttpApi extends AllDirectives {
     /**
      * A streaming request: its events go from the replica's delivering thread (the local step loop, or this
      * node's stream receiver) into the response through a {@link ResponseEventSource} per choice (tokens merged
-     * while the response is behind), without an actor per request. The response starts once the first event of
-     * every choice says it was admitted; a refusal of any cancels the others and answers.
+     * while the response is behind), without an actor per request. The response starts once every choice has
+     * started (its prefill runs) or sent its first event; a refusal of any cancels the others and answers.
      */
     private CompletionStage<HttpResponse> streamed(List<Gateway.Prepared> choices, CompletionRequest req,
                                                    RequestRecord record, TenantGate.Admission admission, Runnable cancel,

@@ -27,14 +27,21 @@ final class ResponseEventSource extends GraphStage<SourceShape<GenerationEvent>>
     private final SourceShape<GenerationEvent> shape = SourceShape.of(out);
     private final Object lock = new Object();
     private final ArrayDeque<GenerationEvent> pending = new ArrayDeque<>(2);
-    /** Completes with the request's first event (admitted, or refused/failed). */
+    /** Completes with the request's first event (tokens, or refused/failed), or null once its first step runs. */
     private final CompletableFuture<GenerationEvent> first = new CompletableFuture<>();
     private AsyncCallback<Void> wake;   // under lock; set when the stage starts
     private boolean waiting;            // under lock; the stage was pulled and found nothing
     private boolean materialized;
 
-    /** The first event, whatever it is: the HTTP side answers with an error or starts the stream on it. */
+    /**
+     * The first event, whatever it is, or null when the request started before any: the HTTP side answers with an
+     * error or starts the stream on it (on a start, while the prefill runs).
+     */
     CompletableFuture<GenerationEvent> first() { return first; }
+
+    /** Called on the loop thread when the request's first step runs: nothing can refuse it now. */
+    @Override
+    public void onStarted() { first.complete(null); }
 
     @Override
     public SourceShape<GenerationEvent> shape() { return shape; }

@@ -47,6 +47,9 @@ public final class ReplicaSpans implements RemoteRequests {
         }
 
         @Override
+        public void onStarted() { sink.onStarted(); }
+
+        @Override
         public void onEvent(GenerationEvent event) {
             try {
                 sink.onEvent(event);
