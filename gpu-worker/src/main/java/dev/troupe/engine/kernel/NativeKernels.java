@@ -123,16 +123,15 @@ public final class NativeKernels implements Kernels {
     static HalfPanels packHalf(WeightMatrix w) {
         int rows = w.rows(), cols = w.cols(), panels = (rows + P - 1) / P;
         long panelBytes = (long) cols * P * 2;
-        if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
-        }
-        ByteBuffer out = NativeMatmul.allocate(panelBytes * panels);
-        ByteBuffer src = w.data();
-        for (int r = 0; r < rows; r++) {
-            int panel = (int) (r / P * panelBytes), lane = r % P, rowAt = r * w.rowBytes();
-            for (int c = 0; c < cols; c++) out.putShort(panel + (c * P + lane) * 2, src.getShort(rowAt + 2 * c));
-        }
+        ByteBuffer out = allocate(w, panelBytes * panels);
+        VectorKernels.copyHalfPanels(w, P, out);
         return new HalfPanels(out, w.type() == GgmlType.BF16, rows);
+    }
+
+    /** Native memory for w's packed panels; a matrix past one buffer's 2 GiB is refused by name. */
+    private static ByteBuffer allocate(WeightMatrix w, long bytes) {
+        if (bytes > Integer.MAX_VALUE) throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + bytes + " bytes)");
+        return NativeMatmul.allocate(bytes);
     }
 
     @Override
@@ -147,10 +146,7 @@ public final class NativeKernels implements Kernels {
         int rows = w.rows(), blocks = w.cols() / BLOCK, panels = (rows + P - 1) / P;
         long scaleBytes = ((long) blocks * P * 2 + 63) / 64 * 64;
         long panelBytes = scaleBytes + (long) blocks * BLOCK * P;
-        if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
-        }
-        ByteBuffer out = NativeMatmul.allocate(panelBytes * panels);
+        ByteBuffer out = allocate(w, panelBytes * panels);
         ByteBuffer src = w.data();
         int blockBytes = w.type().blockBytes();
         for (int r = 0; r < rows; r++) {
@@ -175,10 +171,7 @@ public final class NativeKernels implements Kernels {
         int gs = codec.groupSize(), groups = 256 / gs;
         long chunkBytes = K_QUANTS + (q4 ? 256 * P / 2 : groups * 3 * P * 4);
         long panelBytes = chunkBytes * superBlocks;
-        if (panelBytes * panels + 64 > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
-        }
-        ByteBuffer out = NativeMatmul.allocate(panelBytes * panels);
+        ByteBuffer out = allocate(w, panelBytes * panels);
         ByteBuffer src = w.data();
         int blockBytes = w.type().blockBytes();
         byte[] u = new byte[256];

@@ -192,12 +192,19 @@ public final class VectorKernels implements Kernels {
             throw new IllegalArgumentException("weight " + w.name() + " is too large to pack (" + panelBytes * panels + " bytes)");
         }
         ByteBuffer out = ByteBuffer.allocateDirect((int) (panelBytes * panels)).order(ByteOrder.nativeOrder());
+        copyHalfPanels(w, L, out);
+        w.kernelData(new Packed(out, false, cols, panelBytes, 0, false, false, w.type() == GgmlType.F16 ? F16 : BF16));
+    }
+
+    /** w's 16-bit values as they are into panels of {@code lanes} rows, {@code [cols][lanes]} each (rows past the end left as they are). */
+    static void copyHalfPanels(WeightMatrix w, int lanes, ByteBuffer out) {
+        int rows = w.rows(), cols = w.cols();
+        long panelBytes = (long) cols * lanes * 2;
         ByteBuffer src = w.data();
         for (int r = 0; r < rows; r++) {
-            int panel = (int) (r / L * panelBytes), lane = r % L, rowAt = r * w.rowBytes();
-            for (int k = 0; k < cols; k++) out.putShort(panel + (k * L + lane) * 2, src.getShort(rowAt + 2 * k));
+            int panel = (int) (r / lanes * panelBytes), lane = r % lanes, rowAt = r * w.rowBytes();
+            for (int k = 0; k < cols; k++) out.putShort(panel + (k * lanes + lane) * 2, src.getShort(rowAt + 2 * k));
         }
-        w.kernelData(new Packed(out, false, cols, panelBytes, 0, false, false, w.type() == GgmlType.F16 ? F16 : BF16));
     }
 
     /**
